@@ -1,0 +1,149 @@
+//! Blobs: a descriptor known up front and content that can be reopened, so a
+//! failed upload can be retried from the start without keeping it in memory.
+
+use crate::oci::{Digest, sha256_digest};
+use oci_spec::image::{Descriptor, MediaType};
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Content addressed by a descriptor.
+pub trait Blob: Send + Sync {
+    fn descriptor(&self) -> &Descriptor;
+
+    /// Opens the content from its start. Can be called any number of times.
+    fn open(&self) -> io::Result<Box<dyn Read + Send + '_>>;
+
+    /// The content's path on the local disk, where it has one; sinks use it
+    /// to hard-link or copy instead of streaming.
+    fn local_path(&self) -> Option<&Path> {
+        None
+    }
+
+    /// The repository a registry blob came from, so a push to the same
+    /// registry can mount it instead of uploading.
+    fn origin(&self) -> Option<&BlobOrigin> {
+        None
+    }
+
+    fn digest(&self) -> &Digest {
+        self.descriptor().digest()
+    }
+
+    fn size(&self) -> u64 {
+        self.descriptor().size()
+    }
+}
+
+/// Where a blob read from a registry lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlobOrigin {
+    /// Registry host as used in API URLs (`registry-1.docker.io`, `localhost:5000`).
+    pub registry: String,
+    /// Repository path (`library/debian`).
+    pub repository: String,
+}
+
+/// A small blob held in memory: configs, manifests, attestations.
+#[derive(Clone, Debug)]
+pub struct BytesBlob {
+    descriptor: Descriptor,
+    bytes: Arc<[u8]>,
+}
+
+impl BytesBlob {
+    /// Wraps `bytes`, computing the descriptor.
+    pub fn new(media_type: impl Into<MediaType>, bytes: impl Into<Arc<[u8]>>) -> Self {
+        let bytes = bytes.into();
+        let descriptor =
+            Descriptor::new(media_type.into(), bytes.len() as u64, sha256_digest(&bytes));
+        BytesBlob { descriptor, bytes }
+    }
+
+    /// Wraps bytes whose descriptor is already known (read from a source);
+    /// the caller has verified them.
+    pub fn with_descriptor(descriptor: Descriptor, bytes: impl Into<Arc<[u8]>>) -> Self {
+        BytesBlob {
+            descriptor,
+            bytes: bytes.into(),
+        }
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    pub fn descriptor_mut(&mut self) -> &mut Descriptor {
+        &mut self.descriptor
+    }
+}
+
+impl Blob for BytesBlob {
+    fn descriptor(&self) -> &Descriptor {
+        &self.descriptor
+    }
+
+    fn open(&self) -> io::Result<Box<dyn Read + Send + '_>> {
+        Ok(Box::new(&self.bytes[..]))
+    }
+}
+
+/// A blob stored in a file, e.g. a spooled layer or a layout's blob.
+#[derive(Clone, Debug)]
+pub struct FileBlob {
+    descriptor: Descriptor,
+    path: PathBuf,
+}
+
+impl FileBlob {
+    pub fn new(descriptor: Descriptor, path: impl Into<PathBuf>) -> Self {
+        FileBlob {
+            descriptor,
+            path: path.into(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Blob for FileBlob {
+    fn descriptor(&self) -> &Descriptor {
+        &self.descriptor
+    }
+
+    fn open(&self) -> io::Result<Box<dyn Read + Send + '_>> {
+        let file = std::fs::File::open(&self.path).map_err(|error| {
+            io::Error::new(
+                error.kind(),
+                format!("opening blob {}: {error}", self.path.display()),
+            )
+        })?;
+        Ok(Box::new(io::BufReader::with_capacity(1 << 20, file)))
+    }
+
+    fn local_path(&self) -> Option<&Path> {
+        Some(&self.path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_blob_descriptor_and_reopen() {
+        let blob = BytesBlob::new(MediaType::EmptyJSON, b"{}".to_vec());
+        assert_eq!(blob.size(), 2);
+        assert_eq!(
+            blob.digest().to_string(),
+            "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+        );
+        for _ in 0..2 {
+            let mut text = String::new();
+            blob.open().unwrap().read_to_string(&mut text).unwrap();
+            assert_eq!(text, "{}");
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Config merge: placeholder

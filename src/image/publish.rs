@@ -1,0 +1,187 @@
+//! The one publish driver: any [`Manifest`] tree to any [`Sink`]. Blobs go
+//! first (in parallel, skipping what the sink has), then child manifests, then
+//! the top manifest, then its tags, so a tag never points at anything incomplete.
+
+use super::blob::{Blob, BytesBlob};
+use super::model::Manifest;
+use crate::oci::Digest;
+use crate::progress::{Event, Observer};
+use oci_spec::image::Descriptor;
+use rayon::prelude::*;
+use std::collections::HashSet;
+use std::error::Error as StdError;
+
+/// Where an image goes: an OCI layout, an archive, a registry.
+pub trait Sink: Send + Sync {
+    /// For messages: `oci:out`, `docker://localhost:5000/app`.
+    fn describe(&self) -> String;
+
+    fn has_blob(&self, descriptor: &Descriptor) -> Result<bool, SinkError>;
+
+    /// Stores a blob. Called at most once per digest per publish.
+    fn put_blob(&self, blob: &dyn Blob) -> Result<BlobOutcome, SinkError>;
+
+    /// True when the sink already holds this manifest, so it need not be sent.
+    fn has_manifest(&self, _descriptor: &Descriptor) -> Result<bool, SinkError> {
+        Ok(false)
+    }
+
+    /// Stores a manifest or index whose blobs and children are all stored.
+    fn put_manifest(&self, manifest: &BytesBlob, role: ManifestRole<'_>) -> Result<(), SinkError>;
+
+    /// Commits: a layout writes `index.json`, an archive closes its file.
+    /// Nothing is visible at the destination before this succeeds.
+    fn finish(&self) -> Result<(), SinkError>;
+
+    /// False for sinks that hold one image only (docker-archive).
+    fn accepts_index(&self) -> bool {
+        true
+    }
+}
+
+/// Whether a manifest is listed by another one or is what the user asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ManifestRole<'a> {
+    /// Listed by an index in the same publish; stored by digest only.
+    Child,
+    /// The top of the tree, stored under `tag` (or untagged).
+    Top { tag: Option<&'a str> },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlobOutcome {
+    Uploaded,
+    /// Mounted from another repository of the same registry.
+    Mounted,
+    /// The sink had it already.
+    Existed,
+}
+
+/// A sink operation that failed, naming the sink and what it was doing.
+#[derive(Debug, thiserror::Error)]
+#[error("{sink}: {operation} {target}")]
+pub struct SinkError {
+    pub sink: String,
+    pub operation: &'static str,
+    pub target: String,
+    #[source]
+    pub source: Box<dyn StdError + Send + Sync>,
+}
+
+impl SinkError {
+    pub fn new(
+        sink: impl Into<String>,
+        operation: &'static str,
+        target: impl ToString,
+        source: impl Into<Box<dyn StdError + Send + Sync>>,
+    ) -> Self {
+        SinkError {
+            sink: sink.into(),
+            operation,
+            target: target.to_string(),
+            source: source.into(),
+        }
+    }
+}
+
+/// What a publish did.
+#[derive(Clone, Debug, Default)]
+pub struct PublishReport {
+    pub uploaded: Vec<Digest>,
+    pub mounted: Vec<Digest>,
+    pub existed: Vec<Digest>,
+    pub bytes_sent: u64,
+    pub manifests_sent: usize,
+    pub manifests_existed: usize,
+}
+
+/// Publishes `top` and everything below it to `sink`, tagging the top with
+/// each of `tags` (or leaving it untagged), then finishes the sink.
+pub fn publish(
+    top: &Manifest,
+    sink: &dyn Sink,
+    tags: &[String],
+    observer: &dyn Observer,
+) -> Result<PublishReport, SinkError> {
+    if top.is_index() && !sink.accepts_index() {
+        return Err(SinkError::new(
+            sink.describe(),
+            "writing",
+            top.digest(),
+            "this output holds a single image, not a multi-platform index: choose one with --platform",
+        ));
+    }
+    let mut report = PublishReport::default();
+
+    // Blobs: unique by digest, in tree order, uploaded in parallel.
+    let mut seen = HashSet::new();
+    let blobs: Vec<&dyn Blob> = top
+        .images()
+        .into_iter()
+        .flat_map(|image| image.blobs())
+        .filter(|blob| seen.insert(blob.digest().clone()))
+        .collect();
+    let outcomes: Vec<(Digest, u64, BlobOutcome)> = blobs
+        .par_iter()
+        .map(|blob| {
+            let outcome = if sink.has_blob(blob.descriptor())? {
+                BlobOutcome::Existed
+            } else {
+                sink.put_blob(*blob)?
+            };
+            observer.event(Event::BlobDone {
+                digest: blob.digest().clone(),
+                size: blob.size(),
+                outcome,
+            });
+            Ok((blob.digest().clone(), blob.size(), outcome))
+        })
+        .collect::<Result<_, SinkError>>()?;
+    for (digest, size, outcome) in outcomes {
+        match outcome {
+            BlobOutcome::Uploaded => {
+                report.bytes_sent += size;
+                report.uploaded.push(digest);
+            }
+            BlobOutcome::Mounted => report.mounted.push(digest),
+            BlobOutcome::Existed => report.existed.push(digest),
+        }
+    }
+
+    // Manifests: children before the index that lists them.
+    let mut children = Vec::new();
+    collect_children(top, &mut children);
+    let mut sent = HashSet::new();
+    for child in children {
+        if !sent.insert(child.digest().clone()) {
+            continue;
+        }
+        if sink.has_manifest(child.descriptor())? {
+            report.manifests_existed += 1;
+        } else {
+            sink.put_manifest(child, ManifestRole::Child)?;
+            report.manifests_sent += 1;
+        }
+    }
+    let top_blob = top.manifest_blob();
+    if tags.is_empty() {
+        sink.put_manifest(top_blob, ManifestRole::Top { tag: None })?;
+    } else {
+        for tag in tags {
+            sink.put_manifest(top_blob, ManifestRole::Top { tag: Some(tag) })?;
+        }
+    }
+    report.manifests_sent += 1;
+    sink.finish()?;
+    Ok(report)
+}
+
+/// Post-order list of the manifests below `manifest` (not `manifest` itself).
+fn collect_children<'a>(manifest: &'a Manifest, out: &mut Vec<&'a BytesBlob>) {
+    if let Manifest::Index(index) = manifest {
+        for child in &index.children {
+            collect_children(child, out);
+            out.push(child.manifest_blob());
+        }
+    }
+}

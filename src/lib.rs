@@ -1,0 +1,18 @@
+//! hoist builds OCI images from a spec and directories, without a daemon, and
+//! publishes them to OCI layouts, archives and registries.
+//!
+//! Pipeline: [`spec`] → [`build`] ([`layer`] → [`image`]) → [`attest`] → [`sink`]
+//! or [`registry`]. [`oci`] is the shared vocabulary; only [`cli`] prints.
+
+pub mod attest;
+pub mod build;
+pub mod ci;
+pub mod cli;
+pub mod image;
+pub mod layer;
+pub mod oci;
+pub mod progress;
+pub mod registry;
+pub mod sink;
+pub mod source;
+pub mod spec;

@@ -1,0 +1,54 @@
+//! Events the pipeline reports as it goes. The library never prints: the CLI
+//! turns these into progress bars, JSON lines or nothing.
+
+use crate::image::publish::BlobOutcome;
+use crate::oci::Digest;
+
+#[derive(Clone, Debug)]
+pub enum Event {
+    /// A layer is being built for an image and platform.
+    LayerStarted {
+        image: String,
+        platform: String,
+        layer: String,
+    },
+    /// A layer is done; `cached` when it came from the layer cache.
+    LayerDone {
+        image: String,
+        platform: String,
+        layer: String,
+        digest: Digest,
+        size: u64,
+        cached: bool,
+    },
+    /// A blob reached a sink.
+    BlobDone {
+        digest: Digest,
+        size: u64,
+        outcome: BlobOutcome,
+    },
+    /// A non-fatal problem worth telling the user (a skipped socket, a cataloger that failed).
+    Warning { message: String },
+}
+
+/// Receives events; implementations must be cheap and thread-safe.
+pub trait Observer: Send + Sync {
+    fn event(&self, event: Event);
+}
+
+/// Discards every event.
+pub struct Silent;
+
+impl Observer for Silent {
+    fn event(&self, _event: Event) {}
+}
+
+/// Keeps every event, for tests.
+#[derive(Default)]
+pub struct Recorder(pub std::sync::Mutex<Vec<Event>>);
+
+impl Observer for Recorder {
+    fn event(&self, event: Event) {
+        self.0.lock().expect("recorder lock").push(event);
+    }
+}
