@@ -1,0 +1,49 @@
+//! Shared test support: the hoist binary, schema validation, real tools.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Validates JSON files against one of the official schemas in `tests/schemas`
+/// (e.g. `oci/image-manifest-schema.json`), panicking with the errors.
+pub fn assert_valid_json(schema: &str, documents: &[&Path]) {
+    let output = Command::new("python3")
+        .arg(root().join("tests/validate_schema.py"))
+        .arg(schema)
+        .args(documents)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "schema {schema} rejects {documents:?}:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Validates JSON bytes (written to a temporary file) against a schema.
+pub fn assert_valid_json_bytes(schema: &str, bytes: &[u8]) {
+    let file = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(file.path(), bytes).expect("write temp file");
+    assert_valid_json(schema, &[file.path()]);
+}
+
+/// Runs a command, panicking with its output if it fails; returns stdout.
+pub fn run(command: &mut Command) -> String {
+    let output = command
+        .output()
+        .unwrap_or_else(|error| panic!("running {command:?}: {error}"));
+    assert!(
+        output.status.success(),
+        "{command:?} failed with {}:\n{}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
