@@ -1,1 +1,11 @@
-//! (in progress)
+//! `hoist.toml`: the types users write ([`file`]), the errors that point at a
+//! line and column ([`error`]), and the resolution into a [`Plan`] that the
+//! build runs. Nothing outside the spec is read before the plan is valid,
+//! except the checks that the plan's sources exist.
+
+pub mod error;
+pub mod file;
+pub mod plan;
+
+pub use error::SpecError;
+pub use plan::{BaseImage, ImagePlan, Plan, PlanOptions};

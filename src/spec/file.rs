@@ -1,0 +1,71 @@
+//! The serde types of `hoist.toml`, exactly as users write them. Unknown keys
+//! are errors; values keep their spans so later checks can point at them.
+//! Every key is documented in `docs/spec.md`.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use toml::Spanned;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SpecFile {
+    /// Default output location for `hoist build` without `--output`.
+    pub output: Option<Spanned<String>>,
+    #[serde(rename = "image", default)]
+    pub images: Vec<Spanned<ImageSpec>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ImageSpec {
+    pub name: Spanned<String>,
+    pub base: Option<Spanned<String>>,
+    pub platforms: Option<Vec<Spanned<String>>>,
+    pub compression: Option<Spanned<String>>,
+    pub compression_level: Option<Spanned<i64>>,
+    pub source_date_epoch: Option<Spanned<i64>>,
+    /// Registry repository `hoist build --push` pushes to.
+    pub repository: Option<Spanned<String>>,
+    /// A plain list of tags, or a tag strategy table.
+    pub tags: Option<Spanned<toml::Value>>,
+    pub config: Option<ConfigSpec>,
+    #[serde(rename = "layer", default)]
+    pub layers: Vec<Spanned<LayerSpec>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ConfigSpec {
+    pub entrypoint: Option<Vec<String>>,
+    pub cmd: Option<Vec<String>>,
+    pub env: Option<BTreeMap<String, String>>,
+    pub user: Option<String>,
+    pub workdir: Option<String>,
+    pub ports: Option<Vec<Spanned<String>>>,
+    pub volumes: Option<Vec<String>>,
+    pub labels: Option<BTreeMap<String, String>>,
+    pub annotations: Option<BTreeMap<String, String>>,
+    pub stop_signal: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct LayerSpec {
+    pub name: Option<Spanned<String>>,
+    pub source: Option<Spanned<String>>,
+    pub target: Option<Spanned<String>>,
+    pub exclude: Option<Vec<String>>,
+    pub files: Option<Vec<FileSpec>>,
+    pub owner: Option<Spanned<String>>,
+    pub permissions: Option<Spanned<String>>,
+    pub remove: Option<Vec<Spanned<String>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FileSpec {
+    pub source: Spanned<String>,
+    pub target: Spanned<String>,
+    pub mode: Option<Spanned<String>>,
+    pub exclude: Option<Vec<String>>,
+}

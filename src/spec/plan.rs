@@ -1,0 +1,710 @@
+//! Resolution of a parsed spec into a [`Plan`]: defaults filled in, every
+//! value checked, every source path checked to exist for every platform it
+//! expands to. The build takes a plan and never sees the spec's raw types.
+
+use super::error::{SpecError, SpecLocation};
+use super::file::{ConfigSpec, ImageSpec, LayerSpec, SpecFile};
+use crate::layer::{Compression, LayerInput, LayerRecipe, OwnerPolicy, Permissions};
+use crate::oci::{Digest, Location, Platform, sha256_digest};
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
+use std::path::{Component, Path, PathBuf};
+use std::process::Command;
+
+/// What the caller adds to the spec: the environment and command-line filters.
+#[derive(Clone, Debug, Default)]
+pub struct PlanOptions {
+    /// The value of `SOURCE_DATE_EPOCH`, if set.
+    pub source_date_epoch: Option<String>,
+    /// Build only these images (all when empty).
+    pub images: Vec<String>,
+    /// Build only these platforms (all of each image's when empty).
+    pub platforms: Vec<Platform>,
+}
+
+/// A validated spec.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub spec_path: PathBuf,
+    pub spec_directory: PathBuf,
+    /// sha256 of the spec file's bytes, for provenance.
+    pub spec_digest: Digest,
+    /// The spec's default output, resolved against its directory.
+    pub output: Option<Location>,
+    pub images: Vec<ImagePlan>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BaseImage {
+    Scratch,
+    /// A layout, archive or registry reference.
+    Location(Location),
+}
+
+/// One `[[image]]`, resolved.
+#[derive(Clone, Debug)]
+pub struct ImagePlan {
+    pub name: String,
+    pub base: BaseImage,
+    pub platforms: Vec<Platform>,
+    pub compression: Compression,
+    pub epoch: u64,
+    pub config: ImageConfigPlan,
+    pub repository: Option<String>,
+    /// The raw `tags` value; the CI module interprets it.
+    pub tags: Option<toml::Value>,
+    pub layers: Vec<LayerTemplate>,
+}
+
+/// `[image.config]`, resolved.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImageConfigPlan {
+    pub entrypoint: Option<Vec<String>>,
+    pub cmd: Option<Vec<String>>,
+    pub env: BTreeMap<String, String>,
+    pub user: Option<String>,
+    pub workdir: Option<String>,
+    /// `PORT/PROTOCOL`, protocol defaulted to tcp.
+    pub ports: BTreeSet<String>,
+    pub volumes: BTreeSet<String>,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub stop_signal: Option<String>,
+}
+
+/// A layer whose sources may still contain platform placeholders.
+#[derive(Clone, Debug)]
+pub struct LayerTemplate {
+    pub name: String,
+    pub inputs: Vec<InputTemplate>,
+    pub owner: OwnerPolicy,
+    pub permissions: Permissions,
+    pub remove: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct InputTemplate {
+    /// Absolute path, possibly with `{os}`, `{arch}`, `{variant}`, `{platform}`.
+    pub source: String,
+    pub target: String,
+    pub mode: Option<u32>,
+    pub exclude: Vec<String>,
+}
+
+const PLACEHOLDERS: &[&str] = &["{os}", "{arch}", "{variant}", "{platform}"];
+
+impl Plan {
+    /// Reads and resolves the spec at `path`.
+    pub fn load(path: &Path, options: &PlanOptions) -> Result<Plan, SpecError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Plan::parse(path, &text, options)
+    }
+
+    /// Resolves spec `text` as if read from `path`.
+    pub fn parse(path: &Path, text: &str, options: &PlanOptions) -> Result<Plan, SpecError> {
+        let spec: SpecFile = toml::from_str(text).map_err(|error| SpecError::Syntax {
+            location: SpecLocation::from_span(path, text, &error.span().unwrap_or(0..0)),
+            message: error.message().trim().to_string(),
+        })?;
+        let directory = match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let directory = std::path::absolute(&directory).unwrap_or(directory);
+        let resolver = Resolver {
+            path,
+            text,
+            directory: &directory,
+        };
+
+        let environment_epoch = match &options.source_date_epoch {
+            Some(value) => Some(value.trim().parse::<u64>().map_err(|_| {
+                SpecError::MalformedSourceDateEpoch {
+                    value: value.clone(),
+                }
+            })?),
+            None => None,
+        };
+
+        let output = match &spec.output {
+            Some(output) => Some(resolver.location(output.get_ref(), output.span(), "output")?),
+            None => None,
+        };
+
+        if spec.images.is_empty() {
+            return Err(SpecError::NoImages {
+                path: path.to_path_buf(),
+            });
+        }
+        let mut names = BTreeSet::new();
+        for image in &spec.images {
+            let name = image.get_ref().name.get_ref();
+            if !names.insert(name.clone()) {
+                return Err(resolver.invalid(
+                    image.get_ref().name.span(),
+                    "name",
+                    format!("another image is already named `{name}`: image names must be unique"),
+                ));
+            }
+        }
+        for wanted in &options.images {
+            if !names.contains(wanted) {
+                return Err(SpecError::UnknownImage {
+                    name: wanted.clone(),
+                    available: names.iter().cloned().collect::<Vec<_>>().join(", "),
+                });
+            }
+        }
+
+        let mut git_epoch = None;
+        let mut images = Vec::new();
+        for image in &spec.images {
+            let image = image.get_ref();
+            if !options.images.is_empty() && !options.images.contains(image.name.get_ref()) {
+                continue;
+            }
+            let epoch = match (environment_epoch, &image.source_date_epoch) {
+                (Some(epoch), _) => epoch,
+                (None, Some(epoch)) => u64::try_from(*epoch.get_ref()).map_err(|_| {
+                    resolver.invalid(
+                        epoch.span(),
+                        "source-date-epoch",
+                        "must be zero or a positive number of seconds since 1970-01-01 UTC".into(),
+                    )
+                })?,
+                (None, None) => {
+                    *git_epoch.get_or_insert_with(|| git_commit_time(&directory).unwrap_or(0))
+                }
+            };
+            images.push(resolver.image(image, epoch, &options.platforms)?);
+        }
+        Ok(Plan {
+            spec_path: path.to_path_buf(),
+            spec_directory: directory.clone(),
+            spec_digest: sha256_digest(text.as_bytes()),
+            output,
+            images,
+        })
+    }
+}
+
+impl ImagePlan {
+    /// The layer recipes for one platform, placeholders expanded.
+    pub fn recipes(&self, platform: &Platform) -> Vec<LayerRecipe> {
+        self.layers
+            .iter()
+            .map(|layer| LayerRecipe {
+                name: layer.name.clone(),
+                inputs: layer
+                    .inputs
+                    .iter()
+                    .map(|input| LayerInput {
+                        source: PathBuf::from(expand(&input.source, platform)),
+                        target: input.target.clone(),
+                        mode: input.mode,
+                        exclude: input.exclude.clone(),
+                    })
+                    .collect(),
+                owner: layer.owner,
+                permissions: layer.permissions,
+                remove: layer.remove.clone(),
+                epoch: self.epoch,
+                compression: self.compression,
+            })
+            .collect()
+    }
+}
+
+fn expand(template: &str, platform: &Platform) -> String {
+    template
+        .replace("{os}", &platform.os)
+        .replace("{arch}", &platform.architecture)
+        .replace("{variant}", platform.variant.as_deref().unwrap_or(""))
+        .replace("{platform}", &platform.to_string())
+}
+
+/// The commit time of HEAD in the spec's repository, if it is in one.
+fn git_commit_time(directory: &Path) -> Option<u64> {
+    let output = Command::new("git")
+        .arg("-C")
+        .arg(directory)
+        .args(["log", "-1", "--format=%ct"])
+        .output()
+        .ok()?;
+    if !output.status.success() {
+        return None;
+    }
+    String::from_utf8(output.stdout).ok()?.trim().parse().ok()
+}
+
+struct Resolver<'a> {
+    path: &'a Path,
+    text: &'a str,
+    directory: &'a Path,
+}
+
+impl Resolver<'_> {
+    fn invalid(&self, span: Range<usize>, key: &str, message: String) -> SpecError {
+        SpecError::Invalid {
+            location: SpecLocation::from_span(self.path, self.text, &span),
+            key: key.to_string(),
+            message,
+        }
+    }
+
+    fn absolute(&self, relative: &str) -> PathBuf {
+        let path = Path::new(relative);
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.directory.join(path)
+        }
+    }
+
+    /// Parses a location; relative paths resolve against the spec's directory.
+    fn location(&self, text: &str, span: Range<usize>, key: &str) -> Result<Location, SpecError> {
+        let location: Location = text.parse().map_err(|error: crate::oci::LocationError| {
+            self.invalid(span, key, error.to_string())
+        })?;
+        Ok(match location {
+            Location::Layout { path, tag } => Location::Layout {
+                path: self.absolute_path(&path),
+                tag,
+            },
+            Location::OciArchive { path, tag } => Location::OciArchive {
+                path: self.absolute_path(&path),
+                tag,
+            },
+            Location::DockerArchive { path, reference } => Location::DockerArchive {
+                path: self.absolute_path(&path),
+                reference,
+            },
+            registry @ Location::Registry { .. } => registry,
+        })
+    }
+
+    fn absolute_path(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.directory.join(path)
+        }
+    }
+
+    fn image(
+        &self,
+        image: &ImageSpec,
+        epoch: u64,
+        wanted: &[Platform],
+    ) -> Result<ImagePlan, SpecError> {
+        let name = image.name.get_ref().clone();
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
+        {
+            return Err(self.invalid(
+                image.name.span(),
+                "name",
+                format!("`{name}` is not a valid image name: use lowercase letters, digits, `.`, `_` and `-`"),
+            ));
+        }
+        let base = match &image.base {
+            None => BaseImage::Scratch,
+            Some(base) if base.get_ref() == "scratch" => BaseImage::Scratch,
+            Some(base) => {
+                let text = base.get_ref();
+                let is_transport = ["oci:", "oci-archive:", "docker-archive:", "docker://"]
+                    .iter()
+                    .any(|prefix| text.starts_with(prefix));
+                if is_transport {
+                    BaseImage::Location(self.location(text, base.span(), "base")?)
+                } else {
+                    // A bare reference like `debian:bookworm-slim` names a registry image.
+                    BaseImage::Location(Location::Registry {
+                        reference: text.clone(),
+                    })
+                }
+            }
+        };
+
+        let mut platforms = Vec::new();
+        match &image.platforms {
+            None => platforms.push(Platform::new("linux", "amd64", None)),
+            Some(list) => {
+                if list.is_empty() {
+                    return Err(self.invalid(
+                        0..0,
+                        "platforms",
+                        "must list at least one platform".into(),
+                    ));
+                }
+                for platform in list {
+                    let parsed: Platform = platform.get_ref().parse().map_err(
+                        |error: crate::oci::PlatformError| {
+                            self.invalid(platform.span(), "platforms", error.to_string())
+                        },
+                    )?;
+                    if platforms.contains(&parsed) {
+                        return Err(self.invalid(
+                            platform.span(),
+                            "platforms",
+                            format!("{parsed} is listed twice"),
+                        ));
+                    }
+                    platforms.push(parsed);
+                }
+            }
+        }
+        if !wanted.is_empty() {
+            for platform in wanted {
+                if !platforms
+                    .iter()
+                    .any(|available| platform.matches(available))
+                {
+                    return Err(SpecError::UnknownPlatform {
+                        image: name.clone(),
+                        platform: platform.to_string(),
+                        available: platforms
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    });
+                }
+            }
+            platforms.retain(|available| wanted.iter().any(|platform| platform.matches(available)));
+        }
+
+        let compression = self.compression(image)?;
+        let config = self.config(image.config.as_ref())?;
+        let repository = image
+            .repository
+            .as_ref()
+            .map(|repository| repository.get_ref().clone());
+        let tags = image.tags.as_ref().map(|tags| tags.get_ref().clone());
+
+        let mut layers = Vec::new();
+        for (position, layer) in image.layers.iter().enumerate() {
+            layers.push(self.layer(layer.get_ref(), layer.span(), position, &platforms)?);
+        }
+        Ok(ImagePlan {
+            name,
+            base,
+            platforms,
+            compression,
+            epoch,
+            config,
+            repository,
+            tags,
+            layers,
+        })
+    }
+
+    fn compression(&self, image: &ImageSpec) -> Result<Compression, SpecError> {
+        let name = image
+            .compression
+            .as_ref()
+            .map_or("gzip", |value| value.get_ref().as_str());
+        let level = image.compression_level.as_ref();
+        let check_level =
+            |range: std::ops::RangeInclusive<i64>, default: i64| -> Result<i64, SpecError> {
+                match level {
+                    None => Ok(default),
+                    Some(level) if range.contains(level.get_ref()) => Ok(*level.get_ref()),
+                    Some(level) => Err(self.invalid(
+                        level.span(),
+                        "compression-level",
+                        format!(
+                            "{name} takes a level from {} to {}",
+                            range.start(),
+                            range.end()
+                        ),
+                    )),
+                }
+            };
+        match name {
+            "gzip" => Ok(Compression::Gzip {
+                level: check_level(1..=9, 6)? as u32,
+            }),
+            "zstd" => Ok(Compression::Zstd {
+                level: check_level(1..=22, 3)? as i32,
+            }),
+            "none" => {
+                if let Some(level) = level {
+                    return Err(self.invalid(
+                        level.span(),
+                        "compression-level",
+                        "has no meaning with compression = \"none\"".into(),
+                    ));
+                }
+                Ok(Compression::None)
+            }
+            other => Err(self.invalid(
+                image
+                    .compression
+                    .as_ref()
+                    .map_or(0..0, |value| value.span()),
+                "compression",
+                format!("unknown compression `{other}`: use gzip, zstd or none"),
+            )),
+        }
+    }
+
+    fn config(&self, config: Option<&ConfigSpec>) -> Result<ImageConfigPlan, SpecError> {
+        let Some(config) = config else {
+            return Ok(ImageConfigPlan::default());
+        };
+        let mut ports = BTreeSet::new();
+        for port in config.ports.iter().flatten() {
+            ports.insert(normalize_port(port.get_ref()).ok_or_else(|| {
+                self.invalid(
+                    port.span(),
+                    "ports",
+                    format!(
+                        "`{}` is not a port: write PORT or PORT/tcp or PORT/udp",
+                        port.get_ref()
+                    ),
+                )
+            })?);
+        }
+        Ok(ImageConfigPlan {
+            entrypoint: config.entrypoint.clone(),
+            cmd: config.cmd.clone(),
+            env: config.env.clone().unwrap_or_default(),
+            user: config.user.clone(),
+            workdir: config.workdir.clone(),
+            ports,
+            volumes: config.volumes.iter().flatten().cloned().collect(),
+            labels: config.labels.clone().unwrap_or_default(),
+            annotations: config.annotations.clone().unwrap_or_default(),
+            stop_signal: config.stop_signal.clone(),
+        })
+    }
+
+    fn layer(
+        &self,
+        layer: &LayerSpec,
+        span: Range<usize>,
+        position: usize,
+        platforms: &[Platform],
+    ) -> Result<LayerTemplate, SpecError> {
+        let name = layer.name.as_ref().map_or_else(
+            || format!("layer-{}", position + 1),
+            |name| name.get_ref().clone(),
+        );
+        let mut inputs = Vec::new();
+        match (&layer.source, &layer.files) {
+            (Some(_), Some(_)) => {
+                return Err(self.invalid(
+                    span,
+                    "files",
+                    format!("layer `{name}` has both `source` and `files`: use one per layer"),
+                ));
+            }
+            (None, None) if layer.remove.as_ref().is_none_or(|remove| remove.is_empty()) => {
+                return Err(self.invalid(
+                    span,
+                    "source",
+                    format!("layer `{name}` has neither `source` nor `files` nor `remove`: give it content"),
+                ));
+            }
+            (Some(source), None) => {
+                let target = match &layer.target {
+                    Some(target) => self.target(target.get_ref(), target.span())?,
+                    None => "/".to_string(),
+                };
+                inputs.push(self.input(source, target, None, layer.exclude.clone(), platforms)?);
+            }
+            (None, Some(files)) => {
+                if layer.target.is_some() || layer.exclude.is_some() {
+                    return Err(self.invalid(
+                        span,
+                        "target",
+                        "with `files`, give each file its own `target` (and `exclude`)".into(),
+                    ));
+                }
+                for file in files {
+                    let target = self.target(file.target.get_ref(), file.target.span())?;
+                    let mode = match &file.mode {
+                        None => None,
+                        Some(mode) => Some(parse_mode(mode.get_ref()).ok_or_else(|| {
+                            self.invalid(
+                                mode.span(),
+                                "mode",
+                                format!(
+                                    "`{}` is not a file mode: write octal digits like \"0755\"",
+                                    mode.get_ref()
+                                ),
+                            )
+                        })?),
+                    };
+                    inputs.push(self.input(
+                        &file.source,
+                        target,
+                        mode,
+                        file.exclude.clone(),
+                        platforms,
+                    )?);
+                }
+            }
+            (None, None) => {}
+        }
+        let owner = match &layer.owner {
+            None => OwnerPolicy::Fixed { uid: 0, gid: 0 },
+            Some(owner) if owner.get_ref() == "preserve" => OwnerPolicy::Preserve,
+            Some(owner) => {
+                let parsed = owner.get_ref().split_once(':').and_then(|(uid, gid)| {
+                    Some(OwnerPolicy::Fixed {
+                        uid: uid.parse().ok()?,
+                        gid: gid.parse().ok()?,
+                    })
+                });
+                parsed.ok_or_else(|| {
+                    self.invalid(
+                        owner.span(),
+                        "owner",
+                        format!("`{}` is not an owner: write UID:GID in numbers, e.g. \"65532:65532\", or \"preserve\"", owner.get_ref()),
+                    )
+                })?
+            }
+        };
+        let permissions = match layer
+            .permissions
+            .as_ref()
+            .map(|value| (value.get_ref().as_str(), value.span()))
+        {
+            None | Some(("normalize", _)) => Permissions::Normalize,
+            Some(("preserve", _)) => Permissions::Preserve,
+            Some((other, span)) => {
+                return Err(self.invalid(
+                    span,
+                    "permissions",
+                    format!("unknown permissions `{other}`: use \"normalize\" or \"preserve\""),
+                ));
+            }
+        };
+        let mut remove = Vec::new();
+        for path in layer.remove.iter().flatten() {
+            remove.push(self.target(path.get_ref(), path.span())?);
+        }
+        Ok(LayerTemplate {
+            name,
+            inputs,
+            owner,
+            permissions,
+            remove,
+        })
+    }
+
+    fn input(
+        &self,
+        source: &toml::Spanned<String>,
+        target: String,
+        mode: Option<u32>,
+        exclude: Option<Vec<String>>,
+        platforms: &[Platform],
+    ) -> Result<InputTemplate, SpecError> {
+        let text = source.get_ref();
+        let mut rest = text.as_str();
+        while let Some(start) = rest.find('{') {
+            let end = rest[start..]
+                .find('}')
+                .map_or(rest.len(), |end| start + end + 1);
+            let placeholder = &rest[start..end];
+            if !PLACEHOLDERS.contains(&placeholder) {
+                return Err(self.invalid(
+                    source.span(),
+                    "source",
+                    format!(
+                        "unknown placeholder `{placeholder}`: use {}",
+                        PLACEHOLDERS.join(", ")
+                    ),
+                ));
+            }
+            rest = &rest[end..];
+        }
+        let exclude = exclude.unwrap_or_default();
+        for pattern in &exclude {
+            globset::Glob::new(pattern).map_err(|error| {
+                self.invalid(
+                    source.span(),
+                    "exclude",
+                    format!("`{pattern}` is not a glob: {error}"),
+                )
+            })?;
+        }
+        let absolute = self.absolute(text).to_string_lossy().into_owned();
+        for platform in platforms {
+            let expanded = PathBuf::from(expand(&absolute, platform));
+            if let Err(error) = std::fs::symlink_metadata(&expanded) {
+                let for_platform = if text.contains('{') {
+                    format!(" (for {platform})")
+                } else {
+                    String::new()
+                };
+                return Err(self.invalid(
+                    source.span(),
+                    "source",
+                    format!(
+                        "{}{for_platform}: {error}: sources are relative to the spec's directory",
+                        expanded.display()
+                    ),
+                ));
+            }
+        }
+        Ok(InputTemplate {
+            source: absolute,
+            target,
+            mode,
+            exclude,
+        })
+    }
+
+    /// Checks an in-image path and returns it normalized (`/a/b`).
+    fn target(&self, text: &str, span: Range<usize>) -> Result<String, SpecError> {
+        if !text.starts_with('/') {
+            return Err(self.invalid(
+                span,
+                "target",
+                format!("`{text}` must be an absolute path in the image, e.g. /app"),
+            ));
+        }
+        let mut parts = Vec::new();
+        for component in Path::new(text).components() {
+            match component {
+                Component::RootDir | Component::CurDir => {}
+                Component::Normal(part) => parts.push(part.to_string_lossy().into_owned()),
+                Component::ParentDir => {
+                    return Err(self.invalid(
+                        span,
+                        "target",
+                        format!("`{text}` must not contain `..`"),
+                    ));
+                }
+                Component::Prefix(_) => {}
+            }
+        }
+        Ok(format!("/{}", parts.join("/")))
+    }
+}
+
+fn normalize_port(text: &str) -> Option<String> {
+    let (port, protocol) = text.split_once('/').unwrap_or((text, "tcp"));
+    let number: u32 = port.parse().ok()?;
+    if number == 0 || number > 65535 || !["tcp", "udp", "sctp"].contains(&protocol) {
+        return None;
+    }
+    Some(format!("{number}/{protocol}"))
+}
+
+fn parse_mode(text: &str) -> Option<u32> {
+    let mode = u32::from_str_radix(text, 8).ok()?;
+    (mode <= 0o7777).then_some(mode)
+}
+
+#[cfg(test)]
+mod tests;
