@@ -31,6 +31,8 @@ pub struct Index {
 }
 
 /// Anything a reference can point at.
+// A publish holds a handful of these, so the size difference does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone)]
 pub enum Manifest {
     Image(Image),
@@ -164,7 +166,7 @@ impl Manifest {
     }
 
     pub fn is_index(&self) -> bool {
-        media_type::is_index(&self.descriptor().media_type().to_string())
+        media_type::is_index(self.descriptor().media_type().as_ref())
     }
 
     /// Every image in the tree, depth first, children before parents' siblings.
