@@ -729,3 +729,17 @@ fn docker_archive_takes_one_image_only() {
     assert!(!archive.exists());
     assert!(DockerArchiveSink::create(&archive, Some("name@sha256:00".into())).is_err());
 }
+
+#[test]
+fn a_truncated_blob_in_a_layout_is_replaced() {
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("layout");
+    let built = Manifest::Image(simple("linux/amd64", "whole"));
+    publish_layout(&built, &layout, &["one"]);
+    let layer = blob_file(&layout, built.images()[0].layers[0].digest());
+    let good = fs::read(&layer).unwrap();
+    fs::write(&layer, &good[..good.len() / 2]).unwrap();
+    publish_layout(&built, &layout, &["two"]);
+    assert_eq!(fs::read(&layer).unwrap(), good);
+    assert_eq!(index_tags(&layout), ["one", "two"]);
+}

@@ -14,7 +14,7 @@ use crate::image::{Blob, BytesBlob, Sink, SinkError};
 use crate::oci::{Digest, media_type, to_canonical_json};
 use oci_spec::image::Descriptor;
 use serde_json::{Value, json};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -31,6 +31,8 @@ const LAYOUT_VERSION: &str = "1.0.0";
 /// An OCI image layout being written.
 pub struct LayoutSink {
     directory: PathBuf,
+    /// What messages call it: `oci:DIR`, or the archive it is staged for.
+    name: String,
     /// Where blobs are staged: the future layout itself when it is new,
     /// else a hidden directory inside the existing one.
     staging_root: PathBuf,
@@ -48,7 +50,8 @@ enum Mode {
 
 struct State {
     staging: Option<TempDir>,
-    staged: HashSet<Digest>,
+    /// Staged blobs and their sizes.
+    staged: HashMap<Digest, u64>,
     /// Blobs the layout already had, which this publish's manifests use.
     relied_upon: HashSet<Digest>,
     tops: Vec<(Descriptor, Option<String>)>,
@@ -59,7 +62,12 @@ impl LayoutSink {
     /// Opens `directory` for writing: an existing layout (added to), an empty
     /// directory or a path that does not exist yet. Anything else is refused.
     pub fn open(directory: &Path) -> Result<LayoutSink, SinkError> {
-        let describe = format!("oci:{}", directory.display());
+        Self::open_as(directory, format!("oci:{}", directory.display()))
+    }
+
+    /// Opens a layout that messages call `name` (an archive staged through it).
+    pub(crate) fn open_as(directory: &Path, name: String) -> Result<LayoutSink, SinkError> {
+        let describe = name.clone();
         let fail = |error: OutputError| SinkError::new(&describe, "opening", "", error);
         let mode = match fs::symlink_metadata(directory) {
             Err(error) if error.kind() == io::ErrorKind::NotFound => Mode::Create,
@@ -85,11 +93,12 @@ impl LayoutSink {
         };
         Ok(LayoutSink {
             directory: directory.to_path_buf(),
+            name,
             staging_root: staging.path().to_path_buf(),
             mode,
             state: Mutex::new(State {
                 staging: Some(staging),
-                staged: HashSet::new(),
+                staged: HashMap::new(),
                 relied_upon: HashSet::new(),
                 tops: Vec::new(),
                 finished: false,
@@ -122,7 +131,7 @@ impl LayoutSink {
     fn has(&self, descriptor: &Descriptor) -> bool {
         let digest = descriptor.digest();
         let mut state = self.state();
-        if state.staged.contains(digest) {
+        if state.staged.contains_key(digest) {
             return true;
         }
         if self.mode == Mode::Merge {
@@ -140,7 +149,9 @@ impl LayoutSink {
             return Err(OutputError::AlreadyFinished);
         }
         stage_blob(blob, &blob_path(&self.staging_root, blob.digest()))?;
-        self.state().staged.insert(blob.digest().clone());
+        self.state()
+            .staged
+            .insert(blob.digest().clone(), blob.size());
         Ok(())
     }
 
@@ -339,11 +350,19 @@ fn merge_locked(
         write_layout_file(directory)?;
         added.push(layout_file);
     }
-    let mut staged: Vec<&Digest> = state.staged.iter().collect();
-    staged.sort_by_key(|digest| digest.to_string());
-    for digest in staged {
+    let mut staged: Vec<(&Digest, &u64)> = state.staged.iter().collect();
+    staged.sort_by_key(|(digest, _)| digest.to_string());
+    for (digest, size) in staged {
         let target = blob_path(directory, digest);
-        if target.exists() {
+        if let Ok(existing) = fs::metadata(&target) {
+            if existing.len() != *size {
+                // A truncated blob (a copy cut short): replace it, and keep
+                // the good copy even if this publish fails later.
+                let source = blob_path(staging_root, digest);
+                fs::rename(&source, &target).map_err(|error| {
+                    OutputError::io("replacing a truncated blob", &target, error)
+                })?;
+            }
             continue;
         }
         let target_directory = parent_of(&target);
@@ -382,7 +401,7 @@ fn merge_locked(
 
 impl Sink for LayoutSink {
     fn describe(&self) -> String {
-        format!("oci:{}", self.directory.display())
+        self.name.clone()
     }
 
     fn has_blob(&self, descriptor: &Descriptor) -> Result<bool, SinkError> {

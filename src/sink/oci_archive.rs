@@ -26,7 +26,7 @@ impl OciArchiveSink {
         let fail = |error: OutputError| SinkError::new(&describe, "opening", "", error);
         check_archive_output(path).map_err(fail)?;
         let work = staging_dir(&parent_of(path), &sibling_prefix(path)).map_err(fail)?;
-        let layout = LayoutSink::open(&work.path().join("layout"))?;
+        let layout = LayoutSink::open_as(&work.path().join("layout"), describe.clone())?;
         Ok(OciArchiveSink {
             path: path.to_path_buf(),
             layout,

@@ -73,8 +73,11 @@ pub fn layer(files: &[(&str, &[u8])], packing: Packing) -> (Arc<dyn Blob>, Diges
     (Arc::new(BytesBlob::new(media, bytes)), diff_id)
 }
 
+/// Files of a layer: in-image path and content.
+pub type Files<'a> = &'a [(&'a str, &'a [u8])];
+
 /// An image for `platform` (`linux/arm64/v8`) with one layer per entry of `layers`.
-pub fn image(platform: &str, layers: &[(&[(&str, &[u8])], Packing)]) -> Image {
+pub fn image(platform: &str, layers: &[(Files<'_>, Packing)]) -> Image {
     let parts: Vec<&str> = platform.split('/').collect();
     let built: Vec<(Arc<dyn Blob>, Digest)> = layers
         .iter()
