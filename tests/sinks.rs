@@ -743,3 +743,35 @@ fn a_truncated_blob_in_a_layout_is_replaced() {
     assert_eq!(fs::read(&layer).unwrap(), good);
     assert_eq!(index_tags(&layout), ["one", "two"]);
 }
+
+#[test]
+fn a_commit_that_fails_takes_its_blobs_back_out() {
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("layout");
+    publish_layout(
+        &Manifest::Image(simple("linux/amd64", "a")),
+        &layout,
+        &["a"],
+    );
+    // An index.json hoist cannot read makes the commit fail after the
+    // blobs have moved in; they must leave again.
+    fs::write(layout.join("index.json"), b"{not json").unwrap();
+    let before = snapshot(&layout);
+    let sink = LayoutSink::open(&layout).unwrap();
+    let error = publish(
+        &Manifest::Image(simple("linux/amd64", "b")),
+        &sink,
+        &tags(&["b"]),
+        &Silent,
+    )
+    .err()
+    .unwrap();
+    assert!(format!("{error:?}").contains("index.json"), "{error:?}");
+    drop(sink);
+    assert_eq!(snapshot(&layout), before);
+    assert!(
+        leftovers(work.path()).is_empty(),
+        "{:?}",
+        leftovers(work.path())
+    );
+}
