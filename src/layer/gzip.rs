@@ -12,7 +12,7 @@ use std::sync::mpsc::{Receiver, sync_channel};
 
 /// Uncompressed bytes per block. Part of the output format: changing it
 /// changes every gzip layer digest.
-pub(crate) const BLOCK_SIZE: usize = 1 << 20;
+pub const BLOCK_SIZE: usize = 1 << 20;
 
 /// gzip magic, deflate, no flags, mtime 0; XFL and OS follow.
 const HEADER_START: [u8; 8] = [0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0];
@@ -25,7 +25,7 @@ struct CompressedBlock {
 }
 
 /// A gzip writer that compresses blocks on a thread pool.
-pub(crate) struct ParallelGzip<W: Write> {
+pub struct ParallelGzip<W: Write> {
     inner: W,
     level: u32,
     block: Vec<u8>,
@@ -40,7 +40,7 @@ impl<W: Write> ParallelGzip<W> {
     /// Writes the gzip header to `inner` and starts a pool of `threads`
     /// workers (none when `threads <= 1`: blocks are compressed inline, to
     /// the same bytes).
-    pub(crate) fn new(mut inner: W, level: u32, threads: usize) -> io::Result<Self> {
+    pub fn new(mut inner: W, level: u32, threads: usize) -> io::Result<Self> {
         let level = level.min(9);
         let extra_flags = match level {
             9 => 2,
@@ -75,7 +75,7 @@ impl<W: Write> ParallelGzip<W> {
     }
 
     /// Compresses what is left, writes the trailer and returns the inner writer.
-    pub(crate) fn finish(mut self) -> io::Result<W> {
+    pub fn finish(mut self) -> io::Result<W> {
         let last = std::mem::take(&mut self.block);
         self.submit(last, FlushCompress::Finish)?;
         while !self.in_flight.is_empty() {

@@ -4,7 +4,7 @@
 //! digest when complete. Sits between the spec's plan and the image builder.
 
 mod compress;
-mod gzip;
+pub mod gzip;
 mod tar_header;
 mod walk;
 mod writer;
@@ -12,6 +12,7 @@ mod writer;
 use crate::image::{FileBlob, Layer};
 use crate::oci::{DigestWriter, media_type};
 use compress::Compressor;
+pub use gzip::ParallelGzip;
 use oci_spec::image::{Descriptor, MediaType};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
