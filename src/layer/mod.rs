@@ -3,8 +3,30 @@
 //! compressed stream hashed (digest) and spooled to a blob file renamed to its
 //! digest when complete. Sits between the spec's plan and the image builder.
 
-use crate::image::Layer;
-use std::path::PathBuf;
+mod compress;
+pub mod gzip;
+mod tar_header;
+mod walk;
+mod writer;
+
+use crate::image::{FileBlob, Layer};
+use crate::oci::{DigestWriter, media_type};
+use compress::Compressor;
+pub use gzip::ParallelGzip;
+use oci_spec::image::{Descriptor, MediaType};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::progress::Observer;
+
+/// Version of the layer format: bumped whenever the same recipe and files
+/// would give different bytes (tar encoding, block size, compressor
+/// settings), so cached layers of an older hoist are not reused.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Output buffer in front of the blob file.
+const WRITE_BUFFER: usize = 1 << 20;
 
 /// Everything that decides a layer's bytes.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -67,4 +89,153 @@ pub struct BuiltLayer {
     pub blob_path: PathBuf,
     pub uncompressed_size: u64,
     pub entries: u64,
+}
+
+impl Compression {
+    /// The OCI media type of a layer compressed this way.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Compression::None => media_type::OCI_LAYER,
+            Compression::Gzip { .. } => media_type::OCI_LAYER_GZIP,
+            Compression::Zstd { .. } => media_type::OCI_LAYER_ZSTD,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LayerError {
+    #[error("input {source_path} has an invalid target `{target}`: {reason}")]
+    InvalidTarget {
+        source_path: PathBuf,
+        target: String,
+        reason: String,
+    },
+    #[error("cannot remove `{path}`: {reason}")]
+    InvalidRemove { path: String, reason: String },
+    #[error("invalid exclude pattern `{pattern}`: {source}")]
+    Exclude {
+        pattern: String,
+        source: globset::Error,
+    },
+    #[error("walking {path}: {source}")]
+    Walk {
+        path: PathBuf,
+        source: walkdir::Error,
+    },
+    #[error("reading {path}: {source}")]
+    Read { path: PathBuf, source: io::Error },
+    #[error(
+        "{path} changed while the layer was being written ({expected} bytes when listed, \
+         {actual} or more when read); build again once the files are stable"
+    )]
+    FileChanged {
+        path: PathBuf,
+        expected: u64,
+        actual: u64,
+    },
+    #[error(
+        "{path} needs its parent to be a directory, but {parent} is not one; \
+         check the inputs' targets"
+    )]
+    ParentNotDirectory { path: String, parent: PathBuf },
+    #[error(
+        "{path}: names starting with `.wh.` mark deletions in a layer; \
+         rename the file or use the layer's `remove` list"
+    )]
+    ReservedName { path: PathBuf },
+    #[error("writing layer blob {path}: {source}")]
+    WriteBlob { path: PathBuf, source: io::Error },
+}
+
+/// Builds one layer: walks the recipe's inputs, writes the normalized tar,
+/// hashes it (diff_id), compresses it on `threads` threads (the bytes do not
+/// depend on `threads`), hashes the result and stores it as
+/// `blob_dir/<hex digest>`. Warnings (skipped sockets) go to `observer`.
+pub fn build_layer(
+    recipe: &LayerRecipe,
+    blob_dir: &Path,
+    threads: usize,
+    observer: &dyn Observer,
+) -> Result<BuiltLayer, LayerError> {
+    let plan = walk::plan(recipe, observer)?;
+    write_layer(&plan, recipe, blob_dir, threads)
+}
+
+fn write_layer(
+    plan: &walk::Plan,
+    recipe: &LayerRecipe,
+    blob_dir: &Path,
+    threads: usize,
+) -> Result<BuiltLayer, LayerError> {
+    let blob_error = |path: &Path| {
+        let path = path.to_path_buf();
+        move |error: io::Error| LayerError::WriteBlob {
+            path,
+            source: error,
+        }
+    };
+    std::fs::create_dir_all(blob_dir).map_err(blob_error(blob_dir))?;
+    let temporary = tempfile::Builder::new()
+        .prefix(".layer-")
+        .tempfile_in(blob_dir)
+        .map_err(blob_error(blob_dir))?;
+    let temporary_path = temporary.path().to_path_buf();
+    let file = temporary
+        .as_file()
+        .try_clone()
+        .map_err(blob_error(&temporary_path))?;
+    let spool = DigestWriter::new(BufWriter::with_capacity(WRITE_BUFFER, file));
+
+    let (diff_id, uncompressed_size, digest, size, entries, spool) = match recipe.compression {
+        // The blob is the tar: one hash serves as diff_id and digest.
+        Compression::None => {
+            let mut tar_stream = spool;
+            let entries = writer::write_tar(plan, recipe, &mut tar_stream, &temporary_path)?;
+            let (spool, diff_id, uncompressed_size) = tar_stream.finish();
+            (
+                diff_id.clone(),
+                uncompressed_size,
+                diff_id,
+                uncompressed_size,
+                entries,
+                spool,
+            )
+        }
+        compression => {
+            let compressor = Compressor::new(spool, compression, threads)
+                .map_err(blob_error(&temporary_path))?;
+            let mut tar_stream = DigestWriter::new(compressor);
+            let entries = writer::write_tar(plan, recipe, &mut tar_stream, &temporary_path)?;
+            let (compressor, diff_id, uncompressed_size) = tar_stream.finish();
+            let spool = compressor.finish().map_err(blob_error(&temporary_path))?;
+            let (spool, digest, size) = spool.finish();
+            (diff_id, uncompressed_size, digest, size, entries, spool)
+        }
+    };
+    let mut spool = spool;
+    spool.flush().map_err(blob_error(&temporary_path))?;
+    drop(spool);
+
+    let blob_path = blob_dir.join(digest.digest());
+    match temporary.persist_noclobber(&blob_path) {
+        Ok(_) => {}
+        // Same digest, same bytes: the blob is already there.
+        Err(error) if error.error.kind() == io::ErrorKind::AlreadyExists => drop(error.file),
+        Err(error) => return Err(blob_error(&blob_path)(error.error)),
+    }
+
+    let descriptor = Descriptor::new(
+        MediaType::from(recipe.compression.media_type()),
+        size,
+        digest,
+    );
+    Ok(BuiltLayer {
+        layer: Layer {
+            blob: Arc::new(FileBlob::new(descriptor, blob_path.clone())),
+            diff_id,
+        },
+        blob_path,
+        uncompressed_size,
+        entries,
+    })
 }

@@ -1,0 +1,349 @@
+//! Turns a [`Plan`] into the normalized tar stream: owner, mode and mtime per
+//! the recipe's policies, hardlinks by (device, inode), symlink targets as
+//! they are, the file-capability xattr and nothing else, contents read with
+//! large buffers and checked against what the walk saw.
+
+use super::tar_header::{EntryHeader, TarKind, write_end, write_header, write_padding};
+use super::walk::{DiskEntry, FileKind, Plan, PlannedEntry};
+use super::{LayerError, LayerRecipe, OwnerPolicy, Permissions};
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::fs::OpenOptions;
+use std::io::{self, Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+/// Read size for file contents.
+pub(crate) const READ_BUFFER: usize = 1 << 20;
+
+const CAPABILITY_XATTR: &str = "security.capability";
+
+/// The first regular entry seen for a (device, inode), which later paths
+/// of the same file link to.
+struct LinkTarget {
+    path: Vec<u8>,
+    mode: u32,
+    uid: u64,
+    gid: u64,
+    mtime: u64,
+}
+
+/// Writes every entry of `plan` and the end marker to `out`; returns the
+/// number of entries. Write failures are reported against `blob_path`.
+pub(crate) fn write_tar(
+    plan: &Plan,
+    recipe: &LayerRecipe,
+    out: &mut impl Write,
+    blob_path: &Path,
+) -> Result<u64, LayerError> {
+    let write_error = |error: io::Error| LayerError::WriteBlob {
+        path: blob_path.to_path_buf(),
+        source: error,
+    };
+    let mut buffer = vec![0u8; READ_BUFFER];
+    let mut links: HashMap<(u64, u64), LinkTarget> = HashMap::new();
+    let mut entries = 0u64;
+    for (key, planned) in plan {
+        match planned {
+            PlannedEntry::ParentDirectory => {
+                let (uid, gid) = synthesized_owner(recipe.owner);
+                let path = directory_path(key);
+                let header = EntryHeader {
+                    path: &path,
+                    kind: TarKind::Directory,
+                    link_name: b"",
+                    mode: 0o755,
+                    uid,
+                    gid,
+                    mtime: recipe.epoch,
+                    size: 0,
+                    device_major: 0,
+                    device_minor: 0,
+                    capability: None,
+                };
+                write_header(out, &header).map_err(write_error)?;
+            }
+            PlannedEntry::Whiteout => {
+                let (uid, gid) = synthesized_owner(recipe.owner);
+                let header = EntryHeader {
+                    path: key,
+                    kind: TarKind::Regular,
+                    link_name: b"",
+                    mode: 0o644,
+                    uid,
+                    gid,
+                    mtime: recipe.epoch,
+                    size: 0,
+                    device_major: 0,
+                    device_minor: 0,
+                    capability: None,
+                };
+                write_header(out, &header).map_err(write_error)?;
+            }
+            PlannedEntry::Disk(entry) => {
+                write_disk_entry(key, entry, recipe, out, &mut buffer, &mut links, blob_path)?;
+            }
+        }
+        entries += 1;
+    }
+    write_end(out).map_err(write_error)?;
+    Ok(entries)
+}
+
+fn write_disk_entry(
+    key: &[u8],
+    entry: &DiskEntry,
+    recipe: &LayerRecipe,
+    out: &mut impl Write,
+    buffer: &mut [u8],
+    links: &mut HashMap<(u64, u64), LinkTarget>,
+    blob_path: &Path,
+) -> Result<(), LayerError> {
+    let write_error = |error: io::Error| LayerError::WriteBlob {
+        path: blob_path.to_path_buf(),
+        source: error,
+    };
+    let read_error = |error: io::Error| LayerError::Read {
+        path: entry.source.clone(),
+        source: error,
+    };
+    let facts = &entry.facts;
+    let (uid, gid) = match recipe.owner {
+        OwnerPolicy::Fixed { uid, gid } => (uid, gid),
+        OwnerPolicy::Preserve => (facts.uid, facts.gid),
+    };
+    let mode = entry_mode(
+        recipe.permissions,
+        facts.kind,
+        facts.mode,
+        entry.mode_override,
+    );
+    let mtime = clamp_mtime(facts.mtime, recipe.epoch);
+    let mut header = EntryHeader {
+        path: key,
+        kind: TarKind::Regular,
+        link_name: b"",
+        mode,
+        uid,
+        gid,
+        mtime,
+        size: 0,
+        device_major: 0,
+        device_minor: 0,
+        capability: None,
+    };
+    match facts.kind {
+        FileKind::Regular => {
+            if facts.links > 1 {
+                let identity = (facts.device, facts.inode);
+                match links.entry(identity) {
+                    Entry::Occupied(occupied) => {
+                        let target = occupied.into_mut();
+                        // A link shares the inode, so only link when the
+                        // headers agree; otherwise this path is its own file.
+                        if (target.mode, target.uid, target.gid, target.mtime)
+                            == (mode, uid, gid, mtime)
+                        {
+                            header.kind = TarKind::HardLink;
+                            header.link_name = &target.path;
+                            return write_header(out, &header).map_err(write_error);
+                        }
+                    }
+                    Entry::Vacant(vacant) => {
+                        vacant.insert(LinkTarget {
+                            path: key.to_vec(),
+                            mode,
+                            uid,
+                            gid,
+                            mtime,
+                        });
+                    }
+                }
+            }
+            let capability = read_capability(&entry.source).map_err(read_error)?;
+            header.capability = capability.as_deref();
+            header.size = facts.size;
+            write_header(out, &header).map_err(write_error)?;
+            copy_contents(entry, out, buffer, blob_path)?;
+            write_padding(out, facts.size).map_err(write_error)
+        }
+        FileKind::Directory => {
+            let path = directory_path(key);
+            header.path = &path;
+            header.kind = TarKind::Directory;
+            write_header(out, &header).map_err(write_error)
+        }
+        FileKind::Symlink => {
+            let target = std::fs::read_link(&entry.source).map_err(read_error)?;
+            header.kind = TarKind::Symlink;
+            header.link_name = target.as_os_str().as_bytes();
+            write_header(out, &header).map_err(write_error)
+        }
+        FileKind::CharDevice | FileKind::BlockDevice | FileKind::Fifo => {
+            header.kind = match facts.kind {
+                FileKind::CharDevice => TarKind::CharDevice,
+                FileKind::BlockDevice => TarKind::BlockDevice,
+                _ => TarKind::Fifo,
+            };
+            if header.kind != TarKind::Fifo {
+                header.device_major = u64::from(libc::major(facts.rdev as libc::dev_t));
+                header.device_minor = u64::from(libc::minor(facts.rdev as libc::dev_t));
+            }
+            write_header(out, &header).map_err(write_error)
+        }
+    }
+}
+
+/// Streams exactly the size the walk saw; a file that shrank or grew since
+/// is an error rather than a tar whose header lies.
+fn copy_contents(
+    entry: &DiskEntry,
+    out: &mut impl Write,
+    buffer: &mut [u8],
+    blob_path: &Path,
+) -> Result<(), LayerError> {
+    let read_error = |error: io::Error| LayerError::Read {
+        path: entry.source.clone(),
+        source: error,
+    };
+    // O_NOFOLLOW: a file swapped for a symlink since the walk is not followed.
+    let mut file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&entry.source)
+        .map_err(read_error)?;
+    let expected = entry.facts.size;
+    let mut remaining = expected;
+    while remaining > 0 {
+        let wanted = remaining.min(buffer.len() as u64) as usize;
+        let count = match file.read(&mut buffer[..wanted]) {
+            Ok(0) => {
+                return Err(changed(&entry.source, expected, expected - remaining));
+            }
+            Ok(count) => count,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(read_error(error)),
+        };
+        out.write_all(&buffer[..count])
+            .map_err(|error| LayerError::WriteBlob {
+                path: blob_path.to_path_buf(),
+                source: error,
+            })?;
+        remaining -= count as u64;
+    }
+    let mut probe = [0u8; 1];
+    match file.read(&mut probe) {
+        Ok(0) => Ok(()),
+        Ok(_) => Err(changed(&entry.source, expected, expected + 1)),
+        Err(error) => Err(read_error(error)),
+    }
+}
+
+fn changed(path: &Path, expected: u64, actual: u64) -> LayerError {
+    LayerError::FileChanged {
+        path: path.to_path_buf(),
+        expected,
+        actual,
+    }
+}
+
+/// The file's capability xattr; filesystems without xattrs have none.
+fn read_capability(path: &PathBuf) -> io::Result<Option<Vec<u8>>> {
+    match xattr::get(path, CAPABILITY_XATTR) {
+        Ok(value) => Ok(value),
+        Err(error)
+            if error.raw_os_error() == Some(libc::ENOTSUP)
+                || error.raw_os_error() == Some(libc::ENODATA) =>
+        {
+            Ok(None)
+        }
+        Err(error) => Err(error),
+    }
+}
+
+fn directory_path(key: &[u8]) -> Vec<u8> {
+    let mut path = Vec::with_capacity(key.len() + 1);
+    path.extend_from_slice(key);
+    path.push(b'/');
+    path
+}
+
+/// Owner of entries that exist on no disk (parents, whiteouts): the fixed
+/// owner, or root when owners are preserved.
+fn synthesized_owner(policy: OwnerPolicy) -> (u64, u64) {
+    match policy {
+        OwnerPolicy::Fixed { uid, gid } => (uid, gid),
+        OwnerPolicy::Preserve => (0, 0),
+    }
+}
+
+/// The mode bits a header gets; see [`Permissions`].
+pub(crate) fn entry_mode(
+    permissions: Permissions,
+    kind: FileKind,
+    disk_mode: u32,
+    mode_override: Option<u32>,
+) -> u32 {
+    if kind == FileKind::Symlink {
+        return 0o777;
+    }
+    if let Some(mode) = mode_override
+        && kind != FileKind::Directory
+    {
+        return mode & 0o7777;
+    }
+    match permissions {
+        Permissions::Preserve => disk_mode & 0o7777,
+        Permissions::Normalize => {
+            let special = disk_mode & 0o7000;
+            let base = if kind == FileKind::Directory || disk_mode & 0o100 != 0 {
+                0o755
+            } else {
+                0o644
+            };
+            base | special
+        }
+    }
+}
+
+/// min(mtime, epoch), with times before 1970 as 0.
+pub(crate) fn clamp_mtime(mtime: i64, epoch: u64) -> u64 {
+    u64::try_from(mtime).unwrap_or(0).min(epoch)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalized_modes_follow_the_owner_execute_bit() {
+        let mode = |kind, disk| entry_mode(Permissions::Normalize, kind, disk, None);
+        assert_eq!(mode(FileKind::Regular, 0o600), 0o644);
+        assert_eq!(mode(FileKind::Regular, 0o700), 0o755);
+        assert_eq!(mode(FileKind::Regular, 0o4711), 0o4755);
+        assert_eq!(mode(FileKind::Directory, 0o700), 0o755);
+        assert_eq!(mode(FileKind::Directory, 0o1777), 0o1755);
+        assert_eq!(mode(FileKind::Symlink, 0o777), 0o777);
+        assert_eq!(
+            entry_mode(Permissions::Preserve, FileKind::Regular, 0o2640, None),
+            0o2640
+        );
+        assert_eq!(
+            entry_mode(
+                Permissions::Normalize,
+                FileKind::Regular,
+                0o644,
+                Some(0o700)
+            ),
+            0o700
+        );
+    }
+
+    #[test]
+    fn mtimes_clamp_to_the_epoch() {
+        assert_eq!(clamp_mtime(2_000_000_000, 1_000), 1_000);
+        assert_eq!(clamp_mtime(500, 1_000), 500);
+        assert_eq!(clamp_mtime(-5, 1_000), 0);
+    }
+}
