@@ -94,8 +94,8 @@ pub enum KeyError {
     EcPrivateKey(p256::elliptic_curve::DecodeError),
     #[error("the public key is not a PKIX ECDSA P-256 key: {0}")]
     PublicKey(p256::pkcs8::spki::Error),
-    #[error("encoding the key: {0}")]
-    Encode(String),
+    #[error("encoding the {what}: {message}")]
+    Encode { what: &'static str, message: String },
     #[error("the system's random number generator failed: {0}")]
     Random(getrandom::Error),
     #[error("could not draw a valid P-256 scalar from the random number generator")]
@@ -178,7 +178,10 @@ impl SigningKey {
         let der = self
             .inner
             .to_pkcs8_der()
-            .map_err(|error| KeyError::Encode(error.to_string()))?;
+            .map_err(|error| KeyError::Encode {
+                what: "private key as PKCS#8",
+                message: error.to_string(),
+            })?;
         let mut salt = [0u8; SALT_SIZE];
         let mut nonce = [0u8; NONCE_SIZE];
         getrandom::fill(&mut salt).map_err(KeyError::Random)?;
@@ -190,7 +193,10 @@ impl SigningKey {
             pem_rfc7468::LineEnding::LF,
             &json,
         )
-        .map_err(|error| KeyError::Encode(error.to_string()))
+        .map_err(|error| KeyError::Encode {
+            what: "encrypted private key as PEM",
+            message: error.to_string(),
+        })
     }
 }
 
@@ -199,7 +205,10 @@ impl PublicKey {
     pub fn to_pem(&self) -> Result<String, KeyError> {
         self.inner
             .to_public_key_pem(p256::pkcs8::LineEnding::LF)
-            .map_err(|error| KeyError::Encode(error.to_string()))
+            .map_err(|error| KeyError::Encode {
+                what: "public key as PEM",
+                message: error.to_string(),
+            })
     }
 
     /// True when `signature` (ASN.1 DER) is this key's ECDSA-SHA256 signature
@@ -290,8 +299,12 @@ fn derive_box_key(
         }
     })?;
     let mut key = Zeroizing::new([0u8; BOX_KEY_SIZE]);
-    scrypt::scrypt(password, salt, &parameters, key.as_mut())
-        .map_err(|_| KeyError::Encode("scrypt refused the 32-byte output length".to_string()))?;
+    scrypt::scrypt(password, salt, &parameters, key.as_mut()).map_err(|error| {
+        KeyError::Encode {
+            what: "password-derived key",
+            message: error.to_string(),
+        }
+    })?;
     Ok(key)
 }
 
@@ -306,7 +319,10 @@ fn seal(
     // The crate puts the Poly1305 tag in front of the ciphertext, as NaCl does.
     let ciphertext = cipher
         .encrypt(&Nonce::from(nonce), plaintext)
-        .map_err(|_| KeyError::Encode("secretbox refused the plaintext".to_string()))?;
+        .map_err(|error| KeyError::Encode {
+            what: "sealed private key",
+            message: error.to_string(),
+        })?;
     Ok(Envelope {
         kdf: Kdf {
             name: KDF_NAME.to_string(),

@@ -274,6 +274,27 @@ fn escape_like_go(json: &[u8]) -> Vec<u8> {
     out.into_bytes()
 }
 
+/// The `docker-reference` cosign writes for an image in `registry` at
+/// `repository`: go-containerregistry's repository name, where Docker Hub is
+/// `index.docker.io` and its official images sit under `library/`. Signing
+/// with the same name cosign would use keeps hoist's payloads identical to
+/// cosign's for the same image.
+pub fn docker_reference(registry: &str, repository: &str) -> String {
+    let registry = registry.trim_end_matches('/');
+    let is_docker_hub = matches!(
+        registry,
+        "docker.io" | "index.docker.io" | "registry-1.docker.io" | ""
+    );
+    if !is_docker_hub {
+        return format!("{registry}/{repository}");
+    }
+    if repository.contains('/') {
+        format!("index.docker.io/{repository}")
+    } else {
+        format!("index.docker.io/library/{repository}")
+    }
+}
+
 /// Signs `manifest_digest` for `docker_reference` into a new signature image.
 pub fn sign(
     signer: &dyn Signer,
@@ -572,6 +593,23 @@ mod tests {
             text.ends_with(r#""optional":{"a":"1","z":"a\u003cb\u003e\u0026c"}}"#),
             "{text}"
         );
+    }
+
+    #[test]
+    fn docker_reference_names_repositories_like_cosign() {
+        assert_eq!(
+            docker_reference("docker.io", "alpine"),
+            "index.docker.io/library/alpine"
+        );
+        assert_eq!(
+            docker_reference("registry-1.docker.io", "owner/app"),
+            "index.docker.io/owner/app"
+        );
+        assert_eq!(
+            docker_reference("localhost:5000", "app"),
+            "localhost:5000/app"
+        );
+        assert_eq!(docker_reference("ghcr.io", "o/a/b"), "ghcr.io/o/a/b");
     }
 
     #[test]
