@@ -1,1 +1,4 @@
 //! (in progress)
+
+pub mod key;
+pub mod sign;
