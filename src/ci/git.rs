@@ -44,7 +44,12 @@ impl GitInfo {
     /// Any other failure (git installed but broken, a checkout owned by
     /// another user) is an error naming the command.
     pub fn discover(dir: &Path) -> Result<Option<GitInfo>, CiError> {
-        let git = Git { dir };
+        Self::discover_with(Path::new("git"), dir)
+    }
+
+    /// [`GitInfo::discover`] with another git executable.
+    pub(crate) fn discover_with(program: &Path, dir: &Path) -> Result<Option<GitInfo>, CiError> {
+        let git = Git { program, dir };
         let inside = match git.output(&["rev-parse", "--is-inside-work-tree"]) {
             Ok(output) => output,
             Err(CiError::GitUnavailable { .. }) if !has_git_directory(dir) => return Ok(None),
@@ -124,12 +129,13 @@ impl GitInfo {
 }
 
 struct Git<'a> {
+    program: &'a Path,
     dir: &'a Path,
 }
 
 impl Git<'_> {
     fn output(&self, arguments: &[&str]) -> Result<Output, CiError> {
-        Command::new("git")
+        Command::new(self.program)
             .arg("-C")
             .arg(self.dir)
             .args(arguments)
@@ -276,6 +282,23 @@ pub fn browse_url(remote: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn missing_git_is_fine_only_outside_a_checkout() {
+        let missing = Path::new("/nonexistent/bin/git");
+        let outside = tempfile::tempdir().unwrap();
+        assert_eq!(
+            GitInfo::discover_with(missing, outside.path()).unwrap(),
+            None
+        );
+        let checkout = tempfile::tempdir().unwrap();
+        std::fs::create_dir(checkout.path().join(".git")).unwrap();
+        let nested = checkout.path().join("src");
+        std::fs::create_dir(&nested).unwrap();
+        let error = GitInfo::discover_with(missing, &nested).unwrap_err();
+        assert!(matches!(error, CiError::GitUnavailable { .. }), "{error}");
+        assert!(error.to_string().contains("install git"), "{error}");
+    }
 
     #[test]
     fn credentials_are_stripped() {

@@ -11,6 +11,8 @@ use super::git::{GitInfo, browse_url};
 pub struct Revision {
     pub provider: CiProvider,
     pub event: CiEvent,
+    /// The CI system named the ref; otherwise branch and tag come from git.
+    pub ref_from_ci: bool,
     /// Full commit id; `None` without git and without a CI commit variable.
     pub commit: Option<String>,
     /// Committer time of the checked-out commit (seconds since 1970); only
@@ -50,6 +52,7 @@ impl Revision {
         let mut revision = Revision {
             provider: ci.provider,
             event: ci.event.clone(),
+            ref_from_ci: ci.event != CiEvent::Unknown,
             commit: ci
                 .commit
                 .clone()

@@ -263,8 +263,7 @@ pub fn compute_tags(
                 add("git tag", tag.clone());
             }
             (None, _) => {
-                if revision.tag.is_none() && revision.shallow && revision.event == CiEvent::Unknown
-                {
+                if revision.tag.is_none() && revision.shallow && !revision.ref_from_ci {
                     warn(
                         "shallow clone without tags at HEAD: no version tags; run `git fetch --tags` to get them"
                             .to_string(),
