@@ -3,7 +3,9 @@
 //! remotes with credentials, and the tags computed from all of that.
 mod common;
 
-use hoist::ci::{CiEnvironment, CiError, GitInfo, Revision, TagSpec, compute_tags};
+use hoist::ci::{
+    CiEnvironment, CiError, GitInfo, ImageLabels, Revision, TagSpec, compute_tags, standard_labels,
+};
 use hoist::progress::{Event, Recorder};
 use std::path::Path;
 use std::process::Command;
@@ -267,6 +269,31 @@ fn checkout_owned_by_another_user_says_how_to_trust_it() {
         "{error}"
     );
     assert!(error.to_string().contains("safe.directory"), "{error}");
+}
+
+#[test]
+fn labels_from_a_real_checkout() {
+    let repository = repository();
+    git(
+        repository.path(),
+        &[
+            "remote",
+            "add",
+            "origin",
+            "git@gitlab.example.com:group/web.git",
+        ],
+    );
+    git(repository.path(), &["tag", "v1.4.0"]);
+    let info = discover(repository.path());
+    let revision = Revision::resolve(Some(&info), &CiEnvironment::default());
+    // The epoch defaults to the commit time, so `created` is reproducible.
+    let labels = standard_labels(&revision, info.commit_time, &ImageLabels::default()).unwrap();
+    let label = |key: &str| labels[&format!("org.opencontainers.image.{key}")].as_str();
+    assert_eq!(label("created"), "2023-11-14T22:13:20Z");
+    assert_eq!(label("revision"), info.commit);
+    assert_eq!(label("source"), "https://gitlab.example.com/group/web");
+    assert_eq!(label("version"), "1.4.0");
+    assert_eq!(labels.len(), 5, "{labels:?}");
 }
 
 fn warnings(recorder: &Recorder) -> Vec<String> {

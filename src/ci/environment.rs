@@ -84,6 +84,11 @@ impl CiEnvironment {
         }
     }
 
+    /// Reads the CI environment of this process.
+    pub fn from_process_env() -> Result<CiEnvironment, CiError> {
+        Self::from_env(&|name| std::env::var(name).ok())
+    }
+
     /// The provider, as a short name for logs and metadata.
     pub fn provider_name(&self) -> &'static str {
         match self.provider {
@@ -177,7 +182,11 @@ fn github(get: &dyn Fn(&str) -> Option<String>) -> Result<CiEnvironment, CiError
 }
 
 fn gitlab(get: &dyn Fn(&str) -> Option<String>) -> Result<CiEnvironment, CiError> {
-    let merge_request = number(get, "CI_MERGE_REQUEST_IID")?;
+    // External pull requests are GitHub pull requests built by GitLab.
+    let merge_request = match number(get, "CI_MERGE_REQUEST_IID")? {
+        Some(iid) => Some(iid),
+        None => number(get, "CI_EXTERNAL_PULL_REQUEST_IID")?,
+    };
     let tag = get("CI_COMMIT_TAG");
     // Unset in merge request and tag pipelines, by GitLab's design.
     let branch = get("CI_COMMIT_BRANCH");
@@ -197,8 +206,10 @@ fn gitlab(get: &dyn Fn(&str) -> Option<String>) -> Result<CiEnvironment, CiError
     if let Some(iid) = merge_request {
         environment.event = CiEvent::PullRequest;
         environment.pull_request = Some(iid);
-        environment.base_ref = get("CI_MERGE_REQUEST_TARGET_BRANCH_NAME");
-        environment.head_ref = get("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME");
+        environment.base_ref = get("CI_MERGE_REQUEST_TARGET_BRANCH_NAME")
+            .or_else(|| get("CI_EXTERNAL_PULL_REQUEST_TARGET_BRANCH_NAME"));
+        environment.head_ref = get("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME")
+            .or_else(|| get("CI_EXTERNAL_PULL_REQUEST_SOURCE_BRANCH_NAME"));
         environment.git_ref = Some(format!("refs/merge-requests/{iid}/head"));
     } else if let Some(tag) = tag {
         environment.event = CiEvent::Tag;
@@ -408,5 +419,14 @@ mod tests {
         assert_eq!(merge_request.branch, None);
         assert_eq!(merge_request.base_ref.as_deref(), Some("main"));
         assert_eq!(merge_request.default_branch.as_deref(), Some("main"));
+        let external = with(&[
+            ("CI_EXTERNAL_PULL_REQUEST_IID", "12"),
+            ("CI_EXTERNAL_PULL_REQUEST_SOURCE_BRANCH_NAME", "patch-1"),
+        ]);
+        assert_eq!(
+            (external.event, external.pull_request),
+            (CiEvent::PullRequest, Some(12))
+        );
+        assert_eq!(external.head_ref.as_deref(), Some("patch-1"));
     }
 }

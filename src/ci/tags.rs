@@ -58,6 +58,7 @@ pub struct TagStrategy {
     pub pr: bool,
     /// Templates over `{version}`, `{major}`, `{minor}`, `{patch}`, applied
     /// when a version tag is built. A pre-release gives only its full version.
+    /// An empty list switches version tags off.
     pub semver: Vec<String>,
     /// A strftime format applied to the commit time (UTC).
     pub date: Option<String>,
