@@ -64,7 +64,9 @@ pub struct TagStrategy {
     pub date: Option<String>,
     pub latest: LatestPolicy,
     /// Templates over every placeholder: {branch} {sha} {short_sha} {version}
-    /// {major} {minor} {patch} {date} {pr} {run_number}.
+    /// {major} {minor} {patch} {date} {pr} {run_number}. `{date}` uses the
+    /// `date` format, or `%Y%m%d` without one. A template whose placeholder
+    /// has no value in a build (`{pr}` on a push) is skipped with a warning.
     pub raw: Vec<String>,
 }
 
