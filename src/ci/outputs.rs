@@ -1,0 +1,269 @@
+//! Files CI systems read back after a build: GitHub's `GITHUB_OUTPUT` and
+//! `GITHUB_STEP_SUMMARY`, a GitLab dotenv report, and the rollback file
+//! that says how to put each moved tag back. All are written from
+//! [`BuildMetadata`], after publishing.
+
+use super::CiError;
+use super::metadata::{BuildMetadata, ImageMetadata, write_atomically};
+use crate::oci::{Digest, sha256_digest};
+use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::Path;
+
+/// Step outputs for GitHub Actions: `digest`, `image`, `tags`, `metadata`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GitHubOutputs {
+    /// Top manifest digest of the first image.
+    pub digest: Digest,
+    /// `repository@digest` of the first image (its digest alone when it was
+    /// not pushed to a registry).
+    pub image: String,
+    /// Every `repository:tag` of every image, one per line.
+    pub tags: Vec<String>,
+    /// The whole build, as one line of JSON.
+    pub metadata: String,
+}
+
+impl GitHubOutputs {
+    /// `None` when the build produced no image.
+    pub fn from_metadata(metadata: &BuildMetadata) -> Result<Option<GitHubOutputs>, CiError> {
+        let Some(first) = metadata.images.first() else {
+            return Ok(None);
+        };
+        Ok(Some(GitHubOutputs {
+            digest: first.digest.clone(),
+            image: first
+                .pinned_reference()
+                .unwrap_or_else(|| first.digest.to_string()),
+            tags: metadata
+                .images
+                .iter()
+                .flat_map(ImageMetadata::tag_references)
+                .collect(),
+            metadata: metadata.to_json_line()?,
+        }))
+    }
+
+    /// Appends the outputs to `path` (the file `GITHUB_OUTPUT` names; other
+    /// steps append to it too). Every value uses the `key<<DELIMITER` form
+    /// GitHub documents for multi-line values. The delimiter is derived from
+    /// the value's digest: unique without randomness, and it cannot occur in
+    /// the value.
+    pub fn write(&self, path: &Path) -> Result<(), CiError> {
+        let mut text = String::new();
+        let entries = [
+            ("digest", self.digest.to_string()),
+            ("image", self.image.clone()),
+            ("tags", self.tags.join("\n")),
+            ("metadata", self.metadata.clone()),
+        ];
+        for (key, value) in entries {
+            let delimiter = format!("ghadelimiter_{}", sha256_digest(value.as_bytes()).digest());
+            if value.lines().any(|line| line == delimiter) {
+                return Err(CiError::OutputValue {
+                    key: key.to_string(),
+                    path: path.to_path_buf(),
+                    reason: "the value contains its own delimiter line",
+                });
+            }
+            // Infallible: writing to a String.
+            let _ = write!(text, "{key}<<{delimiter}\n{value}\n{delimiter}\n");
+        }
+        append(path, text.as_bytes())
+    }
+}
+
+/// Appends a Markdown section per image to `path` (the file
+/// `GITHUB_STEP_SUMMARY` names): a table of platforms with manifest digests,
+/// sizes and layer counts, the tags, the attestations and a
+/// `docker pull repository@digest` line.
+pub fn step_summary(path: &Path, images: &[ImageMetadata]) -> Result<(), CiError> {
+    let mut text = String::new();
+    for image in images {
+        let _ = writeln!(text, "### {}\n", image.name);
+        let _ = writeln!(text, "Digest: `{}`\n", image.digest);
+        let _ = writeln!(text, "| Platform | Manifest digest | Size | Layers |");
+        let _ = writeln!(text, "| --- | --- | ---: | ---: |");
+        for platform in &image.platforms {
+            let _ = writeln!(
+                text,
+                "| {} | `{}` | {} | {} |",
+                platform.platform,
+                platform.digest,
+                indicatif::HumanBytes(platform.size),
+                platform.layers
+            );
+        }
+        let _ = writeln!(text);
+        let tags = image.tag_references();
+        if tags.is_empty() {
+            let _ = writeln!(text, "Tags: none (published by digest)\n");
+        } else {
+            let quoted: Vec<String> = tags.iter().map(|tag| format!("`{tag}`")).collect();
+            let _ = writeln!(text, "Tags: {}\n", quoted.join(", "));
+        }
+        for attestation in &image.attestations {
+            let subject = attestation
+                .subject
+                .as_ref()
+                .map_or_else(|| "the index".to_string(), |digest| format!("`{digest}`"));
+            let _ = writeln!(
+                text,
+                "- Attestation `{}` for {}: {}",
+                attestation.digest,
+                subject,
+                attestation.predicate_types.join(", ")
+            );
+        }
+        if !image.attestations.is_empty() {
+            let _ = writeln!(text);
+        }
+        if let Some(reference) = image.pinned_reference() {
+            let _ = writeln!(text, "```sh\ndocker pull {reference}\n```\n");
+        }
+    }
+    append(path, text.as_bytes())
+}
+
+/// GitLab's dotenv report (`artifacts: reports: dotenv:`): `HOIST_DIGEST`,
+/// `HOIST_IMAGE` and `HOIST_TAGS` (comma-separated), for later jobs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GitLabDotenv {
+    pub digest: Digest,
+    pub image: String,
+    pub tags: Vec<String>,
+}
+
+impl GitLabDotenv {
+    /// `None` when the build produced no image.
+    pub fn from_metadata(metadata: &BuildMetadata) -> Option<GitLabDotenv> {
+        let first = metadata.images.first()?;
+        Some(GitLabDotenv {
+            digest: first.digest.clone(),
+            image: first
+                .pinned_reference()
+                .unwrap_or_else(|| first.digest.to_string()),
+            tags: metadata
+                .images
+                .iter()
+                .flat_map(ImageMetadata::tag_references)
+                .collect(),
+        })
+    }
+
+    /// Replaces `path` with the report. GitLab's dotenv has no quoting and
+    /// no multi-line values, so a value with a line break is refused.
+    pub fn write(&self, path: &Path) -> Result<(), CiError> {
+        let entries = [
+            ("HOIST_DIGEST", self.digest.to_string()),
+            ("HOIST_IMAGE", self.image.clone()),
+            ("HOIST_TAGS", self.tags.join(",")),
+        ];
+        let mut text = String::new();
+        for (key, value) in entries {
+            if value.contains(['\n', '\r']) {
+                return Err(CiError::OutputValue {
+                    key: key.to_string(),
+                    path: path.to_path_buf(),
+                    reason: "GitLab dotenv values cannot span lines",
+                });
+            }
+            let _ = writeln!(text, "{key}={value}");
+        }
+        write_atomically(path, text.as_bytes())
+    }
+}
+
+/// How to undo one tag move: the tag pointed at `previous_digest` before
+/// this build moved it to `new_digest`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackRecord {
+    /// `ghcr.io/org/web`.
+    pub repository: String,
+    pub tag: String,
+    /// `None` when the tag is new: there is nothing to restore.
+    pub previous_digest: Option<Digest>,
+    pub new_digest: Digest,
+    /// `hoist copy docker://repo@previous docker://repo:tag`.
+    pub restore_command: Option<String>,
+}
+
+impl RollbackRecord {
+    pub fn new(
+        repository: &str,
+        tag: &str,
+        previous_digest: Option<Digest>,
+        new_digest: Digest,
+    ) -> RollbackRecord {
+        let restore_command = previous_digest.as_ref().map(|previous| {
+            format!("hoist copy docker://{repository}@{previous} docker://{repository}:{tag}")
+        });
+        RollbackRecord {
+            repository: repository.to_string(),
+            tag: tag.to_string(),
+            previous_digest,
+            new_digest,
+            restore_command,
+        }
+    }
+
+    /// The tag did not move (same digest as before): nothing to roll back.
+    pub fn is_unchanged(&self) -> bool {
+        self.previous_digest.as_ref() == Some(&self.new_digest)
+    }
+}
+
+/// Writes the records as an indented JSON array, replacing `path` atomically.
+pub fn write_rollback_file(path: &Path, records: &[RollbackRecord]) -> Result<(), CiError> {
+    let bytes = serde_json::to_vec_pretty(records).map_err(|source| CiError::Encode {
+        what: "rollback records",
+        source,
+    })?;
+    write_atomically(path, &bytes)
+}
+
+/// Appends in one write, so concurrent appenders do not interleave lines.
+fn append(path: &Path, bytes: &[u8]) -> Result<(), CiError> {
+    let error = |source| CiError::WriteOutput {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(error)?;
+    file.write_all(bytes).map_err(error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restore_command_only_when_there_was_a_previous_digest() {
+        let previous = sha256_digest(b"old");
+        let new = sha256_digest(b"new");
+        let record = RollbackRecord::new(
+            "ghcr.io/org/web",
+            "main",
+            Some(previous.clone()),
+            new.clone(),
+        );
+        assert_eq!(
+            record.restore_command.as_deref(),
+            Some(
+                format!(
+                    "hoist copy docker://ghcr.io/org/web@{previous} docker://ghcr.io/org/web:main"
+                )
+                .as_str()
+            )
+        );
+        assert!(!record.is_unchanged());
+        let fresh = RollbackRecord::new("ghcr.io/org/web", "v2", None, new.clone());
+        assert_eq!(fresh.restore_command, None);
+        assert!(RollbackRecord::new("r", "t", Some(new.clone()), new).is_unchanged());
+    }
+}
