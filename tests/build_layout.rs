@@ -558,3 +558,93 @@ fn image_flag_selects_images() {
     let expected = Tree::expected(&spec_dir.join("app"), "/app", &policy);
     assert_same_tree(&expected, &bundle.join("rootfs"));
 }
+
+/// The layout helpers against a layout made by umoci, wrapped in an index
+/// the way hoist writes one: walking, platform selection, diff_id checks and
+/// per-platform unpacking all work on it, and a corrupt blob is caught.
+#[test]
+fn layout_helpers_read_an_index_over_an_umoci_image() {
+    let work = temp();
+    let dir = work.path().join("layout");
+    let base = format!("{}:base", dir.display());
+    common::run(Command::new("umoci").arg("init").arg("--layout").arg(&dir));
+    common::run(Command::new("umoci").args(["new", "--image", &base]));
+    let bundle = work.path().join("bundle");
+    unpack(&base, &bundle);
+    fs::write(bundle.join("rootfs/hello.txt"), "hello\n").unwrap();
+    common::run(
+        Command::new("umoci")
+            .args(["repack", "--image", &base])
+            .arg(&bundle),
+    );
+
+    let layout = Layout::open(&dir);
+    let mut manifest = layout.tagged("base");
+    manifest.as_object_mut().unwrap().remove("annotations");
+    manifest["platform"] = serde_json::json!({"os": "linux", "architecture": "amd64"});
+    let index = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": MEDIA_INDEX,
+        "manifests": [manifest],
+    }))
+    .unwrap();
+    let index_digest = format!("sha256:{}", common::hoist::sha256_hex(&index));
+    fs::write(layout.blob_path(&index_digest), &index).unwrap();
+    let mut index_json = layout.index_json();
+    index_json["manifests"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "mediaType": MEDIA_INDEX,
+            "digest": index_digest,
+            "size": index.len(),
+            "annotations": {"org.opencontainers.image.ref.name": "multi"},
+        }));
+    fs::write(
+        dir.join("index.json"),
+        serde_json::to_vec(&index_json).unwrap(),
+    )
+    .unwrap();
+
+    let mut tags = layout.tags();
+    tags.sort();
+    assert_eq!(tags, ["base", "multi"]);
+    assert_eq!(layout.tagged_digest("multi"), index_digest);
+    let kinds: Vec<&str> = layout
+        .walk("multi")
+        .iter()
+        .map(|node| match node.media_type.as_str() {
+            MEDIA_INDEX => "index",
+            MEDIA_MANIFEST => "manifest",
+            MEDIA_CONFIG => "config",
+            _ => "layer",
+        })
+        .collect();
+    assert_eq!(kinds, ["index", "manifest", "config", "layer"]);
+    let manifests = layout.platform_manifests("multi");
+    assert_eq!(manifests.len(), 1);
+    assert_eq!(manifests[0].0, "linux/amd64");
+    assert_eq!(layout.verify_diff_ids(&manifests[0].1), 1);
+    common::assert_valid_json(
+        "oci/image-index-schema.json",
+        &[&layout.blob_path(&index_digest)],
+    );
+
+    let unpacked = unpack_platform(
+        &format!("oci:{}:multi", dir.display()),
+        "amd64",
+        work.path(),
+    );
+    assert_eq!(
+        fs::read_to_string(unpacked.join("rootfs/hello.txt")).unwrap(),
+        "hello\n"
+    );
+
+    let layer = layout.walk("multi").pop().unwrap();
+    fs::write(&layer.path, b"corrupt").unwrap();
+    let caught = std::panic::catch_unwind(|| layout.blob(&layer.digest));
+    assert!(
+        caught.is_err(),
+        "a blob that does not hash to its name is caught"
+    );
+}
