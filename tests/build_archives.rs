@@ -3,16 +3,13 @@
 mod common;
 
 use common::hoist::{
-    Layout, MEDIA_INDEX, fixture, hoist, read_digest_file, unpack, unpack_platform,
+    Layout, MEDIA_INDEX, expected_hello, fixture, hoist, read_digest_file, unpack, unpack_platform,
 };
-use common::tree::{Policy, Tree, report};
+use common::tree::{Tree, report};
 use serde_json::Value;
 use std::fs;
 use std::path::Path;
 use std::process::Command;
-
-/// fixtures/hello/hoist.toml: source-date-epoch.
-const HELLO_EPOCH: i64 = 1_700_000_000;
 
 fn temp() -> tempfile::TempDir {
     tempfile::tempdir().expect("temp dir")
@@ -38,27 +35,6 @@ fn untar(archive: &Path, destination: &Path) {
             .arg("-C")
             .arg(destination),
     );
-}
-
-fn expected_hello(architecture: &str) -> Tree {
-    let hello = fixture("hello");
-    let policy = Policy::normalized(HELLO_EPOCH);
-    let mut expected = Tree::expected(&hello.join("rootfs").join(architecture), "/", &policy);
-    expected.add_file(&hello.join("app/start.sh"), "/app/start.sh", None, &policy);
-    expected.add_file(
-        &hello.join("app/message.txt"),
-        "/app/message.txt",
-        None,
-        &policy,
-    );
-    expected.add_file(
-        &hello.join("app/data.bin"),
-        "/app/data/payload.bin",
-        Some(0o600),
-        &policy,
-    );
-    expected.remove("/etc/motd");
-    expected
 }
 
 fn diff_ids(config: &Value) -> Vec<String> {

@@ -6,8 +6,8 @@
 mod common;
 
 use common::hoist::{
-    Layout, MEDIA_CONFIG, MEDIA_INDEX, MEDIA_MANIFEST, copy_tree, fixture, hoist, read_digest_file,
-    special_tree, unpack, unpack_platform,
+    Layout, MEDIA_CONFIG, MEDIA_INDEX, MEDIA_MANIFEST, copy_tree, expected_hello, fixture, hoist,
+    read_digest_file, special_tree, unpack, unpack_platform,
 };
 use common::tree::{Kind, Policy, Tree, normalized_mode, report};
 use serde_json::Value;
@@ -15,8 +15,6 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-/// fixtures/hello/hoist.toml: source-date-epoch (2023-11-14T22:13:20Z).
-const HELLO_EPOCH: i64 = 1_700_000_000;
 /// fixtures/make-special-tree.sh writes the same epoch into its spec.
 const SPECIAL_EPOCH: i64 = 1_700_000_000;
 /// Newer than any mtime: nothing is clamped.
@@ -24,28 +22,6 @@ const NO_CLAMP: i64 = i64::MAX;
 
 fn temp() -> tempfile::TempDir {
     tempfile::tempdir().expect("temp dir")
-}
-
-/// The hello image as the spec describes it for one architecture.
-fn expected_hello(architecture: &str) -> Tree {
-    let hello = fixture("hello");
-    let policy = Policy::normalized(HELLO_EPOCH);
-    let mut expected = Tree::expected(&hello.join("rootfs").join(architecture), "/", &policy);
-    expected.add_file(&hello.join("app/start.sh"), "/app/start.sh", None, &policy);
-    expected.add_file(
-        &hello.join("app/message.txt"),
-        "/app/message.txt",
-        None,
-        &policy,
-    );
-    expected.add_file(
-        &hello.join("app/data.bin"),
-        "/app/data/payload.bin",
-        Some(0o600),
-        &policy,
-    );
-    expected.remove("/etc/motd");
-    expected
 }
 
 fn assert_same_tree(expected: &Tree, rootfs: &Path) {
@@ -646,5 +622,60 @@ fn layout_helpers_read_an_index_over_an_umoci_image() {
     assert!(
         caught.is_err(),
         "a blob that does not hash to its name is caught"
+    );
+}
+
+/// The model the hello tests compare against says what the spec says.
+#[test]
+fn expected_hello_models_the_spec() {
+    let expected = expected_hello("arm64");
+    let entry = |path: &str| {
+        expected
+            .entries
+            .get(Path::new(path))
+            .unwrap_or_else(|| panic!("no {path} in the model"))
+    };
+    assert!(!expected.entries.contains_key(Path::new("etc/motd")));
+    assert!(
+        !expected
+            .entries
+            .contains_key(Path::new("var/lib/hello/state/.keep"))
+    );
+    let empty = entry("usr/share/hello/empty");
+    assert_eq!((empty.kind, empty.mode), (Kind::Directory, 0o755));
+    assert!(
+        !expected
+            .entries
+            .keys()
+            .any(|path| path.parent() == Some(Path::new("usr/share/hello/empty"))),
+        "the .keep stand-in is excluded"
+    );
+    let payload = entry("app/data/payload.bin");
+    assert_eq!(
+        (payload.kind, payload.mode, payload.uid),
+        (Kind::File, 0o600, 0)
+    );
+    let created = entry("app/data");
+    assert_eq!(
+        (created.kind, created.mode, created.mtime),
+        (Kind::Directory, 0o755, 1_700_000_000)
+    );
+    assert_eq!(entry("app/start.sh").mode, 0o755);
+    assert_eq!(entry("etc/hello/hello.conf").mode, 0o644);
+    assert_eq!(entry("usr/bin/hello").mode, 0o755);
+    let link = entry("usr/bin/hi");
+    assert_eq!(link.kind, Kind::Symlink);
+    assert_eq!(link.link_target.as_deref(), Some(Path::new("hello")));
+    assert!(
+        expected
+            .entries
+            .values()
+            .all(|entry| entry.mtime <= 1_700_000_000)
+    );
+    assert!(
+        expected
+            .entries
+            .values()
+            .all(|entry| (entry.uid, entry.gid) == (0, 0))
     );
 }

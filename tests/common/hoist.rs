@@ -2,6 +2,7 @@
 //! output, OCI layouts (index.json, manifests, configs, blobs checked against
 //! their digests) and, through skopeo and umoci, unpacked root filesystems.
 
+use crate::common::tree::{Policy, Tree};
 use flate2::read::GzDecoder;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
@@ -522,6 +523,41 @@ pub fn copy_tree(source: &Path, destination: &Path) {
 /// A committed fixture directory.
 pub fn fixture(name: &str) -> PathBuf {
     crate::common::root().join("fixtures").join(name)
+}
+
+/// fixtures/hello/hoist.toml: source-date-epoch (2023-11-14T22:13:20Z).
+pub const HELLO_EPOCH: i64 = 1_700_000_000;
+
+/// What the hello image holds for one architecture, as fixtures/hello/hoist.toml
+/// describes it: the platform's root filesystem without the `.keep` files,
+/// the application files, and no /etc/motd.
+pub fn expected_hello(architecture: &str) -> Tree {
+    let hello = fixture("hello");
+    let policy = Policy::normalized(HELLO_EPOCH);
+    let rootfs = hello.join("rootfs").join(architecture);
+    let mut expected = Tree::expected(&rootfs, "/", &policy);
+    for keep in ["/usr/share/hello/empty/.keep", "/var/lib/hello/state/.keep"] {
+        assert!(
+            expected.entries.contains_key(Path::new(&keep[1..])),
+            "fixture has {keep}"
+        );
+        expected.remove(keep);
+    }
+    expected.add_file(&hello.join("app/start.sh"), "/app/start.sh", None, &policy);
+    expected.add_file(
+        &hello.join("app/message.txt"),
+        "/app/message.txt",
+        None,
+        &policy,
+    );
+    expected.add_file(
+        &hello.join("app/data.bin"),
+        "/app/data/payload.bin",
+        Some(0o600),
+        &policy,
+    );
+    expected.remove("/etc/motd");
+    expected
 }
 
 /// Makes the special tree (see fixtures/make-special-tree.sh) in `dir`;
