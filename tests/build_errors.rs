@@ -106,6 +106,7 @@ fn missing_source() {
     scene
         .fails(1, &[], &[])
         .stderr_mentions(&["app/no-such-file.txt"]);
+    let scene = Scene::new();
     scene.replace(
         "source = \"rootfs/{arch}\"",
         "source = \"rootfs-missing/{arch}\"",
