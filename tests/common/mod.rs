@@ -1,6 +1,9 @@
 //! Shared test support: the hoist binary, schema validation, real tools.
 #![allow(dead_code)]
 
+pub mod hoist;
+pub mod tree;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
