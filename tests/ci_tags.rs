@@ -493,7 +493,8 @@ fn bad_templates_fail_every_build_not_only_the_one_that_expands_them() {
     };
     let ci = CiEnvironment::from_env(&lookup).unwrap();
     let revision = Revision::resolve(Some(&checkout(Some("main"), &[])), &ci);
-    let cases: &[(&str, fn(&CiError) -> bool, &[&str])] = &[
+    type Case<'a> = (&'a str, fn(&CiError) -> bool, &'a [&'a str]);
+    let cases: &[Case] = &[
         (
             r#"tags = { semver = ["{major}.{minr}"] }"#,
             |error| matches!(error, CiError::UnknownPlaceholder { .. }),

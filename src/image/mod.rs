@@ -5,7 +5,6 @@
 //! sinks consume them, and [`publish`] is the one driver between the two.
 
 pub mod blob;
-pub mod config;
 pub mod model;
 pub mod publish;
 

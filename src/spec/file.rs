@@ -66,6 +66,23 @@ pub struct LayerSpec {
 pub struct FileSpec {
     pub source: Spanned<String>,
     pub target: Spanned<String>,
-    pub mode: Option<Spanned<String>>,
+    pub mode: Option<Spanned<ModeValue>>,
     pub exclude: Option<Vec<String>>,
+}
+
+/// A file mode: an octal string (`"0755"`) or a TOML integer (`0o755`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum ModeValue {
+    Text(String),
+    Number(i64),
+}
+
+impl std::fmt::Display for ModeValue {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ModeValue::Text(text) => write!(formatter, "{text}"),
+            ModeValue::Number(number) => write!(formatter, "{number:#o}"),
+        }
+    }
 }

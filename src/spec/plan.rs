@@ -701,8 +701,11 @@ fn normalize_port(text: &str) -> Option<String> {
     Some(format!("{number}/{protocol}"))
 }
 
-fn parse_mode(text: &str) -> Option<u32> {
-    let mode = u32::from_str_radix(text, 8).ok()?;
+fn parse_mode(value: &super::file::ModeValue) -> Option<u32> {
+    let mode = match value {
+        super::file::ModeValue::Text(text) => u32::from_str_radix(text, 8).ok()?,
+        super::file::ModeValue::Number(number) => u32::try_from(*number).ok()?,
+    };
     (mode <= 0o7777).then_some(mode)
 }
 

@@ -1,0 +1,88 @@
+//! `hoist copy SOURCE DESTINATION`: any transport to any transport, every
+//! platform and attestation of an index, digests unchanged.
+
+use super::report::{Mode, Reporter};
+use crate::build::transport::Transports;
+use crate::image::{Manifest, publish};
+use crate::oci::{Location, Platform};
+use crate::source::select_platform;
+use anyhow::Context;
+use serde_json::json;
+use std::path::PathBuf;
+
+#[derive(Debug, clap::Args)]
+pub struct CopyArguments {
+    /// Where to read: oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE, docker://REF.
+    source: String,
+    /// Where to write, in the same syntax.
+    destination: String,
+    /// Copy only this platform's manifest instead of the whole index.
+    #[arg(long, value_name = "PLATFORM")]
+    platform: Option<String>,
+    /// Worker threads (default: HOIST_JOBS, else the number of cores).
+    #[arg(short, long)]
+    jobs: Option<usize>,
+    /// Also write the digest to this file.
+    #[arg(long, value_name = "FILE")]
+    digest_file: Option<PathBuf>,
+    /// Print only the digest.
+    #[arg(short, long)]
+    quiet: bool,
+    /// Print one JSON object per event on stdout.
+    #[arg(long, conflicts_with = "quiet")]
+    json: bool,
+}
+
+pub fn run(arguments: CopyArguments) -> anyhow::Result<()> {
+    let reporter = Reporter::new(Mode::from_flags(arguments.json, arguments.quiet));
+    let jobs = super::jobs(arguments.jobs)?;
+    let source: Location = arguments
+        .source
+        .parse()
+        .with_context(|| format!("source {}", arguments.source))?;
+    let destination: Location = arguments
+        .destination
+        .parse()
+        .with_context(|| format!("destination {}", arguments.destination))?;
+    let transports = Transports::new()?;
+    let mut manifest = transports.source(&source)?.resolve()?;
+    if let Some(platform) = &arguments.platform {
+        let platform: Platform = platform
+            .parse()
+            .with_context(|| format!("--platform {platform}"))?;
+        manifest = Manifest::Image(select_platform(&manifest, &platform)?);
+    }
+    let sink = transports.sink(&destination)?;
+    let tags: Vec<String> = destination.tag().map(str::to_string).into_iter().collect();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs)
+        .build()
+        .context("starting worker threads")?;
+    let report = pool
+        .install(|| publish(&manifest, sink.as_ref(), &tags, &reporter))
+        .with_context(|| format!("copying {source} to {destination}"))?;
+    reporter.finish();
+    let digest = manifest.digest().to_string();
+    reporter.line(&format!(
+        "copied {source} to {destination}: {} blobs uploaded ({} bytes), {} mounted, {} already there",
+        report.uploaded.len(),
+        report.bytes_sent,
+        report.mounted.len(),
+        report.existed.len()
+    ));
+    reporter.json(json!({
+        "event": "copied",
+        "source": source.to_string(),
+        "destination": destination.to_string(),
+        "uploaded": report.uploaded.len(),
+        "bytes": report.bytes_sent,
+        "mounted": report.mounted.len(),
+        "existed": report.existed.len(),
+    }));
+    if let Some(path) = &arguments.digest_file {
+        std::fs::write(path, format!("{digest}\n"))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    reporter.digest(&digest);
+    Ok(())
+}

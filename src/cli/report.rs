@@ -1,0 +1,199 @@
+//! Turns pipeline events into what the user sees: progress bars on a
+//! terminal, one JSON object per line with `--json`, nothing but the digest
+//! with `--quiet`. Results go to stdout, everything else to stderr.
+
+use crate::image::publish::BlobOutcome;
+use crate::progress::{Event, Observer};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+use std::time::Duration;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Human,
+    Json,
+    Quiet,
+}
+
+impl Mode {
+    pub fn from_flags(json: bool, quiet: bool) -> Mode {
+        if json {
+            Mode::Json
+        } else if quiet {
+            Mode::Quiet
+        } else {
+            Mode::Human
+        }
+    }
+}
+
+pub struct Reporter {
+    mode: Mode,
+    bars: Option<MultiProgress>,
+    layers: Mutex<HashMap<String, ProgressBar>>,
+}
+
+impl Reporter {
+    pub fn new(mode: Mode) -> Self {
+        let bars = (mode == Mode::Human && std::io::stderr().is_terminal())
+            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
+        Reporter {
+            mode,
+            bars,
+            layers: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A result line for people (not shown with --json or --quiet).
+    pub fn line(&self, text: &str) {
+        if self.mode == Mode::Human {
+            self.println(text);
+        }
+    }
+
+    /// A JSON event (only with --json).
+    pub fn json(&self, value: Value) {
+        if self.mode == Mode::Json {
+            self.println(&value.to_string());
+        }
+    }
+
+    /// The final digest: the last line of stdout in every mode but --json,
+    /// where it is the last JSON object's `digest`.
+    pub fn digest(&self, digest: &str) {
+        match self.mode {
+            Mode::Json => self.println(&json!({"event": "done", "digest": digest}).to_string()),
+            Mode::Human | Mode::Quiet => self.println(digest),
+        }
+    }
+
+    pub fn warning(&self, message: &str) {
+        match &self.bars {
+            Some(bars) => {
+                let _ = bars.println(format!("warning: {message}"));
+            }
+            None => eprintln!("warning: {message}"),
+        }
+    }
+
+    fn println(&self, text: &str) {
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "{text}");
+        let _ = stdout.flush();
+    }
+
+    /// Clears progress bars before results are printed.
+    pub fn finish(&self) {
+        if let Some(bars) = &self.bars {
+            let _ = bars.clear();
+        }
+    }
+}
+
+fn outcome_name(outcome: BlobOutcome) -> &'static str {
+    match outcome {
+        BlobOutcome::Uploaded => "uploaded",
+        BlobOutcome::Mounted => "mounted",
+        BlobOutcome::Existed => "skipped",
+    }
+}
+
+impl Observer for Reporter {
+    fn event(&self, event: Event) {
+        if let Event::Warning { message } = &event {
+            if self.mode == Mode::Json {
+                self.json(json!({"event": "warning", "message": message}));
+            } else {
+                self.warning(message);
+            }
+            return;
+        }
+        match self.mode {
+            Mode::Json => self.json(event_json(&event)),
+            Mode::Quiet => {}
+            Mode::Human => {
+                let Some(bars) = &self.bars else { return };
+                let mut layers = self.layers.lock().expect("progress lock");
+                match event {
+                    Event::LayerStarted {
+                        image,
+                        platform,
+                        layer,
+                    } => {
+                        let bar = bars.add(ProgressBar::new_spinner());
+                        bar.set_style(
+                            ProgressStyle::with_template("{spinner} {msg} {elapsed}")
+                                .expect("template"),
+                        );
+                        bar.enable_steady_tick(Duration::from_millis(120));
+                        bar.set_message(format!("{image} {platform} layer {layer}"));
+                        layers.insert(format!("{image}/{platform}/{layer}"), bar);
+                    }
+                    Event::LayerDone {
+                        image,
+                        platform,
+                        layer,
+                        size,
+                        cached,
+                        ..
+                    } => {
+                        if let Some(bar) = layers.remove(&format!("{image}/{platform}/{layer}")) {
+                            let how = if cached { "cached" } else { "built" };
+                            bar.finish_with_message(format!(
+                                "{image} {platform} layer {layer}: {how}, {}",
+                                indicatif::HumanBytes(size)
+                            ));
+                        }
+                    }
+                    Event::BlobDone {
+                        digest,
+                        size,
+                        outcome,
+                    } => {
+                        let _ = bars.println(format!(
+                            "{} {} {}",
+                            outcome_name(outcome),
+                            digest,
+                            indicatif::HumanBytes(size)
+                        ));
+                    }
+                    Event::Warning { .. } => {}
+                }
+            }
+        }
+    }
+}
+
+fn event_json(event: &Event) -> Value {
+    match event {
+        Event::LayerStarted {
+            image,
+            platform,
+            layer,
+        } => {
+            json!({"event": "layer-started", "image": image, "platform": platform, "layer": layer})
+        }
+        Event::LayerDone {
+            image,
+            platform,
+            layer,
+            digest,
+            size,
+            cached,
+        } => json!({
+            "event": "layer-done", "image": image, "platform": platform, "layer": layer,
+            "digest": digest.to_string(), "size": size, "cached": cached
+        }),
+        Event::BlobDone {
+            digest,
+            size,
+            outcome,
+        } => {
+            json!({"event": "blob", "digest": digest.to_string(), "size": size, "outcome": outcome_name(*outcome)})
+        }
+        Event::Warning { message } => json!({"event": "warning", "message": message}),
+    }
+}
