@@ -11,6 +11,7 @@ pub mod files;
 pub mod provenance;
 pub mod spdx;
 
+pub use catalog::{Ecosystem, Inventory, License, OperatingSystem, Package, catalog};
 pub use files::{FileEntry, FileKind, FileTree, image_files};
 
 use crate::oci::Digest;
