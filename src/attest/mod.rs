@@ -12,7 +12,9 @@ pub mod provenance;
 pub mod spdx;
 
 pub use catalog::{Ecosystem, Inventory, License, OperatingSystem, Package, catalog};
+pub use cyclonedx::cyclonedx_json;
 pub use files::{FileEntry, FileKind, FileTree, image_files};
+pub use spdx::spdx_json;
 
 use crate::oci::Digest;
 use std::path::PathBuf;
@@ -70,6 +72,51 @@ pub(crate) fn rfc3339(epoch: i64) -> Result<String, AttestError> {
         .map_err(|_| AttestError::Epoch { epoch })
 }
 
+/// The hex part of a sha256 digest.
+pub(crate) fn sha256_hex(digest: &Digest) -> Result<&str, AttestError> {
+    let text: &str = digest.as_ref();
+    text.strip_prefix("sha256:")
+        .ok_or_else(|| AttestError::NotSha256 {
+            digest: text.to_string(),
+        })
+}
+
+/// An image name reduced to what a URI path segment holds unescaped.
+pub(crate) fn name_for_uri(name: &str) -> String {
+    name.chars()
+        .map(|character| {
+            if character.is_ascii_alphanumeric() || matches!(character, '.' | '-' | '_') {
+                character
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+/// `pkg:oci/app@sha256%3A...?repository_url=ghcr.io/org/app` for image `name`.
+pub(crate) fn image_purl(name: &str, digest: &Digest) -> Option<String> {
+    // Drop a tag; the digest pins the image.
+    let last_slash = name.rfind('/').map_or(0, |position| position + 1);
+    let repository = match name[last_slash..].find(':') {
+        Some(colon) => &name[..last_slash + colon],
+        None => name,
+    };
+    let short = repository.rsplit('/').next().unwrap_or(repository);
+    let qualifiers: Vec<(&str, &str)> = if repository.contains('/') {
+        vec![("repository_url", repository)]
+    } else {
+        Vec::new()
+    };
+    catalog::purl(
+        "oci",
+        None,
+        &short.to_ascii_lowercase(),
+        digest.as_ref(),
+        &qualifiers,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,5 +126,19 @@ mod tests {
         assert_eq!(rfc3339(0).unwrap(), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(1_700_000_000).unwrap(), "2023-11-14T22:13:20Z");
         assert!(rfc3339(i64::MAX).is_err());
+    }
+
+    #[test]
+    fn image_purls_drop_the_tag() {
+        let digest = crate::oci::sha256_digest(b"x");
+        let purl = image_purl("ghcr.io/org/App:1.0", &digest).unwrap();
+        assert_eq!(
+            purl,
+            format!(
+                "pkg:oci/app@sha256:{}?repository_url=ghcr.io%2Forg%2FApp",
+                digest.digest()
+            )
+        );
+        assert_eq!(name_for_uri("ghcr.io/org/app:1"), "ghcr.io-org-app-1");
     }
 }

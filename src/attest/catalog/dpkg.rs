@@ -81,9 +81,7 @@ pub fn catalog(
             found.source_package = first_line(&paragraph, "source")
                 .and_then(|source| source.split_whitespace().next())
                 .map(str::to_string);
-            if let Some((copyright_path, licenses)) =
-                copyright_licenses(tree, texts, name, findings)
-            {
+            if let Some((copyright_path, licenses)) = copyright_licenses(tree, texts, name) {
                 found.licenses = licenses;
                 found.locations.insert(copyright_path);
             }
@@ -98,7 +96,6 @@ fn copyright_licenses(
     tree: &FileTree,
     texts: &Texts,
     package: &str,
-    findings: &mut Findings,
 ) -> Option<(String, std::collections::BTreeSet<License>)> {
     let wanted = format!("{DOCS}{package}/copyright");
     let path = if texts.contains_key(&wanted) {
@@ -127,11 +124,8 @@ fn copyright_licenses(
             });
         }
     }
-    if licenses.is_empty() {
-        findings.warn(&path, "machine-readable copyright file declares no License");
-        return None;
-    }
-    Some((path, licenses))
+    // Some files put only prose under `License:`, no short name to map.
+    (!licenses.is_empty()).then_some((path, licenses))
 }
 
 #[cfg(test)]
