@@ -117,7 +117,7 @@ pub fn spdx_json(
             checksum_value: hex.to_string(),
         }],
         external_refs: image_purl(name, image)
-            .map(|locator| purl_ref(locator))
+            .map(purl_ref)
             .into_iter()
             .collect(),
     }];
