@@ -11,9 +11,16 @@ pub mod files;
 pub mod provenance;
 pub mod spdx;
 
+pub use attach::{
+    Statement, Subject, attestation_entry, attestation_manifest, in_toto_statement,
+    referrer_manifest, referrers_fallback_tag, sbom_statement,
+};
 pub use catalog::{Ecosystem, Inventory, License, OperatingSystem, Package, catalog};
 pub use cyclonedx::cyclonedx_json;
 pub use files::{FileEntry, FileKind, FileTree, image_files};
+pub use provenance::{
+    BaseImage, BuildInputs, Builder, ProvenanceMode, SourceRepository, provenance_statement,
+};
 pub use spdx::spdx_json;
 
 use crate::oci::Digest;
@@ -59,6 +66,13 @@ pub enum AttestError {
         what: &'static str,
         #[source]
         source: crate::image::model::ModelError,
+    },
+    #[error(
+        "the {predicate_type} statement is not an in-toto v1 statement about {subject}; attach statements only to the image they describe"
+    )]
+    StatementSubject {
+        predicate_type: String,
+        subject: String,
     },
     #[error("`{digest}` is not a sha256 digest; attestations name their subjects by sha256")]
     NotSha256 { digest: String },

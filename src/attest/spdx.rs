@@ -116,10 +116,7 @@ pub fn spdx_json(
             algorithm: "SHA256",
             checksum_value: hex.to_string(),
         }],
-        external_refs: image_purl(name, image)
-            .map(purl_ref)
-            .into_iter()
-            .collect(),
+        external_refs: image_purl(name, image).map(purl_ref).into_iter().collect(),
     }];
     let mut relationships = vec![Relationship {
         spdx_element_id: "SPDXRef-DOCUMENT".into(),
