@@ -1,0 +1,68 @@
+//! Alpine packages from apk's database, `/lib/apk/db/installed`: one
+//! paragraph per package, each line a one-letter key, a colon and a value.
+
+use super::{Ecosystem, Findings, License, OperatingSystem, Texts, license, package, purl};
+
+const INSTALLED: &str = "/lib/apk/db/installed";
+
+pub fn wants(path: &str) -> bool {
+    path == INSTALLED
+}
+
+pub fn catalog(texts: &Texts, operating_system: Option<&OperatingSystem>, findings: &mut Findings) {
+    let Some(text) = texts.get(INSTALLED) else {
+        return;
+    };
+    let namespace = operating_system
+        .map(|os| os.id.as_str())
+        .unwrap_or("alpine")
+        .to_string();
+    let distro = operating_system
+        .map(OperatingSystem::distro)
+        .unwrap_or_default();
+    let mut any = false;
+    for record in text.split("\n\n") {
+        let field = |key: char| {
+            record.lines().find_map(|line| {
+                let mut characters = line.chars();
+                (characters.next() == Some(key) && characters.next() == Some(':'))
+                    .then(|| line[2..].trim())
+            })
+        };
+        let Some(name) = field('P') else {
+            continue;
+        };
+        any = true;
+        let Some(version) = field('V') else {
+            findings.warn(INSTALLED, format!("package `{name}` has no V: line"));
+            continue;
+        };
+        let architecture = field('A').unwrap_or_default();
+        let Some(url) = purl(
+            "apk",
+            Some(&namespace),
+            name,
+            version,
+            &[("arch", architecture), ("distro", &distro)],
+        ) else {
+            findings.warn(
+                INSTALLED,
+                format!("package `{name}` has a name no purl can hold"),
+            );
+            continue;
+        };
+        let mut found = package(Ecosystem::Apk, name, version, url, INSTALLED);
+        found.architecture = (!architecture.is_empty()).then(|| architecture.to_string());
+        found.source_package = field('o').map(str::to_string);
+        if let Some(declared) = field('L').filter(|value| !value.is_empty()) {
+            found.licenses.insert(License {
+                declared: declared.to_string(),
+                spdx: license::from_spdx_like(declared),
+            });
+        }
+        findings.add(found);
+    }
+    if !any && !text.trim().is_empty() {
+        findings.warn(INSTALLED, "no `P:` lines: not an apk database");
+    }
+}

@@ -1,0 +1,83 @@
+//! `/etc/os-release`: which distribution the image is, for the purl
+//! namespaces and `distro` qualifiers of OS packages.
+
+use super::OperatingSystem;
+use std::collections::BTreeMap;
+
+/// Parses the shell-style `KEY=value` lines; `None` without an `ID`.
+pub fn parse(text: &str) -> Option<OperatingSystem> {
+    let mut fields = BTreeMap::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if let Some((key, value)) = line.split_once('=') {
+            fields.insert(key.trim().to_string(), unquote(value.trim()));
+        }
+    }
+    let id = fields
+        .get("ID")
+        .filter(|id| !id.is_empty())?
+        .to_ascii_lowercase();
+    Some(OperatingSystem {
+        id,
+        version_id: fields.get("VERSION_ID").cloned(),
+        version_codename: fields.get("VERSION_CODENAME").cloned(),
+        name: fields.get("NAME").cloned(),
+        pretty_name: fields.get("PRETTY_NAME").cloned(),
+        id_like: fields
+            .get("ID_LIKE")
+            .map(|like| like.split_whitespace().map(str::to_string).collect())
+            .unwrap_or_default(),
+    })
+}
+
+/// Removes one level of shell quoting (`"a \"b\""`, `'a'`).
+fn unquote(value: &str) -> String {
+    if value.len() >= 2 && value.starts_with('\'') && value.ends_with('\'') {
+        return value[1..value.len() - 1].to_string();
+    }
+    if value.len() >= 2 && value.starts_with('"') && value.ends_with('"') {
+        let mut out = String::new();
+        let mut characters = value[1..value.len() - 1].chars();
+        while let Some(character) = characters.next() {
+            if character == '\\' {
+                if let Some(escaped) = characters.next() {
+                    out.push(escaped);
+                }
+            } else {
+                out.push(character);
+            }
+        }
+        return out;
+    }
+    value.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_this_machine() {
+        let text = std::fs::read_to_string("/etc/os-release").unwrap();
+        let os = parse(&text).unwrap();
+        let expected = text
+            .lines()
+            .find_map(|line| line.strip_prefix("ID="))
+            .unwrap()
+            .trim_matches('"');
+        assert_eq!(os.id, expected);
+        assert!(os.pretty_name.is_some());
+    }
+
+    #[test]
+    fn quoting_and_missing_id() {
+        let os = parse("ID=alpine\nVERSION_ID=3.19.1\nPRETTY_NAME=\"Alpine \\\"Linux\\\" v3.19\"\nID_LIKE='a b'\n").unwrap();
+        assert_eq!(os.distro(), "alpine-3.19.1");
+        assert_eq!(os.pretty_name.as_deref(), Some("Alpine \"Linux\" v3.19"));
+        assert_eq!(os.id_like, vec!["a", "b"]);
+        assert_eq!(parse("NAME=x\n"), None);
+    }
+}
