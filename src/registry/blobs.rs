@@ -3,7 +3,7 @@
 //! downloads that follow redirects to storage hosts without credentials.
 //! The upload driver in [`super::upload`] strings them together with retries.
 
-use super::error::RegistryError;
+use super::error::{Answer, RegistryError};
 use super::transport::{Context, Scopes, Transport};
 use crate::oci::Digest;
 use bytes::Bytes;
@@ -115,7 +115,7 @@ pub(crate) async fn mount_blob(
     let base = transport.base_url(host).await?;
     let mut url = parse_url(&format!("{base}/v2/{repository}/blobs/uploads/"), context)?;
     url.query_pairs_mut()
-        .append_pair("mount", &digest.to_string())
+        .append_pair("mount", digest.as_ref())
         .append_pair("from", from);
     let response = transport
         .send(
@@ -175,8 +175,7 @@ pub(crate) async fn start_upload(
 
 fn with_digest(location: &Url, digest: &Digest) -> Url {
     let mut url = location.clone();
-    url.query_pairs_mut()
-        .append_pair("digest", &digest.to_string());
+    url.query_pairs_mut().append_pair("digest", digest.as_ref());
     url
 }
 
@@ -293,14 +292,10 @@ pub(crate) async fn upload_offset(
         return Ok(None);
     };
     let continue_at = match response.headers().get(header::LOCATION) {
-        Some(_) => location_of(&response, context)?,
+        Some(_) => self::location(&response, context)?,
         None => location.clone(),
     };
     Ok(Some((next, continue_at)))
-}
-
-fn location_of(response: &Response, context: &Context) -> Result<Url, RegistryError> {
-    location(response, context)
 }
 
 /// Starts a blob download, following redirects (at most five). Credentials
@@ -363,9 +358,11 @@ pub(crate) async fn open_blob(
                         context.target,
                         next.host_str().unwrap_or_default()
                     ),
-                    status: answer.status().as_u16(),
-                    code: None,
-                    message: None,
+                    answer: Box::new(Answer {
+                        status: answer.status().as_u16(),
+                        code: None,
+                        message: None,
+                    }),
                     retry_after: None,
                 });
             }

@@ -50,28 +50,23 @@ pub enum RegistryError {
     )]
     InsecureRefused { host: String, url: String },
 
-    #[error("{operation} {target}: the registry answered {status}{}", describe_codes(.code, .message))]
+    #[error("{operation} {target}: the registry answered {answer}")]
     Status {
         operation: String,
         target: String,
-        status: u16,
-        code: Option<String>,
-        message: Option<String>,
+        answer: Box<Answer>,
         /// From `Retry-After`, for 429 and 503.
         retry_after: Option<Duration>,
     },
 
     #[error(
-        "{operation} {target}: not authorized by {host} ({status}{}); check the credentials (`hoist login {host}`, --creds) and that they may {action}",
-        describe_codes(.code, .message)
+        "{operation} {target}: not authorized by {host} ({answer}); check the credentials (`hoist login {host}`, --creds) and that they may {action}"
     )]
     Unauthorized {
         operation: String,
         target: String,
         host: String,
-        status: u16,
-        code: Option<String>,
-        message: Option<String>,
+        answer: Box<Answer>,
         action: &'static str,
     },
 
@@ -80,7 +75,7 @@ pub enum RegistryError {
     )]
     NoCredentials { host: String },
 
-    #[error("{host}: the token service at {realm} answered {status}{}", describe_codes(&None, .message))]
+    #[error("{host}: the token service at {realm} answered {status}{}", .message.as_ref().map(|m| format!(": {m}")).unwrap_or_default())]
     Token {
         host: String,
         realm: String,
@@ -99,8 +94,8 @@ pub enum RegistryError {
     DigestMismatch {
         what: &'static str,
         target: String,
-        expected: Digest,
-        actual: Digest,
+        expected: Box<Digest>,
+        actual: Box<Digest>,
     },
 
     #[error("{operation} {target}: unexpected response: {detail}")]
@@ -135,12 +130,25 @@ pub enum RegistryError {
     },
 }
 
-fn describe_codes(code: &Option<String>, message: &Option<String>) -> String {
-    match (code, message) {
-        (Some(code), Some(message)) => format!(": {code}: {message}"),
-        (Some(code), None) => format!(": {code}"),
-        (None, Some(message)) => format!(": {message}"),
-        (None, None) => String::new(),
+/// What a registry answered to a failed request: the HTTP status and the
+/// first entry of its `{"errors":[...]}` body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub status: u16,
+    pub code: Option<String>,
+    pub message: Option<String>,
+}
+
+impl std::fmt::Display for Answer {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(formatter, "{}", self.status)?;
+        if let Some(code) = &self.code {
+            write!(formatter, " {code}")?;
+        }
+        if let Some(message) = &self.message {
+            write!(formatter, ": {message}")?;
+        }
+        Ok(())
     }
 }
 
@@ -149,7 +157,7 @@ impl RegistryError {
     /// resets and timeouts. 4xx and certificate problems are final.
     pub fn is_transient(&self) -> bool {
         match self {
-            RegistryError::Status { status, .. } => *status >= 500 || *status == 429,
+            RegistryError::Status { answer, .. } => answer.status >= 500 || answer.status == 429,
             RegistryError::Transport { source, .. } => !source.is_builder(),
             RegistryError::Token { status, .. } => *status >= 500 || *status == 429,
             _ => false,
@@ -167,9 +175,10 @@ impl RegistryError {
     /// The HTTP status the registry answered, where there was one.
     pub fn status(&self) -> Option<u16> {
         match self {
-            RegistryError::Status { status, .. }
-            | RegistryError::Unauthorized { status, .. }
-            | RegistryError::Token { status, .. } => Some(*status),
+            RegistryError::Status { answer, .. } | RegistryError::Unauthorized { answer, .. } => {
+                Some(answer.status)
+            }
+            RegistryError::Token { status, .. } => Some(*status),
             RegistryError::GaveUp { source, .. } => source.status(),
             _ => None,
         }

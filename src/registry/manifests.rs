@@ -110,8 +110,8 @@ pub(crate) async fn get_manifest(
         return Err(RegistryError::DigestMismatch {
             what: "manifest",
             target: shown.to_string(),
-            expected,
-            actual,
+            expected: Box::new(expected),
+            actual: Box::new(actual),
         });
     }
     #[derive(serde::Deserialize)]
@@ -184,7 +184,7 @@ pub(crate) async fn has_manifest(
             scopes,
             &context,
             Method::HEAD,
-            &manifest_url(&base, &reference.repository, &digest.to_string()),
+            &manifest_url(&base, &reference.repository, digest.as_ref()),
             accept_headers(),
             None,
             &[StatusCode::NOT_FOUND],
@@ -236,8 +236,8 @@ pub(crate) async fn put_manifest(
         return Err(RegistryError::DigestMismatch {
             what: "stored manifest",
             target: shown.to_string(),
-            expected: manifest.digest().clone(),
-            actual: returned,
+            expected: Box::new(manifest.digest().clone()),
+            actual: Box::new(returned),
         });
     }
     Ok(())

@@ -17,7 +17,7 @@ mod upload;
 
 pub use client::{ClientOptions, MINIMUM_CHUNK, RegistryClient, RetryPolicy, get_manifest_digest};
 pub use credentials::{Credential, CredentialEnvironment};
-pub use error::RegistryError;
+pub use error::{Answer, RegistryError};
 pub use reference::{DOCKER_HUB, DOCKER_HUB_API_HOST, Reference, ReferenceError, api_host};
 pub use sink::RegistrySink;
 pub use source::{RegistryBlob, RegistrySource};

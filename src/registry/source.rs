@@ -75,7 +75,7 @@ impl RegistrySource {
                 let fetched_child = self.client.block_on(manifests::get_manifest(
                     &self.client.transport,
                     &self.reference,
-                    &child.digest().to_string(),
+                    child.digest().as_ref(),
                 ))?;
                 children.push(self.build(fetched_child, depth + 1)?);
             }
@@ -143,8 +143,8 @@ impl RegistrySource {
             return Err(RegistryError::DigestMismatch {
                 what: "config",
                 target: target.to_string(),
-                expected: descriptor.digest().clone(),
-                actual,
+                expected: Box::new(descriptor.digest().clone()),
+                actual: Box::new(actual),
             });
         }
         Ok(BytesBlob::with_descriptor(

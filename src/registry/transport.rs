@@ -5,7 +5,7 @@
 
 use super::client::ClientOptions;
 use super::credentials::{self, Credential};
-use super::error::RegistryError;
+use super::error::{Answer, RegistryError};
 use base64::Engine as _;
 use bytes::Bytes;
 use reqwest::header::{self, HeaderMap, HeaderValue};
@@ -546,6 +546,7 @@ impl Transport {
     }
 
     /// One request with the current authorization, no retries.
+    #[allow(clippy::too_many_arguments)]
     pub async fn attempt(
         &self,
         host: &str,
@@ -696,9 +697,11 @@ impl Transport {
                 operation: context.operation.clone(),
                 target: context.target.clone(),
                 host: host.to_string(),
-                status: status.as_u16(),
-                code,
-                message,
+                answer: Box::new(Answer {
+                    status: status.as_u16(),
+                    code,
+                    message,
+                }),
                 action: if scopes.wants_push() {
                     "push to it"
                 } else {
@@ -709,9 +712,11 @@ impl Transport {
         RegistryError::Status {
             operation: context.operation.clone(),
             target: context.target.clone(),
-            status: status.as_u16(),
-            code,
-            message,
+            answer: Box::new(Answer {
+                status: status.as_u16(),
+                code,
+                message,
+            }),
             retry_after: delay,
         }
     }

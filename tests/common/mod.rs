@@ -47,3 +47,6 @@ pub fn run(command: &mut Command) -> String {
     );
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
+
+pub mod images;
+pub mod registry;
