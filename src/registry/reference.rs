@@ -246,10 +246,12 @@ mod tests {
 
     const DIGEST: &str = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
 
+    /// (input, registry, repository, tag, pinned to a digest, display)
+    type Row<'a> = (&'a str, &'a str, &'a str, Option<&'a str>, bool, &'a str);
+
     #[test]
     fn normalizes_like_docker() {
-        // (input, registry, repository, tag, digest, display)
-        let table: &[(&str, &str, &str, Option<&str>, bool, &str)] = &[
+        let table: &[Row] = &[
             (
                 "debian",
                 "docker.io",
