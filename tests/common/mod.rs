@@ -48,5 +48,6 @@ pub fn run(command: &mut Command) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+pub mod http;
 pub mod images;
 pub mod registry;
