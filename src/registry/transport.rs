@@ -151,21 +151,25 @@ fn tls_config(options: &ClientOptions) -> Result<rustls::ClientConfig, RegistryE
     Ok(config)
 }
 
+/// The next error down the chain. io::Error's `source()` skips the error it
+/// wraps, so that one is visited explicitly.
+fn next_error<'a>(error: &'a (dyn StdError + 'static)) -> Option<&'a (dyn StdError + 'static)> {
+    if let Some(io) = error.downcast_ref::<std::io::Error>()
+        && let Some(inner) = io.get_ref()
+    {
+        return Some(inner);
+    }
+    error.source()
+}
+
 /// The rustls error somewhere in `error`'s chain, if any.
 fn find_tls_error<'a>(error: &'a (dyn StdError + 'static)) -> Option<&'a rustls::Error> {
-    let mut current: Option<&'a (dyn StdError + 'static)> = Some(error);
+    let mut current = Some(error);
     while let Some(item) = current {
         if let Some(tls) = item.downcast_ref::<rustls::Error>() {
             return Some(tls);
         }
-        // io::Error hides the error it wraps from `source()`.
-        if let Some(io) = item.downcast_ref::<std::io::Error>()
-            && let Some(inner) = io.get_ref()
-            && let Some(tls) = inner.downcast_ref::<rustls::Error>()
-        {
-            return Some(tls);
-        }
-        current = item.source();
+        current = next_error(item);
     }
     None
 }
@@ -189,7 +193,7 @@ fn is_connection_refused(error: &reqwest::Error) -> bool {
         {
             return true;
         }
-        current = item.source();
+        current = next_error(item);
     }
     false
 }

@@ -48,6 +48,7 @@ pub fn run(command: &mut Command) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+pub mod certificates;
 pub mod http;
 pub mod images;
 pub mod registry;
