@@ -91,6 +91,9 @@ pub(crate) struct Transport {
     schemes: Mutex<HashMap<String, &'static str>>,
     auth: Mutex<HashMap<String, HostAuth>>,
     tokens: Mutex<HashMap<(String, String), CachedToken>>,
+    /// One fetch per scope at a time: parallel uploads starting together
+    /// share one token instead of each asking the realm.
+    token_fetches: Mutex<HashMap<(String, String), Arc<tokio::sync::Mutex<()>>>>,
     credentials: Mutex<HashMap<String, Option<Credential>>>,
 }
 
@@ -256,6 +259,7 @@ impl Transport {
             schemes: Mutex::new(HashMap::new()),
             auth: Mutex::new(HashMap::new()),
             tokens: Mutex::new(HashMap::new()),
+            token_fetches: Mutex::new(HashMap::new()),
             credentials: Mutex::new(HashMap::new()),
         })
     }
@@ -382,10 +386,20 @@ impl Transport {
             },
             Some(HostAuth::Bearer { realm, service }) => {
                 let key = (host.to_string(), scopes.key());
-                if let Some(token) = self.lock_tokens().get(&key)
-                    && token.expires > Instant::now()
-                {
-                    return Ok(Some(token.header.clone()));
+                if let Some(header) = self.cached_token(&key) {
+                    return Ok(Some(header));
+                }
+                let fetch_lock = self
+                    .token_fetches
+                    .lock()
+                    .unwrap_or_else(|poison| poison.into_inner())
+                    .entry(key.clone())
+                    .or_default()
+                    .clone();
+                let _fetching = fetch_lock.lock().await;
+                // Another request may have fetched it while this one waited.
+                if let Some(header) = self.cached_token(&key) {
+                    return Ok(Some(header));
                 }
                 let token = self
                     .fetch_token(host, &realm, service.as_deref(), scopes)
@@ -395,6 +409,13 @@ impl Transport {
                 Ok(Some(header))
             }
         }
+    }
+
+    fn cached_token(&self, key: &(String, String)) -> Option<HeaderValue> {
+        self.lock_tokens()
+            .get(key)
+            .filter(|token| token.expires > Instant::now())
+            .map(|token| token.header.clone())
     }
 
     /// Learns from a 401 and drops the token that was refused, so the next

@@ -54,6 +54,7 @@ pub(crate) fn push_blob(
 
     let policy = &transport.options.retry;
     let mut attempt = 0;
+    let mut reauthorized = false;
     loop {
         attempt += 1;
         let result = match session.take() {
@@ -77,6 +78,14 @@ pub(crate) fn push_blob(
             Ok(()) => return Ok(BlobOutcome::Uploaded),
             Err(error) => error,
         };
+        // A token that expired mid-upload was refused on a streamed body,
+        // which cannot be replayed; the refused token is already dropped,
+        // so one fresh start authenticates anew.
+        if matches!(error, RegistryError::Unauthorized { .. }) && !reauthorized {
+            reauthorized = true;
+            tracing::warn!("{error}; authenticating again and restarting the upload");
+            continue;
+        }
         if !error.is_transient() {
             return Err(error);
         }
