@@ -80,6 +80,9 @@ enum HostAuth {
     },
 }
 
+/// (host, scopes) a token was issued for.
+type TokenKey = (String, String);
+
 struct CachedToken {
     header: HeaderValue,
     expires: Instant,
@@ -90,10 +93,10 @@ pub(crate) struct Transport {
     pub options: ClientOptions,
     schemes: Mutex<HashMap<String, &'static str>>,
     auth: Mutex<HashMap<String, HostAuth>>,
-    tokens: Mutex<HashMap<(String, String), CachedToken>>,
+    tokens: Mutex<HashMap<TokenKey, CachedToken>>,
     /// One fetch per scope at a time: parallel uploads starting together
     /// share one token instead of each asking the realm.
-    token_fetches: Mutex<HashMap<(String, String), Arc<tokio::sync::Mutex<()>>>>,
+    token_fetches: Mutex<HashMap<TokenKey, Arc<tokio::sync::Mutex<()>>>>,
     credentials: Mutex<HashMap<String, Option<Credential>>>,
 }
 
@@ -332,7 +335,7 @@ impl Transport {
             .unwrap_or_else(|poison| poison.into_inner())
     }
 
-    fn lock_tokens(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), CachedToken>> {
+    fn lock_tokens(&self) -> std::sync::MutexGuard<'_, HashMap<TokenKey, CachedToken>> {
         self.tokens
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())
@@ -385,7 +388,7 @@ impl Transport {
                 _ => Ok(None),
             },
             Some(HostAuth::Bearer { realm, service }) => {
-                let key = (host.to_string(), scopes.key());
+                let key: TokenKey = (host.to_string(), scopes.key());
                 if let Some(header) = self.cached_token(&key) {
                     return Ok(Some(header));
                 }
@@ -411,7 +414,7 @@ impl Transport {
         }
     }
 
-    fn cached_token(&self, key: &(String, String)) -> Option<HeaderValue> {
+    fn cached_token(&self, key: &TokenKey) -> Option<HeaderValue> {
         self.lock_tokens()
             .get(key)
             .filter(|token| token.expires > Instant::now())
