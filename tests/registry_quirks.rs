@@ -145,7 +145,7 @@ impl QuirkRegistry {
             let mut state = self.state.lock().unwrap();
             let token = format!("token-{}", state.issued_tokens.len() + 1);
             state.issued_tokens.push(token.clone());
-            state.log.push(format!("GET /token 200"));
+            state.log.push("GET /token 200".to_string());
             return reply(
                 200,
                 &[],
