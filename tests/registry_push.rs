@@ -295,3 +295,32 @@ fn missing_image_error_names_reference_and_code() {
     assert!(chain.contains("MANIFEST_UNKNOWN"), "{chain}");
     assert!(chain.contains("404"), "{chain}");
 }
+
+#[test]
+fn streamed_blob_is_pushed_in_chunks_as_it_is_written() {
+    use hoist::image::Sink as _;
+    use std::io::Write as _;
+    let registry = TestRegistry::start();
+    let client = client_with(ClientOptions {
+        chunk_size: 5 * 1024 * 1024,
+        ..ClientOptions::default()
+    });
+    let sink = RegistrySink::new(client, reference(&registry, "streamed"));
+    let data = common::images::noise(21, 11 * 1024 * 1024 + 7);
+    let mut upload = sink
+        .upload_stream(oci_spec::image::MediaType::ImageLayerGzip)
+        .unwrap();
+    for piece in data.chunks(300 * 1024) {
+        upload.write_all(piece).unwrap();
+    }
+    assert!(upload.streaming_error().is_none());
+    let (descriptor, outcome) = upload.finish().unwrap();
+    assert_eq!(outcome, hoist::image::publish::BlobOutcome::Uploaded);
+    assert_eq!(descriptor.digest(), &hoist::oci::sha256_digest(&data));
+    assert_eq!(descriptor.size(), data.len() as u64);
+    assert_eq!(
+        registry.count_requests("PATCH", "/streamed/blobs/uploads"),
+        2
+    );
+    assert!(sink.has_blob(&descriptor).unwrap());
+}

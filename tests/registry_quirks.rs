@@ -35,6 +35,8 @@ struct Quirks {
     /// Bearer tokens from `/token` on this server; the first one is revoked
     /// after this many accepted requests.
     revoke_first_token_after: Option<usize>,
+    /// Every PATCH fails with 500.
+    fail_patches: bool,
 }
 
 #[derive(Default)]
@@ -212,6 +214,9 @@ impl QuirkRegistry {
             };
             let range = |length: usize| format!("0-{}", length.saturating_sub(1));
             return match *method {
+                Method::PATCH if self.quirks.fail_patches => {
+                    error_reply(500, "UNAVAILABLE", "chunks are broken today")
+                }
                 Method::PATCH => {
                     let minimum = if self.quirks.ecr_chunks || self.quirks.advertise_minimum {
                         self.quirks.minimum_chunk
@@ -546,4 +551,38 @@ fn token_revoked_mid_push_is_refreshed() {
         .resolve()
         .unwrap();
     assert_eq!(pulled.digest(), index.digest());
+}
+
+#[test]
+fn streamed_upload_falls_back_to_its_spool() {
+    use hoist::image::Sink as _;
+    use std::io::Write as _;
+    let (registry, server) = start(Quirks {
+        fail_patches: true,
+        ..Quirks::default()
+    });
+    let client = client(ClientOptions {
+        retry: hoist::registry::RetryPolicy {
+            attempts: 2,
+            base_delay: std::time::Duration::from_millis(10),
+            max_delay: std::time::Duration::from_millis(20),
+        },
+        chunk_size: 5 * 1024 * 1024,
+        ..ClientOptions::default()
+    });
+    let sink = RegistrySink::new(client, reference(&server, "spooled"));
+    let data = common::images::noise(5, 6 * 1024 * 1024);
+    let mut upload = sink
+        .upload_stream(oci_spec::image::MediaType::ImageLayerGzip)
+        .unwrap();
+    upload.write_all(&data).unwrap();
+    assert!(upload.streaming_error().is_some());
+    let (descriptor, _) = upload.finish().unwrap();
+    assert_eq!(descriptor.digest(), &sha256_digest(&data));
+    assert!(sink.has_blob(&descriptor).unwrap());
+    assert!(registry.count("PATCH", "/spooled/") >= 1);
+    assert_eq!(
+        registry.state.lock().unwrap().blobs[&descriptor.digest().to_string()],
+        data
+    );
 }

@@ -120,6 +120,13 @@ pub enum RegistryError {
         source: std::io::Error,
     },
 
+    #[error("{operation} for a streamed upload")]
+    Spool {
+        operation: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+
     #[error("{operation} {target}: gave up after {attempts} attempts")]
     GaveUp {
         operation: String,

@@ -12,6 +12,7 @@ mod manifests;
 mod reference;
 mod sink;
 mod source;
+mod stream;
 mod transport;
 mod upload;
 
@@ -21,3 +22,4 @@ pub use error::{Answer, RegistryError};
 pub use reference::{DOCKER_HUB, DOCKER_HUB_API_HOST, Reference, ReferenceError, api_host};
 pub use sink::RegistrySink;
 pub use source::{RegistryBlob, RegistrySource};
+pub use stream::StreamUpload;

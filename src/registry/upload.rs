@@ -220,7 +220,7 @@ fn upload_chunked(
 /// it holds and sends only the rest. Gives up (and lets the caller restart
 /// the upload) when the registry lost the upload or holds less than the
 /// chunk's start.
-fn send_chunk(
+pub(crate) fn send_chunk(
     client: &RegistryClient,
     host: &str,
     scopes: &Scopes,
