@@ -3,12 +3,12 @@
 //! `WWW-Authenticate` challenges (Basic, Bearer token with a cache per scope),
 //! and retrying 5xx, 429, resets and timeouts with backoff and jitter.
 
+use super::auth::{CachedToken, HostAuth, TokenKey};
 use super::client::ClientOptions;
-use super::credentials::{self, Credential};
+use super::credentials::Credential;
 use super::error::{Answer, RegistryError};
-use base64::Engine as _;
 use bytes::Bytes;
-use reqwest::header::{self, HeaderMap, HeaderValue};
+use reqwest::header::{self, HeaderMap};
 use reqwest::{Method, Response, StatusCode};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
@@ -16,11 +16,11 @@ use std::collections::HashMap;
 use std::error::Error as StdError;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Token scopes a request needs, kept sorted so equal sets share a cache entry.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct Scopes(Vec<String>);
+pub(crate) struct Scopes(pub(super) Vec<String>);
 
 impl Scopes {
     pub fn pull(repository: &str) -> Self {
@@ -45,7 +45,7 @@ impl Scopes {
         Scopes(Vec::new())
     }
 
-    fn key(&self) -> String {
+    pub(super) fn key(&self) -> String {
         self.0.join(" ")
     }
 
@@ -70,34 +70,16 @@ impl Context {
     }
 }
 
-/// How a host wants to be authenticated, learned from its challenge.
-#[derive(Clone)]
-enum HostAuth {
-    Basic,
-    Bearer {
-        realm: String,
-        service: Option<String>,
-    },
-}
-
-/// (host, scopes) a token was issued for.
-type TokenKey = (String, String);
-
-struct CachedToken {
-    header: HeaderValue,
-    expires: Instant,
-}
-
 pub(crate) struct Transport {
     pub http: reqwest::Client,
     pub options: ClientOptions,
-    schemes: Mutex<HashMap<String, &'static str>>,
-    auth: Mutex<HashMap<String, HostAuth>>,
-    tokens: Mutex<HashMap<TokenKey, CachedToken>>,
+    pub(super) schemes: Mutex<HashMap<String, &'static str>>,
+    pub(super) auth: Mutex<HashMap<String, HostAuth>>,
+    pub(super) tokens: Mutex<HashMap<TokenKey, CachedToken>>,
     /// One fetch per scope at a time: parallel uploads starting together
     /// share one token instead of each asking the realm.
-    token_fetches: Mutex<HashMap<TokenKey, Arc<tokio::sync::Mutex<()>>>>,
-    credentials: Mutex<HashMap<String, Option<Credential>>>,
+    pub(super) token_fetches: Mutex<HashMap<TokenKey, Arc<tokio::sync::Mutex<()>>>>,
+    pub(super) credentials: Mutex<HashMap<String, Option<Credential>>>,
 }
 
 /// True for `localhost`, `127.0.0.0/8` and `::1`, with or without a port.
@@ -180,7 +162,7 @@ fn find_tls_error<'a>(error: &'a (dyn StdError + 'static)) -> Option<&'a rustls:
     None
 }
 
-fn is_certificate_error(error: &reqwest::Error) -> bool {
+pub(super) fn is_certificate_error(error: &reqwest::Error) -> bool {
     matches!(
         find_tls_error(error),
         Some(
@@ -218,7 +200,7 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 }
 
 /// The registry's `{"errors":[{"code","message"}]}` body, first entry.
-fn parse_error_body(body: &[u8]) -> (Option<String>, Option<String>) {
+pub(super) fn parse_error_body(body: &[u8]) -> (Option<String>, Option<String>) {
     #[derive(serde::Deserialize)]
     struct Body {
         errors: Vec<Entry>,
@@ -329,248 +311,16 @@ impl Transport {
             .unwrap_or_else(|poison| poison.into_inner())
     }
 
-    fn lock_auth(&self) -> std::sync::MutexGuard<'_, HashMap<String, HostAuth>> {
+    pub(super) fn lock_auth(&self) -> std::sync::MutexGuard<'_, HashMap<String, HostAuth>> {
         self.auth
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())
     }
 
-    fn lock_tokens(&self) -> std::sync::MutexGuard<'_, HashMap<TokenKey, CachedToken>> {
+    pub(super) fn lock_tokens(&self) -> std::sync::MutexGuard<'_, HashMap<TokenKey, CachedToken>> {
         self.tokens
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())
-    }
-
-    /// Records how `host` wants to be authenticated, from a 401's headers.
-    /// Returns false when the headers carry no usable challenge.
-    fn remember_challenge(&self, host: &str, headers: &HeaderMap) -> bool {
-        let Some(auth) = parse_challenge(headers) else {
-            return false;
-        };
-        self.lock_auth().insert(host.to_string(), auth);
-        true
-    }
-
-    /// Credentials for `host`: the flags, else docker/podman configuration.
-    pub fn credential(&self, host: &str) -> Result<Option<Credential>, RegistryError> {
-        if let Some((username, password)) = &self.options.credentials {
-            return Ok(Some(Credential::UsernamePassword {
-                username: username.clone(),
-                password: password.clone(),
-            }));
-        }
-        let mut cache = self
-            .credentials
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
-        if let Some(found) = cache.get(host) {
-            return Ok(found.clone());
-        }
-        let found = credentials::resolve_in(&self.options.credential_environment, host)?;
-        cache.insert(host.to_string(), found.clone());
-        Ok(found)
-    }
-
-    /// The Authorization header for a request to `host` with `scopes`, from
-    /// what is known so far (nothing before the first challenge).
-    async fn authorization(
-        &self,
-        host: &str,
-        scopes: &Scopes,
-    ) -> Result<Option<HeaderValue>, RegistryError> {
-        let auth = self.lock_auth().get(host).cloned();
-        match auth {
-            None => Ok(None),
-            Some(HostAuth::Basic) => match self.credential(host)? {
-                Some(Credential::UsernamePassword { username, password }) => {
-                    Ok(Some(basic_header(&username, &password)))
-                }
-                _ => Ok(None),
-            },
-            Some(HostAuth::Bearer { realm, service }) => {
-                let key: TokenKey = (host.to_string(), scopes.key());
-                if let Some(header) = self.cached_token(&key) {
-                    return Ok(Some(header));
-                }
-                let fetch_lock = self
-                    .token_fetches
-                    .lock()
-                    .unwrap_or_else(|poison| poison.into_inner())
-                    .entry(key.clone())
-                    .or_default()
-                    .clone();
-                let _fetching = fetch_lock.lock().await;
-                // Another request may have fetched it while this one waited.
-                if let Some(header) = self.cached_token(&key) {
-                    return Ok(Some(header));
-                }
-                let token = self
-                    .fetch_token(host, &realm, service.as_deref(), scopes)
-                    .await?;
-                let header = token.header.clone();
-                self.lock_tokens().insert(key, token);
-                Ok(Some(header))
-            }
-        }
-    }
-
-    fn cached_token(&self, key: &TokenKey) -> Option<HeaderValue> {
-        self.lock_tokens()
-            .get(key)
-            .filter(|token| token.expires > Instant::now())
-            .map(|token| token.header.clone())
-    }
-
-    /// Learns from a 401 and drops the token that was refused, so the next
-    /// `authorization` fetches a fresh one.
-    async fn answer_challenge(
-        &self,
-        host: &str,
-        scopes: &Scopes,
-        headers: &HeaderMap,
-    ) -> Result<bool, RegistryError> {
-        if !self.remember_challenge(host, headers) {
-            return Ok(false);
-        }
-        self.lock_tokens().remove(&(host.to_string(), scopes.key()));
-        if matches!(self.lock_auth().get(host), Some(HostAuth::Basic)) {
-            match self.credential(host)? {
-                Some(Credential::UsernamePassword { .. }) => {}
-                _ => {
-                    return Err(RegistryError::NoCredentials {
-                        host: host.to_string(),
-                    });
-                }
-            }
-        }
-        Ok(true)
-    }
-
-    async fn fetch_token(
-        &self,
-        host: &str,
-        realm: &str,
-        service: Option<&str>,
-        scopes: &Scopes,
-    ) -> Result<CachedToken, RegistryError> {
-        let realm_url = reqwest::Url::parse(realm).map_err(|error| RegistryError::Challenge {
-            host: host.to_string(),
-            challenge: realm.to_string(),
-            reason: format!("the realm is not a URL: {error}"),
-        })?;
-        let realm_host = realm_url.host_str().unwrap_or_default().to_string();
-        let realm_authority = match realm_url.port() {
-            Some(port) => format!("{realm_host}:{port}"),
-            None => realm_host.clone(),
-        };
-        let credential = self.credential(host)?;
-        if realm_url.scheme() != "https"
-            && credential.is_some()
-            && !self.plain_http_allowed(&realm_authority)
-            && !self.plain_http_allowed(&realm_host)
-        {
-            return Err(RegistryError::InsecureRefused {
-                host: realm_authority,
-                url: realm.to_string(),
-            });
-        }
-        let mut params: Vec<(&str, &str)> = Vec::new();
-        if let Some(service) = service {
-            params.push(("service", service));
-        }
-        for scope in &scopes.0 {
-            params.push(("scope", scope));
-        }
-        let request = match &credential {
-            Some(Credential::IdentityToken(refresh_token)) => {
-                let mut form = params.clone();
-                form.push(("grant_type", "refresh_token"));
-                form.push(("refresh_token", refresh_token));
-                form.push(("client_id", "hoist"));
-                self.http
-                    .post(realm_url.clone())
-                    .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                    .body(form_encode(&form))
-            }
-            Some(Credential::UsernamePassword { username, password }) => {
-                let mut url = realm_url.clone();
-                url.query_pairs_mut()
-                    .extend_pairs(&params)
-                    .append_pair("account", username);
-                self.http
-                    .get(url)
-                    .header(header::AUTHORIZATION, basic_header(username, password))
-            }
-            None => {
-                let mut url = realm_url.clone();
-                url.query_pairs_mut().extend_pairs(&params);
-                self.http.get(url)
-            }
-        };
-        let response = request.send().await.map_err(|source| {
-            if is_certificate_error(&source) {
-                RegistryError::Certificate {
-                    host: realm_authority.clone(),
-                    source,
-                }
-            } else {
-                RegistryError::Transport {
-                    operation: "requesting a token from".to_string(),
-                    target: realm.to_string(),
-                    source,
-                }
-            }
-        })?;
-        let status = response.status();
-        let body = response.bytes().await.unwrap_or_default();
-        if !status.is_success() {
-            let (code, message) = parse_error_body(&body);
-            let message = match (code, message) {
-                (Some(code), Some(message)) => Some(format!("{code}: {message}")),
-                (code, message) => message.or(code),
-            };
-            return Err(RegistryError::Token {
-                host: host.to_string(),
-                realm: realm.to_string(),
-                status: status.as_u16(),
-                message,
-            });
-        }
-        #[derive(serde::Deserialize)]
-        struct TokenResponse {
-            token: Option<String>,
-            access_token: Option<String>,
-            expires_in: Option<u64>,
-        }
-        let parsed: TokenResponse =
-            serde_json::from_slice(&body).map_err(|source| RegistryError::Json {
-                what: "token response from",
-                target: realm.to_string(),
-                source,
-            })?;
-        let token = parsed
-            .token
-            .or(parsed.access_token)
-            .filter(|token| !token.is_empty())
-            .ok_or_else(|| RegistryError::Protocol {
-                operation: "requesting a token from".to_string(),
-                target: realm.to_string(),
-                detail: "the answer holds no token".to_string(),
-            })?;
-        let mut header = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
-            RegistryError::Protocol {
-                operation: "requesting a token from".to_string(),
-                target: realm.to_string(),
-                detail: "the token has characters not allowed in a header".to_string(),
-            }
-        })?;
-        header.set_sensitive(true);
-        // The spec's default lifetime is 60 s; renew a little early.
-        let lifetime = Duration::from_secs(parsed.expires_in.unwrap_or(60).max(10));
-        Ok(CachedToken {
-            header,
-            expires: Instant::now() + lifetime - Duration::from_secs(5),
-        })
     }
 
     /// One request with the current authorization, no retries.
@@ -750,56 +500,10 @@ impl Transport {
     }
 }
 
-/// `application/x-www-form-urlencoded` encoding of `pairs`.
-fn form_encode(pairs: &[(&str, &str)]) -> String {
-    // Url's query serializer is that encoding; borrow it.
-    let mut url = reqwest::Url::parse("http://form.invalid/").expect("a constant URL parses");
-    url.query_pairs_mut().extend_pairs(pairs);
-    url.query().unwrap_or_default().to_string()
-}
-
-fn basic_header(username: &str, password: &str) -> HeaderValue {
-    let encoded =
-        base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
-    let mut value = HeaderValue::from_str(&format!("Basic {encoded}"))
-        .unwrap_or_else(|_| HeaderValue::from_static("Basic"));
-    value.set_sensitive(true);
-    value
-}
-
-/// The first Basic or Bearer challenge in `WWW-Authenticate`.
-fn parse_challenge(headers: &HeaderMap) -> Option<HostAuth> {
-    for value in headers.get_all(header::WWW_AUTHENTICATE) {
-        let Ok(text) = value.to_str() else { continue };
-        let Ok(challenges) = http_auth::parse_challenges(text) else {
-            continue;
-        };
-        for challenge in challenges {
-            let parameter = |name: &str| {
-                challenge
-                    .params
-                    .iter()
-                    .find(|(key, _)| key.eq_ignore_ascii_case(name))
-                    .map(|(_, value)| value.to_unescaped())
-            };
-            if challenge.scheme.eq_ignore_ascii_case("bearer") {
-                let realm = parameter("realm")?;
-                return Some(HostAuth::Bearer {
-                    realm,
-                    service: parameter("service"),
-                });
-            }
-            if challenge.scheme.eq_ignore_ascii_case("basic") {
-                return Some(HostAuth::Basic);
-            }
-        }
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use reqwest::header::HeaderValue;
 
     #[test]
     fn loopback_hosts() {
@@ -818,31 +522,27 @@ mod tests {
     }
 
     #[test]
-    fn parses_bearer_and_basic_challenges() {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static(
-                r#"Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a:pull""#,
-            ),
+    fn plain_http_only_for_loopback_and_listed_hosts() {
+        let transport = Transport::new(ClientOptions {
+            insecure_registries: vec!["registry.internal:5000".to_string()],
+            credential_environment: Default::default(),
+            ..ClientOptions::default()
+        })
+        .unwrap();
+        assert!(transport.plain_http_allowed("registry.internal:5000"));
+        assert!(transport.plain_http_allowed("localhost:5000"));
+        assert!(transport.plain_http_allowed("127.0.0.1:5000"));
+        assert!(!transport.plain_http_allowed("registry.internal"));
+        assert!(!transport.plain_http_allowed("ghcr.io"));
+        // Other hosts are HTTPS without asking them.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        assert_eq!(
+            runtime.block_on(transport.base_url("ghcr.io")).unwrap(),
+            "https://ghcr.io"
         );
-        match parse_challenge(&headers) {
-            Some(HostAuth::Bearer { realm, service }) => {
-                assert_eq!(realm, "https://auth.example/token");
-                assert_eq!(service.as_deref(), Some("registry.example"));
-            }
-            _ => panic!("expected a bearer challenge"),
-        }
-        headers.insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static(r#"Basic realm="Registry Realm""#),
-        );
-        assert!(matches!(parse_challenge(&headers), Some(HostAuth::Basic)));
-        headers.insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Negotiate"),
-        );
-        assert!(parse_challenge(&headers).is_none());
     }
 
     #[test]
