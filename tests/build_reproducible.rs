@@ -11,9 +11,11 @@ use std::process::Command;
 
 /// The index digest of fixtures/hello (gzip), as built by hoist. A change
 /// here is a change to the bytes hoist writes: explain it in the commit.
-const GOLDEN_HELLO_GZIP: &str = "sha256:0e87f04d2a82f9b4f01844589b50bf129f37eb8d814385b71a553ba64cc0d20d";
+const GOLDEN_HELLO_GZIP: &str =
+    "sha256:0e87f04d2a82f9b4f01844589b50bf129f37eb8d814385b71a553ba64cc0d20d";
 /// The same with `compression = "zstd"`.
-const GOLDEN_HELLO_ZSTD: &str = "sha256:47acda12ff9e28c9019dd3ff486809ecca700341f36c2145c29fe4b20e4a2275";
+const GOLDEN_HELLO_ZSTD: &str =
+    "sha256:47acda12ff9e28c9019dd3ff486809ecca700341f36c2145c29fe4b20e4a2275";
 
 /// fixtures/hello/hoist.toml's epoch, and a time far after it.
 const HELLO_EPOCH: i64 = 1_700_000_000;

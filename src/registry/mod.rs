@@ -1,1 +1,26 @@
-//! (in progress)
+//! The OCI distribution API client: where `docker://` outputs go and base
+//! images come from. A thin async core on reqwest and rustls (auth, retries,
+//! streaming uploads, cross-repository mounts, registry quirks) behind
+//! synchronous faces: [`RegistrySink`] for the publish driver and
+//! [`RegistrySource`] for reading images back. Only this module speaks HTTP.
+
+mod auth;
+mod blobs;
+mod client;
+pub mod credentials;
+mod error;
+mod manifests;
+mod reference;
+mod sink;
+mod source;
+mod stream;
+mod transport;
+mod upload;
+
+pub use client::{ClientOptions, MINIMUM_CHUNK, RegistryClient, RetryPolicy, get_manifest_digest};
+pub use credentials::{Credential, CredentialEnvironment};
+pub use error::{Answer, RegistryError};
+pub use reference::{DOCKER_HUB, DOCKER_HUB_API_HOST, Reference, ReferenceError, api_host};
+pub use sink::RegistrySink;
+pub use source::{RegistryBlob, RegistrySource};
+pub use stream::StreamUpload;

@@ -50,3 +50,9 @@ pub fn run(command: &mut Command) -> String {
     );
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
+
+pub mod certificates;
+pub mod http;
+pub mod images;
+pub mod registry;
+pub mod registry_images;

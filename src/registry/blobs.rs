@@ -1,0 +1,377 @@
+//! Blob calls of the distribution API, one request each: existence (HEAD),
+//! cross-repository mount, upload sessions (POST, PATCH, PUT, status) and
+//! downloads that follow redirects to storage hosts without credentials.
+//! The upload driver in [`super::upload`] strings them together with retries.
+
+use super::error::{Answer, RegistryError};
+use super::transport::{Context, Scopes, Transport};
+use crate::oci::Digest;
+use bytes::Bytes;
+use reqwest::header::{self, HeaderMap, HeaderValue};
+use reqwest::{Method, Response, StatusCode, Url};
+
+/// An upload the registry has opened for us.
+#[derive(Clone, Debug)]
+pub(crate) struct UploadSession {
+    pub location: Url,
+    /// `OCI-Chunk-Min-Length`, where the registry sets it.
+    pub minimum_chunk: Option<u64>,
+}
+
+pub(crate) enum MountResult {
+    Mounted,
+    /// The registry did not mount (no access to the source, or no support)
+    /// and opened a normal upload instead.
+    Upload(UploadSession),
+}
+
+fn blob_url(base: &str, repository: &str, digest: &Digest) -> String {
+    format!("{base}/v2/{repository}/blobs/{digest}")
+}
+
+fn parse_url(text: &str, context: &Context) -> Result<Url, RegistryError> {
+    Url::parse(text).map_err(|error| RegistryError::Protocol {
+        operation: context.operation.clone(),
+        target: context.target.clone(),
+        detail: format!("bad URL: {error}"),
+    })
+}
+
+/// The `Location` header resolved against the request URL.
+fn location(response: &Response, context: &Context) -> Result<Url, RegistryError> {
+    let value = response
+        .headers()
+        .get(header::LOCATION)
+        .and_then(|value| value.to_str().ok())
+        .ok_or_else(|| RegistryError::Protocol {
+            operation: context.operation.clone(),
+            target: context.target.clone(),
+            detail: format!("{} without a Location header", response.status()),
+        })?;
+    response
+        .url()
+        .join(value)
+        .map_err(|error| RegistryError::Protocol {
+            operation: context.operation.clone(),
+            target: context.target.clone(),
+            detail: format!("bad Location `{value}`: {error}"),
+        })
+}
+
+fn session(response: &Response, context: &Context) -> Result<UploadSession, RegistryError> {
+    let minimum_chunk = response
+        .headers()
+        .get("oci-chunk-min-length")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|text| text.trim().parse().ok());
+    Ok(UploadSession {
+        location: location(response, context)?,
+        minimum_chunk,
+    })
+}
+
+fn octet_stream(length: u64) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    headers
+}
+
+pub(crate) async fn blob_exists(
+    transport: &Transport,
+    host: &str,
+    repository: &str,
+    digest: &Digest,
+    scopes: &Scopes,
+    context: &Context,
+) -> Result<bool, RegistryError> {
+    let base = transport.base_url(host).await?;
+    let response = transport
+        .send(
+            host,
+            scopes,
+            context,
+            Method::HEAD,
+            &blob_url(&base, repository, digest),
+            HeaderMap::new(),
+            None,
+            &[StatusCode::NOT_FOUND],
+        )
+        .await?;
+    Ok(response.status().is_success())
+}
+
+pub(crate) async fn mount_blob(
+    transport: &Transport,
+    host: &str,
+    repository: &str,
+    digest: &Digest,
+    from: &str,
+    context: &Context,
+) -> Result<MountResult, RegistryError> {
+    let base = transport.base_url(host).await?;
+    let mut url = parse_url(&format!("{base}/v2/{repository}/blobs/uploads/"), context)?;
+    url.query_pairs_mut()
+        .append_pair("mount", digest.as_ref())
+        .append_pair("from", from);
+    let response = transport
+        .send(
+            host,
+            &Scopes::mount(repository, from),
+            context,
+            Method::POST,
+            url.as_str(),
+            octet_stream(0),
+            None,
+            &[],
+        )
+        .await?;
+    match response.status() {
+        StatusCode::CREATED => Ok(MountResult::Mounted),
+        StatusCode::ACCEPTED => Ok(MountResult::Upload(session(&response, context)?)),
+        status => Err(RegistryError::Protocol {
+            operation: context.operation.clone(),
+            target: context.target.clone(),
+            detail: format!("mount answered {status}, expected 201 or 202"),
+        }),
+    }
+}
+
+pub(crate) async fn start_upload(
+    transport: &Transport,
+    host: &str,
+    repository: &str,
+    scopes: &Scopes,
+    context: &Context,
+) -> Result<UploadSession, RegistryError> {
+    let base = transport.base_url(host).await?;
+    let response = transport
+        .send(
+            host,
+            scopes,
+            context,
+            Method::POST,
+            &format!("{base}/v2/{repository}/blobs/uploads/"),
+            octet_stream(0),
+            None,
+            &[],
+        )
+        .await?;
+    if response.status() != StatusCode::ACCEPTED {
+        return Err(RegistryError::Protocol {
+            operation: context.operation.clone(),
+            target: context.target.clone(),
+            detail: format!(
+                "starting an upload answered {}, expected 202",
+                response.status()
+            ),
+        });
+    }
+    session(&response, context)
+}
+
+fn with_digest(location: &Url, digest: &Digest) -> Url {
+    let mut url = location.clone();
+    url.query_pairs_mut().append_pair("digest", digest.as_ref());
+    url
+}
+
+/// Completes an upload with a PUT carrying `body` (the whole blob, the
+/// last chunk, or nothing). One attempt: the body may be a one-shot stream.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn finish_upload(
+    transport: &Transport,
+    host: &str,
+    scopes: &Scopes,
+    context: &Context,
+    location: &Url,
+    digest: &Digest,
+    length: u64,
+    body: reqwest::Body,
+) -> Result<(), RegistryError> {
+    let response = transport
+        .attempt(
+            host,
+            scopes,
+            context,
+            Method::PUT,
+            with_digest(location, digest).as_str(),
+            octet_stream(length),
+            Some(body),
+        )
+        .await?;
+    if response.status().is_success() {
+        return Ok(());
+    }
+    Err(transport
+        .error_from_response(host, scopes, context, response)
+        .await)
+}
+
+/// Sends one chunk at `offset`; returns where the next one goes. Accepts
+/// 202 (the spec) and 201 or 204 (ECR and others).
+pub(crate) async fn patch_chunk(
+    transport: &Transport,
+    host: &str,
+    scopes: &Scopes,
+    context: &Context,
+    location: &Url,
+    offset: u64,
+    chunk: Bytes,
+) -> Result<Url, RegistryError> {
+    let length = chunk.len() as u64;
+    let mut headers = octet_stream(length);
+    if length > 0 {
+        let range = format!("{offset}-{}", offset + length - 1);
+        if let Ok(value) = HeaderValue::from_str(&range) {
+            headers.insert(header::CONTENT_RANGE, value);
+        }
+    }
+    let response = transport
+        .attempt(
+            host,
+            scopes,
+            context,
+            Method::PATCH,
+            location.as_str(),
+            headers,
+            Some(reqwest::Body::from(chunk)),
+        )
+        .await?;
+    if !response.status().is_success() {
+        return Err(transport
+            .error_from_response(host, scopes, context, response)
+            .await);
+    }
+    match response.headers().get(header::LOCATION) {
+        Some(_) => self::location(&response, context),
+        None => Ok(location.clone()),
+    }
+}
+
+/// Asks how much of an upload the registry holds: the offset of the next
+/// byte it expects and the location to continue at, or `None` when the
+/// upload is gone or the answer is unclear (the caller restarts).
+pub(crate) async fn upload_offset(
+    transport: &Transport,
+    host: &str,
+    scopes: &Scopes,
+    context: &Context,
+    location: &Url,
+) -> Result<Option<(u64, Url)>, RegistryError> {
+    let response = transport
+        .send(
+            host,
+            scopes,
+            context,
+            Method::GET,
+            location.as_str(),
+            HeaderMap::new(),
+            None,
+            &[StatusCode::NOT_FOUND],
+        )
+        .await?;
+    if !response.status().is_success() {
+        return Ok(None);
+    }
+    let next = match response.headers().get(header::RANGE) {
+        None => Some(0),
+        Some(value) => value
+            .to_str()
+            .ok()
+            .and_then(|text| text.trim().strip_prefix("bytes=").or(Some(text.trim())))
+            .and_then(|text| text.split_once('-'))
+            .and_then(|(start, end)| Some((start.parse::<u64>().ok()?, end.parse::<u64>().ok()?)))
+            // "0-0" means nothing or one byte depending on the registry.
+            .and_then(|(start, end)| (start == 0 && end > 0).then_some(end + 1)),
+    };
+    let Some(next) = next else {
+        return Ok(None);
+    };
+    let continue_at = match response.headers().get(header::LOCATION) {
+        Some(_) => self::location(&response, context)?,
+        None => location.clone(),
+    };
+    Ok(Some((next, continue_at)))
+}
+
+/// Starts a blob download, following redirects (at most five). Credentials
+/// go only to the registry's own host; storage hosts get none.
+pub(crate) async fn open_blob(
+    transport: &Transport,
+    host: &str,
+    repository: &str,
+    digest: &Digest,
+    context: &Context,
+) -> Result<Response, RegistryError> {
+    let base = transport.base_url(host).await?;
+    let registry_url = parse_url(&base, context)?;
+    let scopes = Scopes::pull(repository);
+    let mut response = transport
+        .send(
+            host,
+            &scopes,
+            context,
+            Method::GET,
+            &blob_url(&base, repository, digest),
+            HeaderMap::new(),
+            None,
+            &[],
+        )
+        .await?;
+    for _ in 0..5 {
+        if !response.status().is_redirection() {
+            return Ok(response);
+        }
+        let next = location(&response, context)?;
+        let same_origin = next.scheme() == registry_url.scheme()
+            && next.host_str() == registry_url.host_str()
+            && next.port_or_known_default() == registry_url.port_or_known_default();
+        response = if same_origin {
+            transport
+                .send(
+                    host,
+                    &scopes,
+                    context,
+                    Method::GET,
+                    next.as_str(),
+                    HeaderMap::new(),
+                    None,
+                    &[],
+                )
+                .await?
+        } else {
+            let answer = transport
+                .http
+                .get(next.clone())
+                .send()
+                .await
+                .map_err(|source| transport.transport_error(host, context, source))?;
+            if !(answer.status().is_success() || answer.status().is_redirection()) {
+                return Err(RegistryError::Status {
+                    operation: context.operation.clone(),
+                    target: format!(
+                        "{} (redirected to {})",
+                        context.target,
+                        next.host_str().unwrap_or_default()
+                    ),
+                    answer: Box::new(Answer {
+                        status: answer.status().as_u16(),
+                        code: None,
+                        message: None,
+                    }),
+                    retry_after: None,
+                });
+            }
+            answer
+        };
+    }
+    Err(RegistryError::Protocol {
+        operation: context.operation.clone(),
+        target: context.target.clone(),
+        detail: "more than five redirects".to_string(),
+    })
+}

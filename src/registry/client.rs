@@ -1,0 +1,232 @@
+//! The registry client the rest of hoist holds: options, a tokio runtime of
+//! its own, and synchronous faces over the async transport so rayon threads
+//! can call it concurrently.
+
+use super::credentials::CredentialEnvironment;
+use super::error::RegistryError;
+use super::manifests;
+use super::reference::Reference;
+use super::transport::Transport;
+use crate::oci::Digest;
+use std::fmt;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How many times and how patiently transient failures are retried.
+#[derive(Clone, Debug)]
+pub struct RetryPolicy {
+    /// Total attempts per request, the first included.
+    pub attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 6,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(20),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait before attempt `attempt + 1`: what the registry asked for,
+    /// else exponential backoff with jitter so parallel uploads spread out.
+    pub fn delay(&self, attempt: u32, asked: Option<Duration>) -> Duration {
+        if let Some(asked) = asked {
+            return asked;
+        }
+        let exponent = attempt.saturating_sub(1).min(16);
+        let backoff = self
+            .base_delay
+            .saturating_mul(1u32 << exponent)
+            .min(self.max_delay);
+        backoff.mul_f64(0.5 + fastrand::f64() * 0.5)
+    }
+}
+
+/// Everything that configures a [`RegistryClient`].
+#[derive(Clone)]
+pub struct ClientOptions {
+    /// Hosts (`host:port`) that may be reached over plain HTTP, besides loopback.
+    pub insecure_registries: Vec<String>,
+    /// Extra PEM CA certificates to trust.
+    pub ca_certificates: Vec<PathBuf>,
+    /// `--creds user:password`: used for every registry, before any configuration file.
+    pub credentials: Option<(String, String)>,
+    /// Blob transfers in flight at once.
+    pub jobs: usize,
+    pub user_agent: String,
+    pub retry: RetryPolicy,
+    /// Blobs up to this size go in one PUT; larger ones in chunks.
+    pub monolithic_limit: u64,
+    /// Chunk size for chunked uploads (raised to the registry's minimum, and to 5 MiB).
+    pub chunk_size: u64,
+    /// Idle time after which a stalled transfer counts as failed (and is retried).
+    pub read_timeout: Duration,
+    /// Where docker and podman credentials are looked up.
+    pub credential_environment: CredentialEnvironment,
+}
+
+/// Chunks below this are refused by some registries (ECR).
+pub const MINIMUM_CHUNK: u64 = 5 * 1024 * 1024;
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            insecure_registries: Vec::new(),
+            ca_certificates: Vec::new(),
+            credentials: None,
+            jobs: std::thread::available_parallelism().map_or(4, |n| n.get().max(4)),
+            user_agent: format!("hoist/{}", env!("CARGO_PKG_VERSION")),
+            retry: RetryPolicy::default(),
+            monolithic_limit: 32 * 1024 * 1024,
+            chunk_size: 16 * 1024 * 1024,
+            read_timeout: Duration::from_secs(120),
+            credential_environment: CredentialEnvironment::from_process(),
+        }
+    }
+}
+
+impl fmt::Debug for ClientOptions {
+    // By hand, so a password never reaches a log.
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("ClientOptions")
+            .field("insecure_registries", &self.insecure_registries)
+            .field("ca_certificates", &self.ca_certificates)
+            .field(
+                "credentials",
+                &self
+                    .credentials
+                    .as_ref()
+                    .map(|(user, _)| (user, "<redacted>")),
+            )
+            .field("jobs", &self.jobs)
+            .field("user_agent", &self.user_agent)
+            .field("retry", &self.retry)
+            .field("monolithic_limit", &self.monolithic_limit)
+            .field("chunk_size", &self.chunk_size)
+            .finish_non_exhaustive()
+    }
+}
+
+struct RuntimeHolder(Option<tokio::runtime::Runtime>);
+
+impl Drop for RuntimeHolder {
+    fn drop(&mut self) {
+        // Never blocks, so dropping the last client is safe anywhere.
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// A registry client; cheap to clone, safe to share between threads.
+#[derive(Clone)]
+pub struct RegistryClient {
+    pub(crate) transport: Arc<Transport>,
+    runtime: Arc<RuntimeHolder>,
+    pub(crate) transfers: Arc<tokio::sync::Semaphore>,
+}
+
+impl fmt::Debug for RegistryClient {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("RegistryClient")
+            .field("options", &self.transport.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RegistryClient {
+    pub fn new(options: ClientOptions) -> Result<Self, RegistryError> {
+        let jobs = options.jobs.max(1);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(jobs.clamp(1, 4))
+            .thread_name("hoist-registry")
+            .enable_all()
+            .build()
+            .map_err(RegistryError::Runtime)?;
+        // reqwest's connection pool binds to the runtime that first uses it,
+        // so the client is built inside ours.
+        let transport = {
+            let _guard = runtime.enter();
+            Transport::new(options)?
+        };
+        Ok(RegistryClient {
+            transport: Arc::new(transport),
+            runtime: Arc::new(RuntimeHolder(Some(runtime))),
+            transfers: Arc::new(tokio::sync::Semaphore::new(jobs)),
+        })
+    }
+
+    pub fn options(&self) -> &ClientOptions {
+        &self.transport.options
+    }
+
+    /// Runs `future` to completion on the client's runtime.
+    pub(crate) fn block_on<F: Future>(&self, future: F) -> F::Output {
+        match &self.runtime.0 {
+            Some(runtime) => runtime.block_on(future),
+            None => unreachable!("the runtime lives as long as the client"),
+        }
+    }
+
+    pub(crate) fn spawn<F>(&self, future: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        if let Some(runtime) = &self.runtime.0 {
+            runtime.spawn(future);
+        }
+    }
+}
+
+/// What `reference`'s tag (or digest) points at now, by `HEAD`; `None` when
+/// the registry does not have it.
+pub fn get_manifest_digest(
+    client: &RegistryClient,
+    reference: &Reference,
+) -> Result<Option<Digest>, RegistryError> {
+    client.block_on(manifests::head_manifest(&client.transport, reference))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_with_jitter_and_honours_retry_after() {
+        let policy = RetryPolicy {
+            attempts: 5,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_millis(1000),
+        };
+        for _ in 0..20 {
+            let first = policy.delay(1, None);
+            assert!(first >= Duration::from_millis(50) && first <= Duration::from_millis(100));
+            let late = policy.delay(10, None);
+            assert!(late >= Duration::from_millis(500) && late <= Duration::from_millis(1000));
+        }
+        assert_eq!(
+            policy.delay(1, Some(Duration::from_secs(2))),
+            Duration::from_secs(2)
+        );
+    }
+
+    #[test]
+    fn debug_hides_the_password() {
+        let options = ClientOptions {
+            credentials: Some(("alice".to_string(), "s3cret-value".to_string())),
+            ..ClientOptions::default()
+        };
+        let text = format!("{options:?}");
+        assert!(text.contains("alice"));
+        assert!(!text.contains("s3cret-value"));
+    }
+}

@@ -1,0 +1,193 @@
+//! What can go wrong talking to a registry, each case naming the reference or
+//! host involved and what the user can do about it. No variant carries a
+//! credential or a header value.
+
+use super::credentials::CredentialsError;
+use super::reference::ReferenceError;
+use crate::oci::Digest;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error(transparent)]
+    Reference(#[from] ReferenceError),
+
+    #[error(transparent)]
+    Credentials(#[from] CredentialsError),
+
+    #[error("reading CA certificate {path}: {reason}")]
+    CaCertificate { path: PathBuf, reason: String },
+
+    #[error("setting up TLS")]
+    TlsSetup(#[source] rustls::Error),
+
+    #[error("setting up the HTTP client")]
+    ClientSetup(#[source] reqwest::Error),
+
+    #[error("starting the registry client's I/O threads")]
+    Runtime(#[source] std::io::Error),
+
+    #[error(
+        "{host}: the TLS certificate is not trusted; pass the registry's CA with --ca-cert FILE (or SSL_CERT_FILE)"
+    )]
+    Certificate {
+        host: String,
+        #[source]
+        source: reqwest::Error,
+    },
+
+    #[error("{operation} {target}: connection failed")]
+    Transport {
+        operation: String,
+        target: String,
+        #[source]
+        source: reqwest::Error,
+    },
+
+    #[error(
+        "{host} would be reached over plain HTTP ({url}); that is allowed only for loopback addresses and registries listed with --insecure-registry"
+    )]
+    InsecureRefused { host: String, url: String },
+
+    #[error("{operation} {target}: the registry answered {answer}")]
+    Status {
+        operation: String,
+        target: String,
+        answer: Box<Answer>,
+        /// From `Retry-After`, for 429 and 503.
+        retry_after: Option<Duration>,
+    },
+
+    #[error(
+        "{operation} {target}: not authorized by {host} ({answer}); check the credentials (`hoist login {host}`, --creds) and that they may {action}"
+    )]
+    Unauthorized {
+        operation: String,
+        target: String,
+        host: String,
+        answer: Box<Answer>,
+        action: &'static str,
+    },
+
+    #[error(
+        "{host} asks for credentials but none are configured: run `hoist login {host}` or pass --creds"
+    )]
+    NoCredentials { host: String },
+
+    #[error("{host}: the token service at {realm} answered {status}{}", .message.as_ref().map(|m| format!(": {m}")).unwrap_or_default())]
+    Token {
+        host: String,
+        realm: String,
+        status: u16,
+        message: Option<String>,
+    },
+
+    #[error("{host}: cannot use the authentication challenge `{challenge}`: {reason}")]
+    Challenge {
+        host: String,
+        challenge: String,
+        reason: String,
+    },
+
+    #[error("{what} {target} does not match its digest: expected {expected}, got {actual}")]
+    DigestMismatch {
+        what: &'static str,
+        target: String,
+        expected: Box<Digest>,
+        actual: Box<Digest>,
+    },
+
+    #[error("{operation} {target}: unexpected response: {detail}")]
+    Protocol {
+        operation: String,
+        target: String,
+        detail: String,
+    },
+
+    #[error("{what} {target} is not valid JSON")]
+    Json {
+        what: &'static str,
+        target: String,
+        #[source]
+        source: serde_json::Error,
+    },
+
+    #[error("reading blob {digest} to upload it")]
+    BlobRead {
+        digest: Digest,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{operation} for a streamed upload")]
+    Spool {
+        operation: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{operation} {target}: gave up after {attempts} attempts")]
+    GaveUp {
+        operation: String,
+        target: String,
+        attempts: u32,
+        #[source]
+        source: Box<RegistryError>,
+    },
+}
+
+/// What a registry answered to a failed request: the HTTP status and the
+/// first entry of its `{"errors":[...]}` body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub status: u16,
+    pub code: Option<String>,
+    pub message: Option<String>,
+}
+
+impl std::fmt::Display for Answer {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(formatter, "{}", self.status)?;
+        if let Some(code) = &self.code {
+            write!(formatter, " {code}")?;
+        }
+        if let Some(message) = &self.message {
+            write!(formatter, ": {message}")?;
+        }
+        Ok(())
+    }
+}
+
+impl RegistryError {
+    /// True for failures that a later attempt may not meet: 5xx, 429,
+    /// resets and timeouts. 4xx and certificate problems are final.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            RegistryError::Status { answer, .. } => answer.status >= 500 || answer.status == 429,
+            RegistryError::Transport { source, .. } => !source.is_builder(),
+            RegistryError::Token { status, .. } => *status >= 500 || *status == 429,
+            _ => false,
+        }
+    }
+
+    /// How long the registry asked us to wait, if it did.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            RegistryError::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// The HTTP status the registry answered, where there was one.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            RegistryError::Status { answer, .. } | RegistryError::Unauthorized { answer, .. } => {
+                Some(answer.status)
+            }
+            RegistryError::Token { status, .. } => Some(*status),
+            RegistryError::GaveUp { source, .. } => source.status(),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,244 @@
+//! Manifest calls: GET with the Accept list (verified against the digest),
+//! HEAD for what a tag points at, PUT with the manifest's own media type.
+
+use super::error::RegistryError;
+use super::reference::Reference;
+use super::transport::{Context, Scopes, Transport};
+use crate::image::{Blob, BytesBlob};
+use crate::oci::digest::parse_sha256;
+use crate::oci::{Digest, media_type, sha256_digest};
+use bytes::Bytes;
+use reqwest::header::{self, HeaderMap, HeaderValue};
+use reqwest::{Method, StatusCode};
+
+/// Manifests larger than this are refused rather than read into memory.
+const MAXIMUM_MANIFEST: usize = 8 * 1024 * 1024;
+
+/// A manifest as fetched: bytes, media type and verified digest.
+pub(crate) struct FetchedManifest {
+    pub bytes: Bytes,
+    pub media_type: String,
+    pub digest: Digest,
+}
+
+fn manifest_url(base: &str, repository: &str, target: &str) -> String {
+    format!("{base}/v2/{repository}/manifests/{target}")
+}
+
+fn accept_headers() -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::ACCEPT,
+        HeaderValue::from_static(
+            "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json",
+        ),
+    );
+    debug_assert_eq!(
+        headers[header::ACCEPT].to_str().ok(),
+        Some(media_type::MANIFEST_ACCEPT.join(", ").as_str())
+    );
+    headers
+}
+
+fn content_digest(headers: &HeaderMap) -> Option<Digest> {
+    headers
+        .get("docker-content-digest")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|text| parse_sha256(text.trim()).ok())
+}
+
+/// GETs `target` (tag or digest) in `reference`'s repository.
+pub(crate) async fn get_manifest(
+    transport: &Transport,
+    reference: &Reference,
+    target: &str,
+) -> Result<FetchedManifest, RegistryError> {
+    let host = reference.api_host();
+    let base = transport.base_url(host).await?;
+    let shown = if target.starts_with("sha256:") {
+        reference.with_digest(
+            parse_sha256(target).map_err(|error| RegistryError::Protocol {
+                operation: "reading manifest".to_string(),
+                target: reference.to_string(),
+                detail: error.to_string(),
+            })?,
+        )
+    } else {
+        reference.with_tag(target)
+    };
+    let context = Context::new("reading manifest", &shown);
+    let response = transport
+        .send(
+            host,
+            &Scopes::pull(&reference.repository),
+            &context,
+            Method::GET,
+            &manifest_url(&base, &reference.repository, target),
+            accept_headers(),
+            None,
+            &[],
+        )
+        .await?;
+    let header_digest = content_digest(response.headers());
+    let header_type = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .map(|text| text.split(';').next().unwrap_or(text).trim().to_string());
+    if response
+        .content_length()
+        .is_some_and(|length| length > MAXIMUM_MANIFEST as u64)
+    {
+        return Err(RegistryError::Protocol {
+            operation: context.operation,
+            target: context.target,
+            detail: format!("the manifest is larger than {MAXIMUM_MANIFEST} bytes"),
+        });
+    }
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|source| transport.transport_error(host, &context, source))?;
+    let actual = sha256_digest(&bytes);
+    let expected = match target.starts_with("sha256:") {
+        true => parse_sha256(target).ok(),
+        false => header_digest,
+    };
+    if let Some(expected) = expected
+        && expected != actual
+    {
+        return Err(RegistryError::DigestMismatch {
+            what: "manifest",
+            target: shown.to_string(),
+            expected: Box::new(expected),
+            actual: Box::new(actual),
+        });
+    }
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        #[serde(rename = "mediaType")]
+        media_type: Option<String>,
+    }
+    let probe: Probe = serde_json::from_slice(&bytes).map_err(|source| RegistryError::Json {
+        what: "manifest",
+        target: shown.to_string(),
+        source,
+    })?;
+    let media_type = probe
+        .media_type
+        .or(header_type)
+        .unwrap_or_else(|| media_type::OCI_MANIFEST.to_string());
+    Ok(FetchedManifest {
+        bytes,
+        media_type,
+        digest: actual,
+    })
+}
+
+/// HEADs the reference; `None` on 404.
+pub(crate) async fn head_manifest(
+    transport: &Transport,
+    reference: &Reference,
+) -> Result<Option<Digest>, RegistryError> {
+    let host = reference.api_host();
+    let base = transport.base_url(host).await?;
+    let target = reference.manifest_reference();
+    let context = Context::new("checking manifest", reference);
+    let response = transport
+        .send(
+            host,
+            &Scopes::pull(&reference.repository),
+            &context,
+            Method::HEAD,
+            &manifest_url(&base, &reference.repository, &target),
+            accept_headers(),
+            None,
+            &[StatusCode::NOT_FOUND],
+        )
+        .await?;
+    if response.status() == StatusCode::NOT_FOUND {
+        return Ok(None);
+    }
+    match content_digest(response.headers()) {
+        Some(digest) => Ok(Some(digest)),
+        // Some registries leave the header off HEAD answers; GET tells.
+        None => Ok(Some(
+            get_manifest(transport, reference, &target).await?.digest,
+        )),
+    }
+}
+
+/// True when the repository has the manifest with this digest.
+pub(crate) async fn has_manifest(
+    transport: &Transport,
+    reference: &Reference,
+    digest: &Digest,
+    scopes: &Scopes,
+) -> Result<bool, RegistryError> {
+    let host = reference.api_host();
+    let base = transport.base_url(host).await?;
+    let context = Context::new("checking manifest", reference.with_digest(digest.clone()));
+    let response = transport
+        .send(
+            host,
+            scopes,
+            &context,
+            Method::HEAD,
+            &manifest_url(&base, &reference.repository, digest.as_ref()),
+            accept_headers(),
+            None,
+            &[StatusCode::NOT_FOUND],
+        )
+        .await?;
+    Ok(response.status().is_success())
+}
+
+/// PUTs `manifest` under `target` (a tag or its digest).
+pub(crate) async fn put_manifest(
+    transport: &Transport,
+    reference: &Reference,
+    manifest: &BytesBlob,
+    target: &str,
+) -> Result<(), RegistryError> {
+    let host = reference.api_host();
+    let base = transport.base_url(host).await?;
+    let shown = if target.starts_with("sha256:") {
+        reference.with_digest(manifest.digest().clone())
+    } else {
+        reference.with_tag(target)
+    };
+    let context = Context::new("pushing manifest", &shown);
+    let media_type = manifest.descriptor().media_type().to_string();
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(&media_type).map_err(|_| RegistryError::Protocol {
+            operation: context.operation.clone(),
+            target: context.target.clone(),
+            detail: format!("media type `{media_type}` cannot be sent as a header"),
+        })?,
+    );
+    let response = transport
+        .send(
+            host,
+            &Scopes::push(&reference.repository),
+            &context,
+            Method::PUT,
+            &manifest_url(&base, &reference.repository, target),
+            headers,
+            Some(Bytes::copy_from_slice(manifest.bytes())),
+            &[],
+        )
+        .await?;
+    if let Some(returned) = content_digest(response.headers())
+        && &returned != manifest.digest()
+    {
+        return Err(RegistryError::DigestMismatch {
+            what: "stored manifest",
+            target: shown.to_string(),
+            expected: Box::new(manifest.digest().clone()),
+            actual: Box::new(returned),
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,103 @@
+//! A registry as a [`Sink`]: what `publish` writes to for `docker://` outputs.
+//! Blobs are checked with HEAD, mounted or uploaded; child manifests go by
+//! digest, the top one by each tag (or by digest when untagged).
+
+use super::blobs;
+use super::client::RegistryClient;
+use super::manifests;
+use super::reference::Reference;
+use super::transport::{Context, Scopes};
+use super::upload;
+use crate::image::publish::{BlobOutcome, ManifestRole, Sink, SinkError};
+use crate::image::{Blob, BytesBlob};
+use oci_spec::image::Descriptor;
+
+/// Publishes into one repository of a registry.
+#[derive(Clone, Debug)]
+pub struct RegistrySink {
+    client: RegistryClient,
+    reference: Reference,
+}
+
+impl RegistrySink {
+    /// The tag or digest in `reference` is ignored: `publish` passes the tags.
+    pub fn new(client: RegistryClient, reference: Reference) -> Self {
+        RegistrySink { client, reference }
+    }
+
+    pub fn reference(&self) -> &Reference {
+        &self.reference
+    }
+
+    pub fn client(&self) -> &RegistryClient {
+        &self.client
+    }
+}
+
+impl Sink for RegistrySink {
+    fn describe(&self) -> String {
+        format!("docker://{}", self.reference.repository_name())
+    }
+
+    fn has_blob(&self, descriptor: &Descriptor) -> Result<bool, SinkError> {
+        let context = Context::new(
+            "checking blob",
+            self.reference.with_digest(descriptor.digest().clone()),
+        );
+        self.client
+            .block_on(blobs::blob_exists(
+                &self.client.transport,
+                self.reference.api_host(),
+                &self.reference.repository,
+                descriptor.digest(),
+                &Scopes::push(&self.reference.repository),
+                &context,
+            ))
+            .map_err(|error| {
+                SinkError::new(self.describe(), "checking blob", descriptor.digest(), error)
+            })
+    }
+
+    fn put_blob(&self, blob: &dyn Blob) -> Result<BlobOutcome, SinkError> {
+        upload::push_blob(&self.client, &self.reference, blob)
+            .map_err(|error| SinkError::new(self.describe(), "pushing blob", blob.digest(), error))
+    }
+
+    fn has_manifest(&self, descriptor: &Descriptor) -> Result<bool, SinkError> {
+        self.client
+            .block_on(manifests::has_manifest(
+                &self.client.transport,
+                &self.reference,
+                descriptor.digest(),
+                &Scopes::push(&self.reference.repository),
+            ))
+            .map_err(|error| {
+                SinkError::new(
+                    self.describe(),
+                    "checking manifest",
+                    descriptor.digest(),
+                    error,
+                )
+            })
+    }
+
+    fn put_manifest(&self, manifest: &BytesBlob, role: ManifestRole<'_>) -> Result<(), SinkError> {
+        let target = match role {
+            ManifestRole::Top { tag: Some(tag) } => tag.to_string(),
+            ManifestRole::Child | ManifestRole::Top { tag: None } => manifest.digest().to_string(),
+        };
+        self.client
+            .block_on(manifests::put_manifest(
+                &self.client.transport,
+                &self.reference,
+                manifest,
+                &target,
+            ))
+            .map_err(|error| SinkError::new(self.describe(), "pushing manifest", target, error))
+    }
+
+    fn finish(&self) -> Result<(), SinkError> {
+        // Every manifest is live once its PUT succeeds; nothing to commit.
+        Ok(())
+    }
+}

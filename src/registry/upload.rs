@@ -1,0 +1,268 @@
+//! The blob upload driver: mount when the blob came from another repository
+//! of the same registry, else one streamed PUT for small blobs or chunked
+//! PATCHes for large ones. Runs on the caller's (rayon) thread, blocking on
+//! the client's runtime per request, so memory stays at one chunk whatever
+//! the blob's size. Transient failures resume a chunked upload at the
+//! registry's offset, or restart the upload from a fresh `Blob::open()`.
+
+use super::blobs::{self, MountResult, UploadSession};
+use super::client::{MINIMUM_CHUNK, RegistryClient};
+use super::error::RegistryError;
+use super::reference::Reference;
+use super::transport::{Context, Scopes};
+use crate::image::Blob;
+use crate::image::publish::BlobOutcome;
+use bytes::Bytes;
+use reqwest::Url;
+use std::io::{self, Read};
+
+/// Bytes read from disk per message to the request body.
+const STREAM_PIECE: usize = 256 * 1024;
+
+pub(crate) fn push_blob(
+    client: &RegistryClient,
+    reference: &Reference,
+    blob: &dyn Blob,
+) -> Result<BlobOutcome, RegistryError> {
+    let _slot = client.block_on(client.transfers.acquire());
+    let transport = &client.transport;
+    let host = reference.api_host();
+    let context = Context::new("pushing blob", reference.with_digest(blob.digest().clone()));
+    let scopes = Scopes::push(&reference.repository);
+
+    let mut session = None;
+    if let Some(origin) = blob.origin()
+        && origin.registry == host
+        && origin.repository != reference.repository
+    {
+        let mounted = client.block_on(blobs::mount_blob(
+            transport,
+            host,
+            &reference.repository,
+            blob.digest(),
+            &origin.repository,
+            &context,
+        ));
+        match mounted {
+            Ok(MountResult::Mounted) => return Ok(BlobOutcome::Mounted),
+            Ok(MountResult::Upload(opened)) => session = Some(opened),
+            // A refused mount (no pull access to the source) is no reason to
+            // fail: the blob can still be uploaded.
+            Err(error) => tracing::debug!("mount of {} failed: {error}", blob.digest()),
+        }
+    }
+
+    let policy = &transport.options.retry;
+    let mut attempt = 0;
+    let mut reauthorized = false;
+    loop {
+        attempt += 1;
+        let result = match session.take() {
+            Some(opened) => Ok(opened),
+            None => client.block_on(blobs::start_upload(
+                transport,
+                host,
+                &reference.repository,
+                &scopes,
+                &context,
+            )),
+        }
+        .and_then(|opened| {
+            if blob.size() <= transport.options.monolithic_limit {
+                upload_monolithic(client, host, &scopes, &context, &opened, blob)
+            } else {
+                upload_chunked(client, host, &scopes, &context, &opened, blob)
+            }
+        });
+        let error = match result {
+            Ok(()) => return Ok(BlobOutcome::Uploaded),
+            Err(error) => error,
+        };
+        // A token that expired mid-upload was refused on a streamed body,
+        // which cannot be replayed; the refused token is already dropped,
+        // so one fresh start authenticates anew.
+        if matches!(error, RegistryError::Unauthorized { .. }) && !reauthorized {
+            reauthorized = true;
+            tracing::warn!("{error}; authenticating again and restarting the upload");
+            continue;
+        }
+        if !error.is_transient() {
+            return Err(error);
+        }
+        if attempt >= policy.attempts {
+            return Err(RegistryError::GaveUp {
+                operation: context.operation,
+                target: context.target,
+                attempts: attempt,
+                source: Box::new(error),
+            });
+        }
+        let delay = policy.delay(attempt, error.retry_after());
+        tracing::warn!(
+            "{error}; restarting the upload in {:.1}s",
+            delay.as_secs_f64()
+        );
+        std::thread::sleep(delay);
+    }
+}
+
+/// One PUT whose body streams from `blob.open()` through a small channel,
+/// filled by a scoped thread so the body can borrow the blob.
+fn upload_monolithic(
+    client: &RegistryClient,
+    host: &str,
+    scopes: &Scopes,
+    context: &Context,
+    session: &UploadSession,
+    blob: &dyn Blob,
+) -> Result<(), RegistryError> {
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, io::Error>>(4);
+    std::thread::scope(|scope| {
+        let pump = scope.spawn(move || -> io::Result<()> {
+            let mut reader = blob.open()?;
+            loop {
+                let mut piece = vec![0u8; STREAM_PIECE];
+                let count = match reader.read(&mut piece) {
+                    Ok(0) => return Ok(()),
+                    Ok(count) => count,
+                    Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(error) => {
+                        let copy = io::Error::new(error.kind(), error.to_string());
+                        let _ = sender.blocking_send(Err(copy));
+                        return Err(error);
+                    }
+                };
+                piece.truncate(count);
+                if sender.blocking_send(Ok(Bytes::from(piece))).is_err() {
+                    // The request ended early; its error tells why.
+                    return Ok(());
+                }
+            }
+        });
+        let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
+            receiver.recv().await.map(|item| (item, receiver))
+        });
+        let result = client.block_on(blobs::finish_upload(
+            &client.transport,
+            host,
+            scopes,
+            context,
+            &session.location,
+            blob.digest(),
+            blob.size(),
+            reqwest::Body::wrap_stream(stream),
+        ));
+        let read = pump
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("the thread reading the blob panicked")));
+        match (read, result) {
+            (Err(source), _) => Err(RegistryError::BlobRead {
+                digest: blob.digest().clone(),
+                source,
+            }),
+            (Ok(()), result) => result,
+        }
+    })
+}
+
+/// Reads up to `limit` bytes, fewer only at the end of the stream.
+fn read_chunk(reader: &mut dyn Read, limit: usize) -> io::Result<Vec<u8>> {
+    let mut buffer = Vec::with_capacity(limit);
+    reader.take(limit as u64).read_to_end(&mut buffer)?;
+    Ok(buffer)
+}
+
+fn upload_chunked(
+    client: &RegistryClient,
+    host: &str,
+    scopes: &Scopes,
+    context: &Context,
+    session: &UploadSession,
+    blob: &dyn Blob,
+) -> Result<(), RegistryError> {
+    let transport = &client.transport;
+    let chunk_size = transport
+        .options
+        .chunk_size
+        .max(MINIMUM_CHUNK)
+        .max(session.minimum_chunk.unwrap_or(0)) as usize;
+    let read_error = |source| RegistryError::BlobRead {
+        digest: blob.digest().clone(),
+        source,
+    };
+    let mut reader = blob.open().map_err(read_error)?;
+    let mut location = session.location.clone();
+    let mut offset = 0u64;
+    loop {
+        let chunk = Bytes::from(read_chunk(&mut reader, chunk_size).map_err(read_error)?);
+        let end = offset + chunk.len() as u64;
+        if end >= blob.size() || chunk.len() < chunk_size {
+            // The last chunk rides on the closing PUT: registries that refuse
+            // small PATCHes (ECR) accept it there.
+            let length = chunk.len() as u64;
+            return client.block_on(blobs::finish_upload(
+                transport,
+                host,
+                scopes,
+                context,
+                &location,
+                blob.digest(),
+                length,
+                reqwest::Body::from(chunk),
+            ));
+        }
+        location = send_chunk(client, host, scopes, context, location, offset, chunk)?;
+        offset = end;
+    }
+}
+
+/// PATCHes one chunk; after a transient failure asks the registry how much
+/// it holds and sends only the rest. Gives up (and lets the caller restart
+/// the upload) when the registry lost the upload or holds less than the
+/// chunk's start.
+pub(crate) fn send_chunk(
+    client: &RegistryClient,
+    host: &str,
+    scopes: &Scopes,
+    context: &Context,
+    mut location: Url,
+    chunk_start: u64,
+    chunk: Bytes,
+) -> Result<Url, RegistryError> {
+    let transport = &client.transport;
+    let policy = &transport.options.retry;
+    let chunk_end = chunk_start + chunk.len() as u64;
+    let mut sent_from = chunk_start;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let piece = chunk.slice((sent_from - chunk_start) as usize..);
+        let error = match client.block_on(blobs::patch_chunk(
+            transport, host, scopes, context, &location, sent_from, piece,
+        )) {
+            Ok(next) => return Ok(next),
+            Err(error) => error,
+        };
+        if !error.is_transient() || attempt >= policy.attempts {
+            return Err(error);
+        }
+        std::thread::sleep(policy.delay(attempt, error.retry_after()));
+        let status = client.block_on(blobs::upload_offset(
+            transport, host, scopes, context, &location,
+        ));
+        match status {
+            Ok(Some((next, continue_at))) if (chunk_start..=chunk_end).contains(&next) => {
+                tracing::warn!(
+                    "{error}; resuming the upload at byte {next} of {}",
+                    context.target
+                );
+                location = continue_at;
+                if next == chunk_end {
+                    return Ok(location);
+                }
+                sent_from = next;
+            }
+            _ => return Err(error),
+        }
+    }
+}

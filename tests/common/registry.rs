@@ -1,0 +1,162 @@
+//! A real registry for tests: Debian's `docker-registry` (the CNCF
+//! distribution registry) on a free loopback port with its own storage
+//! directory, optionally with TLS, htpasswd or token auth. Killed on drop.
+
+use std::io::Read as _;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// Token auth settings, as the registry's `auth.token` section.
+#[derive(Clone, Debug)]
+pub struct TokenAuth {
+    pub realm: String,
+    pub service: String,
+    pub issuer: String,
+    pub root_certificate_bundle: PathBuf,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct RegistryConfig {
+    /// PEM certificate and key to serve HTTPS with.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// An htpasswd file (bcrypt) for Basic auth.
+    pub htpasswd: Option<PathBuf>,
+    pub token: Option<TokenAuth>,
+}
+
+pub struct TestRegistry {
+    child: Child,
+    port: u16,
+    directory: tempfile::TempDir,
+    tls: bool,
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    listener.local_addr().expect("local address").port()
+}
+
+impl TestRegistry {
+    pub fn start() -> Self {
+        Self::start_with(RegistryConfig::default())
+    }
+
+    pub fn start_with(config: RegistryConfig) -> Self {
+        let directory = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let storage = directory.path().join("storage");
+        let mut yaml = format!(
+            "version: 0.1\n\
+             log:\n  level: info\n  accesslog:\n    disabled: false\n\
+             storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
+             http:\n  addr: 127.0.0.1:{port}\n  secret: test-secret\n",
+            storage.display()
+        );
+        if let Some((certificate, key)) = &config.tls {
+            yaml.push_str(&format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                certificate.display(),
+                key.display()
+            ));
+        }
+        if let Some(htpasswd) = &config.htpasswd {
+            yaml.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: test-realm\n    path: {}\n",
+                htpasswd.display()
+            ));
+        }
+        if let Some(token) = &config.token {
+            yaml.push_str(&format!(
+                "auth:\n  token:\n    realm: {}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}\n",
+                token.realm,
+                token.service,
+                token.issuer,
+                token.root_certificate_bundle.display()
+            ));
+        }
+        let config_path = directory.path().join("config.yml");
+        std::fs::write(&config_path, yaml).expect("write registry config");
+        let log = std::fs::File::create(directory.path().join("registry.log")).expect("log file");
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config_path)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("clone log handle"))
+            .stderr(log)
+            .spawn()
+            .expect("docker-registry runs (apt-get install docker-registry)");
+        let registry = TestRegistry {
+            child,
+            port,
+            directory,
+            tls: config.tls.is_some(),
+        };
+        registry.wait_until_listening();
+        registry
+    }
+
+    fn wait_until_listening(&self) {
+        for _ in 0..200 {
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "docker-registry did not listen on port {} within 10 s:\n{}",
+            self.port,
+            self.log()
+        );
+    }
+
+    /// `127.0.0.1:PORT`, as references and skopeo want it.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+
+    pub fn directory(&self) -> &Path {
+        self.directory.path()
+    }
+
+    /// Everything the registry printed, the access log included.
+    pub fn log(&self) -> String {
+        let mut text = String::new();
+        if let Ok(mut file) = std::fs::File::open(self.directory.path().join("registry.log")) {
+            let _ = file.read_to_string(&mut text);
+        }
+        text
+    }
+
+    /// Access-log lines for requests with `method` whose path contains `path_part`.
+    pub fn count_requests(&self, method: &str, path_part: &str) -> usize {
+        let needle = format!("\"{method} ");
+        self.log()
+            .lines()
+            .filter(|line| {
+                line.find(&needle).is_some_and(|start| {
+                    let request = &line[start + needle.len()..];
+                    let path = request.split(' ').next().unwrap_or_default();
+                    path.contains(path_part)
+                })
+            })
+            .count()
+    }
+}
+
+impl Drop for TestRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,251 @@
+//! Retries and resumed uploads: a loopback proxy between hoist and a real
+//! `docker-registry` answers 500 and 429 to the first requests, drops the
+//! connection after forwarding the first chunk, and cuts a monolithic
+//! upload off mid-body. The push must still succeed and skopeo verify it.
+
+mod common;
+
+use common::http::{HandlerError, Reply, TestServer, reply};
+use common::registry::TestRegistry;
+use common::registry_images::{large_image, small_image};
+use common::run;
+use hoist::image::model::ChildEntry;
+use hoist::image::{Index, Manifest, publish};
+use hoist::progress::Silent;
+use hoist::registry::{
+    ClientOptions, CredentialEnvironment, RegistryClient, RegistrySink, RetryPolicy,
+};
+use http_body_util::BodyExt as _;
+use hyper::Request;
+use hyper::body::Incoming;
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+#[derive(Default)]
+struct Faults {
+    repository_requests: AtomicUsize,
+    server_errors: AtomicUsize,
+    throttled: AtomicUsize,
+    dropped_after_chunk: AtomicUsize,
+    cut_mid_body: AtomicUsize,
+    cut_mid_chunk: AtomicUsize,
+}
+
+async fn forward(
+    http: reqwest::Client,
+    registry: String,
+    proxy: String,
+    request: Request<Incoming>,
+    faults: Arc<Faults>,
+) -> Reply {
+    let path = request
+        .uri()
+        .path_and_query()
+        .map(|p| p.to_string())
+        .unwrap_or_default();
+    let method = request.method().clone();
+    let in_repository = path.starts_with("/v2/") && path.len() > 4;
+    if in_repository {
+        let number = faults.repository_requests.fetch_add(1, Ordering::SeqCst);
+        if number == 0 {
+            faults.server_errors.fetch_add(1, Ordering::SeqCst);
+            return reply(500, &[], "injected failure");
+        }
+        if number == 1 {
+            faults.throttled.fetch_add(1, Ordering::SeqCst);
+            return reply(429, &[("retry-after", "1".to_string())], "slow down");
+        }
+    }
+    let is_upload_body = path.contains("/blobs/uploads/")
+        && (method == hyper::Method::PATCH || method == hyper::Method::PUT);
+    let (parts, body) = request.into_parts();
+    // A monolithic PUT with a body: read some of it, then hang up.
+    if is_upload_body
+        && method == hyper::Method::PUT
+        && parts
+            .headers
+            .get("content-length")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v != "0")
+        && faults
+            .cut_mid_body
+            .compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+    {
+        let mut body = body;
+        let _ = body.frame().await;
+        return Err::<_, HandlerError>("cut the upload off mid-body".into());
+    }
+    // A later chunk (not at offset 0): read some of it, then hang up; the
+    // registry never sees it, so the upload can resume where it stands.
+    if is_upload_body
+        && method == hyper::Method::PATCH
+        && parts
+            .headers
+            .get("content-range")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|range| !range.starts_with("0-"))
+        && faults
+            .cut_mid_chunk
+            .compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+    {
+        let mut body = body;
+        let _ = body.frame().await;
+        return Err::<_, HandlerError>("cut the chunk off mid-body".into());
+    }
+    let body = body.collect().await?.to_bytes();
+    let mut outgoing = http.request(
+        reqwest::Method::from_bytes(method.as_str().as_bytes())?,
+        format!("http://{registry}{path}"),
+    );
+    for (name, value) in &parts.headers {
+        if name != "host" {
+            outgoing = outgoing.header(name.as_str(), value.as_bytes());
+        }
+    }
+    let answer = outgoing.body(body).send().await?;
+    // The first PATCH reaches the registry, but its answer is lost. The
+    // registry's upload state then no longer matches the location hoist
+    // holds, so hoist must start that upload over.
+    if is_upload_body
+        && method == hyper::Method::PATCH
+        && faults
+            .dropped_after_chunk
+            .compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+    {
+        return Err::<_, HandlerError>("dropped the connection after the chunk".into());
+    }
+    let status = answer.status().as_u16();
+    let mut owned = Vec::new();
+    for (name, value) in answer.headers() {
+        let text = value
+            .to_str()
+            .unwrap_or_default()
+            .replace(&registry, &proxy);
+        if name != "content-length" && name != "transfer-encoding" {
+            owned.push((name.to_string(), text));
+        }
+    }
+    let bytes = answer.bytes().await?;
+    let headers: Vec<(&str, String)> = owned
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.clone()))
+        .collect();
+    reply(status, &headers, bytes)
+}
+
+#[test]
+fn push_survives_errors_throttling_and_resets() {
+    let registry = TestRegistry::start();
+    let faults = Arc::new(Faults::default());
+    let registry_host = registry.host();
+    let proxy_host = Arc::new(std::sync::OnceLock::<String>::new());
+    let proxy = {
+        let faults = faults.clone();
+        let proxy_host = proxy_host.clone();
+        // The proxy's own plain-HTTP client still wants a provider named.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        TestServer::start(move |request| {
+            forward(
+                http.clone(),
+                registry_host.clone(),
+                proxy_host.get().cloned().unwrap_or_default(),
+                request,
+                faults.clone(),
+            )
+        })
+    };
+    proxy_host.set(proxy.host()).unwrap();
+
+    let directory = tempfile::tempdir().unwrap();
+    let children = vec![
+        (
+            Manifest::Image(large_image(directory.path(), 11, 12 * 1024 * 1024)),
+            ChildEntry {
+                platform: Some("linux/amd64".parse().unwrap()),
+                ..Default::default()
+            },
+        ),
+        (
+            Manifest::Image(small_image("faults", "linux/arm64")),
+            ChildEntry {
+                platform: Some("linux/arm64".parse().unwrap()),
+                ..Default::default()
+            },
+        ),
+    ];
+    let index = Manifest::Index(Index::from_children(children, &BTreeMap::new()).unwrap());
+    let client = RegistryClient::new(ClientOptions {
+        credential_environment: CredentialEnvironment::default(),
+        monolithic_limit: 1024 * 1024,
+        chunk_size: 5 * 1024 * 1024,
+        retry: RetryPolicy {
+            attempts: 6,
+            base_delay: Duration::from_millis(50),
+            max_delay: Duration::from_millis(400),
+        },
+        ..ClientOptions::default()
+    })
+    .unwrap();
+    let target = format!("{}/flaky:1", proxy.host()).parse().unwrap();
+    publish(
+        &index,
+        &RegistrySink::new(client, target),
+        &["1".to_string()],
+        &Silent,
+    )
+    .unwrap();
+
+    for (name, counter) in [
+        ("500", &faults.server_errors),
+        ("429", &faults.throttled),
+        ("dropped after chunk", &faults.dropped_after_chunk),
+        ("cut mid-body", &faults.cut_mid_body),
+        ("cut mid-chunk", &faults.cut_mid_chunk),
+    ] {
+        assert_eq!(
+            counter.load(Ordering::SeqCst),
+            1,
+            "fault {name} was not injected"
+        );
+    }
+    // First upload: one PATCH, answer lost, restart. Second upload: first
+    // chunk, second chunk cut off, status asked (204 with the offset), the
+    // second chunk sent again from there, the rest on the PUT.
+    let log = registry.log();
+    assert_eq!(
+        registry.count_requests("PATCH", "/flaky/blobs/uploads"),
+        3,
+        "{log}"
+    );
+    let status_answers = log
+        .lines()
+        .filter(|line| line.contains("\"GET /v2/flaky/blobs/uploads/") && line.contains("\" 204 "))
+        .count();
+    assert_eq!(status_answers, 1, "{log}");
+
+    let raw = run(Command::new("skopeo").args([
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{}/flaky:1", registry.host()),
+    ]));
+    assert_eq!(raw.as_bytes(), index.manifest_blob().bytes());
+    let out = tempfile::tempdir().unwrap();
+    run(Command::new("skopeo").args([
+        "copy",
+        "--all",
+        "--src-tls-verify=false",
+        &format!("docker://{}/flaky:1", registry.host()),
+        &format!("oci:{}:copied", out.path().join("layout").display()),
+    ]));
+}

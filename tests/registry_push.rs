@@ -1,0 +1,326 @@
+//! Pushing to and pulling from a real `docker-registry`, checked with skopeo.
+
+mod common;
+
+use common::registry::TestRegistry;
+use common::registry_images::{large_image, manifest_digests, multi_platform, small_image};
+use common::run;
+use hoist::image::{Manifest, publish};
+use hoist::progress::Silent;
+use hoist::registry::{
+    ClientOptions, CredentialEnvironment, Reference, RegistryClient, RegistrySink, RegistrySource,
+    get_manifest_digest,
+};
+use hoist::source::Source;
+use std::io::Read as _;
+use std::process::Command;
+
+fn client() -> RegistryClient {
+    client_with(ClientOptions::default())
+}
+
+fn client_with(options: ClientOptions) -> RegistryClient {
+    RegistryClient::new(ClientOptions {
+        credential_environment: CredentialEnvironment::default(),
+        ..options
+    })
+    .expect("client")
+}
+
+fn reference(registry: &TestRegistry, name: &str) -> Reference {
+    format!("{}/{name}", registry.host()).parse().unwrap()
+}
+
+fn skopeo_raw(target: &str) -> String {
+    run(Command::new("skopeo").args([
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{target}"),
+    ]))
+}
+
+fn tags(list: &[&str]) -> Vec<String> {
+    list.iter().map(|tag| tag.to_string()).collect()
+}
+
+#[test]
+fn single_image_push_reads_back_with_skopeo() {
+    let registry = TestRegistry::start();
+    let client = client();
+    let image = Manifest::Image(small_image("single", "linux/amd64"));
+    let target = reference(&registry, "team/app");
+    let sink = RegistrySink::new(client.clone(), target.clone());
+    let report = publish(&image, &sink, &tags(&["v1", "latest"]), &Silent).unwrap();
+    assert_eq!(report.uploaded.len(), 2, "config and layer");
+
+    let raw = skopeo_raw(&format!("{}/team/app:v1", registry.host()));
+    assert_eq!(raw.as_bytes(), image.manifest_blob().bytes());
+    assert_eq!(
+        get_manifest_digest(&client, &target.with_tag("latest")).unwrap(),
+        Some(image.digest().clone())
+    );
+    assert_eq!(
+        get_manifest_digest(&client, &target.with_tag("missing")).unwrap(),
+        None
+    );
+
+    // skopeo copies it out, which checks every blob's digest.
+    let out = tempfile::tempdir().unwrap();
+    run(Command::new("skopeo").args([
+        "copy",
+        "--src-tls-verify=false",
+        &format!("docker://{}/team/app:v1", registry.host()),
+        &format!("oci:{}:copied", out.path().join("layout").display()),
+    ]));
+    let index = std::fs::read_to_string(out.path().join("layout/index.json")).unwrap();
+    assert!(index.contains(&image.digest().to_string()), "{index}");
+}
+
+#[test]
+fn multi_platform_push_and_pull_back() {
+    let registry = TestRegistry::start();
+    let client = client();
+    let index = multi_platform("multi", &["linux/amd64", "linux/arm64"]);
+    let target = reference(&registry, "multi");
+    publish(
+        &index,
+        &RegistrySink::new(client.clone(), target.clone()),
+        &tags(&["1.0"]),
+        &Silent,
+    )
+    .unwrap();
+
+    let raw = skopeo_raw(&format!("{}/multi:1.0", registry.host()));
+    assert_eq!(raw.as_bytes(), index.manifest_blob().bytes());
+    let arm = run(Command::new("skopeo").args([
+        "inspect",
+        "--tls-verify=false",
+        "--override-arch=arm64",
+        &format!("docker://{}/multi:1.0", registry.host()),
+    ]));
+    assert!(arm.contains("\"Architecture\": \"arm64\""), "{arm}");
+
+    let pulled = RegistrySource::new(client.clone(), target.with_tag("1.0"))
+        .resolve()
+        .unwrap();
+    assert_eq!(manifest_digests(&pulled), manifest_digests(&index));
+    let original_images = index.images();
+    for (pulled_image, original) in pulled.images().into_iter().zip(original_images) {
+        assert_eq!(pulled_image.config.bytes(), original.config.bytes());
+        let layer = &pulled_image.layers[0];
+        assert_eq!(
+            layer.origin().map(|origin| origin.repository.as_str()),
+            Some("multi")
+        );
+        let mut pulled_bytes = Vec::new();
+        layer
+            .open()
+            .unwrap()
+            .read_to_end(&mut pulled_bytes)
+            .unwrap();
+        let mut original_bytes = Vec::new();
+        original.layers[0]
+            .open()
+            .unwrap()
+            .read_to_end(&mut original_bytes)
+            .unwrap();
+        assert_eq!(pulled_bytes, original_bytes);
+    }
+
+    // Pinned by digest, the same tree comes back.
+    let pinned = RegistrySource::new(client, target.with_digest(index.digest().clone()))
+        .resolve()
+        .unwrap();
+    assert_eq!(pinned.digest(), index.digest());
+}
+
+#[test]
+fn second_push_uploads_no_blob() {
+    let registry = TestRegistry::start();
+    let client = client();
+    let index = multi_platform("again", &["linux/amd64", "linux/arm64"]);
+    let sink = RegistrySink::new(client, reference(&registry, "again"));
+    let first = publish(&index, &sink, &tags(&["a"]), &Silent).unwrap();
+    assert_eq!(first.uploaded.len(), 4);
+    let uploads_before = registry.count_requests("POST", "/blobs/uploads");
+    let puts_before = registry.count_requests("PUT", "/blobs/uploads");
+    assert_eq!(uploads_before, 4, "{}", registry.log());
+
+    let second = publish(&index, &sink, &tags(&["b"]), &Silent).unwrap();
+    assert!(second.uploaded.is_empty());
+    assert_eq!(second.existed.len(), 4);
+    assert_eq!(second.manifests_existed, 2, "children are not sent again");
+    assert_eq!(
+        registry.count_requests("POST", "/blobs/uploads"),
+        uploads_before
+    );
+    assert_eq!(
+        registry.count_requests("PUT", "/blobs/uploads"),
+        puts_before
+    );
+    assert_eq!(
+        skopeo_raw(&format!("{}/again:b", registry.host())).as_bytes(),
+        index.manifest_blob().bytes()
+    );
+}
+
+#[test]
+fn mount_across_repositories() {
+    let registry = TestRegistry::start();
+    let client = client();
+    let image = Manifest::Image(small_image("mount", "linux/amd64"));
+    let source_reference = reference(&registry, "source/app");
+    publish(
+        &image,
+        &RegistrySink::new(client.clone(), source_reference.clone()),
+        &tags(&["1"]),
+        &Silent,
+    )
+    .unwrap();
+    let pulled = RegistrySource::new(client.clone(), source_reference.with_tag("1"))
+        .resolve()
+        .unwrap();
+    let report = publish(
+        &pulled,
+        &RegistrySink::new(client, reference(&registry, "target/app")),
+        &tags(&["1"]),
+        &Silent,
+    )
+    .unwrap();
+    // The layer came from the registry and is mounted; the config was read
+    // into memory and is uploaded.
+    assert_eq!(report.mounted.len(), 1, "{report:?}");
+    assert_eq!(registry.count_requests("POST", "mount="), 1);
+    assert_eq!(
+        skopeo_raw(&format!("{}/target/app:1", registry.host())).as_bytes(),
+        image.manifest_blob().bytes()
+    );
+}
+
+#[test]
+fn large_blob_goes_in_chunks_from_disk() {
+    let registry = TestRegistry::start();
+    let client = client_with(ClientOptions {
+        monolithic_limit: 1024 * 1024,
+        chunk_size: 5 * 1024 * 1024,
+        ..ClientOptions::default()
+    });
+    let directory = tempfile::tempdir().unwrap();
+    let image = Manifest::Image(large_image(directory.path(), 7, 12 * 1024 * 1024));
+    let target = reference(&registry, "big");
+    publish(
+        &image,
+        &RegistrySink::new(client.clone(), target.clone()),
+        &tags(&["1"]),
+        &Silent,
+    )
+    .unwrap();
+    // 12 MiB in 5 MiB chunks: two PATCHes, the rest on the closing PUT.
+    assert_eq!(
+        registry.count_requests("PATCH", "/big/blobs/uploads"),
+        2,
+        "{}",
+        registry.log()
+    );
+    let out = tempfile::tempdir().unwrap();
+    run(Command::new("skopeo").args([
+        "copy",
+        "--src-tls-verify=false",
+        &format!("docker://{}/big:1", registry.host()),
+        &format!("oci:{}:big", out.path().join("layout").display()),
+    ]));
+    let pulled = RegistrySource::new(client, target.with_tag("1"))
+        .resolve()
+        .unwrap();
+    let mut count = 0u64;
+    let mut reader = pulled.images()[0].layers[0].open().unwrap();
+    let mut buffer = vec![0u8; 1 << 16];
+    loop {
+        let read = reader.read(&mut buffer).unwrap();
+        if read == 0 {
+            break;
+        }
+        count += read as u64;
+    }
+    assert_eq!(count, image.images()[0].layers[0].size());
+}
+
+#[test]
+fn corrupted_blob_is_refused_on_pull() {
+    let registry = TestRegistry::start();
+    let client = client();
+    let image = small_image("corrupt", "linux/amd64");
+    let target = reference(&registry, "corrupt");
+    publish(
+        &Manifest::Image(image.clone()),
+        &RegistrySink::new(client.clone(), target.clone()),
+        &tags(&["1"]),
+        &Silent,
+    )
+    .unwrap();
+    let hex = image.layers[0].digest().digest().to_string();
+    let data = registry
+        .directory()
+        .join("storage/docker/registry/v2/blobs/sha256")
+        .join(&hex[..2])
+        .join(&hex)
+        .join("data");
+    let mut bytes = std::fs::read(&data).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&data, bytes).unwrap();
+
+    let pulled = RegistrySource::new(client, target.with_tag("1"))
+        .resolve()
+        .unwrap();
+    let error = std::io::copy(
+        &mut pulled.images()[0].layers[0].open().unwrap(),
+        &mut std::io::sink(),
+    )
+    .unwrap_err();
+    assert_eq!(error.kind(), std::io::ErrorKind::InvalidData, "{error}");
+}
+
+#[test]
+fn missing_image_error_names_reference_and_code() {
+    let registry = TestRegistry::start();
+    let source = RegistrySource::new(client(), reference(&registry, "nothing:here"));
+    let error = match source.resolve() {
+        Ok(_) => panic!("resolving a missing image succeeded"),
+        Err(error) => error,
+    };
+    let chain = format!("{error}: {}", std::error::Error::source(&error).unwrap());
+    assert!(chain.contains("nothing:here"), "{chain}");
+    assert!(chain.contains("MANIFEST_UNKNOWN"), "{chain}");
+    assert!(chain.contains("404"), "{chain}");
+}
+
+#[test]
+fn streamed_blob_is_pushed_in_chunks_as_it_is_written() {
+    use hoist::image::Sink as _;
+    use std::io::Write as _;
+    let registry = TestRegistry::start();
+    let client = client_with(ClientOptions {
+        chunk_size: 5 * 1024 * 1024,
+        ..ClientOptions::default()
+    });
+    let sink = RegistrySink::new(client, reference(&registry, "streamed"));
+    let data = common::registry_images::noise(21, 11 * 1024 * 1024 + 7);
+    let mut upload = sink
+        .upload_stream(oci_spec::image::MediaType::ImageLayerGzip)
+        .unwrap();
+    for piece in data.chunks(300 * 1024) {
+        upload.write_all(piece).unwrap();
+    }
+    assert!(upload.streaming_error().is_none());
+    let (descriptor, outcome) = upload.finish().unwrap();
+    assert_eq!(outcome, hoist::image::publish::BlobOutcome::Uploaded);
+    assert_eq!(descriptor.digest(), &hoist::oci::sha256_digest(&data));
+    assert_eq!(descriptor.size(), data.len() as u64);
+    assert_eq!(
+        registry.count_requests("PATCH", "/streamed/blobs/uploads"),
+        2
+    );
+    assert!(sink.has_blob(&descriptor).unwrap());
+}

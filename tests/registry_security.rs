@@ -1,0 +1,160 @@
+//! Transport security against a real `docker-registry` serving HTTPS with a
+//! certificate from a CA made in the test, behind htpasswd Basic auth.
+
+mod common;
+
+use common::certificates::{make_htpasswd, make_server_certificates};
+use common::registry::{RegistryConfig, TestRegistry};
+use common::registry_images::small_image;
+use common::run;
+use hoist::image::{Manifest, publish};
+use hoist::progress::Silent;
+use hoist::registry::{
+    ClientOptions, CredentialEnvironment, Reference, RegistryClient, RegistryError, RegistrySink,
+    credentials,
+};
+use std::process::Command;
+
+struct Secured {
+    registry: TestRegistry,
+    ca: std::path::PathBuf,
+    _directory: tempfile::TempDir,
+}
+
+fn secured_registry() -> Secured {
+    let directory = tempfile::tempdir().unwrap();
+    let certificates = make_server_certificates(directory.path());
+    let htpasswd = make_htpasswd(directory.path(), "alice", "correct-horse");
+    let registry = TestRegistry::start_with(RegistryConfig {
+        tls: Some((certificates.server_certificate, certificates.server_key)),
+        htpasswd: Some(htpasswd),
+        token: None,
+    });
+    Secured {
+        registry,
+        ca: certificates.ca_certificate,
+        _directory: directory,
+    }
+}
+
+fn options(ca: Option<&std::path::Path>, credentials: Option<(&str, &str)>) -> ClientOptions {
+    ClientOptions {
+        ca_certificates: ca.into_iter().map(|path| path.to_path_buf()).collect(),
+        credentials: credentials.map(|(user, password)| (user.to_string(), password.to_string())),
+        credential_environment: CredentialEnvironment::default(),
+        ..ClientOptions::default()
+    }
+}
+
+fn push(client: RegistryClient, target: Reference) -> Result<(), String> {
+    let image = Manifest::Image(small_image("secure", "linux/amd64"));
+    publish(
+        &image,
+        &RegistrySink::new(client, target),
+        &["1".to_string()],
+        &Silent,
+    )
+    .map(|_| ())
+    .map_err(|error| {
+        let mut text = error.to_string();
+        let mut source = std::error::Error::source(&error);
+        while let Some(inner) = source {
+            text.push_str(&format!(": {inner}"));
+            source = inner.source();
+        }
+        text
+    })
+}
+
+#[test]
+fn push_over_tls_with_credentials_and_ca() {
+    let secured = secured_registry();
+    let host = secured.registry.host();
+    let client =
+        RegistryClient::new(options(Some(&secured.ca), Some(("alice", "correct-horse")))).unwrap();
+    push(client, format!("{host}/secure/app").parse().unwrap()).unwrap();
+    let raw = run(Command::new("skopeo").args([
+        "inspect",
+        "--raw",
+        "--creds",
+        "alice:correct-horse",
+        "--tls-verify=false",
+        &format!("docker://{host}/secure/app:1"),
+    ]));
+    assert!(raw.contains("schemaVersion"), "{raw}");
+}
+
+#[test]
+fn wrong_password_fails_clearly() {
+    let secured = secured_registry();
+    let host = secured.registry.host();
+    let client = RegistryClient::new(options(Some(&secured.ca), Some(("alice", "wrong")))).unwrap();
+    let error = push(client, format!("{host}/secure/app").parse().unwrap()).unwrap_err();
+    assert!(error.contains("not authorized"), "{error}");
+    assert!(error.contains("401"), "{error}");
+    assert!(error.contains("hoist login"), "{error}");
+    assert!(
+        !error.contains("wrong"),
+        "the password must not appear: {error}"
+    );
+}
+
+#[test]
+fn no_credentials_says_how_to_log_in() {
+    let secured = secured_registry();
+    let host = secured.registry.host();
+    let client = RegistryClient::new(options(Some(&secured.ca), None)).unwrap();
+    let error = push(client, format!("{host}/secure/app").parse().unwrap()).unwrap_err();
+    assert!(error.contains("none are configured"), "{error}");
+    assert!(error.contains(&format!("hoist login {host}")), "{error}");
+}
+
+#[test]
+fn untrusted_certificate_is_a_tls_error() {
+    let secured = secured_registry();
+    let host = secured.registry.host();
+    let client = RegistryClient::new(options(None, Some(("alice", "correct-horse")))).unwrap();
+    let error = push(client, format!("{host}/secure/app").parse().unwrap()).unwrap_err();
+    assert!(error.contains("TLS certificate is not trusted"), "{error}");
+    assert!(error.contains("--ca-cert"), "{error}");
+}
+
+#[test]
+fn login_verifies_then_writes_config_and_logout_removes_it() {
+    let secured = secured_registry();
+    let host = secured.registry.host();
+    let config = tempfile::tempdir().unwrap();
+    let environment = CredentialEnvironment {
+        docker_config_dir: Some(config.path().join("docker")),
+        podman_auth_files: Vec::new(),
+    };
+    let client = RegistryClient::new(ClientOptions {
+        credential_environment: environment.clone(),
+        ..options(Some(&secured.ca), None)
+    })
+    .unwrap();
+
+    let refused = credentials::login(&client, &host, "alice", "wrong").unwrap_err();
+    assert!(
+        matches!(refused, RegistryError::Unauthorized { .. }),
+        "{refused}"
+    );
+    assert!(!config.path().join("docker/config.json").exists());
+
+    let path = credentials::login(&client, &host, "alice", "correct-horse").unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // The stored credentials are what a fresh client uses.
+    let fresh = RegistryClient::new(ClientOptions {
+        credential_environment: environment.clone(),
+        ..options(Some(&secured.ca), None)
+    })
+    .unwrap();
+    push(fresh, format!("{host}/after/login").parse().unwrap()).unwrap();
+
+    assert!(credentials::logout_in(&environment, &host).unwrap());
+    assert_eq!(credentials::resolve_in(&environment, &host).unwrap(), None);
+}
