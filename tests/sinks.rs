@@ -3,8 +3,8 @@
 //! hoist's own sources.
 
 mod common;
-#[path = "common/images.rs"]
-mod images;
+
+use common::images;
 
 use common::{assert_valid_json, run};
 use hoist::image::{Blob, BytesBlob, Image, Manifest, publish};
