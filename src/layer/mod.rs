@@ -3,6 +3,7 @@
 //! compressed stream hashed (digest) and spooled to a blob file renamed to its
 //! digest when complete. Sits between the spec's plan and the image builder.
 
+pub mod cache;
 mod compress;
 pub mod gzip;
 mod tar_header;
@@ -11,6 +12,7 @@ mod writer;
 
 use crate::image::{FileBlob, Layer};
 use crate::oci::{DigestWriter, media_type};
+pub use cache::{CacheError, CachedLayer, LayerCache, PruneReport};
 use compress::Compressor;
 pub use gzip::ParallelGzip;
 use oci_spec::image::{Descriptor, MediaType};
