@@ -7,7 +7,7 @@ pub mod config;
 pub mod transport;
 
 use crate::image::{Blob, BytesBlob, FileBlob, Image, Index, Manifest, model::ChildEntry};
-use crate::layer::{BuiltLayer, LayerError, LayerRecipe, build_layer};
+use crate::layer::{BuiltLayer, CacheError, LayerCache, LayerError, LayerRecipe, build_layer};
 use crate::oci::{Platform, to_canonical_json};
 use crate::progress::{Event, Observer};
 use crate::source::{SourceError, select_platform};
@@ -21,12 +21,14 @@ use std::sync::Arc;
 use transport::Transports;
 
 /// How to build, besides what the plan says.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct BuildOptions {
     /// Threads for layers and compression.
     pub jobs: usize,
-    /// Where layer blobs are spooled; must outlive publishing.
+    /// Where layer blobs are spooled when there is no cache; must outlive publishing.
     pub blob_directory: PathBuf,
+    /// The layer cache; its blob directory is used instead when present.
+    pub cache: Option<Arc<LayerCache>>,
 }
 
 /// One platform's image.
@@ -64,7 +66,7 @@ pub enum BuildError {
         platform: String,
         layer: String,
         #[source]
-        source: Box<LayerError>,
+        source: Box<LayerFailure>,
     },
     #[error("image `{image}` ({platform}): making the image config")]
     Config {
@@ -85,6 +87,15 @@ pub enum BuildError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// A layer that could not be built, with or without the cache.
+#[derive(Debug, thiserror::Error)]
+pub enum LayerFailure {
+    #[error(transparent)]
+    Build(#[from] LayerError),
+    #[error(transparent)]
+    Cache(#[from] CacheError),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -155,20 +166,28 @@ pub fn build_image(
                 platform: platform.to_string(),
                 layer: recipe.name.clone(),
             });
-            let layer = build_layer(recipe, &options.blob_directory, options.jobs, observer)
-                .map_err(|source| BuildError::Layer {
-                    image: plan.name.clone(),
-                    platform: platform.to_string(),
-                    layer: recipe.name.clone(),
-                    source: Box::new(source),
-                })?;
+            let built = match &options.cache {
+                Some(cache) => cache
+                    .build_layer(recipe, options.jobs, observer)
+                    .map(|cached| (cached.layer, cached.cached))
+                    .map_err(LayerFailure::from),
+                None => build_layer(recipe, &options.blob_directory, options.jobs, observer)
+                    .map(|layer| (layer, false))
+                    .map_err(LayerFailure::from),
+            };
+            let (layer, cached) = built.map_err(|source| BuildError::Layer {
+                image: plan.name.clone(),
+                platform: platform.to_string(),
+                layer: recipe.name.clone(),
+                source: Box::new(source),
+            })?;
             observer.event(Event::LayerDone {
                 image: plan.name.clone(),
                 platform: platform.to_string(),
                 layer: recipe.name.clone(),
                 digest: layer.layer.blob.digest().clone(),
                 size: layer.layer.blob.size(),
-                cached: false,
+                cached,
             });
             Ok(layer)
         })

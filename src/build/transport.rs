@@ -1,8 +1,12 @@
 //! Chooses the source or sink for a [`Location`]: the one place that knows
 //! every transport, shared by `build` (outputs, base images) and `copy`.
+//! The registry client is made on first use, so local builds never start it.
 
 use crate::image::{Sink, SinkError};
 use crate::oci::Location;
+use crate::registry::{
+    ClientOptions, Reference, RegistryClient, RegistryError, RegistrySink, RegistrySource,
+};
 use crate::sink::docker_archive::DockerArchiveSink;
 use crate::sink::layout::LayoutSink;
 use crate::sink::oci_archive::OciArchiveSink;
@@ -10,16 +14,42 @@ use crate::source::archive::OciArchiveSource;
 use crate::source::docker_archive::DockerArchiveSource;
 use crate::source::layout::LayoutSource;
 use crate::source::{Source, SourceError};
+use std::sync::OnceLock;
 
 /// Opens sources and sinks.
-pub struct Transports {}
+pub struct Transports {
+    registry_options: ClientOptions,
+    registry: OnceLock<RegistryClient>,
+}
 
 #[derive(Debug, thiserror::Error)]
-pub enum TransportError {}
+pub enum TransportError {
+    #[error("`{reference}` is not an image reference")]
+    Reference {
+        reference: String,
+        #[source]
+        source: crate::registry::ReferenceError,
+    },
+    #[error("setting up the registry client")]
+    Client(#[source] RegistryError),
+}
 
 impl Transports {
-    pub fn new() -> Result<Self, TransportError> {
-        Ok(Transports {})
+    pub fn new(registry_options: ClientOptions) -> Self {
+        Transports {
+            registry_options,
+            registry: OnceLock::new(),
+        }
+    }
+
+    /// The registry client, made on first use.
+    pub fn registry(&self) -> Result<&RegistryClient, TransportError> {
+        if let Some(client) = self.registry.get() {
+            return Ok(client);
+        }
+        let client =
+            RegistryClient::new(self.registry_options.clone()).map_err(TransportError::Client)?;
+        Ok(self.registry.get_or_init(|| client))
     }
 
     pub fn source(&self, location: &Location) -> Result<Box<dyn Source>, SourceError> {
@@ -32,11 +62,12 @@ impl Transports {
                 Box::new(DockerArchiveSource::open(path, reference.as_deref())?)
             }
             Location::Registry { reference } => {
-                return Err(SourceError::new(
-                    location.to_string(),
-                    "reading",
-                    format!("registry references ({reference}) are not supported yet"),
-                ));
+                let failed = |source: TransportError| {
+                    SourceError::new(location.to_string(), "reading", source)
+                };
+                let reference = parse_reference(reference).map_err(failed)?;
+                let client = self.registry().map_err(failed)?;
+                Box::new(RegistrySource::new(client.clone(), reference))
             }
         })
     }
@@ -48,14 +79,40 @@ impl Transports {
             Location::DockerArchive { path, reference } => {
                 Box::new(DockerArchiveSink::create(path, reference.clone())?)
             }
-            Location::Registry { .. } => {
-                return Err(SinkError::new(
-                    location.to_string(),
-                    "writing",
-                    "",
-                    "registry outputs are not supported yet",
-                ));
+            Location::Registry { reference } => {
+                let failed = |source: TransportError| {
+                    SinkError::new(location.to_string(), "writing", "", source)
+                };
+                let reference = parse_reference(reference).map_err(failed)?;
+                let client = self.registry().map_err(failed)?;
+                Box::new(RegistrySink::new(client.clone(), reference))
             }
         })
+    }
+}
+
+/// Parses a registry reference with Docker's normalization.
+pub fn parse_reference(reference: &str) -> Result<Reference, TransportError> {
+    reference
+        .parse::<Reference>()
+        .map_err(|source| TransportError::Reference {
+            reference: reference.to_string(),
+            source,
+        })
+}
+
+/// The tag a destination names: a layout's or archive's tag, a registry
+/// reference's tag (`latest` when it names neither tag nor digest, as Docker does).
+pub fn destination_tag(location: &Location) -> Result<Option<String>, TransportError> {
+    match location {
+        Location::Registry { reference } => {
+            let parsed = parse_reference(reference)?;
+            Ok(match (&parsed.tag, &parsed.digest) {
+                (Some(tag), None) => Some(tag.clone()),
+                (None, None) => Some("latest".to_string()),
+                (_, Some(_)) => None,
+            })
+        }
+        other => Ok(other.tag().map(str::to_string)),
     }
 }

@@ -1,9 +1,11 @@
 //! `hoist build`: spec → plan → images → every output.
 
+use super::RegistryArguments;
 use super::report::{Mode, Reporter};
-use crate::build::transport::Transports;
+use crate::build::transport::{Transports, destination_tag};
 use crate::build::{BuildOptions, BuiltImage, build_image};
 use crate::image::{Blob, Manifest, publish};
+use crate::layer::LayerCache;
 use crate::oci::{Location, Platform};
 use crate::spec::{Plan, PlanOptions};
 use anyhow::{Context, bail};
@@ -20,9 +22,16 @@ pub struct BuildArguments {
         value_name = "SPEC"
     )]
     file: PathBuf,
-    /// Where to write: oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:REF]. Repeatable.
+    /// Where to write: oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:REF],
+    /// docker://REFERENCE. Repeatable.
     #[arg(short, long = "output", value_name = "LOCATION")]
     outputs: Vec<String>,
+    /// Push each image to its spec `repository`, with its spec tags and every --tag.
+    #[arg(long)]
+    push: bool,
+    /// Build every layer afresh and keep nothing in the layer cache.
+    #[arg(long)]
+    no_cache: bool,
     /// Build only this platform (os/arch[/variant]). Repeatable.
     #[arg(long = "platform", value_name = "PLATFORM")]
     platforms: Vec<String>,
@@ -44,11 +53,15 @@ pub struct BuildArguments {
     /// Print one JSON object per event on stdout.
     #[arg(long, conflicts_with = "quiet")]
     json: bool,
+    #[command(flatten)]
+    registry: RegistryArguments,
 }
 
-/// An output with the images it receives.
-struct Output {
-    location: Location,
+/// An output with the images it receives: a fixed location, or the image's
+/// own repository (`--push`).
+enum Output {
+    Location(Location),
+    Push,
 }
 
 pub fn run(arguments: BuildArguments) -> anyhow::Result<()> {
@@ -69,35 +82,48 @@ pub fn run(arguments: BuildArguments) -> anyhow::Result<()> {
     };
     let plan = Plan::load(&arguments.file, &options)?;
 
-    let locations: Vec<Location> = if arguments.outputs.is_empty() {
-        vec![plan.output.clone().unwrap_or(Location::Layout {
+    let mut outputs: Vec<Output> = arguments
+        .outputs
+        .iter()
+        .map(|text| {
+            text.parse::<Location>()
+                .map(Output::Location)
+                .with_context(|| format!("--output {text}"))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    if arguments.push {
+        outputs.push(Output::Push);
+    } else if outputs.is_empty() {
+        let default = Location::Layout {
             path: PathBuf::from("hoist-out"),
             tag: None,
-        })]
-    } else {
-        arguments
-            .outputs
-            .iter()
-            .map(|text| {
-                text.parse::<Location>()
-                    .with_context(|| format!("--output {text}"))
-            })
-            .collect::<anyhow::Result<_>>()?
-    };
-    let outputs: Vec<Output> = locations
-        .into_iter()
-        .map(|location| Output { location })
-        .collect();
+        };
+        outputs.push(Output::Location(plan.output.clone().unwrap_or(default)));
+    }
     check_outputs(&plan, &outputs)?;
+    let push_tags = if arguments.push {
+        push_tags(&plan, &reporter)?
+    } else {
+        Vec::new()
+    };
 
-    let transports = Transports::new()?;
+    let transports = Transports::new(arguments.registry.client_options(jobs)?);
     let blob_directory = tempfile::Builder::new()
         .prefix("hoist-blobs-")
         .tempdir()
         .context("creating a temporary directory for layer blobs")?;
+    let cache = if arguments.no_cache {
+        None
+    } else {
+        let directory = super::cache_directory()?;
+        let cache = LayerCache::open(&directory)
+            .with_context(|| format!("opening the layer cache {}", directory.display()))?;
+        Some(std::sync::Arc::new(cache))
+    };
     let build_options = BuildOptions {
         jobs,
         blob_directory: blob_directory.path().to_path_buf(),
+        cache,
     };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs)
@@ -134,18 +160,59 @@ pub fn run(arguments: BuildArguments) -> anyhow::Result<()> {
             }));
         }
         for (position, output) in outputs.iter().enumerate() {
-            let (top, tags) = top_and_tags(image, &output.location, &arguments.tags);
-            let sink = transports.sink(&output.location)?;
-            pool.install(|| publish(&top, sink.as_ref(), &tags, &reporter))
-                .with_context(|| {
-                    format!("writing image `{}` to {}", image.name, output.location)
-                })?;
+            let (location, top, tags) = match output {
+                Output::Location(location) => {
+                    let (top, tags) = top_and_tags(image, location, &arguments.tags)?;
+                    (location.clone(), top, tags)
+                }
+                Output::Push => {
+                    let repository = plan
+                        .images
+                        .iter()
+                        .find(|candidate| candidate.name == image.name)
+                        .and_then(|candidate| candidate.repository.clone())
+                        .context("--push without a repository")?;
+                    let mut tags = push_tags
+                        .iter()
+                        .find(|(name, _)| *name == image.name)
+                        .map(|(_, tags)| tags.clone())
+                        .unwrap_or_default();
+                    for tag in &arguments.tags {
+                        if !tags.contains(tag) {
+                            tags.push(tag.clone());
+                        }
+                    }
+                    let location = Location::Registry {
+                        reference: repository,
+                    };
+                    (location, Manifest::Index(image.index.clone()), tags)
+                }
+            };
+            let sink = transports.sink(&location)?;
+            let report = pool
+                .install(|| publish(&top, sink.as_ref(), &tags, &reporter))
+                .with_context(|| format!("writing image `{}` to {location}", image.name))?;
+            if let Location::Registry { reference } = &location {
+                reporter.line(&format!(
+                    "pushed {} to {reference} ({}): {} blobs uploaded ({} bytes), {} mounted, {} already there",
+                    image.name,
+                    tags.join(", "),
+                    report.uploaded.len(),
+                    report.bytes_sent,
+                    report.mounted.len(),
+                    report.existed.len()
+                ));
+            }
             reporter.json(json!({
                 "event": "output",
                 "image": image.name,
-                "output": output.location.to_string(),
+                "output": location.to_string(),
                 "digest": top.digest().to_string(),
                 "tags": tags,
+                "uploaded": report.uploaded.len(),
+                "bytes": report.bytes_sent,
+                "mounted": report.mounted.len(),
+                "existed": report.existed.len(),
             }));
             if position == 0 {
                 final_digest = Some(top.digest().to_string());
@@ -164,21 +231,38 @@ pub fn run(arguments: BuildArguments) -> anyhow::Result<()> {
 
 /// Rejects output combinations that cannot work, before anything is built.
 fn check_outputs(plan: &Plan, outputs: &[Output]) -> anyhow::Result<()> {
+    let names = || {
+        plan.images
+            .iter()
+            .map(|image| image.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     for output in outputs {
-        let location = &output.location;
-        let single_file = matches!(
+        let location = match output {
+            Output::Location(location) => location,
+            Output::Push => {
+                if let Some(image) = plan.images.iter().find(|image| image.repository.is_none()) {
+                    bail!(
+                        "--push needs a repository for image `{}`: set `repository = \"REGISTRY/NAME\"` in its [[image]] of {}",
+                        image.name,
+                        plan.spec_path.display()
+                    );
+                }
+                continue;
+            }
+        };
+        let holds_one = matches!(
             location,
-            Location::OciArchive { .. } | Location::DockerArchive { .. }
-        );
-        if plan.images.len() > 1 && (single_file || location.tag().is_some()) {
+            Location::OciArchive { .. }
+                | Location::DockerArchive { .. }
+                | Location::Registry { .. }
+        ) || location.tag().is_some();
+        if plan.images.len() > 1 && holds_one {
             bail!(
                 "{location} can hold one image, but the spec builds {} ({}): pick one with --image NAME",
                 plan.images.len(),
-                plan.images
-                    .iter()
-                    .map(|image| image.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                names()
             );
         }
         if let Location::DockerArchive { .. } = location {
@@ -203,24 +287,61 @@ fn check_outputs(plan: &Plan, outputs: &[Output]) -> anyhow::Result<()> {
 
 /// What goes to an output, and under which tags: layouts and OCI archives
 /// get the index tagged with the output's tag (else the image's name);
-/// docker archives get the single manifest as `REF` (else `NAME:latest`).
+/// docker archives get the single manifest as `REF` (else `NAME:latest`);
+/// registries get the index under the reference's tag (else `latest`).
 fn top_and_tags(
     image: &BuiltImage,
     location: &Location,
     extra: &[String],
-) -> (Manifest, Vec<String>) {
-    let (top, default_tag) = match location {
-        Location::DockerArchive { .. } => (
-            Manifest::Image(image.platforms[0].image.clone()),
-            format!("{}:latest", image.name),
-        ),
-        _ => (Manifest::Index(image.index.clone()), image.name.clone()),
+) -> anyhow::Result<(Manifest, Vec<String>)> {
+    let top = match location {
+        Location::DockerArchive { .. } => Manifest::Image(image.platforms[0].image.clone()),
+        _ => Manifest::Index(image.index.clone()),
     };
-    let mut tags = vec![location.tag().map_or(default_tag, str::to_string)];
+    let mut tags: Vec<String> = match location {
+        Location::Registry { .. } => destination_tag(location)?.into_iter().collect(),
+        Location::DockerArchive { reference, .. } => {
+            vec![
+                reference
+                    .clone()
+                    .unwrap_or_else(|| format!("{}:latest", image.name)),
+            ]
+        }
+        _ => vec![
+            location
+                .tag()
+                .map_or_else(|| image.name.clone(), str::to_string),
+        ],
+    };
     for tag in extra {
         if !tags.contains(tag) {
             tags.push(tag.clone());
         }
     }
-    (top, tags)
+    Ok((top, tags))
+}
+
+/// The tags `--push` gives each image: its spec `tags` (a list, or a strategy
+/// computed from git and the CI environment; the default strategy when absent).
+fn push_tags(plan: &Plan, reporter: &Reporter) -> anyhow::Result<Vec<(String, Vec<String>)>> {
+    let git = crate::ci::GitInfo::discover(&plan.spec_directory)?;
+    let environment = crate::ci::CiEnvironment::from_process_env()?;
+    let revision = crate::ci::Revision::resolve(git.as_ref(), &environment);
+    let mut result = Vec::new();
+    for image in &plan.images {
+        let spec: crate::ci::TagSpec = match &image.tags {
+            Some(value) => value.clone().try_into().with_context(|| {
+                format!(
+                    "`tags` of image `{}` in {}",
+                    image.name,
+                    plan.spec_path.display()
+                )
+            })?,
+            None => crate::ci::TagSpec::default(),
+        };
+        let tags = crate::ci::compute_tags(&spec, &revision, reporter)
+            .with_context(|| format!("computing the tags of image `{}`", image.name))?;
+        result.push((image.name.clone(), tags));
+    }
+    Ok(result)
 }

@@ -1,8 +1,9 @@
 //! `hoist copy SOURCE DESTINATION`: any transport to any transport, every
 //! platform and attestation of an index, digests unchanged.
 
+use super::RegistryArguments;
 use super::report::{Mode, Reporter};
-use crate::build::transport::Transports;
+use crate::build::transport::{Transports, destination_tag};
 use crate::image::{Manifest, publish};
 use crate::oci::{Location, Platform};
 use crate::source::select_platform;
@@ -31,6 +32,8 @@ pub struct CopyArguments {
     /// Print one JSON object per event on stdout.
     #[arg(long, conflicts_with = "quiet")]
     json: bool,
+    #[command(flatten)]
+    registry: RegistryArguments,
 }
 
 pub fn run(arguments: CopyArguments) -> anyhow::Result<()> {
@@ -44,7 +47,7 @@ pub fn run(arguments: CopyArguments) -> anyhow::Result<()> {
         .destination
         .parse()
         .with_context(|| format!("destination {}", arguments.destination))?;
-    let transports = Transports::new()?;
+    let transports = Transports::new(arguments.registry.client_options(jobs)?);
     let mut manifest = transports.source(&source)?.resolve()?;
     if let Some(platform) = &arguments.platform {
         let platform: Platform = platform
@@ -53,7 +56,7 @@ pub fn run(arguments: CopyArguments) -> anyhow::Result<()> {
         manifest = Manifest::Image(select_platform(&manifest, &platform)?);
     }
     let sink = transports.sink(&destination)?;
-    let tags: Vec<String> = destination.tag().map(str::to_string).into_iter().collect();
+    let tags: Vec<String> = destination_tag(&destination)?.into_iter().collect();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs)
         .build()

@@ -4,6 +4,7 @@
 
 mod build;
 mod copy;
+mod login;
 mod report;
 
 use clap::{Parser, Subcommand};
@@ -25,6 +26,10 @@ enum Command {
     Build(build::BuildArguments),
     /// Copy an image or index between layouts, archives and registries, digests unchanged.
     Copy(copy::CopyArguments),
+    /// Check credentials for a registry and store them the way `docker login` does.
+    Login(login::LoginArguments),
+    /// Remove stored credentials for a registry.
+    Logout(login::LogoutArguments),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -47,6 +52,8 @@ pub fn main() -> i32 {
     let result = match cli.command {
         Command::Build(arguments) => build::run(arguments),
         Command::Copy(arguments) => copy::run(arguments),
+        Command::Login(arguments) => login::login(arguments),
+        Command::Logout(arguments) => login::logout(arguments),
     };
     match result {
         Ok(()) => 0,
@@ -81,4 +88,63 @@ fn jobs(flag: Option<usize>) -> anyhow::Result<usize> {
         return Ok(jobs);
     }
     Ok(std::thread::available_parallelism().map_or(1, usize::from))
+}
+
+/// How to reach registries; shared by every command that may talk to one.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct RegistryArguments {
+    /// USER:PASSWORD for the registries this command talks to. Prefer `hoist
+    /// login` or a credential helper: command lines are visible to other users.
+    #[arg(
+        long,
+        value_name = "USER:PASSWORD",
+        env = "HOIST_CREDS",
+        hide_env_values = true
+    )]
+    creds: Option<String>,
+    /// A registry (HOST[:PORT]) that may be reached over plain HTTP. Loopback
+    /// addresses always may. Repeatable.
+    #[arg(long = "insecure-registry", value_name = "HOST")]
+    insecure_registries: Vec<String>,
+    /// A PEM file of CA certificates to trust besides the system's. Repeatable.
+    #[arg(long = "ca-cert", value_name = "FILE")]
+    ca_certificates: Vec<std::path::PathBuf>,
+}
+
+impl RegistryArguments {
+    pub fn client_options(&self, jobs: usize) -> anyhow::Result<crate::registry::ClientOptions> {
+        let credentials = match &self.creds {
+            None => None,
+            Some(text) => {
+                let (user, password) = text.split_once(':').ok_or_else(|| {
+                    anyhow::anyhow!("--creds must be USER:PASSWORD (the value is not shown)")
+                })?;
+                Some((user.to_string(), password.to_string()))
+            }
+        };
+        Ok(crate::registry::ClientOptions {
+            insecure_registries: self.insecure_registries.clone(),
+            ca_certificates: self.ca_certificates.clone(),
+            credentials,
+            jobs: jobs.max(4),
+            user_agent: format!("hoist/{}", env!("CARGO_PKG_VERSION")),
+            ..Default::default()
+        })
+    }
+}
+
+/// The layer cache: `HOIST_CACHE`, else `$XDG_CACHE_HOME/hoist`, else `~/.cache/hoist`.
+fn cache_directory() -> anyhow::Result<std::path::PathBuf> {
+    if let Some(directory) = std::env::var_os("HOIST_CACHE").filter(|value| !value.is_empty()) {
+        return Ok(directory.into());
+    }
+    if let Some(directory) = std::env::var_os("XDG_CACHE_HOME").filter(|value| !value.is_empty()) {
+        return Ok(std::path::PathBuf::from(directory).join("hoist"));
+    }
+    let home = std::env::var_os("HOME")
+        .filter(|value| !value.is_empty())
+        .ok_or_else(|| {
+            anyhow::anyhow!("no cache directory: set HOIST_CACHE (or HOME), or pass --no-cache")
+        })?;
+    Ok(std::path::PathBuf::from(home).join(".cache").join("hoist"))
 }

@@ -1,0 +1,74 @@
+//! `hoist login` and `hoist logout`: credentials where docker and podman
+//! keep them, checked against the registry before they are stored.
+
+use super::RegistryArguments;
+use crate::registry::{RegistryClient, credentials};
+use anyhow::{Context, bail};
+use std::io::Read;
+
+#[derive(Debug, clap::Args)]
+pub struct LoginArguments {
+    /// The registry, e.g. ghcr.io, docker.io, localhost:5000.
+    registry: String,
+    /// The user name.
+    #[arg(short, long)]
+    username: String,
+    /// Read the password (or token) from standard input.
+    #[arg(long)]
+    password_stdin: bool,
+    /// The password; visible to other users of this machine, prefer --password-stdin.
+    #[arg(
+        short,
+        long,
+        conflicts_with = "password_stdin",
+        env = "HOIST_PASSWORD",
+        hide_env_values = true
+    )]
+    password: Option<String>,
+    #[command(flatten)]
+    registry_arguments: RegistryArguments,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LogoutArguments {
+    /// The registry to forget.
+    registry: String,
+}
+
+pub fn login(arguments: LoginArguments) -> anyhow::Result<()> {
+    let password = if arguments.password_stdin {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("reading the password from standard input")?;
+        text.trim_end_matches(['\n', '\r']).to_string()
+    } else if let Some(password) = arguments.password {
+        password
+    } else {
+        bail!("give the password with --password-stdin (or HOIST_PASSWORD)");
+    };
+    if password.is_empty() {
+        bail!("the password for {} is empty", arguments.registry);
+    }
+    let options = arguments.registry_arguments.client_options(1)?;
+    let client = RegistryClient::new(options)?;
+    let path = credentials::login(&client, &arguments.registry, &arguments.username, &password)
+        .with_context(|| format!("logging in to {}", arguments.registry))?;
+    println!(
+        "Login succeeded: credentials for {} are in {}",
+        arguments.registry,
+        path.display()
+    );
+    Ok(())
+}
+
+pub fn logout(arguments: LogoutArguments) -> anyhow::Result<()> {
+    let removed = credentials::logout(&arguments.registry)
+        .with_context(|| format!("logging out of {}", arguments.registry))?;
+    if removed {
+        println!("Removed the credentials for {}", arguments.registry);
+    } else {
+        println!("No credentials were stored for {}", arguments.registry);
+    }
+    Ok(())
+}
