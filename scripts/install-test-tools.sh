@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Installs the real tools the tests run (registries, skopeo, umoci, runc, the
+# reference SBOM validators, ...) when they are missing, or always in CI
+# (CI=true). Works on a fresh Debian 12 machine with the Rust toolchain; needs
+# root (or sudo) for apt-get. The end-to-end tests need root too (mknod,
+# chown, debootstrap, runc).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+# command -> Debian package that provides it.
+declare -A packages=(
+    [cc]=gcc
+    [git]=git
+    [tar]=tar
+    [find]=findutils
+    [timeout]=coreutils
+    [python3]=python3
+    [docker-registry]=docker-registry
+    [skopeo]=skopeo
+    [umoci]=umoci
+    [runc]=runc
+    [buildah]=buildah
+    [debootstrap]=debootstrap
+    [pigz]=pigz
+    [zstd]=zstd
+    [htpasswd]=apache2-utils
+    [openssl]=openssl
+    [jq]=jq
+    [setcap]=libcap2-bin
+    [getcap]=libcap2-bin
+    [go]=golang-go
+    [rpmbuild]=rpm
+    [objcopy]=binutils
+    [pip3]=python3-pip
+)
+# Packages with no command to look for: the schema validator's library,
+# the C library headers zstd-sys compiles against, the mirror's keyring and
+# the CA certificates for TLS.
+always=(python3-jsonschema libc6-dev debian-archive-keyring ca-certificates)
+
+missing=()
+for command in "${!packages[@]}"; do
+    if ! command -v "$command" >/dev/null 2>&1; then
+        missing+=("${packages[$command]}")
+    fi
+done
+if ! python3 -c 'import jsonschema' >/dev/null 2>&1; then
+    missing+=(python3-jsonschema)
+fi
+
+if [[ "${CI:-}" == "true" || ${#missing[@]} -gt 0 ]]; then
+    if [[ ${#missing[@]} -gt 0 ]]; then
+        echo "installing missing: ${missing[*]}" >&2
+    fi
+    sudo=()
+    if [[ $(id -u) -ne 0 ]]; then
+        sudo=(sudo)
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    "${sudo[@]}" apt-get update
+    "${sudo[@]}" apt-get install -y --no-install-recommends \
+        $(printf '%s\n' "${packages[@]}" "${always[@]}" | sort -u)
+fi
+
+# The reference validators for SPDX and CycloneDX, and PyNaCl to read key
+# files independently of hoist, for whichever python3 is first on PATH.
+python_modules_missing=false
+for module in jsonschema spdx_tools cyclonedx nacl; do
+    python3 -c "import $module" >/dev/null 2>&1 || python_modules_missing=true
+done
+if [[ "$python_modules_missing" == true ]]; then
+    python3 -m pip install --quiet --disable-pip-version-check \
+        jsonschema spdx-tools cyclonedx-python-lib pynacl 2>&1 ||
+        python3 -m pip install --quiet --disable-pip-version-check --break-system-packages \
+            jsonschema spdx-tools cyclonedx-python-lib pynacl
+fi
