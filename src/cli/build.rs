@@ -252,6 +252,10 @@ fn check_outputs(plan: &Plan, outputs: &[Output]) -> anyhow::Result<()> {
                 continue;
             }
         };
+        // A malformed reference fails now, not after the build.
+        if let Location::Registry { .. } = location {
+            destination_tag(location).with_context(|| format!("--output {location}"))?;
+        }
         let holds_one = matches!(
             location,
             Location::OciArchive { .. }

@@ -47,6 +47,10 @@ pub fn run(arguments: CopyArguments) -> anyhow::Result<()> {
         .destination
         .parse()
         .with_context(|| format!("destination {}", arguments.destination))?;
+    let tags: Vec<String> = destination_tag(&destination)
+        .with_context(|| format!("destination {destination}"))?
+        .into_iter()
+        .collect();
     let transports = Transports::new(arguments.registry.client_options(jobs)?);
     let mut manifest = transports.source(&source)?.resolve()?;
     if let Some(platform) = &arguments.platform {
@@ -56,7 +60,6 @@ pub fn run(arguments: CopyArguments) -> anyhow::Result<()> {
         manifest = Manifest::Image(select_platform(&manifest, &platform)?);
     }
     let sink = transports.sink(&destination)?;
-    let tags: Vec<String> = destination_tag(&destination)?.into_iter().collect();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs)
         .build()

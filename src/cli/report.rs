@@ -80,9 +80,16 @@ impl Reporter {
     }
 
     fn println(&self, text: &str) {
-        let mut stdout = std::io::stdout().lock();
-        let _ = writeln!(stdout, "{text}");
-        let _ = stdout.flush();
+        let write = || {
+            let mut stdout = std::io::stdout().lock();
+            let _ = writeln!(stdout, "{text}");
+            let _ = stdout.flush();
+        };
+        // Bars redraw over stderr; results must not land in the middle of one.
+        match &self.bars {
+            Some(bars) => bars.suspend(write),
+            None => write(),
+        }
     }
 
     /// Clears progress bars before results are printed.
@@ -129,7 +136,7 @@ impl Observer for Reporter {
                                 .expect("template"),
                         );
                         bar.enable_steady_tick(Duration::from_millis(120));
-                        bar.set_message(format!("{image} {platform} layer {layer}"));
+                        bar.set_message(format!("{image} {platform} {layer}"));
                         layers.insert(format!("{image}/{platform}/{layer}"), bar);
                     }
                     Event::LayerDone {
@@ -143,7 +150,7 @@ impl Observer for Reporter {
                         if let Some(bar) = layers.remove(&format!("{image}/{platform}/{layer}")) {
                             let how = if cached { "cached" } else { "built" };
                             bar.finish_with_message(format!(
-                                "{image} {platform} layer {layer}: {how}, {}",
+                                "{image} {platform} {layer}: {how}, {}",
                                 indicatif::HumanBytes(size)
                             ));
                         }

@@ -37,6 +37,15 @@ pub enum RegistryError {
         source: reqwest::Error,
     },
 
+    #[error(
+        "{host} does not answer in TLS (is it a plain HTTP registry?); hoist speaks plain HTTP only to loopback addresses and to registries named with --insecure-registry {host}"
+    )]
+    NotTls {
+        host: String,
+        #[source]
+        source: reqwest::Error,
+    },
+
     #[error("{operation} {target}: connection failed")]
     Transport {
         operation: String,

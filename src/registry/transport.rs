@@ -173,6 +173,15 @@ pub(super) fn is_certificate_error(error: &reqwest::Error) -> bool {
     )
 }
 
+/// True when the other end answered the TLS handshake with something that is
+/// not TLS: most often a registry serving plain HTTP.
+pub(super) fn is_not_tls(error: &reqwest::Error) -> bool {
+    matches!(
+        find_tls_error(error),
+        Some(rustls::Error::InvalidMessage(_))
+    )
+}
+
 fn is_connection_refused(error: &reqwest::Error) -> bool {
     let mut current: Option<&(dyn StdError + 'static)> = Some(error);
     while let Some(item) = current {
@@ -356,6 +365,12 @@ impl Transport {
     ) -> RegistryError {
         if is_certificate_error(&source) {
             RegistryError::Certificate {
+                host: host.to_string(),
+                source,
+            }
+        } else if is_not_tls(&source) {
+            // Retrying cannot help: the host speaks another protocol.
+            RegistryError::NotTls {
                 host: host.to_string(),
                 source,
             }

@@ -1,7 +1,8 @@
 //! `docker-archive:FILE[:REF]` as a source: what `docker save` writes. The
-//! archive holds no manifest, so one is made: Docker media types, the config
-//! bytes unchanged (its digest is the image ID) and the layer files as they
-//! are, each hashed once to describe it.
+//! archive holds no manifest, so one is made: OCI media types (OCI layouts
+//! list only OCI manifests, and skopeo and umoci read nothing else there),
+//! the config bytes unchanged (its digest is the image ID) and the layer
+//! files as they are, each hashed once to describe it.
 
 use super::archive::TarIndex;
 use super::tree::MAX_DOCUMENT;
@@ -117,14 +118,14 @@ impl DockerArchiveSource {
             })?;
         let entry = self.choose(&entries)?;
         let config_bytes = archive.read_small(&entry.config, MAX_DOCUMENT)?;
-        let config = BytesBlob::new(media_type::DOCKER_CONFIG, config_bytes);
+        let config = BytesBlob::new(media_type::OCI_CONFIG, config_bytes);
         let mut layers: Vec<Arc<dyn Blob>> = Vec::with_capacity(entry.layers.len());
         for name in &entry.layers {
             layers.push(Arc::new(describe_layer(&archive, name)?));
         }
         let manifest = serde_json::json!({
             "schemaVersion": 2,
-            "mediaType": media_type::DOCKER_MANIFEST,
+            "mediaType": media_type::OCI_MANIFEST,
             "config": descriptor_json(config.descriptor()),
             "layers": layers.iter().map(|layer| descriptor_json(layer.descriptor())).collect::<Vec<_>>(),
         });
@@ -133,7 +134,7 @@ impl DockerArchiveSource {
             source,
         })?;
         Ok(Manifest::Image(Image {
-            manifest: BytesBlob::new(media_type::DOCKER_MANIFEST, bytes),
+            manifest: BytesBlob::new(media_type::OCI_MANIFEST, bytes),
             config,
             layers,
         }))
@@ -166,11 +167,11 @@ fn describe_layer(
     io::copy(&mut reader, &mut writer).map_err(read_error)?;
     let (_, digest, _) = writer.finish();
     let layer_type = if head.starts_with(GZIP_MAGIC) {
-        media_type::DOCKER_LAYER_GZIP
+        media_type::OCI_LAYER_GZIP
     } else if head.starts_with(ZSTD_MAGIC) {
         media_type::OCI_LAYER_ZSTD
     } else {
-        media_type::DOCKER_LAYER
+        media_type::OCI_LAYER
     };
     archive.blob(
         name,

@@ -16,6 +16,7 @@ use std::process::{Command, ExitStatus};
 /// build's result (`SOURCE_DATE_EPOCH`, `HOIST_JOBS`) unless a test sets it.
 pub struct Hoist {
     command: Command,
+    stdin: Option<Vec<u8>>,
 }
 
 /// `hoist ARGS...` with a hermetic environment.
@@ -31,7 +32,10 @@ where
         .env_remove("HOIST_JOBS")
         .env("NO_COLOR", "1")
         .env("LC_ALL", "C");
-    Hoist { command }
+    Hoist {
+        command,
+        stdin: None,
+    }
 }
 
 impl Hoist {
@@ -54,17 +58,42 @@ impl Hoist {
         self
     }
 
+    pub fn env_remove(mut self, key: &str) -> Hoist {
+        self.command.env_remove(key);
+        self
+    }
+
     pub fn current_dir(mut self, directory: impl AsRef<Path>) -> Hoist {
         self.command.current_dir(directory);
         self
     }
 
+    /// Feeds `bytes` to the command's standard input (else it reads nothing).
+    pub fn stdin(mut self, bytes: impl Into<Vec<u8>>) -> Hoist {
+        self.stdin = Some(bytes.into());
+        self
+    }
+
     pub fn run(mut self) -> HoistOutput {
+        use std::io::Write as _;
+        use std::process::Stdio;
         let description = format!("{:?}", self.command);
-        let output = self
-            .command
-            .output()
-            .unwrap_or_else(|error| panic!("running {description}: {error}"));
+        let output = match self.stdin.take() {
+            None => self.command.output(),
+            Some(bytes) => self
+                .command
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .and_then(|mut child| {
+                    if let Some(mut input) = child.stdin.take() {
+                        input.write_all(&bytes)?;
+                    }
+                    child.wait_with_output()
+                }),
+        }
+        .unwrap_or_else(|error| panic!("running {description}: {error}"));
         HoistOutput {
             description,
             status: output.status,
