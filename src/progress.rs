@@ -21,6 +21,13 @@ pub enum Event {
         size: u64,
         cached: bool,
     },
+    /// A blob's content is being read for a sink (an upload or a copy);
+    /// `bytes` is how much of it has been read so far on this attempt.
+    BlobProgress {
+        digest: Digest,
+        bytes: u64,
+        size: u64,
+    },
     /// A blob reached a sink.
     BlobDone {
         digest: Digest,

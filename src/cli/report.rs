@@ -119,6 +119,7 @@ impl Observer for Reporter {
             return;
         }
         match self.mode {
+            Mode::Json if matches!(event, Event::BlobProgress { .. }) => {}
             Mode::Json => self.json(event_json(&event)),
             Mode::Quiet => {}
             Mode::Human => {
@@ -155,11 +156,33 @@ impl Observer for Reporter {
                             ));
                         }
                     }
+                    Event::BlobProgress {
+                        digest,
+                        bytes,
+                        size,
+                    } => {
+                        let key = digest.to_string();
+                        let bar = layers.entry(key).or_insert_with(|| {
+                            let bar = bars.add(ProgressBar::new(size));
+                            bar.set_style(
+                                ProgressStyle::with_template(
+                                    "{msg} {bytes}/{total_bytes} {bytes_per_sec} {wide_bar}",
+                                )
+                                .expect("template"),
+                            );
+                            bar.set_message(short_digest(&digest));
+                            bar
+                        });
+                        bar.set_position(bytes);
+                    }
                     Event::BlobDone {
                         digest,
                         size,
                         outcome,
                     } => {
+                        if let Some(bar) = layers.remove(&digest.to_string()) {
+                            bar.finish_and_clear();
+                        }
                         let _ = bars.println(format!(
                             "{} {} {}",
                             outcome_name(outcome),
@@ -174,8 +197,21 @@ impl Observer for Reporter {
     }
 }
 
+/// `sha256:0123456789ab`: enough to tell blobs apart on a progress line.
+fn short_digest(digest: &crate::oci::Digest) -> String {
+    let text = digest.to_string();
+    text.chars().take(19).collect()
+}
+
 fn event_json(event: &Event) -> Value {
     match event {
+        Event::BlobProgress {
+            digest,
+            bytes,
+            size,
+        } => {
+            json!({"event": "blob-progress", "digest": digest.to_string(), "bytes": bytes, "size": size})
+        }
         Event::LayerStarted {
             image,
             platform,

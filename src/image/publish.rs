@@ -10,6 +10,7 @@ use oci_spec::image::Descriptor;
 use rayon::prelude::*;
 use std::collections::HashSet;
 use std::error::Error as StdError;
+use std::io::Read;
 
 /// Where an image goes: an OCI layout, an archive, a registry.
 pub trait Sink: Send + Sync {
@@ -127,7 +128,10 @@ pub fn publish(
             let outcome = if sink.has_blob(blob.descriptor())? {
                 BlobOutcome::Existed
             } else {
-                sink.put_blob(*blob)?
+                sink.put_blob(&ProgressBlob {
+                    inner: *blob,
+                    observer,
+                })?
             };
             observer.event(Event::BlobDone {
                 digest: blob.digest().clone(),
@@ -174,6 +178,63 @@ pub fn publish(
     report.manifests_sent += 1;
     sink.finish()?;
     Ok(report)
+}
+
+/// A blob whose readers report how far they have got, so a terminal can show
+/// bytes and rate per upload. Everything else is the wrapped blob's.
+struct ProgressBlob<'a> {
+    inner: &'a dyn Blob,
+    observer: &'a dyn Observer,
+}
+
+impl Blob for ProgressBlob<'_> {
+    fn descriptor(&self) -> &Descriptor {
+        self.inner.descriptor()
+    }
+
+    fn open(&self) -> std::io::Result<Box<dyn Read + Send + '_>> {
+        Ok(Box::new(ProgressReader {
+            inner: self.inner.open()?,
+            blob: self,
+            read: 0,
+            reported: 0,
+        }))
+    }
+
+    fn local_path(&self) -> Option<&std::path::Path> {
+        self.inner.local_path()
+    }
+
+    fn origin(&self) -> Option<&super::blob::BlobOrigin> {
+        self.inner.origin()
+    }
+}
+
+struct ProgressReader<'a> {
+    inner: Box<dyn Read + Send + 'a>,
+    blob: &'a ProgressBlob<'a>,
+    read: u64,
+    reported: u64,
+}
+
+/// Report at most once per this many bytes: often enough for a progress
+/// bar, rarely enough to cost nothing.
+const PROGRESS_STEP: u64 = 256 * 1024;
+
+impl Read for ProgressReader<'_> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        let count = self.inner.read(buffer)?;
+        self.read += count as u64;
+        if self.read - self.reported >= PROGRESS_STEP || (count == 0 && self.read > self.reported) {
+            self.reported = self.read;
+            self.blob.observer.event(Event::BlobProgress {
+                digest: self.blob.digest().clone(),
+                bytes: self.read,
+                size: self.blob.size(),
+            });
+        }
+        Ok(count)
+    }
 }
 
 /// Post-order list of the manifests below `manifest` (not `manifest` itself).
