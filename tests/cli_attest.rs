@@ -254,6 +254,35 @@ fn sbom_command_reads_directories_layouts_and_archives() {
 }
 
 #[test]
+fn broken_package_metadata_is_a_warning_and_the_sbom_is_still_written() {
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("root");
+    let good = root.join("app/node_modules/left-pad");
+    let bad = root.join("app/node_modules/broken");
+    std::fs::create_dir_all(&good).unwrap();
+    std::fs::create_dir_all(&bad).unwrap();
+    std::fs::write(
+        good.join("package.json"),
+        r#"{"name": "left-pad", "version": "1.3.0", "license": "WTFPL"}"#,
+    )
+    .unwrap();
+    std::fs::write(bad.join("package.json"), "{ this is not json").unwrap();
+    let output = hoist(["sbom", "--format", "cyclonedx-json"])
+        .arg(&root)
+        .run()
+        .success()
+        .stderr_mentions(&["warning", "broken/package.json"]);
+    let bom: Value = serde_json::from_str(&output.stdout).unwrap();
+    let names: Vec<&str> = bom["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|component| component["name"].as_str())
+        .collect();
+    assert!(names.contains(&"left-pad"), "{bom}");
+}
+
+#[test]
 fn spec_keys_turn_attestations_on_and_bad_values_are_rejected() {
     let work = tempfile::tempdir().unwrap();
     let source = std::fs::read_to_string(hello_spec()).unwrap();
@@ -370,8 +399,8 @@ fn debian_sbom_matches_dpkg_query_and_pip() {
     assert!(expected_debs.len() > 50, "{dpkg}");
     assert_eq!(by_type("deb"), expected_debs);
 
-    let pip = run(Command::new("pip")
-        .args(["list", "--format", "json", "--path"])
+    let pip = run(Command::new("python3")
+        .args(["-m", "pip", "list", "--format", "json", "--path"])
         .arg(rootfs.join("usr/lib/python3/dist-packages")));
     let pip: Vec<Value> = serde_json::from_str(&pip).unwrap();
     let expected_python: BTreeSet<String> = pip
