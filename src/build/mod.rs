@@ -3,6 +3,7 @@
 //! platform build in parallel; a layer whose recipe is the same on several
 //! platforms (no `{arch}` in its sources) is built once.
 
+pub mod attest;
 pub mod config;
 pub mod transport;
 

@@ -2,6 +2,7 @@
 
 use super::RegistryArguments;
 use super::report::{Mode, Reporter};
+use crate::build::attest::{AttachMode, attest_image, check_referrers_output, publish_referrers};
 use crate::build::transport::{Transports, destination_tag};
 use crate::build::{BuildOptions, BuiltImage, build_image};
 use crate::image::{Blob, Manifest, publish};
@@ -53,6 +54,15 @@ pub struct BuildArguments {
     /// Print one JSON object per event on stdout.
     #[arg(long, conflicts_with = "quiet")]
     json: bool,
+    /// Attach SPDX and CycloneDX SBOMs of every platform image (spec: `sbom = true`).
+    #[arg(long)]
+    sbom: bool,
+    /// Attach SLSA provenance (spec: `provenance = true`); `--provenance=max` adds build times.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "min", value_name = "min|max")]
+    provenance: Option<String>,
+    /// Where attestations go: in the index as BuildKit does, or as OCI referrers.
+    #[arg(long, value_enum, default_value_t = AttachMode::Index)]
+    attach: AttachMode,
     #[command(flatten)]
     registry: RegistryArguments,
 }
@@ -65,6 +75,7 @@ enum Output {
 }
 
 pub fn run(arguments: BuildArguments) -> anyhow::Result<()> {
+    let started_on = std::time::SystemTime::now();
     let reporter = Reporter::new(Mode::from_flags(arguments.json, arguments.quiet));
     let jobs = super::jobs(arguments.jobs)?;
     let platforms = arguments
@@ -106,6 +117,14 @@ pub fn run(arguments: BuildArguments) -> anyhow::Result<()> {
     } else {
         Vec::new()
     };
+    let provenance_flag = super::attest::provenance_level(arguments.provenance.as_deref())?;
+    if arguments.attach == AttachMode::Referrers {
+        for output in &outputs {
+            if let Output::Location(location) = output {
+                check_referrers_output(location)?;
+            }
+        }
+    }
 
     let transports = Transports::new(arguments.registry.client_options(jobs)?);
     let blob_directory = tempfile::Builder::new()
@@ -132,15 +151,35 @@ pub fn run(arguments: BuildArguments) -> anyhow::Result<()> {
 
     // Build everything before writing anything, so a failing image leaves no
     // output half-written.
-    let built: Vec<BuiltImage> = pool.install(|| {
+    let mut built: Vec<BuiltImage> = pool.install(|| {
         plan.images
             .iter()
             .map(|image| build_image(image, &build_options, &transports, &reporter))
             .collect::<Result<_, _>>()
     })?;
+    let mut referrers = Vec::new();
+    for (image, image_plan) in built.iter_mut().zip(&plan.images) {
+        let mut tags = push_tags
+            .iter()
+            .find(|(name, _)| *name == image.name)
+            .map(|(_, tags)| tags.clone())
+            .unwrap_or_default();
+        tags.extend(arguments.tags.iter().cloned());
+        let request = super::attest::request(
+            &plan,
+            image_plan,
+            arguments.sbom,
+            provenance_flag,
+            arguments.attach,
+            tags,
+            started_on,
+        )?;
+        referrers
+            .push(pool.install(|| attest_image(image, &plan, image_plan, &request, &reporter))?);
+    }
 
     let mut final_digest = None;
-    for image in &built {
+    for (image, image_referrers) in built.iter().zip(&referrers) {
         for platform in &image.platforms {
             reporter.line(&format!(
                 "{} {} {} {} {} layers",
@@ -192,6 +231,17 @@ pub fn run(arguments: BuildArguments) -> anyhow::Result<()> {
             let report = pool
                 .install(|| publish(&top, sink.as_ref(), &tags, &reporter))
                 .with_context(|| format!("writing image `{}` to {location}", image.name))?;
+            if !image_referrers.is_empty() {
+                pool.install(|| {
+                    publish_referrers(
+                        &image.name,
+                        image_referrers,
+                        &location,
+                        &transports,
+                        &reporter,
+                    )
+                })?;
+            }
             if let Location::Registry { reference } = &location {
                 reporter.line(&format!(
                     "pushed {} to {reference} ({}): {} blobs uploaded ({} bytes), {} mounted, {} already there",

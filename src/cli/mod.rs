@@ -2,10 +2,12 @@
 //! reporter that turns pipeline events into progress bars, lines or JSON.
 //! The only module that prints.
 
+mod attest;
 mod build;
 mod copy;
 mod login;
 mod report;
+mod sign;
 
 use clap::{Parser, Subcommand};
 use std::io::IsTerminal;
@@ -30,6 +32,16 @@ enum Command {
     Login(login::LoginArguments),
     /// Remove stored credentials for a registry.
     Logout(login::LogoutArguments),
+    /// Write an SBOM (SPDX or CycloneDX JSON) for a directory or an image.
+    Sbom(attest::SbomArguments),
+    /// List the SBOMs and provenance attached to an image.
+    Attestations(attest::AttestationsArguments),
+    /// Make a cosign key pair: an encrypted private key and its public key.
+    GenerateKeyPair(sign::GenerateKeyPairArguments),
+    /// Sign an image's digest with a cosign key, stored where cosign looks.
+    Sign(sign::SignArguments),
+    /// Check an image's cosign signatures against a public key.
+    Verify(sign::VerifyArguments),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -54,6 +66,11 @@ pub fn main() -> i32 {
         Command::Copy(arguments) => copy::run(arguments),
         Command::Login(arguments) => login::login(arguments),
         Command::Logout(arguments) => login::logout(arguments),
+        Command::Sbom(arguments) => attest::sbom(arguments),
+        Command::Attestations(arguments) => attest::attestations(arguments),
+        Command::GenerateKeyPair(arguments) => sign::generate_key_pair_command(arguments),
+        Command::Sign(arguments) => sign::sign(arguments),
+        Command::Verify(arguments) => sign::verify_command(arguments),
     };
     match result {
         Ok(()) => 0,

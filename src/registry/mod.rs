@@ -11,6 +11,7 @@ pub mod credentials;
 mod error;
 mod manifests;
 mod reference;
+pub mod referrers;
 mod sink;
 mod source;
 mod stream;

@@ -28,6 +28,10 @@ pub struct ImageSpec {
     pub repository: Option<Spanned<String>>,
     /// A plain list of tags, or a tag strategy table.
     pub tags: Option<Spanned<toml::Value>>,
+    /// Attach SPDX and CycloneDX SBOMs.
+    pub sbom: Option<bool>,
+    /// Attach SLSA provenance: `true`, or `"max"` to add build times.
+    pub provenance: Option<Spanned<toml::Value>>,
     pub config: Option<ConfigSpec>,
     #[serde(rename = "layer", default)]
     pub layers: Vec<Spanned<LayerSpec>>,

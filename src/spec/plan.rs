@@ -54,6 +54,19 @@ pub struct ImagePlan {
     /// The raw `tags` value; the CI module interprets it.
     pub tags: Option<toml::Value>,
     pub layers: Vec<LayerTemplate>,
+    /// `sbom = true`.
+    pub sbom: bool,
+    /// `provenance = true | "max"`.
+    pub provenance: Option<ProvenanceLevel>,
+}
+
+/// How much build provenance to attach.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProvenanceLevel {
+    /// Reproducible: no times.
+    Min,
+    /// With the build's start and finish times.
+    Max,
 }
 
 /// `[image.config]`, resolved.
@@ -386,6 +399,22 @@ impl Resolver<'_> {
             .as_ref()
             .map(|repository| repository.get_ref().clone());
         let tags = image.tags.as_ref().map(|tags| tags.get_ref().clone());
+        let provenance = match &image.provenance {
+            None => None,
+            Some(value) => match value.get_ref() {
+                toml::Value::Boolean(false) => None,
+                toml::Value::Boolean(true) => Some(ProvenanceLevel::Min),
+                toml::Value::String(text) if text == "min" => Some(ProvenanceLevel::Min),
+                toml::Value::String(text) if text == "max" => Some(ProvenanceLevel::Max),
+                _ => {
+                    return Err(self.invalid(
+                        value.span(),
+                        "provenance",
+                        "must be true, false, \"min\" or \"max\"".into(),
+                    ));
+                }
+            },
+        };
 
         let mut layers = Vec::new();
         for (position, layer) in image.layers.iter().enumerate() {
@@ -401,6 +430,8 @@ impl Resolver<'_> {
             repository,
             tags,
             layers,
+            sbom: image.sbom.unwrap_or(false),
+            provenance,
         })
     }
 

@@ -1,0 +1,205 @@
+//! OCI 1.1 referrers: what `--attach referrers` records after pushing an
+//! artifact manifest whose `subject` is an image, and what `hoist
+//! attestations` reads back. A registry with the referrers API indexes
+//! subjects itself; for one without, the client keeps the fallback index
+//! tagged `sha256-<hex>` (distribution-spec "referrers tag schema").
+//!
+//! Support is found out by asking the API (a `GET` that answers an index),
+//! never from the `OCI-Subject` header, which some registries send without
+//! serving the API.
+
+use super::client::RegistryClient;
+use super::error::RegistryError;
+use super::manifests;
+use super::reference::Reference;
+use super::transport::{Context, Scopes};
+use crate::image::{Blob, BytesBlob};
+use crate::oci::{Digest, media_type, to_canonical_json};
+use oci_spec::image::{Descriptor, ImageIndex, MediaType};
+use reqwest::header::{self, HeaderMap, HeaderValue};
+use reqwest::{Method, StatusCode};
+
+/// Referrer lists larger than this are refused rather than read into memory.
+const MAXIMUM_LIST: usize = 8 * 1024 * 1024;
+
+/// Where a registry keeps the referrers of a manifest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Referrers {
+    /// The registry has the referrers API; these are what it lists.
+    Api(Vec<Descriptor>),
+    /// No referrers API: the fallback tag index lists these (empty when the
+    /// tag does not exist yet).
+    FallbackTag {
+        tag: String,
+        listed: Vec<Descriptor>,
+    },
+}
+
+impl Referrers {
+    pub fn descriptors(&self) -> &[Descriptor] {
+        match self {
+            Referrers::Api(listed) | Referrers::FallbackTag { listed, .. } => listed,
+        }
+    }
+}
+
+/// The fallback tag of `subject`: `sha256-<hex>`.
+pub fn fallback_tag(subject: &Digest) -> String {
+    format!("{}-{}", subject.algorithm(), subject.digest())
+}
+
+/// Lists the referrers of `subject` in `reference`'s repository, through the
+/// API where the registry has it, else through the fallback tag.
+pub fn list_referrers(
+    client: &RegistryClient,
+    reference: &Reference,
+    subject: &Digest,
+) -> Result<Referrers, RegistryError> {
+    client.block_on(async {
+        if let Some(listed) = query_api(client, reference, subject).await? {
+            return Ok(Referrers::Api(listed));
+        }
+        let tag = fallback_tag(subject);
+        let listed = fallback_index(client, reference, &tag)
+            .await?
+            .map(|index| index.manifests().clone())
+            .unwrap_or_default();
+        Ok(Referrers::FallbackTag { tag, listed })
+    })
+}
+
+/// Records `referrer` (an artifact manifest already pushed, its descriptor
+/// carrying `artifactType` and annotations) as a referrer of `subject`.
+/// With the API nothing is left to do; without it the fallback index is
+/// fetched, the descriptor added (once) and the index pushed back.
+pub fn record_referrer(
+    client: &RegistryClient,
+    reference: &Reference,
+    subject: &Digest,
+    referrer: &Descriptor,
+) -> Result<Referrers, RegistryError> {
+    let current = list_referrers(client, reference, subject)?;
+    let Referrers::FallbackTag { tag, mut listed } = current else {
+        return Ok(current);
+    };
+    if listed
+        .iter()
+        .any(|descriptor| descriptor.digest() == referrer.digest())
+    {
+        return Ok(Referrers::FallbackTag { tag, listed });
+    }
+    listed.push(referrer.clone());
+    let mut index = ImageIndex::default();
+    index.set_schema_version(2);
+    index.set_media_type(Some(MediaType::ImageIndex));
+    index.set_manifests(listed.clone());
+    let bytes = to_canonical_json(&index).map_err(|source| RegistryError::Json {
+        what: "referrers index",
+        target: reference.with_tag(&tag).to_string(),
+        source,
+    })?;
+    let blob = BytesBlob::new(MediaType::ImageIndex, bytes);
+    client.block_on(manifests::put_manifest(
+        &client.transport,
+        reference,
+        &blob,
+        &tag,
+    ))?;
+    tracing::debug!(
+        "recorded referrer {} of {subject} in the fallback tag {tag} ({})",
+        referrer.digest(),
+        blob.digest()
+    );
+    Ok(Referrers::FallbackTag { tag, listed })
+}
+
+/// `GET /v2/<name>/referrers/<digest>`: `Some` with the listed descriptors
+/// when the answer is an index, `None` when the registry has no such API.
+async fn query_api(
+    client: &RegistryClient,
+    reference: &Reference,
+    subject: &Digest,
+) -> Result<Option<Vec<Descriptor>>, RegistryError> {
+    let transport = &client.transport;
+    let host = reference.api_host();
+    let base = transport.base_url(host).await?;
+    let shown = reference.with_digest(subject.clone());
+    let context = Context::new("listing referrers of", &shown);
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::ACCEPT,
+        HeaderValue::from_static(media_type::OCI_INDEX),
+    );
+    let url = format!("{base}/v2/{}/referrers/{subject}", reference.repository);
+    let response = transport
+        .send(
+            host,
+            &Scopes::pull(&reference.repository),
+            &context,
+            Method::GET,
+            &url,
+            headers,
+            None,
+            // Registries without the API answer 404 for the unknown route;
+            // some answer 405 or 400.
+            &[
+                StatusCode::NOT_FOUND,
+                StatusCode::METHOD_NOT_ALLOWED,
+                StatusCode::BAD_REQUEST,
+            ],
+        )
+        .await?;
+    if !response.status().is_success() {
+        return Ok(None);
+    }
+    if response
+        .content_length()
+        .is_some_and(|length| length > MAXIMUM_LIST as u64)
+    {
+        return Err(RegistryError::Protocol {
+            operation: context.operation,
+            target: context.target,
+            detail: format!("the referrers list is larger than {MAXIMUM_LIST} bytes"),
+        });
+    }
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|source| transport.transport_error(host, &context, source))?;
+    // A 200 that is not an index is some other page, not the API.
+    match serde_json::from_slice::<ImageIndex>(&bytes) {
+        Ok(index) => Ok(Some(index.manifests().clone())),
+        Err(_) => Ok(None),
+    }
+}
+
+/// The fallback index at `tag`, or `None` when the tag does not exist.
+async fn fallback_index(
+    client: &RegistryClient,
+    reference: &Reference,
+    tag: &str,
+) -> Result<Option<ImageIndex>, RegistryError> {
+    let fetched = match manifests::get_manifest(&client.transport, reference, tag).await {
+        Ok(fetched) => fetched,
+        Err(error) if error.status() == Some(404) => return Ok(None),
+        Err(error) => return Err(error),
+    };
+    let index: ImageIndex =
+        serde_json::from_slice(&fetched.bytes).map_err(|source| RegistryError::Json {
+            what: "referrers index",
+            target: reference.with_tag(tag).to_string(),
+            source,
+        })?;
+    Ok(Some(index))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fallback_tag_is_algorithm_dash_hex() {
+        let digest = crate::oci::sha256_digest(b"subject");
+        assert_eq!(fallback_tag(&digest), format!("sha256-{}", digest.digest()));
+    }
+}
