@@ -329,16 +329,7 @@ fn push_tags(plan: &Plan, reporter: &Reporter) -> anyhow::Result<Vec<(String, Ve
     let revision = crate::ci::Revision::resolve(git.as_ref(), &environment);
     let mut result = Vec::new();
     for image in &plan.images {
-        let spec: crate::ci::TagSpec = match &image.tags {
-            Some(value) => value.clone().try_into().with_context(|| {
-                format!(
-                    "`tags` of image `{}` in {}",
-                    image.name,
-                    plan.spec_path.display()
-                )
-            })?,
-            None => crate::ci::TagSpec::default(),
-        };
+        let spec = image.tags.clone().unwrap_or_default();
         let tags = crate::ci::compute_tags(&spec, &revision, reporter)
             .with_context(|| format!("computing the tags of image `{}`", image.name))?;
         result.push((image.name.clone(), tags));

@@ -28,6 +28,8 @@ pub struct ImageSpec {
     pub repository: Option<Spanned<String>>,
     /// A plain list of tags, or a tag strategy table.
     pub tags: Option<Spanned<toml::Value>>,
+    /// Skip the image when the published one was built from the same inputs.
+    pub skip_unchanged: Option<bool>,
     pub config: Option<ConfigSpec>,
     #[serde(rename = "layer", default)]
     pub layers: Vec<Spanned<LayerSpec>>,
