@@ -4,6 +4,7 @@
 //! platforms (no `{arch}` in its sources) is built once.
 
 pub mod config;
+pub mod metadata;
 pub mod transport;
 
 use crate::image::{Blob, BytesBlob, FileBlob, Image, Index, Manifest, model::ChildEntry};

@@ -3,9 +3,12 @@
 //! The only module that prints.
 
 mod build;
+mod changes;
 mod copy;
 mod login;
+mod outputs;
 mod report;
+mod tags;
 
 use clap::{Parser, Subcommand};
 use std::io::IsTerminal;
@@ -30,6 +33,8 @@ enum Command {
     Login(login::LoginArguments),
     /// Remove stored credentials for a registry.
     Logout(login::LogoutArguments),
+    /// Print the tags `hoist build --push` would push, per image.
+    Tags(tags::TagsArguments),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -54,6 +59,7 @@ pub fn main() -> i32 {
         Command::Copy(arguments) => copy::run(arguments),
         Command::Login(arguments) => login::login(arguments),
         Command::Logout(arguments) => login::logout(arguments),
+        Command::Tags(arguments) => tags::run(arguments),
     };
     match result {
         Ok(()) => 0,
