@@ -8,7 +8,7 @@ use common::hoist::{Hoist, Layout, hoist};
 use common::registry::TestRegistry;
 use serde_json::Value;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 const SHA: &str = "3f2a9c1d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b";
 
@@ -386,5 +386,5 @@ fn dry_run_pushes_nothing() {
     );
     let catalog: Value = serde_json::from_str(&catalog).unwrap();
     assert_eq!(catalog["repositories"], serde_json::json!([]));
-    assert!(!PathBuf::from(project.path().join("hoist-out")).exists());
+    assert!(!project.path().join("hoist-out").exists());
 }
