@@ -26,11 +26,17 @@ fn temp() -> tempfile::TempDir {
 }
 
 /// Builds the spec in `spec_dir` into a fresh layout; returns the output.
+/// The spec directory is copied (mtimes kept) to a temporary directory
+/// first: inside this repository, the build would take the checkout's
+/// commit into its labels, and the pinned digests would move with every
+/// commit.
 fn build(spec_dir: &Path, extra: &[&str], environment: &[(&str, &str)]) -> HoistOutput {
     let work = temp();
     let out = work.path().join("out");
+    let copy = work.path().join("spec");
+    copy_tree(spec_dir, &copy);
     let mut command = hoist(["build", "-f"])
-        .arg(spec_dir.join("hoist.toml"))
+        .arg(copy.join("hoist.toml"))
         .arg("-o")
         .arg(format!("oci:{}", out.display()))
         .args(extra)
@@ -300,7 +306,53 @@ fn epoch_comes_from_the_environment_then_the_spec_then_git() {
     git(&["init", "-q"]);
     git(&["add", "-A"]);
     git(&["commit", "-q", "-m", "fixture"]);
-    assert_same_build("the git commit time", &build(&repository, &[], &[]));
+    // Inside git the config also gets the commit's labels, so compare what
+    // the epoch decides: the layers and `created`.
+    let layers_and_created = |spec_dir: &Path| {
+        let out = work.path().join("check-epoch");
+        let _ = fs::remove_dir_all(&out);
+        hoist(["build", "-f"])
+            .arg(spec_dir.join("hoist.toml"))
+            .arg("-o")
+            .arg(format!("oci:{}", out.display()))
+            .current_dir(work.path())
+            .run()
+            .success();
+        let layout = Layout::open(&out);
+        layout
+            .platform_manifests("hello")
+            .into_iter()
+            .map(|(platform, manifest)| {
+                let manifest = layout.json(&manifest);
+                let config = layout.json(manifest["config"]["digest"].as_str().unwrap());
+                (
+                    platform,
+                    manifest["layers"].clone(),
+                    config["created"].clone(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let from_git = layers_and_created(&repository);
+    let plain = work.path().join("plain");
+    copy_tree(&fixture("hello"), &plain);
+    assert_eq!(
+        from_git,
+        layers_and_created(&plain),
+        "the git commit time gives the spec's epoch"
+    );
+    let labels = {
+        let out = work.path().join("check-epoch");
+        let layout = Layout::open(&out);
+        let (_, manifest) = layout.platform_manifests("hello").remove(0);
+        let config = layout.json(layout.json(&manifest)["config"]["digest"].as_str().unwrap());
+        config["config"]["Labels"].clone()
+    };
+    assert_eq!(
+        labels.get("org.opencontainers.image.revision"),
+        None,
+        "outside git the config has no revision label"
+    );
 
     // Without any: 0.
     let nothing = work.path().join("nothing");

@@ -5,6 +5,7 @@
 
 pub mod attest;
 pub mod config;
+pub mod metadata;
 pub mod transport;
 
 use crate::image::{Blob, BytesBlob, FileBlob, Image, Index, Manifest, model::ChildEntry};

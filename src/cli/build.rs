@@ -63,6 +63,26 @@ pub struct BuildArguments {
     /// Where attestations go: in the index as BuildKit does, or as OCI referrers.
     #[arg(long, value_enum, default_value_t = AttachMode::Index)]
     attach: AttachMode,
+    /// Build and push only the images whose inputs changed since the image
+    /// at their target tag was built (as the spec key `skip-unchanged` does
+    /// for one image).
+    #[arg(long)]
+    changed: bool,
+    /// Build and compute tags, but push nothing: print what --push would push.
+    #[arg(long)]
+    dry_run: bool,
+    /// Write what was built (images, platforms, digests, sizes, tags,
+    /// attestations, timings) as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    metadata_file: Option<PathBuf>,
+    /// Write, for each pushed tag, the digest it pointed to before and after,
+    /// with the command that restores it, as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    rollback_file: Option<PathBuf>,
+    /// Write a GitLab dotenv report (HOIST_DIGEST, HOIST_IMAGE, HOIST_TAGS)
+    /// to this file (on GitLab CI: `hoist.env` by default).
+    #[arg(long, value_name = "FILE")]
+    dotenv: Option<PathBuf>,
     #[command(flatten)]
     registry: RegistryArguments,
 }
@@ -76,6 +96,7 @@ enum Output {
 
 pub fn run(arguments: BuildArguments) -> anyhow::Result<()> {
     let started_on = std::time::SystemTime::now();
+    let started = std::time::Instant::now();
     let reporter = Reporter::new(Mode::from_flags(arguments.json, arguments.quiet));
     let jobs = super::jobs(arguments.jobs)?;
     let platforms = arguments
@@ -102,7 +123,8 @@ pub fn run(arguments: BuildArguments) -> anyhow::Result<()> {
                 .with_context(|| format!("--output {text}"))
         })
         .collect::<anyhow::Result<_>>()?;
-    if arguments.push {
+    let pushing = arguments.push || arguments.dry_run;
+    if pushing {
         outputs.push(Output::Push);
     } else if outputs.is_empty() {
         let default = Location::Layout {
@@ -112,11 +134,6 @@ pub fn run(arguments: BuildArguments) -> anyhow::Result<()> {
         outputs.push(Output::Location(plan.output.clone().unwrap_or(default)));
     }
     check_outputs(&plan, &outputs)?;
-    let push_tags = if arguments.push {
-        push_tags(&plan, &reporter)?
-    } else {
-        Vec::new()
-    };
     let provenance_flag = super::attest::provenance_level(arguments.provenance.as_deref())?;
     if arguments.attach == AttachMode::Referrers {
         for output in &outputs {
@@ -127,6 +144,24 @@ pub fn run(arguments: BuildArguments) -> anyhow::Result<()> {
     }
 
     let transports = Transports::new(arguments.registry.client_options(jobs)?);
+    let revision = super::changes::revision(&plan)?;
+    let first_output = outputs.iter().find_map(|output| match output {
+        Output::Location(location) => Some(location),
+        Output::Push => None,
+    });
+    let prepared = super::changes::prepare(
+        &plan,
+        &revision,
+        &super::changes::PrepareOptions {
+            pushing,
+            changed: arguments.changed,
+            extra_tags: &arguments.tags,
+            first_output,
+        },
+        &transports,
+        &reporter,
+    )?;
+    let push_tags = prepared.tags;
     let blob_directory = tempfile::Builder::new()
         .prefix("hoist-blobs-")
         .tempdir()
@@ -150,15 +185,18 @@ pub fn run(arguments: BuildArguments) -> anyhow::Result<()> {
         .context("starting worker threads")?;
 
     // Build everything before writing anything, so a failing image leaves no
-    // output half-written.
+    // output half-written. Images build side by side, sharing the layer cache.
+    let build_started = std::time::Instant::now();
     let mut built: Vec<BuiltImage> = pool.install(|| {
-        plan.images
-            .iter()
+        use rayon::prelude::*;
+        prepared
+            .images
+            .par_iter()
             .map(|image| build_image(image, &build_options, &transports, &reporter))
             .collect::<Result<_, _>>()
     })?;
     let mut referrers = Vec::new();
-    for (image, image_plan) in built.iter_mut().zip(&plan.images) {
+    for (image, image_plan) in built.iter_mut().zip(&prepared.images) {
         let mut tags = push_tags
             .iter()
             .find(|(name, _)| *name == image.name)
@@ -177,8 +215,21 @@ pub fn run(arguments: BuildArguments) -> anyhow::Result<()> {
         referrers
             .push(pool.install(|| attest_image(image, &plan, image_plan, &request, &reporter))?);
     }
+    let build_time = build_started.elapsed();
+    let publish_started = std::time::Instant::now();
 
     let mut final_digest = None;
+    let mut image_metadata = Vec::new();
+    let mut rollback = Vec::new();
+    for skipped in &prepared.skipped {
+        image_metadata.push(crate::ci::ImageMetadata::from_manifest(
+            &skipped.name,
+            skipped.repository.as_deref(),
+            &skipped.manifest,
+            std::slice::from_ref(&skipped.tag),
+        )?);
+        final_digest.get_or_insert_with(|| skipped.manifest.digest().to_string());
+    }
     for (image, image_referrers) in built.iter().zip(&referrers) {
         for platform in &image.platforms {
             reporter.line(&format!(
@@ -198,6 +249,7 @@ pub fn run(arguments: BuildArguments) -> anyhow::Result<()> {
                 "layers": platform.image.layers.len(),
             }));
         }
+        let mut recorded = None;
         for (position, output) in outputs.iter().enumerate() {
             let (location, top, tags) = match output {
                 Output::Location(location) => {
@@ -211,22 +263,72 @@ pub fn run(arguments: BuildArguments) -> anyhow::Result<()> {
                         .find(|candidate| candidate.name == image.name)
                         .and_then(|candidate| candidate.repository.clone())
                         .context("--push without a repository")?;
-                    let mut tags = push_tags
+                    let tags = push_tags
                         .iter()
                         .find(|(name, _)| *name == image.name)
                         .map(|(_, tags)| tags.clone())
                         .unwrap_or_default();
-                    for tag in &arguments.tags {
-                        if !tags.contains(tag) {
-                            tags.push(tag.clone());
+                    let top = Manifest::Index(image.index.clone());
+                    recorded = Some(crate::ci::ImageMetadata::from_manifest(
+                        &image.name,
+                        Some(&repository),
+                        &top,
+                        &tags,
+                    )?);
+                    if arguments.dry_run {
+                        reporter.line(&format!(
+                            "would push {} to {repository} ({}): {}",
+                            image.name,
+                            if tags.is_empty() {
+                                "no tags".to_string()
+                            } else {
+                                tags.join(", ")
+                            },
+                            top.digest()
+                        ));
+                        reporter.json(json!({
+                            "event": "would-push",
+                            "image": image.name,
+                            "repository": repository,
+                            "digest": top.digest().to_string(),
+                            "tags": tags,
+                        }));
+                        if position == 0 {
+                            final_digest = Some(top.digest().to_string());
+                        }
+                        continue;
+                    }
+                    if arguments.rollback_file.is_some() {
+                        let client = transports.registry()?;
+                        for tag in &tags {
+                            let reference = format!("{repository}:{tag}");
+                            let parsed = crate::build::transport::parse_reference(&reference)?;
+                            let previous = crate::registry::get_manifest_digest(client, &parsed)
+                                .with_context(|| {
+                                    format!("reading what {reference} points to before pushing")
+                                })?;
+                            rollback.push(crate::ci::RollbackRecord::new(
+                                &repository,
+                                tag,
+                                previous,
+                                top.digest().clone(),
+                            ));
                         }
                     }
                     let location = Location::Registry {
                         reference: repository,
                     };
-                    (location, Manifest::Index(image.index.clone()), tags)
+                    (location, top, tags)
                 }
             };
+            if recorded.is_none() {
+                recorded = Some(crate::ci::ImageMetadata::from_manifest(
+                    &image.name,
+                    None,
+                    &top,
+                    &tags,
+                )?);
+            }
             let sink = transports.sink(&location)?;
             let report = pool
                 .install(|| publish(&top, sink.as_ref(), &tags, &reporter))
@@ -264,12 +366,33 @@ pub fn run(arguments: BuildArguments) -> anyhow::Result<()> {
                 "mounted": report.mounted.len(),
                 "existed": report.existed.len(),
             }));
-            if position == 0 {
+            if position == 0 && final_digest.is_none() {
                 final_digest = Some(top.digest().to_string());
             }
         }
+        image_metadata.extend(recorded);
     }
     reporter.finish();
+    let metadata = crate::ci::BuildMetadata {
+        images: image_metadata,
+        timings_ms: [
+            ("build", build_time),
+            ("publish", publish_started.elapsed()),
+            ("total", started.elapsed()),
+        ]
+        .into_iter()
+        .map(|(phase, time)| (phase.to_string(), time.as_millis() as u64))
+        .collect(),
+    };
+    super::outputs::write(
+        &metadata,
+        &rollback,
+        &super::outputs::OutputFiles {
+            metadata: arguments.metadata_file.as_deref(),
+            rollback: arguments.rollback_file.as_deref(),
+            dotenv: arguments.dotenv.as_deref(),
+        },
+    )?;
     let digest = final_digest.context("nothing was built")?;
     if let Some(path) = &arguments.digest_file {
         std::fs::write(path, format!("{digest}\n"))
@@ -373,29 +496,4 @@ fn top_and_tags(
         }
     }
     Ok((top, tags))
-}
-
-/// The tags `--push` gives each image: its spec `tags` (a list, or a strategy
-/// computed from git and the CI environment; the default strategy when absent).
-fn push_tags(plan: &Plan, reporter: &Reporter) -> anyhow::Result<Vec<(String, Vec<String>)>> {
-    let git = crate::ci::GitInfo::discover(&plan.spec_directory)?;
-    let environment = crate::ci::CiEnvironment::from_process_env()?;
-    let revision = crate::ci::Revision::resolve(git.as_ref(), &environment);
-    let mut result = Vec::new();
-    for image in &plan.images {
-        let spec: crate::ci::TagSpec = match &image.tags {
-            Some(value) => value.clone().try_into().with_context(|| {
-                format!(
-                    "`tags` of image `{}` in {}",
-                    image.name,
-                    plan.spec_path.display()
-                )
-            })?,
-            None => crate::ci::TagSpec::default(),
-        };
-        let tags = crate::ci::compute_tags(&spec, &revision, reporter)
-            .with_context(|| format!("computing the tags of image `{}`", image.name))?;
-        result.push((image.name.clone(), tags));
-    }
-    Ok(result)
 }

@@ -4,10 +4,13 @@
 
 mod attest;
 mod build;
+mod changes;
 mod copy;
 mod login;
+mod outputs;
 mod report;
 mod sign;
+mod tags;
 
 use clap::{Parser, Subcommand};
 use std::io::IsTerminal;
@@ -42,6 +45,8 @@ enum Command {
     Sign(sign::SignArguments),
     /// Check an image's cosign signatures against a public key.
     Verify(sign::VerifyArguments),
+    /// Print the tags `hoist build --push` would push, per image.
+    Tags(tags::TagsArguments),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -71,6 +76,7 @@ pub fn main() -> i32 {
         Command::GenerateKeyPair(arguments) => sign::generate_key_pair_command(arguments),
         Command::Sign(arguments) => sign::sign(arguments),
         Command::Verify(arguments) => sign::verify_command(arguments),
+        Command::Tags(arguments) => tags::run(arguments),
     };
     match result {
         Ok(()) => 0,

@@ -7,7 +7,7 @@ pub mod cache;
 mod compress;
 pub mod gzip;
 mod tar_header;
-mod walk;
+pub(crate) mod walk;
 mod writer;
 
 use crate::image::{FileBlob, Layer};

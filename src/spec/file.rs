@@ -32,6 +32,8 @@ pub struct ImageSpec {
     pub sbom: Option<bool>,
     /// Attach SLSA provenance: `true`, or `"max"` to add build times.
     pub provenance: Option<Spanned<toml::Value>>,
+    /// Skip the image when the published one was built from the same inputs.
+    pub skip_unchanged: Option<bool>,
     pub config: Option<ConfigSpec>,
     #[serde(rename = "layer", default)]
     pub layers: Vec<Spanned<LayerSpec>>,

@@ -51,8 +51,14 @@ pub struct ImagePlan {
     pub epoch: u64,
     pub config: ImageConfigPlan,
     pub repository: Option<String>,
-    /// The raw `tags` value; the CI module interprets it.
-    pub tags: Option<toml::Value>,
+    /// The spec's `tags`, checked; `None` means the default strategy.
+    pub tags: Option<crate::ci::TagSpec>,
+    /// `skip-unchanged = true`: skip the image when the published one carries
+    /// the same inputs digest.
+    pub skip_unchanged: bool,
+    /// The spec's text for this `[[image]]`, one of the inputs whose digest
+    /// decides whether the image changed.
+    pub section: String,
     pub layers: Vec<LayerTemplate>,
     /// `sbom = true`.
     pub sbom: bool,
@@ -172,14 +178,19 @@ impl Plan {
             }
         }
 
+        // An `[[image]]` header's span covers only the header: its section
+        // runs to the next image's header (TOML puts no top-level key after
+        // a table, so nothing else can sit in between).
+        let starts: Vec<usize> = spec.images.iter().map(|image| image.span().start).collect();
         let mut git_epoch = None;
         let mut images = Vec::new();
-        for image in &spec.images {
-            let image = image.get_ref();
-            if !options.images.is_empty() && !options.images.contains(image.name.get_ref()) {
+        for (position, image) in spec.images.iter().enumerate() {
+            if !options.images.is_empty()
+                && !options.images.contains(image.get_ref().name.get_ref())
+            {
                 continue;
             }
-            let epoch = match (environment_epoch, &image.source_date_epoch) {
+            let epoch = match (environment_epoch, &image.get_ref().source_date_epoch) {
                 (Some(epoch), _) => epoch,
                 (None, Some(epoch)) => u64::try_from(*epoch.get_ref()).map_err(|_| {
                     resolver.invalid(
@@ -192,7 +203,17 @@ impl Plan {
                     *git_epoch.get_or_insert_with(|| git_commit_time(&directory).unwrap_or(0))
                 }
             };
-            images.push(resolver.image(image, epoch, &options.platforms)?);
+            let mut resolved = resolver.image(image.get_ref(), epoch, &options.platforms)?;
+            let end = starts
+                .get(position + 1)
+                .copied()
+                .unwrap_or(text.len())
+                .max(image.span().end);
+            resolved.section = text
+                .get(image.span().start..end)
+                .unwrap_or_default()
+                .to_string();
+            images.push(resolved);
         }
         Ok(Plan {
             spec_path: path.to_path_buf(),
@@ -398,7 +419,10 @@ impl Resolver<'_> {
             .repository
             .as_ref()
             .map(|repository| repository.get_ref().clone());
-        let tags = image.tags.as_ref().map(|tags| tags.get_ref().clone());
+        let tags = match &image.tags {
+            Some(tags) => Some(self.tags(tags)?),
+            None => None,
+        };
         let provenance = match &image.provenance {
             None => None,
             Some(value) => match value.get_ref() {
@@ -429,10 +453,27 @@ impl Resolver<'_> {
             config,
             repository,
             tags,
+            skip_unchanged: image.skip_unchanged.unwrap_or(false),
+            section: String::new(),
             layers,
             sbom: image.sbom.unwrap_or(false),
             provenance,
         })
+    }
+
+    /// `tags` as a [`crate::ci::TagSpec`], every template and format checked
+    /// now so a typo fails the first build rather than the first release.
+    fn tags(&self, tags: &toml::Spanned<toml::Value>) -> Result<crate::ci::TagSpec, SpecError> {
+        let spec: crate::ci::TagSpec =
+            tags.get_ref()
+                .clone()
+                .try_into()
+                .map_err(|error: toml::de::Error| {
+                    self.invalid(tags.span(), "tags", error.message().trim().to_string())
+                })?;
+        spec.validate()
+            .map_err(|error| self.invalid(tags.span(), "tags", error.to_string()))?;
+        Ok(spec)
     }
 
     fn compression(&self, image: &ImageSpec) -> Result<Compression, SpecError> {

@@ -249,3 +249,48 @@ fn owner_permissions_and_modes_are_checked() {
     let files = "[[image]]\nname = \"a\"\n[[image.layer]]\nfiles = [{ source = \"app/run.sh\", target = \"/run\", mode = \"9\" }]\n";
     assert!(fixture.error(files).contains("not a file mode"));
 }
+
+#[test]
+fn tags_are_checked_when_the_spec_is_read() {
+    let fixture = Fixture::new();
+    let spec = |tags: &str| {
+        format!(
+            "[[image]]\nname = \"web\"\nsource-date-epoch = 0\n{tags}\n[[image.layer]]\nsource = \"app\"\ntarget = \"/app\"\n"
+        )
+    };
+    let error = fixture.error(&spec("tags = [\"stable-{shortsha}\"]"));
+    assert!(error.contains("hoist.toml:4:8: `tags`"), "{error}");
+    assert!(error.contains("shortsha"), "{error}");
+    let error = fixture.error(&spec("[image.tags]\nbranchs = true"));
+    assert!(error.contains("hoist.toml:4:1: `tags`"), "{error}");
+    assert!(error.contains("branchs"), "{error}");
+    let error = fixture.error(&spec("tags = { date = \"%Q\" }"));
+    assert!(error.contains("`tags`"), "{error}");
+    let error = fixture.error(&spec("tags = 3"));
+    assert!(error.contains("hoist.toml:4:8"), "{error}");
+    let plan = fixture
+        .parse(&spec("skip-unchanged = true\ntags = [\"v1\"]"))
+        .unwrap();
+    assert_eq!(
+        plan.images[0].tags,
+        Some(crate::ci::TagSpec::List(vec!["v1".to_string()]))
+    );
+    assert!(plan.images[0].skip_unchanged);
+}
+
+#[test]
+fn each_image_keeps_its_own_section_of_the_spec() {
+    let fixture = Fixture::new();
+    let layer = "[[image.layer]]\nsource = \"app\"\ntarget = \"/app\"\n";
+    let text = format!(
+        "[[image]]\nname = \"one\"\n{layer}\n[[image]]\nname = \"two\"\n[image.config]\ncmd = [\"x\"]\n{layer}"
+    );
+    let plan = fixture.parse(&text).unwrap();
+    let (one, two) = (&plan.images[0].section, &plan.images[1].section);
+    assert!(
+        one.contains("\"one\"") && !one.contains("\"two\""),
+        "{one:?}"
+    );
+    assert!(two.contains("\"two\"") && two.contains("cmd"), "{two:?}");
+    assert!(!two.contains("\"one\""), "{two:?}");
+}

@@ -1,0 +1,274 @@
+//! Before building: each image's tags, its `org.opencontainers.image.*`
+//! labels, and, with `--changed` or `skip-unchanged`, whether the image
+//! published at its target was built from the same inputs (then it is
+//! skipped).
+
+use super::report::Reporter;
+use crate::build::metadata::{
+    add_inputs_label, add_standard_labels, base_digest, image_inputs_digest,
+    published_inputs_digest, revision_is_known,
+};
+use crate::build::transport::{Transports, parse_reference};
+use crate::ci::{CiEnvironment, GitInfo, Revision, compute_tags};
+use crate::image::Manifest;
+use crate::oci::Location;
+use crate::progress::{Observer, Silent};
+use crate::spec::{ImagePlan, Plan};
+use anyhow::Context;
+use serde_json::json;
+
+/// The revision being built, from git (where the spec lives) and the CI
+/// environment.
+pub fn revision(plan: &Plan) -> anyhow::Result<Revision> {
+    let git = GitInfo::discover(&plan.spec_directory)?;
+    let environment = CiEnvironment::from_process_env()?;
+    Ok(Revision::resolve(git.as_ref(), &environment))
+}
+
+/// An image's tags: its spec `tags` (the default strategy when absent),
+/// then every `--tag`.
+pub fn image_tags(
+    image: &ImagePlan,
+    revision: &Revision,
+    extra: &[String],
+    observer: &dyn Observer,
+) -> anyhow::Result<Vec<String>> {
+    let spec = image.tags.clone().unwrap_or_default();
+    let mut tags = compute_tags(&spec, revision, observer)
+        .with_context(|| format!("computing the tags of image `{}`", image.name))?;
+    for tag in extra {
+        if !tags.contains(tag) {
+            tags.push(tag.clone());
+        }
+    }
+    Ok(tags)
+}
+
+/// Where `--changed` looks for the published image.
+pub enum Target {
+    /// `repository:tag` in a registry.
+    Registry(String),
+    /// A layout or archive, with the tag the image gets there.
+    Local(Location),
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Registry(reference) => write!(formatter, "docker://{reference}"),
+            Target::Local(location) => write!(formatter, "{location}"),
+        }
+    }
+}
+
+/// An image found unchanged at its target.
+pub struct Skipped {
+    pub name: String,
+    pub manifest: Manifest,
+    pub tag: String,
+    pub repository: Option<String>,
+}
+
+/// What the plan becomes before building.
+pub struct Prepared {
+    /// The images to build, labels added.
+    pub images: Vec<ImagePlan>,
+    pub skipped: Vec<Skipped>,
+    /// Each image's tags (only computed when pushing or when the revision
+    /// is known), by name.
+    pub tags: Vec<(String, Vec<String>)>,
+}
+
+pub struct PrepareOptions<'a> {
+    /// Pushing (or a dry run of it): tags matter, warnings about them show.
+    pub pushing: bool,
+    /// `--changed`: every image is checked, not just `skip-unchanged` ones.
+    pub changed: bool,
+    pub extra_tags: &'a [String],
+    /// Where a local build writes first, for `--changed` without `--push`.
+    pub first_output: Option<&'a Location>,
+}
+
+/// Adds labels and the inputs digest to each image and drops the images
+/// whose published inputs digest matches.
+pub fn prepare(
+    plan: &Plan,
+    revision: &Revision,
+    options: &PrepareOptions,
+    transports: &Transports,
+    reporter: &Reporter,
+) -> anyhow::Result<Prepared> {
+    let known = revision_is_known(revision);
+    let mut prepared = Prepared {
+        images: Vec::new(),
+        skipped: Vec::new(),
+        tags: Vec::new(),
+    };
+    for image in &plan.images {
+        let mut image = image.clone();
+        let tags = if options.pushing {
+            image_tags(&image, revision, options.extra_tags, reporter)?
+        } else if known {
+            // Only for `ref.name`: warnings about tags nobody pushes would be noise.
+            image_tags(&image, revision, &[], &Silent)?
+        } else {
+            Vec::new()
+        };
+        let detect = options.changed || image.skip_unchanged;
+        let base = if known || detect {
+            base_digest(&image, transports)?
+        } else {
+            None
+        };
+        add_standard_labels(
+            &mut image,
+            revision,
+            tags.first().map(String::as_str),
+            base.as_ref(),
+        )?;
+        if detect {
+            let inputs = image_inputs_digest(&image, base.as_ref(), reporter)?;
+            add_inputs_label(&mut image, &inputs);
+            match target(&image, &tags, options) {
+                None => reporter.warning(&format!(
+                    "image `{}`: no tag to compare with, so it is built (give it a tag to skip it when unchanged)",
+                    image.name
+                )),
+                Some((target, tag)) => {
+                    if let Some(manifest) = published(&target, transports, reporter)
+                        && published_inputs_digest(&manifest).as_deref()
+                            == Some(inputs.to_string().as_str())
+                    {
+                            reporter.line(&format!(
+                                "{} unchanged: {target} was built from the same inputs ({inputs}); skipped",
+                                image.name
+                            ));
+                            reporter.json(json!({
+                                "event": "skipped",
+                                "image": image.name,
+                                "target": target.to_string(),
+                                "inputs": inputs.to_string(),
+                                "digest": manifest.digest().to_string(),
+                            }));
+                            prepared.skipped.push(Skipped {
+                                name: image.name.clone(),
+                                manifest,
+                                tag,
+                                repository: match &target {
+                                    Target::Registry(_) => image.repository.clone(),
+                                    Target::Local(_) => None,
+                                },
+                            });
+                            continue;
+                    }
+                    reporter.line(&format!(
+                        "{} changed since {target} (inputs {inputs}): building",
+                        image.name
+                    ));
+                }
+            }
+        }
+        prepared.tags.push((image.name.clone(), tags));
+        prepared.images.push(image);
+    }
+    Ok(prepared)
+}
+
+/// The tag to compare with: when pushing, the first tag in the image's
+/// repository; otherwise the first output's tag for the image.
+fn target(
+    image: &ImagePlan,
+    tags: &[String],
+    options: &PrepareOptions,
+) -> Option<(Target, String)> {
+    if options.pushing {
+        let repository = image.repository.as_ref()?;
+        let tag = tags.first()?;
+        return Some((Target::Registry(format!("{repository}:{tag}")), tag.clone()));
+    }
+    match options.first_output? {
+        Location::Layout { path, tag } => {
+            let tag = tag.clone().unwrap_or_else(|| image.name.clone());
+            Some((
+                Target::Local(Location::Layout {
+                    path: path.clone(),
+                    tag: Some(tag.clone()),
+                }),
+                tag,
+            ))
+        }
+        Location::OciArchive { path, tag } => {
+            let tag = tag.clone().unwrap_or_else(|| image.name.clone());
+            Some((
+                Target::Local(Location::OciArchive {
+                    path: path.clone(),
+                    tag: Some(tag.clone()),
+                }),
+                tag,
+            ))
+        }
+        Location::Registry { reference } => {
+            let tag = crate::build::transport::destination_tag(&Location::Registry {
+                reference: reference.clone(),
+            })
+            .ok()??;
+            Some((Target::Registry(reference.clone()), tag))
+        }
+        // A docker archive is rewritten whole by every build.
+        Location::DockerArchive { .. } => None,
+    }
+}
+
+/// The image published at `target`, or `None` when there is none (or it
+/// cannot be read: then the image is built, with a warning).
+fn published(target: &Target, transports: &Transports, reporter: &Reporter) -> Option<Manifest> {
+    let location = match target {
+        Target::Registry(reference) => {
+            let present = parse_reference(reference)
+                .map_err(anyhow::Error::from)
+                .and_then(|parsed| {
+                    let client = transports.registry()?;
+                    Ok(crate::registry::get_manifest_digest(client, &parsed)?)
+                });
+            match present {
+                Ok(Some(_)) => {}
+                Ok(None) => return None,
+                Err(error) => {
+                    reporter.warning(&format!(
+                        "cannot check {target} for changes, building: {error:#}"
+                    ));
+                    return None;
+                }
+            }
+            Location::Registry {
+                reference: reference.clone(),
+            }
+        }
+        Target::Local(location) => {
+            let exists = match location {
+                Location::Layout { path, .. } => path.join("index.json").exists(),
+                Location::OciArchive { path, .. } => path.exists(),
+                _ => true,
+            };
+            if !exists {
+                return None;
+            }
+            location.clone()
+        }
+    };
+    match transports
+        .source(&location)
+        .and_then(|source| source.resolve())
+    {
+        Ok(manifest) => Some(manifest),
+        Err(error) => {
+            if matches!(target, Target::Registry(_)) {
+                reporter.warning(&format!(
+                    "cannot read {target} to check for changes, building: {:#}",
+                    anyhow::Error::from(error)
+                ));
+            }
+            None
+        }
+    }
+}

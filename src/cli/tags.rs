@@ -1,0 +1,62 @@
+//! `hoist tags`: the tags each image of a spec gets from git and the CI
+//! environment, without building anything.
+
+use super::changes::{image_tags, revision};
+use super::report::{Mode, Reporter};
+use crate::spec::{Plan, PlanOptions};
+use serde_json::json;
+use std::path::PathBuf;
+
+#[derive(Debug, clap::Args)]
+pub struct TagsArguments {
+    /// The spec to read.
+    #[arg(
+        short = 'f',
+        long = "file",
+        default_value = "hoist.toml",
+        value_name = "SPEC"
+    )]
+    file: PathBuf,
+    /// Only this image. Repeatable.
+    #[arg(long = "image", value_name = "NAME")]
+    images: Vec<String>,
+    /// An extra tag, as `hoist build --tag` adds. Repeatable.
+    #[arg(short, long = "tag", value_name = "TAG")]
+    tags: Vec<String>,
+    /// Print one JSON array of {image, repository, tags}.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Prints `NAME REPOSITORY TAG...` per image (`-` without a repository).
+pub fn run(arguments: TagsArguments) -> anyhow::Result<()> {
+    let reporter = Reporter::new(Mode::from_flags(arguments.json, false));
+    let options = PlanOptions {
+        source_date_epoch: std::env::var("SOURCE_DATE_EPOCH").ok(),
+        images: arguments.images.clone(),
+        platforms: Vec::new(),
+    };
+    let plan = Plan::load(&arguments.file, &options)?;
+    let revision = revision(&plan)?;
+    let mut entries = Vec::new();
+    for image in &plan.images {
+        let tags = image_tags(image, &revision, &arguments.tags, &reporter)?;
+        reporter.line(
+            &[
+                image.name.as_str(),
+                image.repository.as_deref().unwrap_or("-"),
+            ]
+            .into_iter()
+            .chain(tags.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join(" "),
+        );
+        entries.push(json!({
+            "image": image.name,
+            "repository": image.repository,
+            "tags": tags,
+        }));
+    }
+    reporter.json(serde_json::Value::Array(entries));
+    Ok(())
+}
