@@ -2,15 +2,18 @@
 
 use super::RegistryArguments;
 use super::report::{Mode, Reporter};
+use crate::build::stream::RegistryStream;
 use crate::build::transport::{Transports, destination_tag};
 use crate::build::{BuildOptions, BuiltImage, build_image};
 use crate::image::{Blob, Manifest, publish};
+use crate::layer::BlobStream;
 use crate::layer::LayerCache;
 use crate::oci::{Location, Platform};
 use crate::spec::{Plan, PlanOptions};
 use anyhow::{Context, bail};
 use serde_json::json;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 #[derive(Debug, clap::Args)]
 pub struct BuildArguments {
@@ -124,6 +127,7 @@ pub fn run(arguments: BuildArguments) -> anyhow::Result<()> {
         jobs,
         blob_directory: blob_directory.path().to_path_buf(),
         cache,
+        stream: None,
     };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs)
@@ -132,15 +136,30 @@ pub fn run(arguments: BuildArguments) -> anyhow::Result<()> {
 
     // Build everything before writing anything, so a failing image leaves no
     // output half-written.
+    // With a registry as the only output, layers are pushed while they compress.
+    let mut streams = Vec::new();
     let built: Vec<BuiltImage> = pool.install(|| {
         plan.images
             .iter()
-            .map(|image| build_image(image, &build_options, &transports, &reporter))
-            .collect::<Result<_, _>>()
+            .map(|image| {
+                let stream = match only_registry_output(&plan, &outputs, &image.name) {
+                    Some(location) => {
+                        RegistryStream::for_location(&transports, &location)?.map(Arc::new)
+                    }
+                    None => None,
+                };
+                let options = BuildOptions {
+                    stream: stream.clone().map(|stream| stream as Arc<dyn BlobStream>),
+                    ..build_options.clone()
+                };
+                streams.push(stream);
+                Ok(build_image(image, &options, &transports, &reporter)?)
+            })
+            .collect::<anyhow::Result<_>>()
     })?;
 
     let mut final_digest = None;
-    for image in &built {
+    for (image, stream) in built.iter().zip(&streams) {
         for platform in &image.platforms {
             reporter.line(&format!(
                 "{} {} {} {} {} layers",
@@ -192,15 +211,19 @@ pub fn run(arguments: BuildArguments) -> anyhow::Result<()> {
             let report = pool
                 .install(|| publish(&top, sink.as_ref(), &tags, &reporter))
                 .with_context(|| format!("writing image `{}` to {location}", image.name))?;
+            let streamed = stream
+                .as_ref()
+                .map_or_else(Vec::new, |stream| stream.streamed());
             if let Location::Registry { reference } = &location {
                 reporter.line(&format!(
-                    "pushed {} to {reference} ({}): {} blobs uploaded ({} bytes), {} mounted, {} already there",
+                    "pushed {} to {reference} ({}): {} blobs uploaded ({} bytes), {} mounted, {} already there ({} of them streamed while building)",
                     image.name,
                     tags.join(", "),
                     report.uploaded.len(),
                     report.bytes_sent,
                     report.mounted.len(),
-                    report.existed.len()
+                    report.existed.len(),
+                    streamed.len()
                 ));
             }
             reporter.json(json!({
@@ -213,6 +236,7 @@ pub fn run(arguments: BuildArguments) -> anyhow::Result<()> {
                 "bytes": report.bytes_sent,
                 "mounted": report.mounted.len(),
                 "existed": report.existed.len(),
+                "streamed": streamed.len(),
             }));
             if position == 0 {
                 final_digest = Some(top.digest().to_string());
@@ -227,6 +251,20 @@ pub fn run(arguments: BuildArguments) -> anyhow::Result<()> {
     }
     reporter.digest(&digest);
     Ok(())
+}
+
+/// The registry location an image goes to when that is its only output.
+fn only_registry_output(plan: &Plan, outputs: &[Output], image: &str) -> Option<Location> {
+    match outputs {
+        [Output::Location(location @ Location::Registry { .. })] => Some(location.clone()),
+        [Output::Push] => plan
+            .images
+            .iter()
+            .find(|candidate| candidate.name == image)
+            .and_then(|candidate| candidate.repository.clone())
+            .map(|reference| Location::Registry { reference }),
+        _ => None,
+    }
 }
 
 /// Rejects output combinations that cannot work, before anything is built.

@@ -3,6 +3,7 @@
 //! The only module that prints.
 
 mod build;
+mod cache;
 mod copy;
 mod login;
 mod report;
@@ -30,6 +31,8 @@ enum Command {
     Login(login::LoginArguments),
     /// Remove stored credentials for a registry.
     Logout(login::LogoutArguments),
+    /// Show or prune the layer cache.
+    Cache(cache::CacheArguments),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -54,6 +57,7 @@ pub fn main() -> i32 {
         Command::Copy(arguments) => copy::run(arguments),
         Command::Login(arguments) => login::login(arguments),
         Command::Logout(arguments) => login::logout(arguments),
+        Command::Cache(arguments) => cache::run(arguments),
     };
     match result {
         Ok(()) => 0,
