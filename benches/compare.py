@@ -235,7 +235,8 @@ class Case:
     """One timed scenario. `steps` are timed one after another; a run's
     figures are their sum (wall, CPU) and maximum (RSS)."""
 
-    def __init__(self, name, group, steps, setup=None, output=None, env=None, check=None):
+    def __init__(self, name, group, steps, setup=None, output=None, env=None, check=None,
+                 cleanup=None):
         self.name = name
         self.group = group
         self.steps = steps
@@ -243,6 +244,9 @@ class Case:
         self.output = output
         self.env = env or {}
         self.check = check
+        # Outputs go once measured: on a shared disk the 1 GiB cases would
+        # otherwise hold several GB.
+        self.cleanup = cleanup or (lambda: remove(output) if output else None)
         self.runs = []
 
     def run_once(self, record):
@@ -261,6 +265,7 @@ class Case:
             result["size"] = tree_bytes(self.output)
         if self.check:
             result.update(self.check(figures) or {})
+        self.cleanup()
         if record:
             self.runs.append(result)
         return result
@@ -361,12 +366,14 @@ def build_cases(hoist, inputs, work, registry, cores, tree_label, with_peers):
         run(["umoci", "init", "--layout", layout])
         run(["umoci", "new", "--image", f"{layout}:bench"])
         run(["umoci", "unpack", "--image", f"{layout}:bench", os.path.join(umoci, "bundle")])
-        run(f"cp -a {source}/. {umoci}/bundle/rootfs/")
+        # Hard links: the same files without another copy of the tree on disk.
+        run(f"cp -al {source}/. {umoci}/bundle/rootfs/")
 
     cases.append(
         Case("umoci repack", "gzip",
              [["umoci", "repack", "--image", f"{umoci}/layout:bench", f"{umoci}/bundle"]],
-             setup=umoci_setup, output=os.path.join(umoci, "layout"))
+             setup=umoci_setup, output=os.path.join(umoci, "layout"),
+             cleanup=lambda: remove(umoci))
     )
 
     if with_peers:
@@ -376,12 +383,15 @@ def build_cases(hoist, inputs, work, registry, cores, tree_label, with_peers):
                    f"{buildah_root}/run", "--storage-driver", "vfs"]
         container = "hoist-bench"
 
-        def buildah_setup():
+        def buildah_clean():
             if os.path.isdir(buildah_root):
                 subprocess.run(buildah + ["rm", "--all"], stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
             remove(buildah_root)
             remove(buildah_out)
+
+        def buildah_setup():
+            buildah_clean()
             run(buildah + ["from", "--name", container, "scratch"],
                 env={"BUILDAH_ISOLATION": "chroot"})
 
@@ -391,7 +401,8 @@ def build_cases(hoist, inputs, work, registry, cores, tree_label, with_peers):
                   buildah + ["commit", "--quiet", "--disable-compression=false", container,
                              f"oci:{buildah_out}:bench"]],
                  setup=buildah_setup, output=buildah_out,
-                 env={"BUILDAH_ISOLATION": "chroot"})
+                 env={"BUILDAH_ISOLATION": "chroot"},
+                 cleanup=buildah_clean)
         )
 
         # Pushes: the hoist gzip layout is the source for both tools.

@@ -18,9 +18,12 @@ use std::thread::JoinHandle;
 
 /// Bytes handed to the upload thread at a time.
 const PIECE: usize = 1 << 20;
-/// Pieces waiting for the upload thread; past this the compressor waits, so
-/// memory stays bounded when the network is slower than compression.
-const QUEUED_PIECES: usize = 4;
+/// Pieces waiting for the upload thread. The thread sends a chunk at a time
+/// (16 MiB by default) and takes nothing while a chunk is in flight, so the
+/// queue must hold what the compressor makes meanwhile, or compression stalls
+/// on every chunk. Past this the compressor does wait, so memory stays
+/// bounded when the network is slower than compression.
+const QUEUED_PIECES: usize = 16;
 
 /// Streams layers into one registry repository.
 pub struct RegistryStream {
