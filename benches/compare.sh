@@ -33,4 +33,5 @@ fi
 
 rootfs=$(fixtures/debian-rootfs.sh)
 cargo build --release --quiet
-exec python3 benches/compare.py --hoist "$PWD/target/release/hoist" --rootfs "$rootfs" "$@"
+target_dir="${CARGO_TARGET_DIR:-$PWD/target}"
+exec python3 benches/compare.py --hoist "$target_dir/release/hoist" --rootfs "$rootfs" "$@"

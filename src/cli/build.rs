@@ -135,8 +135,8 @@ pub fn run(arguments: BuildArguments) -> anyhow::Result<()> {
         .context("starting worker threads")?;
 
     // Build everything before writing anything, so a failing image leaves no
-    // output half-written.
-    // With a registry as the only output, layers are pushed while they compress.
+    // output half-written. With a registry as the only output, layers are
+    // pushed while they compress: blobs without a manifest are not an image.
     let mut streams = Vec::new();
     let built: Vec<BuiltImage> = pool.install(|| {
         plan.images
