@@ -6,10 +6,13 @@
 pub mod attest;
 pub mod config;
 pub mod metadata;
+pub mod stream;
 pub mod transport;
 
 use crate::image::{Blob, BytesBlob, FileBlob, Image, Index, Manifest, model::ChildEntry};
-use crate::layer::{BuiltLayer, CacheError, LayerCache, LayerError, LayerRecipe, build_layer};
+use crate::layer::{
+    BlobStream, BuiltLayer, CacheError, LayerCache, LayerError, LayerRecipe, build_layer_streamed,
+};
 use crate::oci::{Platform, to_canonical_json};
 use crate::progress::{Event, Observer};
 use crate::source::{SourceError, select_platform};
@@ -31,6 +34,9 @@ pub struct BuildOptions {
     pub blob_directory: PathBuf,
     /// The layer cache; its blob directory is used instead when present.
     pub cache: Option<Arc<LayerCache>>,
+    /// Where layers are sent while they are compressed (the one registry
+    /// output of a build with no local output); publishing then finds them there.
+    pub stream: Option<Arc<dyn BlobStream>>,
 }
 
 /// One platform's image.
@@ -168,14 +174,21 @@ pub fn build_image(
                 platform: platform.to_string(),
                 layer: recipe.name.clone(),
             });
+            let stream = options.stream.as_deref();
             let built = match &options.cache {
                 Some(cache) => cache
-                    .build_layer(recipe, options.jobs, observer)
+                    .build_layer_streamed(recipe, options.jobs, observer, stream)
                     .map(|cached| (cached.layer, cached.cached))
                     .map_err(LayerFailure::from),
-                None => build_layer(recipe, &options.blob_directory, options.jobs, observer)
-                    .map(|layer| (layer, false))
-                    .map_err(LayerFailure::from),
+                None => build_layer_streamed(
+                    recipe,
+                    &options.blob_directory,
+                    options.jobs,
+                    observer,
+                    stream,
+                )
+                .map(|layer| (layer, false))
+                .map_err(LayerFailure::from),
             };
             let (layer, cached) = built.map_err(|source| BuildError::Layer {
                 image: plan.name.clone(),

@@ -3,15 +3,18 @@
 use super::RegistryArguments;
 use super::report::{Mode, Reporter};
 use crate::build::attest::{AttachMode, attest_image, check_referrers_output, publish_referrers};
+use crate::build::stream::RegistryStream;
 use crate::build::transport::{Transports, destination_tag};
 use crate::build::{BuildOptions, BuiltImage, build_image};
 use crate::image::{Blob, Manifest, publish};
+use crate::layer::BlobStream;
 use crate::layer::LayerCache;
 use crate::oci::{Location, Platform};
 use crate::spec::{Plan, PlanOptions};
 use anyhow::{Context, bail};
 use serde_json::json;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 #[derive(Debug, clap::Args)]
 pub struct BuildArguments {
@@ -178,6 +181,7 @@ pub fn run(arguments: BuildArguments) -> anyhow::Result<()> {
         jobs,
         blob_directory: blob_directory.path().to_path_buf(),
         cache,
+        stream: None,
     };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs)
@@ -186,15 +190,38 @@ pub fn run(arguments: BuildArguments) -> anyhow::Result<()> {
 
     // Build everything before writing anything, so a failing image leaves no
     // output half-written. Images build side by side, sharing the layer cache.
+    // With a registry as the only output, layers are pushed while they
+    // compress: blobs without a manifest are not an image.
     let build_started = std::time::Instant::now();
-    let mut built: Vec<BuiltImage> = pool.install(|| {
+    let built_and_streams: Vec<(BuiltImage, Option<Arc<RegistryStream>>)> = pool.install(|| {
         use rayon::prelude::*;
         prepared
             .images
             .par_iter()
-            .map(|image| build_image(image, &build_options, &transports, &reporter))
-            .collect::<Result<_, _>>()
+            .map(|image| {
+                let target = if arguments.dry_run {
+                    None
+                } else {
+                    only_registry_output(&plan, &outputs, &image.name)
+                };
+                let stream = match target {
+                    Some(location) => {
+                        RegistryStream::for_location(&transports, &location)?.map(Arc::new)
+                    }
+                    None => None,
+                };
+                let options = BuildOptions {
+                    stream: stream.clone().map(|stream| stream as Arc<dyn BlobStream>),
+                    ..build_options.clone()
+                };
+                Ok((
+                    build_image(image, &options, &transports, &reporter)?,
+                    stream,
+                ))
+            })
+            .collect::<anyhow::Result<_>>()
     })?;
+    let (mut built, streams): (Vec<BuiltImage>, Vec<_>) = built_and_streams.into_iter().unzip();
     let mut referrers = Vec::new();
     for (image, image_plan) in built.iter_mut().zip(&prepared.images) {
         let mut tags = push_tags
@@ -230,7 +257,7 @@ pub fn run(arguments: BuildArguments) -> anyhow::Result<()> {
         )?);
         final_digest.get_or_insert_with(|| skipped.manifest.digest().to_string());
     }
-    for (image, image_referrers) in built.iter().zip(&referrers) {
+    for ((image, image_referrers), stream) in built.iter().zip(&referrers).zip(&streams) {
         for platform in &image.platforms {
             reporter.line(&format!(
                 "{} {} {} {} {} layers",
@@ -344,15 +371,19 @@ pub fn run(arguments: BuildArguments) -> anyhow::Result<()> {
                     )
                 })?;
             }
+            let streamed = stream
+                .as_ref()
+                .map_or_else(Vec::new, |stream| stream.streamed());
             if let Location::Registry { reference } = &location {
                 reporter.line(&format!(
-                    "pushed {} to {reference} ({}): {} blobs uploaded ({} bytes), {} mounted, {} already there",
+                    "pushed {} to {reference} ({}): {} blobs uploaded ({} bytes), {} mounted, {} already there ({} of them streamed while building)",
                     image.name,
                     tags.join(", "),
                     report.uploaded.len(),
                     report.bytes_sent,
                     report.mounted.len(),
-                    report.existed.len()
+                    report.existed.len(),
+                    streamed.len()
                 ));
             }
             reporter.json(json!({
@@ -365,6 +396,7 @@ pub fn run(arguments: BuildArguments) -> anyhow::Result<()> {
                 "bytes": report.bytes_sent,
                 "mounted": report.mounted.len(),
                 "existed": report.existed.len(),
+                "streamed": streamed.len(),
             }));
             if position == 0 && final_digest.is_none() {
                 final_digest = Some(top.digest().to_string());
@@ -400,6 +432,20 @@ pub fn run(arguments: BuildArguments) -> anyhow::Result<()> {
     }
     reporter.digest(&digest);
     Ok(())
+}
+
+/// The registry location an image goes to when that is its only output.
+fn only_registry_output(plan: &Plan, outputs: &[Output], image: &str) -> Option<Location> {
+    match outputs {
+        [Output::Location(location @ Location::Registry { .. })] => Some(location.clone()),
+        [Output::Push] => plan
+            .images
+            .iter()
+            .find(|candidate| candidate.name == image)
+            .and_then(|candidate| candidate.repository.clone())
+            .map(|reference| Location::Registry { reference }),
+        _ => None,
+    }
 }
 
 /// Rejects output combinations that cannot work, before anything is built.

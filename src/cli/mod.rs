@@ -4,6 +4,7 @@
 
 mod attest;
 mod build;
+mod cache;
 mod changes;
 mod copy;
 mod login;
@@ -47,6 +48,8 @@ enum Command {
     Verify(sign::VerifyArguments),
     /// Print the tags `hoist build --push` would push, per image.
     Tags(tags::TagsArguments),
+    /// Show or prune the layer cache.
+    Cache(cache::CacheArguments),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -77,6 +80,7 @@ pub fn main() -> i32 {
         Command::Sign(arguments) => sign::sign(arguments),
         Command::Verify(arguments) => sign::verify_command(arguments),
         Command::Tags(arguments) => tags::run(arguments),
+        Command::Cache(arguments) => cache::run(arguments),
     };
     match result {
         Ok(()) => 0,

@@ -104,6 +104,18 @@ impl LayerCache {
         threads: usize,
         observer: &dyn Observer,
     ) -> Result<CachedLayer, CacheError> {
+        self.build_layer_streamed(recipe, threads, observer, None)
+    }
+
+    /// [`LayerCache::build_layer`]; a layer that is built (not a hit) is also
+    /// sent to `stream` while it is compressed.
+    pub fn build_layer_streamed(
+        &self,
+        recipe: &LayerRecipe,
+        threads: usize,
+        observer: &dyn Observer,
+        stream: Option<&dyn super::BlobStream>,
+    ) -> Result<CachedLayer, CacheError> {
         let plan = walk::plan(recipe, observer)?;
         let key = cache_key(recipe, &plan);
         let entry_path = self.entry_dir.join(format!("{key}.json"));
@@ -113,7 +125,7 @@ impl LayerCache {
                 cached: true,
             });
         }
-        let layer = super::write_layer(&plan, recipe, &self.blob_dir, threads)?;
+        let layer = super::write_layer(&plan, recipe, &self.blob_dir, threads, stream)?;
         self.record(&entry_path, recipe.compression, &layer)?;
         Ok(CachedLayer {
             layer,

@@ -6,6 +6,7 @@
 pub mod cache;
 mod compress;
 pub mod gzip;
+pub mod stream;
 mod tar_header;
 pub(crate) mod walk;
 mod writer;
@@ -16,9 +17,10 @@ pub use cache::{CacheError, CachedLayer, LayerCache, PruneReport};
 use compress::Compressor;
 pub use gzip::ParallelGzip;
 use oci_spec::image::{Descriptor, MediaType};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+pub use stream::{BlobStream, StreamedBlob};
 
 use crate::progress::Observer;
 
@@ -159,8 +161,20 @@ pub fn build_layer(
     threads: usize,
     observer: &dyn Observer,
 ) -> Result<BuiltLayer, LayerError> {
+    build_layer_streamed(recipe, blob_dir, threads, observer, None)
+}
+
+/// [`build_layer`], also sending the compressed bytes to `stream` while
+/// they are produced (an upload that overlaps compression).
+pub fn build_layer_streamed(
+    recipe: &LayerRecipe,
+    blob_dir: &Path,
+    threads: usize,
+    observer: &dyn Observer,
+    stream: Option<&dyn BlobStream>,
+) -> Result<BuiltLayer, LayerError> {
     let plan = walk::plan(recipe, observer)?;
-    write_layer(&plan, recipe, blob_dir, threads)
+    write_layer(&plan, recipe, blob_dir, threads, stream)
 }
 
 fn write_layer(
@@ -168,6 +182,7 @@ fn write_layer(
     recipe: &LayerRecipe,
     blob_dir: &Path,
     threads: usize,
+    stream: Option<&dyn BlobStream>,
 ) -> Result<BuiltLayer, LayerError> {
     let blob_error = |path: &Path| {
         let path = path.to_path_buf();
@@ -186,7 +201,11 @@ fn write_layer(
         .as_file()
         .try_clone()
         .map_err(blob_error(&temporary_path))?;
-    let spool = DigestWriter::new(BufWriter::with_capacity(WRITE_BUFFER, file));
+    let stream = stream.map(|stream| stream.start(recipe.compression.media_type()));
+    let spool = DigestWriter::new(BufWriter::with_capacity(
+        WRITE_BUFFER,
+        stream::Tee::new(file, stream),
+    ));
 
     let (diff_id, uncompressed_size, digest, size, entries, spool) = match recipe.compression {
         // The blob is the tar: one hash serves as diff_id and digest.
@@ -214,9 +233,10 @@ fn write_layer(
             (diff_id, uncompressed_size, digest, size, entries, spool)
         }
     };
-    let mut spool = spool;
-    spool.flush().map_err(blob_error(&temporary_path))?;
-    drop(spool);
+    let tee = spool
+        .into_inner()
+        .map_err(|error| blob_error(&temporary_path)(error.into_error()))?;
+    let stream = tee.into_stream();
 
     let blob_path = blob_dir.join(digest.digest());
     match temporary.persist_noclobber(&blob_path) {
@@ -231,6 +251,9 @@ fn write_layer(
         size,
         digest,
     );
+    if let Some(stream) = stream {
+        stream.finish(&descriptor);
+    }
     Ok(BuiltLayer {
         layer: Layer {
             blob: Arc::new(FileBlob::new(descriptor, blob_path.clone())),

@@ -1,0 +1,205 @@
+//! Layers pushed while they are compressed. When a build's only output is a
+//! registry, each layer's compressed bytes go to a chunked upload as they
+//! come out of the compressor, on a thread of their own so the network never
+//! stalls compression; the digest is given on the closing PUT. Publishing
+//! afterwards finds those blobs in the registry and sends only manifests.
+//! Any failure here is a warning: the blob is then uploaded by `publish`
+//! from its file, with the usual retries.
+
+use super::transport::{TransportError, Transports, parse_reference};
+use crate::layer::{BlobStream, StreamedBlob};
+use crate::oci::Location;
+use crate::registry::RegistrySink;
+use oci_spec::image::{Descriptor, MediaType};
+use std::io::{self, Write};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+
+/// Bytes handed to the upload thread at a time.
+const PIECE: usize = 1 << 20;
+/// Pieces waiting for the upload thread. The thread sends a chunk at a time
+/// (16 MiB by default) and takes nothing while a chunk is in flight, so the
+/// queue must hold what the compressor makes meanwhile, or compression stalls
+/// on every chunk. Past this the compressor does wait, so memory stays
+/// bounded when the network is slower than compression.
+const QUEUED_PIECES: usize = 16;
+
+/// Streams layers into one registry repository.
+pub struct RegistryStream {
+    sink: RegistrySink,
+    streamed: Arc<Mutex<Vec<Descriptor>>>,
+}
+
+impl RegistryStream {
+    pub fn new(sink: RegistrySink) -> Self {
+        RegistryStream {
+            sink,
+            streamed: Arc::default(),
+        }
+    }
+
+    /// The stream for a registry location; `None` for any other location.
+    pub fn for_location(
+        transports: &Transports,
+        location: &Location,
+    ) -> Result<Option<Self>, TransportError> {
+        let Location::Registry { reference } = location else {
+            return Ok(None);
+        };
+        let reference = parse_reference(reference)?;
+        let client = transports.registry()?.clone();
+        Ok(Some(RegistryStream::new(RegistrySink::new(
+            client, reference,
+        ))))
+    }
+
+    /// The blobs stored in the registry while they were built.
+    pub fn streamed(&self) -> Vec<Descriptor> {
+        self.streamed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl BlobStream for RegistryStream {
+    fn start(&self, media_type: &str) -> Box<dyn StreamedBlob> {
+        let (sender, receiver) = sync_channel(QUEUED_PIECES);
+        let sink = self.sink.clone();
+        let streamed = Arc::clone(&self.streamed);
+        let media_type = MediaType::from(media_type);
+        let worker = std::thread::Builder::new()
+            .name("hoist-stream".to_string())
+            .spawn(move || upload(&sink, media_type, receiver, &streamed));
+        match worker {
+            Ok(worker) => Box::new(StreamedUpload {
+                sender: Some(sender),
+                piece: Vec::with_capacity(PIECE),
+                worker: Some(worker),
+            }),
+            Err(error) => {
+                tracing::warn!("cannot start a thread to stream a layer: {error}");
+                Box::new(StreamedUpload {
+                    sender: None,
+                    piece: Vec::new(),
+                    worker: None,
+                })
+            }
+        }
+    }
+}
+
+enum Message {
+    Bytes(Vec<u8>),
+    /// Everything was sent; this is the blob that was built.
+    Finish(Box<Descriptor>),
+}
+
+/// The producer's end of one blob's upload.
+struct StreamedUpload {
+    sender: Option<SyncSender<Message>>,
+    piece: Vec<u8>,
+    worker: Option<JoinHandle<()>>,
+}
+
+impl StreamedUpload {
+    fn send(&mut self, message: Message) -> io::Result<()> {
+        let Some(sender) = &self.sender else {
+            return Err(io::Error::other("the upload thread did not start"));
+        };
+        sender
+            .send(message)
+            .map_err(|_| io::Error::other("the upload thread stopped"))
+    }
+
+    fn send_piece(&mut self) -> io::Result<()> {
+        let piece = std::mem::replace(&mut self.piece, Vec::with_capacity(PIECE));
+        self.send(Message::Bytes(piece))
+    }
+}
+
+impl Write for StreamedUpload {
+    fn write(&mut self, buffer: &[u8]) -> io::Result<usize> {
+        let taken = (PIECE - self.piece.len()).min(buffer.len());
+        self.piece.extend_from_slice(&buffer[..taken]);
+        if self.piece.len() == PIECE {
+            self.send_piece()?;
+        }
+        Ok(taken)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl StreamedBlob for StreamedUpload {
+    fn finish(mut self: Box<Self>, descriptor: &Descriptor) {
+        let sent = if self.piece.is_empty() {
+            Ok(())
+        } else {
+            self.send_piece()
+        }
+        .and_then(|()| self.send(Message::Finish(Box::new(descriptor.clone()))));
+        if let Err(error) = sent {
+            tracing::warn!("streaming layer {}: {error}", descriptor.digest());
+        }
+        self.sender = None;
+        if let Some(worker) = self.worker.take()
+            && worker.join().is_err()
+        {
+            tracing::warn!("the upload of layer {} panicked", descriptor.digest());
+        }
+    }
+}
+
+/// The upload thread: feeds the registry's chunked upload, closes it when
+/// the layer is complete, abandons it when the layer failed (the channel
+/// closes without [`Message::Finish`]).
+fn upload(
+    sink: &RegistrySink,
+    media_type: MediaType,
+    receiver: Receiver<Message>,
+    streamed: &Mutex<Vec<Descriptor>>,
+) {
+    let mut upload = match sink.upload_stream(media_type) {
+        Ok(upload) => Some(upload),
+        Err(error) => {
+            tracing::warn!("{error}; the layer will be pushed once it is built");
+            None
+        }
+    };
+    for message in receiver {
+        match message {
+            Message::Bytes(bytes) => {
+                if let Some(active) = &mut upload
+                    && let Err(error) = active.write_all(&bytes)
+                {
+                    tracing::warn!("{error}; the layer will be pushed once it is built");
+                    upload = None;
+                }
+            }
+            Message::Finish(built) => {
+                let Some(active) = upload.take() else {
+                    return;
+                };
+                match active.finish() {
+                    Ok((sent, _)) if sent.digest() == built.digest() => streamed
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push(sent),
+                    Ok((sent, _)) => tracing::warn!(
+                        "streamed {} but the layer is {}; it will be pushed again",
+                        sent.digest(),
+                        built.digest()
+                    ),
+                    Err(error) => {
+                        tracing::warn!("{error}; the layer will be pushed once it is built")
+                    }
+                }
+                return;
+            }
+        }
+    }
+}
