@@ -104,11 +104,13 @@ fn streamed_push_is_the_image_a_layout_build_writes() {
         .success();
     let events = json_events(&pushed.stdout);
     let output = output_event(&events);
-    // Both layers went up while they were built; publish found them there
-    // and sent only the config and manifests.
+    // Both layers went up while they were built; publish counts them as
+    // uploaded without sending them again, and sends the config itself.
     assert_eq!(output["streamed"], 2, "{}", pushed.stdout);
-    assert_eq!(output["existed"], 2, "{}", pushed.stdout);
-    assert_eq!(output["uploaded"], 1, "only the config: {}", pushed.stdout);
+    assert_eq!(output["existed"], 0, "{}", pushed.stdout);
+    assert_eq!(output["uploaded"], 3, "two streamed layers and the config: {}", pushed.stdout);
+    let layer_puts = registry.count_requests("PUT", "/blobs/uploads");
+    assert_eq!(layer_puts, 3, "one closing PUT per blob, none sent twice:\n{}", registry.log());
     assert!(
         registry.count_requests("PATCH", "/blobs/uploads") >= 1,
         "the 20 MB layer is sent in chunks:\n{}",

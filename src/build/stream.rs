@@ -143,7 +143,7 @@ impl StreamedBlob for StreamedUpload {
         }
         .and_then(|()| self.send(Message::Finish(Box::new(descriptor.clone()))));
         if let Err(error) = sent {
-            tracing::warn!("streaming layer {}: {error}", descriptor.digest());
+            tracing::info!("streaming layer {}: {error}", descriptor.digest());
         }
         self.sender = None;
         if let Some(worker) = self.worker.take()
@@ -166,7 +166,7 @@ fn upload(
     let mut upload = match sink.upload_stream(media_type) {
         Ok(upload) => Some(upload),
         Err(error) => {
-            tracing::warn!("{error}; the layer will be pushed once it is built");
+            tracing::info!("{error}; the layer will be pushed once it is built");
             None
         }
     };
@@ -176,7 +176,7 @@ fn upload(
                 if let Some(active) = &mut upload
                     && let Err(error) = active.write_all(&bytes)
                 {
-                    tracing::warn!("{error}; the layer will be pushed once it is built");
+                    tracing::info!("{error}; the layer will be pushed once it is built");
                     upload = None;
                 }
             }
@@ -195,11 +195,76 @@ fn upload(
                         built.digest()
                     ),
                     Err(error) => {
-                        tracing::warn!("{error}; the layer will be pushed once it is built")
+                        tracing::info!("{error}; the layer will be pushed once it is built")
                     }
                 }
                 return;
             }
         }
+    }
+}
+
+/// The sink a streamed build publishes through: blobs that were streamed
+/// count as uploaded (they were, while building) instead of as found, so
+/// reports and progress say what happened; everything else goes to `inner`.
+pub struct StreamedSink<'a> {
+    inner: &'a dyn crate::image::Sink,
+    streamed: Vec<Descriptor>,
+}
+
+impl<'a> StreamedSink<'a> {
+    pub fn new(inner: &'a dyn crate::image::Sink, streamed: Vec<Descriptor>) -> Self {
+        StreamedSink { inner, streamed }
+    }
+
+    fn was_streamed(&self, descriptor: &Descriptor) -> bool {
+        self.streamed
+            .iter()
+            .any(|streamed| streamed.digest() == descriptor.digest())
+    }
+}
+
+impl crate::image::Sink for StreamedSink<'_> {
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+
+    fn has_blob(&self, descriptor: &Descriptor) -> Result<bool, crate::image::SinkError> {
+        if self.was_streamed(descriptor) {
+            return Ok(false);
+        }
+        self.inner.has_blob(descriptor)
+    }
+
+    fn put_blob(
+        &self,
+        blob: &dyn crate::image::Blob,
+    ) -> Result<crate::image::publish::BlobOutcome, crate::image::SinkError> {
+        if self.was_streamed(blob.descriptor()) {
+            // The closing PUT of the streamed upload named this digest, and
+            // the registry verified it then.
+            return Ok(crate::image::publish::BlobOutcome::Uploaded);
+        }
+        self.inner.put_blob(blob)
+    }
+
+    fn has_manifest(&self, descriptor: &Descriptor) -> Result<bool, crate::image::SinkError> {
+        self.inner.has_manifest(descriptor)
+    }
+
+    fn put_manifest(
+        &self,
+        manifest: &crate::image::BytesBlob,
+        role: crate::image::publish::ManifestRole<'_>,
+    ) -> Result<(), crate::image::SinkError> {
+        self.inner.put_manifest(manifest, role)
+    }
+
+    fn finish(&self) -> Result<(), crate::image::SinkError> {
+        self.inner.finish()
+    }
+
+    fn accepts_index(&self) -> bool {
+        self.inner.accepts_index()
     }
 }

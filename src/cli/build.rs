@@ -3,7 +3,7 @@
 use super::RegistryArguments;
 use super::report::{Mode, Reporter};
 use crate::build::attest::{AttachMode, attest_image, check_referrers_output, publish_referrers};
-use crate::build::stream::RegistryStream;
+use crate::build::stream::{RegistryStream, StreamedSink};
 use crate::build::transport::{Transports, destination_tag};
 use crate::build::{BuildOptions, BuiltImage, build_image};
 use crate::image::{Blob, Manifest, publish};
@@ -356,9 +356,13 @@ pub fn run(arguments: BuildArguments) -> anyhow::Result<()> {
                     &tags,
                 )?);
             }
+            let streamed = stream
+                .as_ref()
+                .map_or_else(Vec::new, |stream| stream.streamed());
             let sink = transports.sink(&location)?;
+            let sink = StreamedSink::new(sink.as_ref(), streamed.clone());
             let report = pool
-                .install(|| publish(&top, sink.as_ref(), &tags, &reporter))
+                .install(|| publish(&top, &sink, &tags, &reporter))
                 .with_context(|| format!("writing image `{}` to {location}", image.name))?;
             if !image_referrers.is_empty() {
                 pool.install(|| {
@@ -371,9 +375,6 @@ pub fn run(arguments: BuildArguments) -> anyhow::Result<()> {
                     )
                 })?;
             }
-            let streamed = stream
-                .as_ref()
-                .map_or_else(Vec::new, |stream| stream.streamed());
             if let Location::Registry { reference } = &location {
                 reporter.line(&format!(
                     "pushed {} to {reference} ({}): {} blobs uploaded ({} bytes), {} mounted, {} already there ({} of them streamed while building)",
