@@ -108,9 +108,18 @@ fn streamed_push_is_the_image_a_layout_build_writes() {
     // uploaded without sending them again, and sends the config itself.
     assert_eq!(output["streamed"], 2, "{}", pushed.stdout);
     assert_eq!(output["existed"], 0, "{}", pushed.stdout);
-    assert_eq!(output["uploaded"], 3, "two streamed layers and the config: {}", pushed.stdout);
+    assert_eq!(
+        output["uploaded"], 3,
+        "two streamed layers and the config: {}",
+        pushed.stdout
+    );
     let layer_puts = registry.count_requests("PUT", "/blobs/uploads");
-    assert_eq!(layer_puts, 3, "one closing PUT per blob, none sent twice:\n{}", registry.log());
+    assert_eq!(
+        layer_puts,
+        3,
+        "one closing PUT per blob, none sent twice:\n{}",
+        registry.log()
+    );
     assert!(
         registry.count_requests("PATCH", "/blobs/uploads") >= 1,
         "the 20 MB layer is sent in chunks:\n{}",
