@@ -79,3 +79,9 @@ if [[ "$python_modules_missing" == true ]]; then
         python3 -m pip install --quiet --disable-pip-version-check --break-system-packages \
             jsonschema spdx-tools cyclonedx-python-lib pynacl
 fi
+
+# cargo-auditable builds the Rust binaries whose embedded dependency list the
+# SBOM cataloger reads (tests/attest_catalog.rs).
+if ! cargo auditable --version >/dev/null 2>&1; then
+    cargo install --locked cargo-auditable
+fi

@@ -351,8 +351,9 @@ fn go_binaries_match_go_version_m() {
 
 #[test]
 fn cargo_auditable_section_is_read() {
-    // No cargo-auditable here: a real ELF executable gets a `.dep-v0`
-    // section in cargo-auditable's format, added by objcopy.
+    // Dependencies and a build dependency, which an offline build of a
+    // crate can't have: a real ELF executable gets a `.dep-v0` section in
+    // cargo-auditable's format, added by objcopy.
     let work = tempfile::tempdir().unwrap();
     let json = serde_json::json!({"packages": [
         {"name": "demo", "version": "0.3.0", "source": "local", "root": true, "dependencies": [1, 2]},
@@ -389,6 +390,93 @@ fn cargo_auditable_section_is_read() {
             ("serde", "1.0.200", "pkg:cargo/serde@1.0.200"),
         ]
     );
+}
+
+/// The packages a binary's `.dep-v0` section lists, as (name, version),
+/// read with objcopy and Python's zlib and json rather than hoist's code.
+fn embedded_crates(binary: &Path, work: &Path) -> Vec<(String, String)> {
+    let section = work.join("dumped-dep-v0");
+    run(Command::new("objcopy")
+        .arg("--dump-section")
+        .arg(format!(".dep-v0={}", section.display()))
+        .arg(binary)
+        .arg(work.join("dumped-binary")));
+    let output = run(Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import json, sys, zlib\n\
+             data = json.loads(zlib.decompress(open(sys.argv[1], 'rb').read()))\n\
+             for package in data['packages']:\n\
+             \x20   if package.get('kind') != 'build':\n\
+             \x20       print(package['name'] + '\\t' + package['version'])\n",
+        )
+        .arg(&section));
+    output
+        .lines()
+        .map(|line| {
+            let (name, version) = line.split_once('\t').unwrap();
+            (name.to_string(), version.to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn cargo_auditable_binaries_match_their_embedded_data() {
+    // A crate with no dependencies, so `cargo auditable build` works offline.
+    let work = tempfile::tempdir().unwrap();
+    let source = work.path().join("tiny");
+    std::fs::create_dir_all(source.join("src")).unwrap();
+    std::fs::write(
+        source.join("Cargo.toml"),
+        "[package]\nname = \"tiny-audited\"\nversion = \"0.4.1\"\nedition = \"2021\"\n\n[dependencies]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        source.join("src/main.rs"),
+        "fn main() {\n    println!(\"hello\");\n}\n",
+    )
+    .unwrap();
+    let target = work.path().join("target");
+    run(Command::new("cargo")
+        .args(["auditable", "build", "--offline", "--quiet"])
+        .current_dir(&source)
+        .env("CARGO_TARGET_DIR", &target));
+    let rootfs = work.path().join("rootfs");
+    std::fs::create_dir_all(rootfs.join("usr/bin")).unwrap();
+    let binary = rootfs.join("usr/bin/tiny-audited");
+    std::fs::copy(target.join("debug/tiny-audited"), &binary).unwrap();
+
+    let embedded = embedded_crates(&binary, work.path());
+    assert_eq!(
+        embedded,
+        vec![("tiny-audited".to_string(), "0.4.1".to_string())]
+    );
+    let tree = FileTree::from_directory(&rootfs).unwrap();
+    let inventory = catalog(&tree, &Silent).unwrap();
+    assert!(inventory.warnings.is_empty(), "{:?}", inventory.warnings);
+    let found: Vec<(String, String, String)> = of(&inventory, Ecosystem::Cargo)
+        .iter()
+        .map(|package| {
+            assert_eq!(
+                package.locations,
+                BTreeSet::from(["/usr/bin/tiny-audited".to_string()])
+            );
+            (
+                package.name.clone(),
+                package.version.clone(),
+                package.purl.clone(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String, String)> = embedded
+        .into_iter()
+        .map(|(name, version)| {
+            let purl = format!("pkg:cargo/{name}@{version}");
+            (name, version, purl)
+        })
+        .collect();
+    assert_eq!(found, expected);
+    assert_eq!(found[0].2, "pkg:cargo/tiny-audited@0.4.1");
 }
 
 #[test]
