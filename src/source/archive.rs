@@ -171,17 +171,7 @@ impl OciArchiveSource {
             path: path.to_path_buf(),
             tag: tag.map(str::to_string),
         };
-        if !path.is_file() {
-            return Err(SourceError::new(
-                source.describe(),
-                "opening",
-                ReadError::io(
-                    "opening",
-                    path,
-                    io::Error::new(io::ErrorKind::NotFound, "no such file"),
-                ),
-            ));
-        }
+        super::require_archive_file(path, source.describe())?;
         Ok(source)
     }
 }

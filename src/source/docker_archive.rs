@@ -56,17 +56,7 @@ impl DockerArchiveSource {
             path: path.to_path_buf(),
             reference: reference.map(str::to_string),
         };
-        if !path.is_file() {
-            return Err(SourceError::new(
-                source.describe(),
-                "opening",
-                ReadError::io(
-                    "opening",
-                    path,
-                    io::Error::new(io::ErrorKind::NotFound, "no such file"),
-                ),
-            ));
-        }
+        super::require_archive_file(path, source.describe())?;
         Ok(source)
     }
 

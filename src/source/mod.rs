@@ -119,6 +119,26 @@ fn list(items: &[String]) -> String {
     }
 }
 
+/// An archive source fails at once, naming the path, when its file is missing,
+/// rather than when it is first read.
+pub(crate) fn require_archive_file(
+    path: &std::path::Path,
+    source_name: String,
+) -> Result<(), SourceError> {
+    if path.is_file() {
+        return Ok(());
+    }
+    Err(SourceError::new(
+        source_name,
+        "opening",
+        ReadError::io(
+            "opening",
+            path,
+            io::Error::new(io::ErrorKind::NotFound, "no such file"),
+        ),
+    ))
+}
+
 impl ReadError {
     pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
         ReadError::Io {

@@ -1,7 +1,7 @@
 //! Alpine packages from apk's database, `/lib/apk/db/installed`: one
 //! paragraph per package, each line a one-letter key, a colon and a value.
 
-use super::{Ecosystem, Findings, License, OperatingSystem, Texts, license, package, purl};
+use super::{Ecosystem, Findings, License, OperatingSystem, Texts, distribution_package, license};
 
 const INSTALLED: &str = "/lib/apk/db/installed";
 
@@ -38,21 +38,19 @@ pub fn catalog(texts: &Texts, operating_system: Option<&OperatingSystem>, findin
             continue;
         };
         let architecture = field('A').unwrap_or_default();
-        let Some(url) = purl(
+        let Some(mut found) = distribution_package(
+            findings,
+            Ecosystem::Apk,
             "apk",
             Some(&namespace),
             name,
             version,
-            &[("arch", architecture), ("distro", &distro)],
+            architecture,
+            &[("distro", &distro)],
+            INSTALLED,
         ) else {
-            findings.warn(
-                INSTALLED,
-                format!("package `{name}` has a name no purl can hold"),
-            );
             continue;
         };
-        let mut found = package(Ecosystem::Apk, name, version, url, INSTALLED);
-        found.architecture = (!architecture.is_empty()).then(|| architecture.to_string());
         found.source_package = field('o').map(str::to_string);
         if let Some(declared) = field('L').filter(|value| !value.is_empty()) {
             found.licenses.insert(License {

@@ -3,7 +3,7 @@
 //! machine-readable (DEP-5) `/usr/share/doc/<package>/copyright` files.
 
 use super::deb822::{self, first_line};
-use super::{Ecosystem, Findings, License, OperatingSystem, Texts, license, package, purl};
+use super::{Ecosystem, Findings, License, OperatingSystem, Texts, distribution_package, license};
 use crate::attest::files::FileTree;
 
 const STATUS: &str = "/var/lib/dpkg/status";
@@ -62,21 +62,19 @@ pub fn catalog(
                 continue;
             };
             let architecture = first_line(&paragraph, "architecture").unwrap_or_default();
-            let Some(url) = purl(
+            let Some(mut found) = distribution_package(
+                findings,
+                Ecosystem::Deb,
                 "deb",
                 Some(&namespace),
                 name,
                 version,
-                &[("arch", architecture), ("distro", &distro)],
+                architecture,
+                &[("distro", &distro)],
+                path,
             ) else {
-                findings.warn(
-                    path,
-                    format!("package `{name}` has a name no purl can hold"),
-                );
                 continue;
             };
-            let mut found = package(Ecosystem::Deb, name, version, url, path);
-            found.architecture = (!architecture.is_empty()).then(|| architecture.to_string());
             // `Source: glibc (2.36-9)` names the source and, when it differs, its version.
             found.source_package = first_line(&paragraph, "source")
                 .and_then(|source| source.split_whitespace().next())

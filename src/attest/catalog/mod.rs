@@ -283,6 +283,35 @@ pub(crate) fn purl(
     Some(purl.to_string())
 }
 
+/// A distribution's package (deb, apk, rpm): the purl carries the
+/// architecture and the other `qualifiers`, and the architecture is recorded;
+/// a name no purl can hold is a warning naming `location`, not a package.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn distribution_package(
+    findings: &mut Findings<'_>,
+    ecosystem: Ecosystem,
+    kind: &str,
+    namespace: Option<&str>,
+    name: &str,
+    version: &str,
+    architecture: &str,
+    qualifiers: &[(&str, &str)],
+    location: &str,
+) -> Option<Package> {
+    let mut all = vec![("arch", architecture)];
+    all.extend_from_slice(qualifiers);
+    let Some(url) = purl(kind, namespace, name, version, &all) else {
+        findings.warn(
+            location,
+            format!("package `{name}` has a name no purl can hold"),
+        );
+        return None;
+    };
+    let mut found = package(ecosystem, name, version, url, location);
+    found.architecture = (!architecture.is_empty()).then(|| architecture.to_string());
+    Some(found)
+}
+
 /// A package with the fields every cataloger fills the same way.
 pub(crate) fn package(
     ecosystem: Ecosystem,

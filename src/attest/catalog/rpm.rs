@@ -4,7 +4,7 @@
 //! database is copied out of the layer stream into a temporary directory
 //! (with its `-wal` file, if any) because SQLite only opens files.
 
-use super::{Ecosystem, Findings, License, OperatingSystem, license, package, purl};
+use super::{Ecosystem, Findings, License, OperatingSystem, distribution_package, license};
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::PathBuf;
@@ -107,25 +107,19 @@ fn add_package(
     let distro = operating_system
         .map(OperatingSystem::distro)
         .unwrap_or_default();
-    let Some(url) = purl(
+    let Some(mut found) = distribution_package(
+        findings,
+        Ecosystem::Rpm,
         "rpm",
         operating_system.map(|os| os.id.as_str()),
         name,
         &full_version,
-        &[
-            ("arch", architecture),
-            ("epoch", &epoch),
-            ("distro", &distro),
-        ],
+        architecture,
+        &[("epoch", &epoch), ("distro", &distro)],
+        image_path,
     ) else {
-        findings.warn(
-            image_path,
-            format!("package `{name}` has a name no purl can hold"),
-        );
         return;
     };
-    let mut found = package(Ecosystem::Rpm, name, &full_version, url, image_path);
-    found.architecture = (!architecture.is_empty()).then(|| architecture.to_string());
     // `glibc-2.38-1.fc39.src.rpm` → `glibc`.
     found.source_package = header.string(TAG_SOURCE_RPM).and_then(|source| {
         let stem = source
