@@ -122,10 +122,7 @@ pub enum LayerError {
         source: globset::Error,
     },
     #[error("walking {path}: {source}")]
-    Walk {
-        path: PathBuf,
-        source: walkdir::Error,
-    },
+    Walk { path: PathBuf, source: io::Error },
     #[error("reading {path}: {source}")]
     Read { path: PathBuf, source: io::Error },
     #[error(
@@ -173,8 +170,21 @@ pub fn build_layer_streamed(
     observer: &dyn Observer,
     stream: Option<&dyn BlobStream>,
 ) -> Result<BuiltLayer, LayerError> {
+    let started = std::time::Instant::now();
     let plan = walk::plan(recipe, observer)?;
-    write_layer(&plan, recipe, blob_dir, threads, stream)
+    tracing::debug!(
+        "layer {}: walked {} entries in {:.3?}",
+        recipe.name,
+        plan.len(),
+        started.elapsed()
+    );
+    let result = write_layer(&plan, recipe, blob_dir, threads, stream);
+    tracing::debug!(
+        "layer {}: written in {:.3?}",
+        recipe.name,
+        started.elapsed()
+    );
+    result
 }
 
 fn write_layer(

@@ -7,7 +7,8 @@
 use super::{LayerError, LayerInput, LayerRecipe};
 use crate::progress::{Event, Observer};
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
-use std::collections::BTreeMap;
+use rayon::prelude::*;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
 use std::fs::Metadata;
 use std::os::unix::ffi::OsStrExt;
@@ -104,7 +105,7 @@ fn add_input(
                         .to_string(),
             });
         }
-        if let Some(facts) = facts_or_warn(&input.source, &metadata, observer) {
+        if let Some(facts) = facts_or_socket(&metadata) {
             check_name(&target, &input.source)?;
             plan.insert(
                 target,
@@ -114,65 +115,148 @@ fn add_input(
                     mode_override: input.mode,
                 }),
             );
+        } else {
+            warn_socket(&input.source, observer);
         }
         return Ok(());
     }
 
     let excludes = build_excludes(&input.exclude)?;
-    let walker = walkdir::WalkDir::new(&input.source)
-        .follow_links(false)
-        .sort_by(|a, b| a.file_name().as_bytes().cmp(b.file_name().as_bytes()))
-        .into_iter()
-        .filter_entry(|entry| {
-            entry.depth() == 0
-                || !excludes.is_match(
-                    entry
-                        .path()
-                        .strip_prefix(&input.source)
-                        .unwrap_or(entry.path()),
-                )
-        });
-    for entry in walker {
-        let entry = entry.map_err(|error| {
-            let path = error
-                .path()
-                .map(Path::to_path_buf)
-                .unwrap_or_else(|| input.source.clone());
-            LayerError::Walk {
-                path,
-                source: error,
-            }
-        })?;
-        if entry.depth() == 0 && target.is_empty() {
-            continue;
-        }
-        let relative = entry
-            .path()
-            .strip_prefix(&input.source)
-            .unwrap_or(entry.path());
-        let key = join_key(&target, relative.as_os_str());
-        let metadata = entry.metadata().map_err(|error| LayerError::Walk {
-            path: entry.path().to_path_buf(),
-            source: error,
-        })?;
-        if let Some(facts) = facts_or_warn(entry.path(), &metadata, observer) {
-            check_name(&key, entry.path())?;
-            plan.insert(
-                key,
-                PlannedEntry::Disk(DiskEntry {
-                    source: entry.path().to_path_buf(),
+    let walk = DirectoryWalk {
+        target: &target,
+        excludes: (!excludes.is_empty()).then_some(&excludes),
+    };
+    let mut entries = Vec::new();
+    if !target.is_empty() {
+        // The directory itself, at its target; its facts were read above.
+        if let Some(facts) = facts_or_socket(&metadata) {
+            check_name(&target, &input.source)?;
+            entries.push((
+                target.clone(),
+                DiskEntry {
+                    source: input.source.clone(),
                     facts,
                     mode_override: None,
-                }),
-            );
+                },
+            ));
         }
+    }
+    let found = std::sync::Mutex::new(Vec::new());
+    walk.directory(&input.source, &[], &found)?;
+    let mut sockets = Vec::new();
+    for batch in found
+        .into_inner()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    {
+        for item in batch {
+            match item {
+                Found::Entry(key, entry) => entries.push((key, *entry)),
+                Found::Socket(path) => sockets.push(path),
+            }
+        }
+    }
+    sockets.sort();
+    for path in sockets {
+        warn_socket(&path, observer);
+    }
+    // Rayon's threads found the entries in no particular order; sorted, they
+    // go into the map in one bulk build rather than one search each.
+    entries.par_sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let entries = entries
+        .into_iter()
+        .map(|(key, entry)| (key, PlannedEntry::Disk(entry)));
+    if plan.is_empty() {
+        *plan = entries.collect();
+    } else {
+        // A later input wins where both give the same path.
+        plan.extend(entries);
     }
     Ok(())
 }
 
-/// The facts of a file, or `None` (with a warning) for sockets, which a tar
-/// cannot hold.
-fn facts_or_warn(path: &Path, metadata: &Metadata, observer: &dyn Observer) -> Option<FileFacts> {
+/// What the walk of one directory found.
+enum Found {
+    Entry(Vec<u8>, Box<DiskEntry>),
+    Socket(PathBuf),
+}
+
+/// A walk of one directory input on rayon's threads: each directory is read
+/// once, its entries `lstat`ed relative to it (no path lookup from the root),
+/// and its subdirectories walked in parallel. Trees of tens of thousands of
+/// entries spend as long here as in compressing the first megabytes, so the
+/// walk uses every core the build has.
+struct DirectoryWalk<'a> {
+    target: &'a [u8],
+    /// `None` when the input excludes nothing, which skips the matching.
+    excludes: Option<&'a GlobSet>,
+}
+
+impl DirectoryWalk<'_> {
+    /// Walks the directory at `path`, `relative` below the input's source,
+    /// adding one batch per directory to `found`.
+    fn directory(
+        &self,
+        path: &Path,
+        relative: &[u8],
+        found: &std::sync::Mutex<Vec<Vec<Found>>>,
+    ) -> Result<(), LayerError> {
+        let walk_error = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| LayerError::Walk { path, source }
+        };
+        let mut batch = Vec::new();
+        let mut directories = Vec::new();
+        for entry in std::fs::read_dir(path).map_err(walk_error(path))? {
+            let entry = entry.map_err(walk_error(path))?;
+            let name = entry.file_name();
+            let entry_relative = join_key(relative, &name);
+            if let Some(excludes) = self.excludes
+                && excludes.is_match(Path::new(OsStr::from_bytes(&entry_relative)))
+            {
+                continue;
+            }
+            let entry_path = entry.path();
+            // std reads these with fstatat on the open directory.
+            let metadata = entry.metadata().map_err(walk_error(&entry_path))?;
+            let Some(facts) = facts_or_socket(&metadata) else {
+                batch.push(Found::Socket(entry_path));
+                continue;
+            };
+            let key = join_key(self.target, OsStr::from_bytes(&entry_relative));
+            check_name(&key, &entry_path)?;
+            if facts.kind == FileKind::Directory {
+                directories.push((entry_path.clone(), entry_relative));
+            }
+            batch.push(Found::Entry(
+                key,
+                Box::new(DiskEntry {
+                    source: entry_path,
+                    facts,
+                    mode_override: None,
+                }),
+            ));
+        }
+        found
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(batch);
+        directories
+            .into_par_iter()
+            .try_for_each(|(path, relative)| self.directory(&path, &relative, found))
+    }
+}
+
+fn warn_socket(path: &Path, observer: &dyn Observer) {
+    observer.event(Event::Warning {
+        message: format!(
+            "skipping socket {}: a layer cannot hold sockets; the program creates them at run time",
+            path.display()
+        ),
+    });
+}
+
+/// The facts of a file, or `None` for a socket, which a tar cannot hold.
+fn facts_or_socket(metadata: &Metadata) -> Option<FileFacts> {
     let file_type = metadata.file_type();
     let kind = if file_type.is_dir() {
         FileKind::Directory
@@ -187,12 +271,6 @@ fn facts_or_warn(path: &Path, metadata: &Metadata, observer: &dyn Observer) -> O
     } else if file_type.is_fifo() {
         FileKind::Fifo
     } else {
-        observer.event(Event::Warning {
-            message: format!(
-                "skipping socket {}: a layer cannot hold sockets; the program creates them at run time",
-                path.display()
-            ),
-        });
         return None;
     };
     Some(FileFacts {
@@ -248,21 +326,25 @@ fn build_excludes(patterns: &[String]) -> Result<GlobSet, LayerError> {
 }
 
 /// Every ancestor of every entry must be a directory: missing ones are
-/// added, a non-directory in the way is an error.
+/// added, a non-directory in the way is an error. Each key looks only as far
+/// up as the first ancestor already known: that one's own ancestors are
+/// checked where it is visited.
 fn add_parents(plan: &mut Plan) -> Result<(), LayerError> {
-    let mut missing: Vec<Vec<u8>> = Vec::new();
+    let mut missing: BTreeSet<Vec<u8>> = BTreeSet::new();
     for key in plan.keys() {
-        for (index, _) in key.iter().enumerate().filter(|(_, byte)| **byte == b'/') {
-            let parent = &key[..index];
+        let mut current: &[u8] = key;
+        while let Some(index) = current.iter().rposition(|&byte| byte == b'/') {
+            let parent = &current[..index];
             match plan.get(parent) {
-                None => missing.push(parent.to_vec()),
                 Some(PlannedEntry::Disk(entry)) if entry.facts.kind != FileKind::Directory => {
                     return Err(LayerError::ParentNotDirectory {
                         path: format!("/{}", String::from_utf8_lossy(key)),
                         parent: entry.source.clone(),
                     });
                 }
-                Some(_) => {}
+                Some(_) => break,
+                None if !missing.insert(parent.to_vec()) => break,
+                None => current = parent,
             }
         }
     }
