@@ -296,31 +296,105 @@ fn missing_image_error_names_reference_and_code() {
     assert!(chain.contains("404"), "{chain}");
 }
 
-#[test]
-fn streamed_blob_is_pushed_in_chunks_as_it_is_written() {
-    use hoist::image::Sink as _;
-    use std::io::Write as _;
-    let registry = TestRegistry::start();
-    let client = client_with(ClientOptions {
-        chunk_size: 5 * 1024 * 1024,
-        ..ClientOptions::default()
+/// Feeds `data` to a streamed upload from another thread, as a layer being
+/// compressed does, ending with `end` (or abandoning the blob for `None`).
+fn stream_blob(
+    sink: &RegistrySink,
+    data: Vec<u8>,
+    end: Option<oci_spec::image::Descriptor>,
+) -> Result<oci_spec::image::Descriptor, hoist::registry::RegistryError> {
+    use hoist::registry::StreamPiece;
+    let (sender, receiver) = tokio::sync::mpsc::channel(4);
+    let producer = std::thread::spawn(move || {
+        for piece in data.chunks(300 * 1024) {
+            let piece = StreamPiece::Bytes(bytes::Bytes::copy_from_slice(piece));
+            if sender.blocking_send(piece).is_err() {
+                return;
+            }
+        }
+        if let Some(end) = end {
+            let _ = sender.blocking_send(StreamPiece::End(Box::new(end)));
+        }
     });
-    let sink = RegistrySink::new(client, reference(&registry, "streamed"));
+    let result = sink.upload_streamed(receiver);
+    producer.join().unwrap();
+    result
+}
+
+fn layer_descriptor(data: &[u8]) -> oci_spec::image::Descriptor {
+    oci_spec::image::Descriptor::new(
+        oci_spec::image::MediaType::ImageLayerGzip,
+        data.len() as u64,
+        hoist::oci::sha256_digest(data),
+    )
+}
+
+#[test]
+fn streamed_blob_goes_up_in_one_patch_while_it_is_written() {
+    use hoist::image::Sink as _;
+    let registry = TestRegistry::start();
+    let sink = RegistrySink::new(client(), reference(&registry, "streamed"));
     let data = common::registry_images::noise(21, 11 * 1024 * 1024 + 7);
-    let mut upload = sink
-        .upload_stream(oci_spec::image::MediaType::ImageLayerGzip)
-        .unwrap();
-    for piece in data.chunks(300 * 1024) {
-        upload.write_all(piece).unwrap();
-    }
-    assert!(upload.streaming_error().is_none());
-    let (descriptor, outcome) = upload.finish().unwrap();
-    assert_eq!(outcome, hoist::image::publish::BlobOutcome::Uploaded);
-    assert_eq!(descriptor.digest(), &hoist::oci::sha256_digest(&data));
-    assert_eq!(descriptor.size(), data.len() as u64);
+    let descriptor = stream_blob(&sink, data.clone(), Some(layer_descriptor(&data))).unwrap();
+    assert_eq!(descriptor, layer_descriptor(&data));
     assert_eq!(
         registry.count_requests("PATCH", "/streamed/blobs/uploads"),
-        2
+        1,
+        "{}",
+        registry.log()
     );
+    assert_eq!(registry.count_requests("PUT", "/streamed/blobs/uploads"), 1);
     assert!(sink.has_blob(&descriptor).unwrap());
+    let hex = descriptor.digest().digest();
+    let stored = std::fs::read(
+        registry
+            .directory()
+            .join("storage/docker/registry/v2/blobs/sha256")
+            .join(&hex[..2])
+            .join(hex)
+            .join("data"),
+    )
+    .unwrap();
+    assert!(stored == data, "the registry holds other bytes");
+}
+
+#[test]
+fn small_streamed_blob_goes_up_in_one_put() {
+    use hoist::image::Sink as _;
+    let registry = TestRegistry::start();
+    let sink = RegistrySink::new(client(), reference(&registry, "small"));
+    let data = common::registry_images::noise(5, 700 * 1024);
+    let descriptor = stream_blob(&sink, data.clone(), Some(layer_descriptor(&data))).unwrap();
+    assert_eq!(registry.count_requests("PATCH", "/small/blobs/uploads"), 0);
+    assert_eq!(registry.count_requests("PUT", "/small/blobs/uploads"), 1);
+    assert!(sink.has_blob(&descriptor).unwrap());
+}
+
+#[test]
+fn abandoned_or_misdescribed_streams_store_nothing() {
+    use hoist::image::Sink as _;
+    let registry = TestRegistry::start();
+    let sink = RegistrySink::new(client(), reference(&registry, "broken"));
+    let data = common::registry_images::noise(8, 7 * 1024 * 1024);
+
+    // The layer failed half way: the channel closes without an end.
+    let error = stream_blob(&sink, data.clone(), None).unwrap_err();
+    assert!(error.to_string().contains("abandoned"), "{error}");
+    assert!(!sink.has_blob(&layer_descriptor(&data)).unwrap());
+
+    // A descriptor that does not match the bytes: the registry refuses the
+    // digest, and nothing is stored under either digest.
+    let other = common::registry_images::noise(9, 16);
+    let wrong = oci_spec::image::Descriptor::new(
+        oci_spec::image::MediaType::ImageLayerGzip,
+        data.len() as u64,
+        hoist::oci::sha256_digest(&other),
+    );
+    let error = stream_blob(&sink, data.clone(), Some(wrong.clone())).unwrap_err();
+    assert!(
+        error.to_string().contains(wrong.digest().as_ref()),
+        "{error}"
+    );
+    assert!(!sink.has_blob(&wrong).unwrap());
+    assert!(!sink.has_blob(&layer_descriptor(&data)).unwrap());
 }

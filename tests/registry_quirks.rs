@@ -553,34 +553,86 @@ fn token_revoked_mid_push_is_refreshed() {
     assert_eq!(pulled.digest(), index.digest());
 }
 
+/// Streams `data` as a layer being compressed does: pieces from another
+/// thread, then the finished blob's descriptor.
+fn stream_blob(
+    sink: &RegistrySink,
+    data: &[u8],
+) -> Result<oci_spec::image::Descriptor, hoist::registry::RegistryError> {
+    use hoist::registry::StreamPiece;
+    let descriptor = oci_spec::image::Descriptor::new(
+        oci_spec::image::MediaType::ImageLayerGzip,
+        data.len() as u64,
+        sha256_digest(data),
+    );
+    let (sender, receiver) = tokio::sync::mpsc::channel(4);
+    let pieces: Vec<Vec<u8>> = data.chunks(256 * 1024).map(<[u8]>::to_vec).collect();
+    let producer = std::thread::spawn(move || {
+        for piece in pieces {
+            if sender
+                .blocking_send(StreamPiece::Bytes(piece.into()))
+                .is_err()
+            {
+                return;
+            }
+        }
+        let _ = sender.blocking_send(StreamPiece::End(Box::new(descriptor)));
+    });
+    let result = sink.upload_streamed(receiver);
+    producer.join().unwrap();
+    result
+}
+
 #[test]
-fn streamed_upload_falls_back_to_its_spool() {
+fn streamed_upload_meets_ecr_chunk_rules() {
+    let (registry, server) = start(Quirks {
+        ecr_chunks: true,
+        minimum_chunk: 5 * 1024 * 1024,
+        ..Quirks::default()
+    });
+    let sink = RegistrySink::new(
+        client(ClientOptions::default()),
+        reference(&server, "ecr/streamed"),
+    );
+    let data = common::registry_images::noise(4, 11 * 1024 * 1024 + 3);
+    let descriptor = stream_blob(&sink, &data).unwrap();
+    // One PATCH of the whole blob (ECR answers it 201), digest on the PUT.
+    assert_eq!(registry.count("PATCH", "/ecr/streamed/"), 1);
+    assert_eq!(
+        registry.state.lock().unwrap().blobs[&descriptor.digest().to_string()],
+        data
+    );
+}
+
+#[test]
+fn failed_stream_leaves_the_blob_to_a_normal_upload() {
     use hoist::image::Sink as _;
-    use std::io::Write as _;
     let (registry, server) = start(Quirks {
         fail_patches: true,
         ..Quirks::default()
     });
-    let client = client(ClientOptions {
-        retry: hoist::registry::RetryPolicy {
-            attempts: 2,
-            base_delay: std::time::Duration::from_millis(10),
-            max_delay: std::time::Duration::from_millis(20),
-        },
-        chunk_size: 5 * 1024 * 1024,
-        ..ClientOptions::default()
-    });
-    let sink = RegistrySink::new(client, reference(&server, "spooled"));
+    let client = client(ClientOptions::default());
+    let sink = RegistrySink::new(client, reference(&server, "fallback"));
     let data = common::registry_images::noise(5, 6 * 1024 * 1024);
-    let mut upload = sink
-        .upload_stream(oci_spec::image::MediaType::ImageLayerGzip)
-        .unwrap();
-    upload.write_all(&data).unwrap();
-    assert!(upload.streaming_error().is_some());
-    let (descriptor, _) = upload.finish().unwrap();
-    assert_eq!(descriptor.digest(), &sha256_digest(&data));
-    assert!(sink.has_blob(&descriptor).unwrap());
-    assert!(registry.count("PATCH", "/spooled/") >= 1);
+    let error = stream_blob(&sink, &data).unwrap_err();
+    assert!(error.to_string().contains("500"), "{error}");
+    assert!(registry.count("PATCH", "/fallback/") >= 1);
+    assert!(
+        registry.state.lock().unwrap().blobs.is_empty(),
+        "a failed stream stores nothing"
+    );
+
+    // What a build does next: publish uploads the layer from its file.
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("layer");
+    std::fs::write(&path, &data).unwrap();
+    let descriptor = oci_spec::image::Descriptor::new(
+        oci_spec::image::MediaType::ImageLayerGzip,
+        data.len() as u64,
+        sha256_digest(&data),
+    );
+    let blob = hoist::image::FileBlob::new(descriptor.clone(), path);
+    sink.put_blob(&blob).unwrap();
     assert_eq!(
         registry.state.lock().unwrap().blobs[&descriptor.digest().to_string()],
         data

@@ -1,28 +1,27 @@
 //! Layers pushed while they are compressed. When a build's only output is a
-//! registry, each layer's compressed bytes go to a chunked upload as they
-//! come out of the compressor, on a thread of their own so the network never
-//! stalls compression; the digest is given on the closing PUT. Publishing
-//! afterwards finds those blobs in the registry and sends only manifests.
-//! Any failure here is a warning: the blob is then uploaded by `publish`
-//! from its file, with the usual retries.
+//! registry, each layer's compressed bytes go to a streamed upload as they
+//! come out of the compressor, through a bounded queue to a thread of their
+//! own so the network never stalls compression; the digest is given on the
+//! closing PUT. Publishing afterwards finds those blobs in the registry and
+//! sends only manifests. Any failure here is logged, not raised: the blob is
+//! then uploaded by `publish` from its file, with the usual retries.
 
 use super::transport::{TransportError, Transports, parse_reference};
 use crate::layer::{BlobStream, StreamedBlob};
 use crate::oci::Location;
-use crate::registry::RegistrySink;
-use oci_spec::image::{Descriptor, MediaType};
+use crate::registry::{RegistrySink, StreamPiece};
+use bytes::Bytes;
+use oci_spec::image::Descriptor;
 use std::io::{self, Write};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
+use tokio::sync::mpsc::{Receiver, Sender, channel};
 
 /// Bytes handed to the upload thread at a time.
 const PIECE: usize = 1 << 20;
-/// Pieces waiting for the upload thread. The thread sends a chunk at a time
-/// (16 MiB by default) and takes nothing while a chunk is in flight, so the
-/// queue must hold what the compressor makes meanwhile, or compression stalls
-/// on every chunk. Past this the compressor does wait, so memory stays
-/// bounded when the network is slower than compression.
+/// Pieces waiting for the upload thread: while the upload is being opened,
+/// or when the network is slower than compression. Past this the compressor
+/// waits, so memory stays bounded.
 const QUEUED_PIECES: usize = 16;
 
 /// Streams layers into one registry repository.
@@ -64,14 +63,13 @@ impl RegistryStream {
 }
 
 impl BlobStream for RegistryStream {
-    fn start(&self, media_type: &str) -> Box<dyn StreamedBlob> {
-        let (sender, receiver) = sync_channel(QUEUED_PIECES);
+    fn start(&self, _media_type: &str) -> Box<dyn StreamedBlob> {
+        let (sender, receiver) = channel(QUEUED_PIECES);
         let sink = self.sink.clone();
         let streamed = Arc::clone(&self.streamed);
-        let media_type = MediaType::from(media_type);
         let worker = std::thread::Builder::new()
             .name("hoist-stream".to_string())
-            .spawn(move || upload(&sink, media_type, receiver, &streamed));
+            .spawn(move || upload(&sink, receiver, &streamed));
         match worker {
             Ok(worker) => Box::new(StreamedUpload {
                 sender: Some(sender),
@@ -90,41 +88,40 @@ impl BlobStream for RegistryStream {
     }
 }
 
-enum Message {
-    Bytes(Vec<u8>),
-    /// Everything was sent; this is the blob that was built.
-    Finish(Box<Descriptor>),
-}
-
 /// The producer's end of one blob's upload.
 struct StreamedUpload {
-    sender: Option<SyncSender<Message>>,
+    /// `None` once the upload thread has stopped: what follows is dropped,
+    /// and publish uploads the blob from its file.
+    sender: Option<Sender<StreamPiece>>,
     piece: Vec<u8>,
     worker: Option<JoinHandle<()>>,
 }
 
 impl StreamedUpload {
-    fn send(&mut self, message: Message) -> io::Result<()> {
-        let Some(sender) = &self.sender else {
-            return Err(io::Error::other("the upload thread did not start"));
-        };
-        sender
-            .send(message)
-            .map_err(|_| io::Error::other("the upload thread stopped"))
+    fn send(&mut self, piece: StreamPiece) {
+        if let Some(sender) = &self.sender
+            && sender.blocking_send(piece).is_err()
+        {
+            // The upload thread said why it stopped.
+            self.sender = None;
+        }
     }
 
-    fn send_piece(&mut self) -> io::Result<()> {
+    fn send_piece(&mut self) {
         let piece = std::mem::replace(&mut self.piece, Vec::with_capacity(PIECE));
-        self.send(Message::Bytes(piece))
+        self.send(StreamPiece::Bytes(Bytes::from(piece)));
     }
 }
 
 impl Write for StreamedUpload {
     fn write(&mut self, buffer: &[u8]) -> io::Result<usize> {
+        if self.sender.is_none() {
+            return Ok(buffer.len());
+        }
         let taken = (PIECE - self.piece.len()).min(buffer.len());
         self.piece.extend_from_slice(&buffer[..taken]);
         if self.piece.len() == PIECE {
-            self.send_piece()?;
+            self.send_piece();
         }
         Ok(taken)
     }
@@ -136,15 +133,10 @@ impl Write for StreamedUpload {
 
 impl StreamedBlob for StreamedUpload {
     fn finish(mut self: Box<Self>, descriptor: &Descriptor) {
-        let sent = if self.piece.is_empty() {
-            Ok(())
-        } else {
-            self.send_piece()
+        if !self.piece.is_empty() {
+            self.send_piece();
         }
-        .and_then(|()| self.send(Message::Finish(Box::new(descriptor.clone()))));
-        if let Err(error) = sent {
-            tracing::info!("streaming layer {}: {error}", descriptor.digest());
-        }
+        self.send(StreamPiece::End(Box::new(descriptor.clone())));
         self.sender = None;
         if let Some(worker) = self.worker.take()
             && worker.join().is_err()
@@ -154,53 +146,16 @@ impl StreamedBlob for StreamedUpload {
     }
 }
 
-/// The upload thread: feeds the registry's chunked upload, closes it when
-/// the layer is complete, abandons it when the layer failed (the channel
-/// closes without [`Message::Finish`]).
-fn upload(
-    sink: &RegistrySink,
-    media_type: MediaType,
-    receiver: Receiver<Message>,
-    streamed: &Mutex<Vec<Descriptor>>,
-) {
-    let mut upload = match sink.upload_stream(media_type) {
-        Ok(upload) => Some(upload),
-        Err(error) => {
-            tracing::info!("{error}; the layer will be pushed once it is built");
-            None
-        }
-    };
-    for message in receiver {
-        match message {
-            Message::Bytes(bytes) => {
-                if let Some(active) = &mut upload
-                    && let Err(error) = active.write_all(&bytes)
-                {
-                    tracing::info!("{error}; the layer will be pushed once it is built");
-                    upload = None;
-                }
-            }
-            Message::Finish(built) => {
-                let Some(active) = upload.take() else {
-                    return;
-                };
-                match active.finish() {
-                    Ok((sent, _)) if sent.digest() == built.digest() => streamed
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .push(sent),
-                    Ok((sent, _)) => tracing::warn!(
-                        "streamed {} but the layer is {}; it will be pushed again",
-                        sent.digest(),
-                        built.digest()
-                    ),
-                    Err(error) => {
-                        tracing::info!("{error}; the layer will be pushed once it is built")
-                    }
-                }
-                return;
-            }
-        }
+/// The upload thread: one streamed upload, recorded when the registry has
+/// stored the blob. Dropped without [`StreamPiece::End`] (the layer failed),
+/// the upload is abandoned.
+fn upload(sink: &RegistrySink, pieces: Receiver<StreamPiece>, streamed: &Mutex<Vec<Descriptor>>) {
+    match sink.upload_streamed(pieces) {
+        Ok(descriptor) => streamed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(descriptor),
+        Err(error) => tracing::info!("{error}; the layer will be pushed once it is built"),
     }
 }
 

@@ -129,12 +129,8 @@ pub enum RegistryError {
         source: std::io::Error,
     },
 
-    #[error("{operation} for a streamed upload")]
-    Spool {
-        operation: &'static str,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("streaming a blob to {target}: {reason}")]
+    Stream { target: String, reason: String },
 
     #[error("{operation} {target}: gave up after {attempts} attempts")]
     GaveUp {

@@ -24,4 +24,4 @@ pub use error::{Answer, RegistryError};
 pub use reference::{DOCKER_HUB, DOCKER_HUB_API_HOST, Reference, ReferenceError, api_host};
 pub use sink::RegistrySink;
 pub use source::{RegistryBlob, RegistrySource};
-pub use stream::StreamUpload;
+pub use stream::StreamPiece;

@@ -1,166 +1,183 @@
 //! Pushing a blob while it is being produced (a layer still compressing):
-//! bytes are PATCHed in chunks as they arrive and the digest is given on the
-//! closing PUT. Everything written is also spooled to a temporary file, so
-//! when the streamed upload fails the blob is uploaded again from the spool
-//! with the usual retries.
+//! the bytes go up in one PATCH whose body is fed as they arrive, and the
+//! digest is given on the closing PUT. The first few MiB are held back
+//! until there are enough for registries that refuse small PATCHes (ECR); a
+//! blob that ends before then goes up in a single PUT. One attempt: a
+//! failed stream is reported, and the caller uploads the finished blob
+//! from its file with the usual retries.
 
-use super::blobs::{self, UploadSession};
+use super::blobs;
 use super::client::MINIMUM_CHUNK;
 use super::error::RegistryError;
 use super::sink::RegistrySink;
 use super::transport::{Context, Scopes};
-use super::upload;
-use crate::image::FileBlob;
-use crate::image::publish::BlobOutcome;
-use crate::oci::DigestWriter;
 use bytes::Bytes;
-use oci_spec::image::{Descriptor, MediaType};
-use std::io::{self, Write};
+use oci_spec::image::Descriptor;
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use tokio::sync::mpsc::Receiver;
 
-/// A blob upload fed through [`Write`]; finish it with [`StreamUpload::finish`].
-pub struct StreamUpload<'a> {
-    sink: &'a RegistrySink,
-    media_type: MediaType,
-    spool: DigestWriter<tempfile::NamedTempFile>,
-    pending: Vec<u8>,
-    chunk_size: usize,
-    session: Option<UploadSession>,
-    offset: u64,
-    /// Why streaming stopped, if it did; the spool still fills.
-    streaming_failed: Option<RegistryError>,
+/// What the producer of a streamed blob sends: its bytes in order, then
+/// the descriptor of the finished blob. A channel that closes before
+/// [`StreamPiece::End`] means the blob was abandoned.
+pub enum StreamPiece {
+    Bytes(Bytes),
+    End(Box<Descriptor>),
 }
 
 impl RegistrySink {
-    /// Starts an upload whose bytes are written as they are produced.
-    pub fn upload_stream(&self, media_type: MediaType) -> Result<StreamUpload<'_>, RegistryError> {
-        let spool = tempfile::NamedTempFile::new().map_err(|source| RegistryError::Spool {
-            operation: "creating a spool file",
-            source,
-        })?;
+    /// Uploads the blob whose pieces arrive on `pieces`, on the calling
+    /// thread; returns its descriptor once the registry has stored it.
+    pub fn upload_streamed(
+        &self,
+        mut pieces: Receiver<StreamPiece>,
+    ) -> Result<Descriptor, RegistryError> {
         let client = self.client();
+        let transport = &client.transport;
         let reference = self.reference();
-        let context = Context::new("starting an upload to", reference);
-        let session = client.block_on(blobs::start_upload(
-            &client.transport,
-            reference.api_host(),
-            &reference.repository,
-            &Scopes::push(&reference.repository),
-            &context,
-        ))?;
-        let chunk_size = client
-            .options()
-            .chunk_size
-            .max(MINIMUM_CHUNK)
-            .max(session.minimum_chunk.unwrap_or(0)) as usize;
-        Ok(StreamUpload {
-            sink: self,
-            media_type,
-            spool: DigestWriter::new(spool),
-            pending: Vec::with_capacity(chunk_size),
-            chunk_size,
-            session: Some(session),
-            offset: 0,
-            streaming_failed: None,
+        let host = reference.api_host();
+        let scopes = Scopes::push(&reference.repository);
+        let context = Context::new("streaming a blob to", reference);
+        let failed = |reason: String| RegistryError::Stream {
+            target: reference.to_string(),
+            reason,
+        };
+        client.block_on(async {
+            let session =
+                blobs::start_upload(transport, host, &reference.repository, &scopes, &context)
+                    .await?;
+            let threshold = MINIMUM_CHUNK.max(session.minimum_chunk.unwrap_or(0)) as usize;
+            let mut held = Vec::new();
+            let mut held_size = 0usize;
+            let ended = loop {
+                match pieces.recv().await {
+                    Some(StreamPiece::Bytes(bytes)) => {
+                        held_size += bytes.len();
+                        held.push(bytes);
+                        if held_size >= threshold {
+                            break None;
+                        }
+                    }
+                    Some(StreamPiece::End(descriptor)) => break Some(descriptor),
+                    None => return Err(failed(ABANDONED.to_string())),
+                }
+            };
+
+            let (location, descriptor, body) = match ended {
+                // Small enough to hold: one PUT with the whole blob.
+                Some(descriptor) => {
+                    let body: Vec<u8> = held.concat();
+                    (session.location, descriptor, Some(body))
+                }
+                None => {
+                    let progress = Arc::new(BodyProgress {
+                        sent: AtomicU64::new(held_size as u64),
+                        ..BodyProgress::default()
+                    });
+                    let body = body_stream(held, pieces, Arc::clone(&progress));
+                    let patched = blobs::patch_stream(
+                        transport,
+                        host,
+                        &scopes,
+                        &context,
+                        &session.location,
+                        reqwest::Body::wrap_stream(body),
+                    )
+                    .await;
+                    // A body cut short by the producer fails the request;
+                    // say why rather than how.
+                    if progress.abandoned.load(Ordering::Relaxed) {
+                        return Err(failed(ABANDONED.to_string()));
+                    }
+                    let location = patched?;
+                    let descriptor = progress
+                        .end
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .take()
+                        .ok_or_else(|| failed(ABANDONED.to_string()))?;
+                    let sent = progress.sent.load(Ordering::Relaxed);
+                    if sent != descriptor.size() {
+                        return Err(failed(format!(
+                            "sent {sent} bytes of a {}-byte blob",
+                            descriptor.size()
+                        )));
+                    }
+                    (location, descriptor, None)
+                }
+            };
+            if let Some(body) = &body
+                && body.len() as u64 != descriptor.size()
+            {
+                return Err(failed(format!(
+                    "got {} bytes of a {}-byte blob",
+                    body.len(),
+                    descriptor.size()
+                )));
+            }
+            let length = body.as_ref().map_or(0, |body| body.len() as u64);
+            blobs::finish_upload(
+                transport,
+                host,
+                &scopes,
+                &Context::new(
+                    "pushing blob",
+                    reference.with_digest(descriptor.digest().clone()),
+                ),
+                &location,
+                descriptor.digest(),
+                length,
+                reqwest::Body::from(body.unwrap_or_default()),
+            )
+            .await?;
+            Ok(*descriptor)
         })
     }
 }
 
-impl StreamUpload<'_> {
-    fn context(&self) -> Context {
-        Context::new("streaming a blob to", self.sink.reference())
-    }
+const ABANDONED: &str = "the blob was abandoned before it was complete";
 
-    fn send_pending(&mut self) {
-        let Some(session) = self.session.take() else {
-            self.pending.clear();
-            return;
-        };
-        let chunk = Bytes::from(std::mem::replace(
-            &mut self.pending,
-            Vec::with_capacity(self.chunk_size),
-        ));
-        let length = chunk.len() as u64;
-        let client = self.sink.client();
-        let reference = self.sink.reference();
-        let sent = upload::send_chunk(
-            client,
-            reference.api_host(),
-            &Scopes::push(&reference.repository),
-            &self.context(),
-            session.location.clone(),
-            self.offset,
-            chunk,
-        );
-        match sent {
-            Ok(location) => {
-                self.offset += length;
-                self.session = Some(UploadSession {
-                    location,
-                    ..session
-                });
-            }
-            Err(error) => {
-                tracing::warn!("{error}; the blob will be uploaded from its spool file");
-                self.streaming_failed = Some(error);
-            }
-        }
-    }
+/// What the PATCH body has seen, for after the request.
+#[derive(Default)]
+struct BodyProgress {
+    sent: AtomicU64,
+    /// The descriptor [`StreamPiece::End`] brought.
+    end: Mutex<Option<Box<Descriptor>>>,
+    /// The channel closed before the end.
+    abandoned: AtomicBool,
+}
 
-    /// Closes the upload with the digest of everything written; falls back
-    /// to uploading the spool file when streaming failed.
-    pub fn finish(mut self) -> Result<(Descriptor, BlobOutcome), RegistryError> {
-        self.spool.flush().map_err(|source| RegistryError::Spool {
-            operation: "writing the spool file",
-            source,
-        })?;
-        let (spool, digest, size) = self.spool.finish();
-        let descriptor = Descriptor::new(self.media_type.clone(), size, digest.clone());
-        let client = self.sink.client();
-        let reference = self.sink.reference();
-        if let Some(session) = self.session.take() {
-            let length = self.pending.len() as u64;
-            let closed = client.block_on(blobs::finish_upload(
-                &client.transport,
-                reference.api_host(),
-                &Scopes::push(&reference.repository),
-                &Context::new("pushing blob", reference.with_digest(digest.clone())),
-                &session.location,
-                &digest,
-                length,
-                reqwest::Body::from(std::mem::take(&mut self.pending)),
-            ));
-            match closed {
-                Ok(()) => return Ok((descriptor, BlobOutcome::Uploaded)),
-                Err(error) => {
-                    tracing::warn!("{error}; uploading the blob again from its spool file")
+/// The PATCH body: the held pieces, then the rest as it arrives. Ends at
+/// [`StreamPiece::End`]; a channel closed before that ends the body with an
+/// error, so the registry never sees a short blob as complete.
+fn body_stream(
+    held: Vec<Bytes>,
+    pieces: Receiver<StreamPiece>,
+    progress: Arc<BodyProgress>,
+) -> impl futures_util::Stream<Item = Result<Bytes, io::Error>> + Send + 'static {
+    let held = futures_util::stream::iter(held.into_iter().map(Ok));
+    let rest = futures_util::stream::unfold(Some(pieces), move |pieces| {
+        let progress = Arc::clone(&progress);
+        async move {
+            let mut pieces = pieces?;
+            match pieces.recv().await {
+                Some(StreamPiece::Bytes(bytes)) => {
+                    progress
+                        .sent
+                        .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                    Some((Ok(bytes), Some(pieces)))
+                }
+                Some(StreamPiece::End(descriptor)) => {
+                    *progress.end.lock().unwrap_or_else(PoisonError::into_inner) = Some(descriptor);
+                    None
+                }
+                None => {
+                    progress.abandoned.store(true, Ordering::Relaxed);
+                    Some((Err(io::Error::other(ABANDONED)), None))
                 }
             }
         }
-        let blob = FileBlob::new(descriptor.clone(), spool.path());
-        let outcome = upload::push_blob(client, reference, &blob)?;
-        drop(spool);
-        Ok((descriptor, outcome))
-    }
-
-    /// Why streaming stopped early, if it did.
-    pub fn streaming_error(&self) -> Option<&RegistryError> {
-        self.streaming_failed.as_ref()
-    }
-}
-
-impl Write for StreamUpload<'_> {
-    fn write(&mut self, buffer: &[u8]) -> io::Result<usize> {
-        self.spool.write_all(buffer)?;
-        if self.session.is_some() {
-            self.pending.extend_from_slice(buffer);
-            if self.pending.len() >= self.chunk_size {
-                self.send_pending();
-            }
-        }
-        Ok(buffer.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.spool.flush()
-    }
+    });
+    futures_util::StreamExt::chain(held, rest)
 }
