@@ -162,7 +162,7 @@ def write_spec(path, layers, compression, level):
         "[[image]]",
         'name = "bench"',
         f'compression = "{compression}"',
-        f"compression-level = {level}",
+        *([f"compression-level = {level}"] if level is not None else []),
         f"source-date-epoch = {EPOCH}",
     ]
     for layer in layers:
@@ -459,6 +459,27 @@ def build_cases(hoist, inputs, work, registry, cores, tree_label, with_peers):
         build_push.setup = build_push_setup
         cases.append(build_push)
 
+        # Layers side by side: two uncompressed layers of about the same size
+        # (/usr/lib and the rest), so a layer's own work is one thread's
+        # (tar and hash) and only building layers in parallel uses the cores.
+        halves = os.path.join(specs, "halves", "hoist.toml")
+        write_spec(
+            halves,
+            [
+                {"name": "lib", "source": f"{source}/usr/lib", "target": "/usr/lib"},
+                {"name": "rest", "source": source, "target": "/", "exclude": ["usr/lib"]},
+            ],
+            "none",
+            None,
+        )
+        for jobs in (1, cores):
+            out = output(f"hoist-halves-j{jobs}")
+            cases.append(
+                Case(f"hoist build, 2 uncompressed layers, -j {jobs}", "parallel",
+                     [hoist_build(halves, f"oci:{out}:bench", ["-j", str(jobs)])],
+                     setup=fresh(out), output=out)
+            )
+
         # Rebuilds: two layers, /usr/share and the rest, with a cache.
         layered = os.path.join(specs, "layered", "hoist.toml")
         write_spec(
@@ -627,6 +648,12 @@ def targets(results, cores):
              "push again: skopeo copy", 1.0)
         pair("build+push / build alone, wall", tree,
              "hoist build gzip-6 --output docker:// (no local output)", "hoist build gzip-6", 1.15)
+        layer_speedup = ratio(results, tree, "hoist build, 2 uncompressed layers, -j 1",
+                              f"hoist build, 2 uncompressed layers, -j {cores}")
+        if layer_speedup is not None:
+            parallel = min(cores, 2)
+            add(f"2 layers: -j {cores} speedup over -j 1 / {parallel}", layer_speedup / parallel,
+                0.85, better="higher", tree=tree)
         pair("rebuild, nothing changed / cold, wall", tree,
              "hoist build, 2 layers, nothing changed", "hoist build, 2 layers, cold cache", 0.05)
         touched = results[tree]["cases"].get("hoist build, 2 layers, one file touched")

@@ -49,6 +49,11 @@ impl GitInfo {
 
     /// [`GitInfo::discover`] with another git executable.
     pub(crate) fn discover_with(program: &Path, dir: &Path) -> Result<Option<GitInfo>, CiError> {
+        // Outside any checkout there is nothing to ask: skip starting git,
+        // which is most of the time before a small build's first layer.
+        if dir.is_dir() && std::env::var_os("GIT_DIR").is_none() && !has_git_directory(dir) {
+            return Ok(None);
+        }
         let git = Git { program, dir };
         let inside = match git.output(&["rev-parse", "--is-inside-work-tree"]) {
             Ok(output) => output,

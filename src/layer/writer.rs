@@ -8,11 +8,12 @@ use super::walk::{DiskEntry, FileKind, Plan, PlannedEntry};
 use super::{LayerError, LayerRecipe, OwnerPolicy, Permissions};
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::fs::OpenOptions;
+use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use xattr::FileExt as _;
 
 /// Read size for file contents.
 pub(crate) const READ_BUFFER: usize = 1 << 20;
@@ -161,11 +162,19 @@ fn write_disk_entry(
                     }
                 }
             }
-            let capability = read_capability(&entry.source).map_err(read_error)?;
+            // O_NOFOLLOW: a file swapped for a symlink since the walk is
+            // not followed. Its xattr is read through the open file, not by
+            // looking the path up again.
+            let mut file = OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&entry.source)
+                .map_err(read_error)?;
+            let capability = read_capability(&file).map_err(read_error)?;
             header.capability = capability.as_deref();
             header.size = facts.size;
             write_header(out, &header).map_err(write_error)?;
-            copy_contents(entry, out, buffer, blob_path)?;
+            copy_contents(entry, &mut file, out, buffer, blob_path)?;
             write_padding(out, facts.size).map_err(write_error)
         }
         FileKind::Directory => {
@@ -199,6 +208,7 @@ fn write_disk_entry(
 /// is an error rather than a tar whose header lies.
 fn copy_contents(
     entry: &DiskEntry,
+    file: &mut File,
     out: &mut impl Write,
     buffer: &mut [u8],
     blob_path: &Path,
@@ -207,12 +217,6 @@ fn copy_contents(
         path: entry.source.clone(),
         source: error,
     };
-    // O_NOFOLLOW: a file swapped for a symlink since the walk is not followed.
-    let mut file = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&entry.source)
-        .map_err(read_error)?;
     let expected = entry.facts.size;
     let mut remaining = expected;
     while remaining > 0 {
@@ -249,8 +253,8 @@ fn changed(path: &Path, expected: u64, actual: u64) -> LayerError {
 }
 
 /// The file's capability xattr; filesystems without xattrs have none.
-fn read_capability(path: &PathBuf) -> io::Result<Option<Vec<u8>>> {
-    match xattr::get(path, CAPABILITY_XATTR) {
+fn read_capability(file: &File) -> io::Result<Option<Vec<u8>>> {
+    match file.get_xattr(CAPABILITY_XATTR) {
         Ok(value) => Ok(value),
         Err(error)
             if error.raw_os_error() == Some(libc::ENOTSUP)
