@@ -1,7 +1,7 @@
 //! `hoist build`: spec → plan → images → every output.
 
-use super::RegistryArguments;
-use super::report::{Mode, Reporter};
+use super::report::Reporter;
+use super::{RegistryArguments, RunArguments};
 use crate::build::attest::{AttachMode, attest_image, check_referrers_output, publish_referrers};
 use crate::build::stream::{RegistryStream, StreamedSink};
 use crate::build::transport::{Transports, destination_tag};
@@ -45,18 +45,8 @@ pub struct BuildArguments {
     /// An extra tag for every output. Repeatable.
     #[arg(short, long = "tag", value_name = "TAG")]
     tags: Vec<String>,
-    /// Worker threads (default: HOIST_JOBS, else the number of cores).
-    #[arg(short, long)]
-    jobs: Option<usize>,
-    /// Also write the final digest to this file.
-    #[arg(long, value_name = "FILE")]
-    digest_file: Option<PathBuf>,
-    /// Print only the final digest.
-    #[arg(short, long)]
-    quiet: bool,
-    /// Print one JSON object per event on stdout.
-    #[arg(long, conflicts_with = "quiet")]
-    json: bool,
+    #[command(flatten)]
+    run: RunArguments,
     /// Attach SPDX and CycloneDX SBOMs of every platform image (spec: `sbom = true`).
     #[arg(long)]
     sbom: bool,
@@ -100,8 +90,8 @@ enum Output {
 pub fn run(arguments: BuildArguments) -> anyhow::Result<()> {
     let started_on = std::time::SystemTime::now();
     let started = std::time::Instant::now();
-    let reporter = Reporter::new(Mode::from_flags(arguments.json, arguments.quiet));
-    let jobs = super::jobs(arguments.jobs)?;
+    let reporter = Reporter::new(arguments.run.mode());
+    let jobs = arguments.run.jobs()?;
     let platforms = arguments
         .platforms
         .iter()
@@ -427,7 +417,7 @@ pub fn run(arguments: BuildArguments) -> anyhow::Result<()> {
         },
     )?;
     let digest = final_digest.context("nothing was built")?;
-    if let Some(path) = &arguments.digest_file {
+    if let Some(path) = &arguments.run.digest_file {
         std::fs::write(path, format!("{digest}\n"))
             .with_context(|| format!("writing {}", path.display()))?;
     }

@@ -1,15 +1,14 @@
 //! `hoist copy SOURCE DESTINATION`: any transport to any transport, every
 //! platform and attestation of an index, digests unchanged.
 
-use super::RegistryArguments;
-use super::report::{Mode, Reporter};
+use super::report::Reporter;
+use super::{RegistryArguments, RunArguments};
 use crate::build::transport::{Transports, destination_tag};
 use crate::image::{Manifest, publish};
 use crate::oci::{Location, Platform};
 use crate::source::select_platform;
 use anyhow::Context;
 use serde_json::json;
-use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
 pub struct CopyArguments {
@@ -20,25 +19,15 @@ pub struct CopyArguments {
     /// Copy only this platform's manifest instead of the whole index.
     #[arg(long, value_name = "PLATFORM")]
     platform: Option<String>,
-    /// Worker threads (default: HOIST_JOBS, else the number of cores).
-    #[arg(short, long)]
-    jobs: Option<usize>,
-    /// Also write the digest to this file.
-    #[arg(long, value_name = "FILE")]
-    digest_file: Option<PathBuf>,
-    /// Print only the digest.
-    #[arg(short, long)]
-    quiet: bool,
-    /// Print one JSON object per event on stdout.
-    #[arg(long, conflicts_with = "quiet")]
-    json: bool,
+    #[command(flatten)]
+    run: RunArguments,
     #[command(flatten)]
     registry: RegistryArguments,
 }
 
 pub fn run(arguments: CopyArguments) -> anyhow::Result<()> {
-    let reporter = Reporter::new(Mode::from_flags(arguments.json, arguments.quiet));
-    let jobs = super::jobs(arguments.jobs)?;
+    let reporter = Reporter::new(arguments.run.mode());
+    let jobs = arguments.run.jobs()?;
     let source: Location = arguments
         .source
         .parse()
@@ -85,7 +74,7 @@ pub fn run(arguments: CopyArguments) -> anyhow::Result<()> {
         "mounted": report.mounted.len(),
         "existed": report.existed.len(),
     }));
-    if let Some(path) = &arguments.digest_file {
+    if let Some(path) = &arguments.run.digest_file {
         std::fs::write(path, format!("{digest}\n"))
             .with_context(|| format!("writing {}", path.display()))?;
     }

@@ -117,6 +117,34 @@ fn jobs(flag: Option<usize>) -> anyhow::Result<usize> {
     Ok(std::thread::available_parallelism().map_or(1, usize::from))
 }
 
+/// Threads and reporting, shared by the commands that end in a digest
+/// (`build`, `copy`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct RunArguments {
+    /// Worker threads (default: HOIST_JOBS, else the number of cores).
+    #[arg(short, long)]
+    jobs: Option<usize>,
+    /// Also write the final digest to this file.
+    #[arg(long, value_name = "FILE")]
+    digest_file: Option<std::path::PathBuf>,
+    /// Print only the final digest.
+    #[arg(short, long)]
+    quiet: bool,
+    /// Print one JSON object per event on stdout.
+    #[arg(long, conflicts_with = "quiet")]
+    json: bool,
+}
+
+impl RunArguments {
+    fn mode(&self) -> report::Mode {
+        report::Mode::from_flags(self.json, self.quiet)
+    }
+
+    fn jobs(&self) -> anyhow::Result<usize> {
+        jobs(self.jobs)
+    }
+}
+
 /// How to reach registries; shared by every command that may talk to one.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct RegistryArguments {
