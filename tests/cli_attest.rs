@@ -662,8 +662,29 @@ fn layout_signatures_and_referrers() {
     let layout = Layout::open(work.path().join("out"));
     // The image keeps its tag; each platform has two untagged referrers.
     assert_eq!(layout.tags(), vec!["hello".to_string()]);
-    let entries = layout.index_json()["manifests"].as_array().unwrap().len();
-    assert_eq!(entries, 1 + 2 * 2);
+    let index = layout.index_json();
+    let entries = index["manifests"].as_array().unwrap();
+    assert_eq!(entries.len(), 1 + 2 * 2);
+    // Referrers are listed with their artifact type, the image without one.
+    let mut artifact_types: Vec<&str> = entries
+        .iter()
+        .filter_map(|entry| entry["artifactType"].as_str())
+        .collect();
+    artifact_types.sort_unstable();
+    assert_eq!(
+        artifact_types,
+        [
+            "application/spdx+json",
+            "application/spdx+json",
+            "application/vnd.cyclonedx+json",
+            "application/vnd.cyclonedx+json",
+        ],
+        "{index}"
+    );
+    assert_valid_json(
+        "oci/image-index-schema.json",
+        &[&work.path().join("out/index.json")],
+    );
     let listing = hoist(["attestations", "oci:out:hello"])
         .current_dir(work.path())
         .run()

@@ -12,7 +12,7 @@ use super::staging::{
 use crate::image::publish::{BlobOutcome, ManifestRole};
 use crate::image::{Blob, BytesBlob, Sink, SinkError};
 use crate::oci::{Digest, media_type, to_canonical_json};
-use oci_spec::image::Descriptor;
+use oci_spec::image::{Descriptor, MediaType};
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
@@ -253,12 +253,21 @@ fn check_existing(directory: &Path) -> Result<(), OutputError> {
 }
 
 /// The `index.json` entry for a top manifest stored under `tag`.
+/// The `artifactType` a manifest declares, if any.
+fn artifact_type(manifest: &[u8]) -> Option<String> {
+    let parsed: Value = serde_json::from_slice(manifest).ok()?;
+    Some(parsed.get("artifactType")?.as_str()?.to_string())
+}
+
 fn index_entry(descriptor: &Descriptor, tag: Option<&str>) -> Value {
     let mut entry = json!({
         "mediaType": descriptor.media_type().to_string(),
         "digest": descriptor.digest().to_string(),
         "size": descriptor.size(),
     });
+    if let Some(artifact_type) = descriptor.artifact_type() {
+        entry["artifactType"] = json!(artifact_type.to_string());
+    }
     if let Some(tag) = tag {
         entry["annotations"] = json!({ REF_NAME: tag });
     }
@@ -425,10 +434,15 @@ impl Sink for LayoutSink {
         }
         if let ManifestRole::Top { tag } = role {
             let source = manifest.descriptor();
-            let descriptor = Descriptor::new(
+            let mut descriptor = Descriptor::new(
                 source.media_type().clone(),
                 source.size(),
                 source.digest().clone(),
+            );
+            // An artifact (a referrer: SBOM, provenance, signature) is listed
+            // with its type, as the image spec asks of descriptors to one.
+            descriptor.set_artifact_type(
+                artifact_type(manifest.bytes()).map(|found| MediaType::from(found.as_str())),
             );
             self.state()
                 .tops
