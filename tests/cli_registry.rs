@@ -705,6 +705,16 @@ fn errors_name_the_reference_and_the_cause() {
         .failure(1)
         .stderr_mentions(&["127.0.0.1:1", "connection", "refused"]);
 
+    // A name that does not resolve (`.invalid` never does) is not retried.
+    let unknown = build_to("docker://registry.nonexistent.invalid/x:1")
+        .failure(1)
+        .stderr_mentions(&["registry.nonexistent.invalid", "no such host"]);
+    assert!(
+        !unknown.stderr.contains("gave up after") && !unknown.stderr.contains("retrying"),
+        "{}",
+        unknown.stderr
+    );
+
     // A 4xx shows the registry's code and the reference.
     let registry = TestRegistry::start();
     let missing = format!("{}/nothing/here:1", registry.host());

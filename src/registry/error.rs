@@ -46,6 +46,13 @@ pub enum RegistryError {
         source: reqwest::Error,
     },
 
+    #[error("{host}: no such host; check the registry name in the reference")]
+    UnknownHost {
+        host: String,
+        #[source]
+        source: reqwest::Error,
+    },
+
     #[error("{operation} {target}: connection failed")]
     Transport {
         operation: String,

@@ -182,6 +182,27 @@ pub(super) fn is_not_tls(error: &reqwest::Error) -> bool {
     )
 }
 
+/// True when name resolution said the host does not exist (getaddrinfo's
+/// EAI_NONAME or EAI_NODATA), as opposed to failing to ask.
+fn is_unknown_host(error: &reqwest::Error) -> bool {
+    const ANSWERS: [&str; 3] = [
+        "Name or service not known",
+        "No address associated with hostname",
+        "nodename nor servname provided",
+    ];
+    let mut current: Option<&(dyn StdError + 'static)> = Some(error);
+    while let Some(item) = current {
+        if let Some(io) = item.downcast_ref::<std::io::Error>() {
+            let message = io.to_string();
+            if ANSWERS.iter().any(|answer| message.contains(answer)) {
+                return true;
+            }
+        }
+        current = next_error(item);
+    }
+    false
+}
+
 fn is_connection_refused(error: &reqwest::Error) -> bool {
     let mut current: Option<&(dyn StdError + 'static)> = Some(error);
     while let Some(item) = current {
@@ -365,6 +386,14 @@ impl Transport {
     ) -> RegistryError {
         if is_certificate_error(&source) {
             RegistryError::Certificate {
+                host: host.to_string(),
+                source,
+            }
+        } else if is_unknown_host(&source) {
+            // The resolver answered that the name does not exist: retrying
+            // only delays the error (a resolver that could not be reached
+            // is transient and stays a `Transport` error).
+            RegistryError::UnknownHost {
                 host: host.to_string(),
                 source,
             }
