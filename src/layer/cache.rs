@@ -6,7 +6,9 @@
 //! Layout: `<dir>/blobs/<hex>` holds layer blobs, `<dir>/entries/<key>.json`
 //! says which blob a key built. Both are written to a temporary file and
 //! renamed, so several builds can share one cache; an entry appears only
-//! after its blob.
+//! after its blob. Every open cache holds a shared lock on `<dir>/lock`;
+//! `prune` takes it exclusively, so it never removes a blob a running build
+//! has just found or written.
 
 use super::walk::{self, FileKind, Plan, PlannedEntry};
 use super::{
@@ -56,6 +58,8 @@ pub struct PruneReport {
 pub struct LayerCache {
     blob_dir: PathBuf,
     entry_dir: PathBuf,
+    /// `<dir>/lock`, held shared for as long as the cache is open.
+    lock: Arc<std::fs::File>,
 }
 
 /// What a cache entry records about the layer a key built.
@@ -82,13 +86,24 @@ impl LayerCache {
     /// Opens (creating if needed) a cache in `dir`.
     pub fn open(dir: impl AsRef<Path>) -> Result<LayerCache, CacheError> {
         let dir = dir.as_ref();
-        let cache = LayerCache {
-            blob_dir: dir.join("blobs"),
-            entry_dir: dir.join("entries"),
-        };
-        std::fs::create_dir_all(&cache.blob_dir).map_err(io_error(&cache.blob_dir))?;
-        std::fs::create_dir_all(&cache.entry_dir).map_err(io_error(&cache.entry_dir))?;
-        Ok(cache)
+        let blob_dir = dir.join("blobs");
+        let entry_dir = dir.join("entries");
+        std::fs::create_dir_all(&blob_dir).map_err(io_error(&blob_dir))?;
+        std::fs::create_dir_all(&entry_dir).map_err(io_error(&entry_dir))?;
+        let lock_path = dir.join("lock");
+        let lock = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock_path)
+            .map_err(io_error(&lock_path))?;
+        lock.lock_shared().map_err(io_error(&lock_path))?;
+        Ok(LayerCache {
+            blob_dir,
+            entry_dir,
+            lock: Arc::new(lock),
+        })
     }
 
     /// Where the cache keeps layer blobs, named by their hex digest.
@@ -200,8 +215,28 @@ impl LayerCache {
     }
 
     /// Removes the least recently used entries, and blobs no entry names,
-    /// until the blobs take at most `max_size` bytes.
+    /// until the blobs take at most `max_size` bytes. Waits until no build
+    /// in another process has the cache open.
     pub fn prune(&self, max_size: u64) -> Result<PruneReport, CacheError> {
+        let lock_path = self.entry_dir.with_file_name("lock");
+        match self.lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                tracing::warn!(
+                    "waiting for the builds using the layer cache {} to finish",
+                    lock_path.with_file_name("").display()
+                );
+                self.lock.lock().map_err(io_error(&lock_path))?;
+            }
+            Err(std::fs::TryLockError::Error(error)) => return Err(io_error(&lock_path)(error)),
+        }
+        let pruned = self.prune_locked(max_size);
+        // Back to sharing, as every open cache does.
+        self.lock.lock_shared().map_err(io_error(&lock_path))?;
+        pruned
+    }
+
+    fn prune_locked(&self, max_size: u64) -> Result<PruneReport, CacheError> {
         let mut entries = Vec::new();
         for item in std::fs::read_dir(&self.entry_dir).map_err(io_error(&self.entry_dir))? {
             let item = item.map_err(io_error(&self.entry_dir))?;
@@ -559,6 +594,37 @@ mod tests {
         let report = cache.prune(0).unwrap();
         assert_eq!(report.remaining_bytes, 0);
         assert_eq!(std::fs::read_dir(cache.blob_dir()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn prune_waits_for_builds_holding_the_cache() {
+        let work = tempfile::tempdir().unwrap();
+        let source = work.path().join("source");
+        tree(&source);
+        let cache_dir = work.path().join("cache");
+        // A build in progress: it has the cache open and a layer in it.
+        let building = LayerCache::open(&cache_dir).unwrap();
+        let built = building.build_layer(&recipe(&source), 2, &Silent).unwrap();
+        let pruner = LayerCache::open(&cache_dir).unwrap();
+        let finished = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let prune = {
+            let finished = Arc::clone(&finished);
+            std::thread::spawn(move || {
+                let report = pruner.prune(0).unwrap();
+                finished.store(true, std::sync::atomic::Ordering::SeqCst);
+                report
+            })
+        };
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(
+            !finished.load(std::sync::atomic::Ordering::SeqCst),
+            "prune ran while a build had the cache open"
+        );
+        assert!(built.layer.blob_path.exists());
+        drop(building);
+        let report = prune.join().unwrap();
+        assert_eq!(report.removed_entries, 1);
+        assert!(!built.layer.blob_path.exists());
     }
 
     #[test]
