@@ -9,7 +9,7 @@ use common::hoist::{
     Layout, MEDIA_CONFIG, MEDIA_INDEX, MEDIA_MANIFEST, copy_tree, expected_hello, fixture, hoist,
     read_digest_file, special_tree, unpack, unpack_platform,
 };
-use common::tree::{Kind, Policy, Tree, normalized_mode, report};
+use common::tree::{Kind, Policy, Tree, assert_same_tree, normalized_mode, report};
 use serde_json::Value;
 use std::fs;
 use std::path::Path;
@@ -22,16 +22,6 @@ const NO_CLAMP: i64 = i64::MAX;
 
 fn temp() -> tempfile::TempDir {
     tempfile::tempdir().expect("temp dir")
-}
-
-fn assert_same_tree(expected: &Tree, rootfs: &Path) {
-    let differences = expected.differences(&Tree::scan(rootfs));
-    assert!(
-        differences.is_empty(),
-        "{} differs from its sources:\n{}",
-        rootfs.display(),
-        report(&differences)
-    );
 }
 
 fn is_epoch_timestamp(value: &Value) -> bool {

@@ -9,7 +9,7 @@ use common::hoist::{
 };
 use common::registry::TestRegistry;
 use common::run;
-use common::tree::{Tree, report};
+use common::tree::assert_same_tree;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -280,16 +280,6 @@ fn config_digest(layout: &Layout, manifest: &str) -> String {
         .as_str()
         .unwrap()
         .to_string()
-}
-
-fn assert_same_tree(expected: &Tree, rootfs: &Path) {
-    let differences = expected.differences(&Tree::scan(rootfs));
-    assert!(
-        differences.is_empty(),
-        "{} differs from its sources:\n{}",
-        rootfs.display(),
-        report(&differences)
-    );
 }
 
 /// A docker archive holds one platform and no manifest: the config and the

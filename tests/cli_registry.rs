@@ -13,7 +13,7 @@ use common::hoist::{
 use common::registry::{RegistryConfig, TestRegistry};
 use common::registry_images::noise;
 use common::run;
-use common::tree::{Tree, report};
+use common::tree::assert_same_tree;
 use serde_json::Value;
 use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
@@ -103,16 +103,6 @@ fn json_events(output: &HoistOutput) -> Vec<Value> {
                 .unwrap_or_else(|error| panic!("not JSON ({error}): {line}\n{}", output.stderr))
         })
         .collect()
-}
-
-fn assert_same_tree(expected: &Tree, rootfs: &Path) {
-    let differences = expected.differences(&Tree::scan(rootfs));
-    assert!(
-        differences.is_empty(),
-        "{} differs from its sources:\n{}",
-        rootfs.display(),
-        report(&differences)
-    );
 }
 
 fn upload_requests(registry: &TestRegistry) -> usize {

@@ -63,7 +63,7 @@ impl RegistryStream {
 }
 
 impl BlobStream for RegistryStream {
-    fn start(&self, _media_type: &str) -> Box<dyn StreamedBlob> {
+    fn start(&self) -> Box<dyn StreamedBlob> {
         let (sender, receiver) = channel(QUEUED_PIECES);
         let sink = self.sink.clone();
         let streamed = Arc::clone(&self.streamed);

@@ -218,13 +218,14 @@ impl LayerCache {
     /// until the blobs take at most `max_size` bytes. Waits until no build
     /// in another process has the cache open.
     pub fn prune(&self, max_size: u64) -> Result<PruneReport, CacheError> {
-        let lock_path = self.entry_dir.with_file_name("lock");
+        let directory = self.entry_dir.parent().unwrap_or(&self.entry_dir);
+        let lock_path = directory.join("lock");
         match self.lock.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
                 tracing::warn!(
                     "waiting for the builds using the layer cache {} to finish",
-                    lock_path.with_file_name("").display()
+                    directory.display()
                 );
                 self.lock.lock().map_err(io_error(&lock_path))?;
             }

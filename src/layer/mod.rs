@@ -211,7 +211,7 @@ fn write_layer(
         .as_file()
         .try_clone()
         .map_err(blob_error(&temporary_path))?;
-    let stream = stream.map(|stream| stream.start(recipe.compression.media_type()));
+    let stream = stream.map(|stream| stream.start());
     let spool = DigestWriter::new(BufWriter::with_capacity(
         WRITE_BUFFER,
         stream::Tee::new(file, stream),

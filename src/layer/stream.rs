@@ -10,9 +10,10 @@ use std::io::{self, Write};
 
 /// Where the compressed bytes of layers being built also go (a registry).
 pub trait BlobStream: Send + Sync {
-    /// Starts sending one blob of `media_type`; its bytes follow through
-    /// the returned writer, in order.
-    fn start(&self, media_type: &str) -> Box<dyn StreamedBlob>;
+    /// Starts sending one blob; its bytes follow through the returned
+    /// writer, in order, and its descriptor comes with
+    /// [`StreamedBlob::finish`].
+    fn start(&self) -> Box<dyn StreamedBlob>;
 }
 
 /// One blob being sent. Dropped without [`StreamedBlob::finish`] (the layer
@@ -83,7 +84,7 @@ mod tests {
     }
 
     impl BlobStream for Collector {
-        fn start(&self, _media_type: &str) -> Box<dyn StreamedBlob> {
+        fn start(&self) -> Box<dyn StreamedBlob> {
             Box::new(Collecting {
                 bytes: Arc::clone(&self.bytes),
                 finished: Arc::clone(&self.finished),

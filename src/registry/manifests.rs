@@ -85,20 +85,9 @@ pub(crate) async fn get_manifest(
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .map(|text| text.split(';').next().unwrap_or(text).trim().to_string());
-    if response
-        .content_length()
-        .is_some_and(|length| length > MAXIMUM_MANIFEST as u64)
-    {
-        return Err(RegistryError::Protocol {
-            operation: context.operation,
-            target: context.target,
-            detail: format!("the manifest is larger than {MAXIMUM_MANIFEST} bytes"),
-        });
-    }
-    let bytes = response
-        .bytes()
-        .await
-        .map_err(|source| transport.transport_error(host, &context, source))?;
+    let bytes = transport
+        .read_bounded(host, &context, response, MAXIMUM_MANIFEST, "the manifest")
+        .await?;
     let actual = sha256_digest(&bytes);
     let expected = match target.starts_with("sha256:") {
         true => parse_sha256(target).ok(),

@@ -152,20 +152,9 @@ async fn query_api(
     if !response.status().is_success() {
         return Ok(None);
     }
-    if response
-        .content_length()
-        .is_some_and(|length| length > MAXIMUM_LIST as u64)
-    {
-        return Err(RegistryError::Protocol {
-            operation: context.operation,
-            target: context.target,
-            detail: format!("the referrers list is larger than {MAXIMUM_LIST} bytes"),
-        });
-    }
-    let bytes = response
-        .bytes()
-        .await
-        .map_err(|source| transport.transport_error(host, &context, source))?;
+    let bytes = transport
+        .read_bounded(host, &context, response, MAXIMUM_LIST, "the referrers list")
+        .await?;
     // A 200 that is not an index is some other page, not the API.
     match serde_json::from_slice::<ImageIndex>(&bytes) {
         Ok(index) => Ok(Some(index.manifests().clone())),

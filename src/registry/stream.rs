@@ -64,11 +64,14 @@ impl RegistrySink {
                 }
             };
 
-            let (location, descriptor, body) = match ended {
+            // Where to PUT, the blob, what the PUT carries, and how many
+            // bytes went up in all.
+            let (location, descriptor, body, sent) = match ended {
                 // Small enough to hold: one PUT with the whole blob.
                 Some(descriptor) => {
                     let body: Vec<u8> = held.concat();
-                    (session.location, descriptor, Some(body))
+                    let sent = body.len() as u64;
+                    (session.location, descriptor, body, sent)
                 }
                 None => {
                     let progress = Arc::new(BodyProgress {
@@ -98,25 +101,16 @@ impl RegistrySink {
                         .take()
                         .ok_or_else(|| failed(ABANDONED.to_string()))?;
                     let sent = progress.sent.load(Ordering::Relaxed);
-                    if sent != descriptor.size() {
-                        return Err(failed(format!(
-                            "sent {sent} bytes of a {}-byte blob",
-                            descriptor.size()
-                        )));
-                    }
-                    (location, descriptor, None)
+                    (location, descriptor, Vec::new(), sent)
                 }
             };
-            if let Some(body) = &body
-                && body.len() as u64 != descriptor.size()
-            {
+            if sent != descriptor.size() {
                 return Err(failed(format!(
-                    "got {} bytes of a {}-byte blob",
-                    body.len(),
+                    "sent {sent} bytes of a {}-byte blob",
                     descriptor.size()
                 )));
             }
-            let length = body.as_ref().map_or(0, |body| body.len() as u64);
+            let length = body.len() as u64;
             blobs::finish_upload(
                 transport,
                 host,
@@ -128,7 +122,7 @@ impl RegistrySink {
                 &location,
                 descriptor.digest(),
                 length,
-                reqwest::Body::from(body.unwrap_or_default()),
+                reqwest::Body::from(body),
             )
             .await?;
             Ok(*descriptor)

@@ -190,24 +190,24 @@ fn is_unknown_host(error: &reqwest::Error) -> bool {
         "No address associated with hostname",
         "nodename nor servname provided",
     ];
-    let mut current: Option<&(dyn StdError + 'static)> = Some(error);
-    while let Some(item) = current {
-        if let Some(io) = item.downcast_ref::<std::io::Error>() {
-            let message = io.to_string();
-            if ANSWERS.iter().any(|answer| message.contains(answer)) {
-                return true;
-            }
-        }
-        current = next_error(item);
-    }
-    false
+    has_io_error(error, |io| {
+        let message = io.to_string();
+        ANSWERS.iter().any(|answer| message.contains(answer))
+    })
 }
 
 fn is_connection_refused(error: &reqwest::Error) -> bool {
+    has_io_error(error, |io| {
+        io.kind() == std::io::ErrorKind::ConnectionRefused
+    })
+}
+
+/// Whether an `io::Error` in `error`'s chain of causes satisfies `test`.
+fn has_io_error(error: &reqwest::Error, test: impl Fn(&std::io::Error) -> bool) -> bool {
     let mut current: Option<&(dyn StdError + 'static)> = Some(error);
     while let Some(item) = current {
         if let Some(io) = item.downcast_ref::<std::io::Error>()
-            && io.kind() == std::io::ErrorKind::ConnectionRefused
+            && test(io)
         {
             return true;
         }
@@ -493,6 +493,32 @@ impl Transport {
             );
             tokio::time::sleep(delay).await;
         }
+    }
+
+    /// The body of a JSON document (`what`: "the manifest"), refused when
+    /// the registry announces more than `limit` bytes.
+    pub async fn read_bounded(
+        &self,
+        host: &str,
+        context: &Context,
+        response: Response,
+        limit: usize,
+        what: &str,
+    ) -> Result<bytes::Bytes, RegistryError> {
+        if response
+            .content_length()
+            .is_some_and(|length| length > limit as u64)
+        {
+            return Err(RegistryError::Protocol {
+                operation: context.operation.clone(),
+                target: context.target.clone(),
+                detail: format!("{what} is larger than {limit} bytes"),
+            });
+        }
+        response
+            .bytes()
+            .await
+            .map_err(|source| self.transport_error(host, context, source))
     }
 
     /// Turns a failed response into an error with the registry's code and

@@ -135,6 +135,17 @@ impl fmt::Display for Difference {
     }
 }
 
+/// Fails, listing every difference, unless `rootfs` holds exactly `expected`.
+pub fn assert_same_tree(expected: &Tree, rootfs: &Path) {
+    let differences = expected.differences(&Tree::scan(rootfs));
+    assert!(
+        differences.is_empty(),
+        "{} differs from its sources:\n{}",
+        rootfs.display(),
+        report(&differences)
+    );
+}
+
 /// Formats differences one per line, for assertion messages.
 pub fn report(differences: &[Difference]) -> String {
     let mut lines: Vec<String> = differences.iter().map(ToString::to_string).collect();
