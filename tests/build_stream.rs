@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Bytes a compressor cannot shrink, from a fixed seed: the layer is bigger
-/// than the 16 MiB upload chunk, so the stream PATCHes before its PUT.
+/// than a 5 MiB upload chunk, so the stream PATCHes before its PUT.
 fn noise(size: usize, seed: u64) -> Vec<u8> {
     let mut state = seed;
     let mut bytes = Vec::with_capacity(size);

@@ -139,14 +139,12 @@ async fn forward(
     reply(status, &headers, bytes)
 }
 
-#[test]
-fn push_survives_errors_throttling_and_resets() {
-    let registry = TestRegistry::start();
-    let faults = Arc::new(Faults::default());
+/// The fault-injecting proxy in front of `registry`.
+fn start_proxy(registry: &TestRegistry, faults: &Arc<Faults>) -> TestServer {
+    let faults = faults.clone();
     let registry_host = registry.host();
     let proxy_host = Arc::new(std::sync::OnceLock::<String>::new());
     let proxy = {
-        let faults = faults.clone();
         let proxy_host = proxy_host.clone();
         // The proxy's own plain-HTTP client still wants a provider named.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -165,6 +163,22 @@ fn push_survives_errors_throttling_and_resets() {
         })
     };
     proxy_host.set(proxy.host()).unwrap();
+    proxy
+}
+
+fn quick_retries() -> RetryPolicy {
+    RetryPolicy {
+        attempts: 6,
+        base_delay: Duration::from_millis(50),
+        max_delay: Duration::from_millis(400),
+    }
+}
+
+#[test]
+fn push_survives_errors_throttling_and_resets() {
+    let registry = TestRegistry::start();
+    let faults = Arc::new(Faults::default());
+    let proxy = start_proxy(&registry, &faults);
 
     let directory = tempfile::tempdir().unwrap();
     let children = vec![
@@ -188,11 +202,7 @@ fn push_survives_errors_throttling_and_resets() {
         credential_environment: CredentialEnvironment::default(),
         monolithic_limit: 1024 * 1024,
         chunk_size: 5 * 1024 * 1024,
-        retry: RetryPolicy {
-            attempts: 6,
-            base_delay: Duration::from_millis(50),
-            max_delay: Duration::from_millis(400),
-        },
+        retry: quick_retries(),
         ..ClientOptions::default()
     })
     .unwrap();
@@ -248,4 +258,70 @@ fn push_survives_errors_throttling_and_resets() {
         &format!("docker://{}/flaky:1", registry.host()),
         &format!("oci:{}:copied", out.path().join("layout").display()),
     ]));
+}
+
+#[test]
+fn streamed_upload_resumes_a_chunk_cut_off_mid_body() {
+    use hoist::registry::StreamPiece;
+    let registry = TestRegistry::start();
+    // Only the cut chunk is armed: the faults that fire once are marked as
+    // already fired, and the first repository requests as already counted.
+    let faults = Arc::new(Faults {
+        repository_requests: AtomicUsize::new(2),
+        dropped_after_chunk: AtomicUsize::new(1),
+        cut_mid_body: AtomicUsize::new(1),
+        ..Faults::default()
+    });
+    let proxy = start_proxy(&registry, &faults);
+    let client = RegistryClient::new(ClientOptions {
+        credential_environment: CredentialEnvironment::default(),
+        retry: quick_retries(),
+        ..ClientOptions::default()
+    })
+    .unwrap();
+    let sink = RegistrySink::new(
+        client,
+        format!("{}/streamed:1", proxy.host()).parse().unwrap(),
+    );
+    let data = common::registry_images::noise(12, 13 * 1024 * 1024 + 5);
+    let descriptor = oci_spec::image::Descriptor::new(
+        oci_spec::image::MediaType::ImageLayerGzip,
+        data.len() as u64,
+        hoist::oci::sha256_digest(&data),
+    );
+
+    let (sender, receiver) = tokio::sync::mpsc::channel(4);
+    let producer = {
+        let data = data.clone();
+        let descriptor = descriptor.clone();
+        std::thread::spawn(move || {
+            for piece in data.chunks(256 * 1024) {
+                let piece = StreamPiece::Bytes(bytes::Bytes::copy_from_slice(piece));
+                if sender.blocking_send(piece).is_err() {
+                    return;
+                }
+            }
+            let _ = sender.blocking_send(StreamPiece::End(Box::new(descriptor)));
+        })
+    };
+    let stored = sink.upload_streamed(receiver).unwrap();
+    producer.join().unwrap();
+    assert_eq!(stored, descriptor);
+    assert_eq!(faults.cut_mid_chunk.load(Ordering::SeqCst), 1);
+
+    // Chunk one, chunk two cut off, the registry asked where it stands,
+    // chunk two again, the rest on the PUT.
+    let log = registry.log();
+    assert_eq!(
+        registry.count_requests("PATCH", "/streamed/blobs/uploads"),
+        2,
+        "the cut chunk never reached the registry:\n{log}"
+    );
+    assert_eq!(
+        registry.count_requests("PUT", "/streamed/blobs/uploads"),
+        1,
+        "{log}"
+    );
+    let kept = std::fs::read(registry.blob_path(descriptor.digest())).unwrap();
+    assert!(kept == data, "the registry holds other bytes");
 }

@@ -259,13 +259,7 @@ fn corrupted_blob_is_refused_on_pull() {
         &Silent,
     )
     .unwrap();
-    let hex = image.layers[0].digest().digest().to_string();
-    let data = registry
-        .directory()
-        .join("storage/docker/registry/v2/blobs/sha256")
-        .join(&hex[..2])
-        .join(&hex)
-        .join("data");
+    let data = registry.blob_path(image.layers[0].digest());
     let mut bytes = std::fs::read(&data).unwrap();
     let last = bytes.len() - 1;
     bytes[last] ^= 0xff;
@@ -330,32 +324,42 @@ fn layer_descriptor(data: &[u8]) -> oci_spec::image::Descriptor {
 }
 
 #[test]
-fn streamed_blob_goes_up_in_one_patch_while_it_is_written() {
+fn streamed_blob_goes_up_in_chunks_while_it_is_written() {
     use hoist::image::Sink as _;
     let registry = TestRegistry::start();
     let sink = RegistrySink::new(client(), reference(&registry, "streamed"));
     let data = common::registry_images::noise(21, 11 * 1024 * 1024 + 7);
     let descriptor = stream_blob(&sink, data.clone(), Some(layer_descriptor(&data))).unwrap();
     assert_eq!(descriptor, layer_descriptor(&data));
+    // Two 5 MiB PATCHes; the last 1 MiB and 7 bytes ride on the PUT.
     assert_eq!(
         registry.count_requests("PATCH", "/streamed/blobs/uploads"),
-        1,
+        2,
         "{}",
         registry.log()
     );
     assert_eq!(registry.count_requests("PUT", "/streamed/blobs/uploads"), 1);
     assert!(sink.has_blob(&descriptor).unwrap());
-    let hex = descriptor.digest().digest();
-    let stored = std::fs::read(
-        registry
-            .directory()
-            .join("storage/docker/registry/v2/blobs/sha256")
-            .join(&hex[..2])
-            .join(hex)
-            .join("data"),
-    )
-    .unwrap();
-    assert!(stored == data, "the registry holds other bytes");
+    assert!(
+        std::fs::read(registry.blob_path(descriptor.digest())).unwrap() == data,
+        "the registry holds other bytes"
+    );
+}
+
+#[test]
+fn streamed_blob_ending_on_a_chunk_boundary_keeps_its_last_chunk_for_the_put() {
+    let registry = TestRegistry::start();
+    let sink = RegistrySink::new(client(), reference(&registry, "boundary"));
+    let data = common::registry_images::noise(8, 10 * 1024 * 1024);
+    let descriptor = stream_blob(&sink, data.clone(), Some(layer_descriptor(&data))).unwrap();
+    assert_eq!(
+        registry.count_requests("PATCH", "/boundary/blobs/uploads"),
+        1,
+        "{}",
+        registry.log()
+    );
+    assert_eq!(registry.count_requests("PUT", "/boundary/blobs/uploads"), 1);
+    assert!(std::fs::read(registry.blob_path(descriptor.digest())).unwrap() == data);
 }
 
 #[test]

@@ -12,12 +12,14 @@ use hoist::oci::sha256_digest;
 use hoist::progress::Silent;
 use hoist::registry::{
     ClientOptions, CredentialEnvironment, Reference, RegistryClient, RegistrySink, RegistrySource,
+    RetryPolicy,
 };
 use hoist::source::Source;
 use hyper::Method;
 use std::collections::{HashMap, HashSet};
 use std::io::Read as _;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 #[derive(Default, Clone)]
 struct Quirks {
@@ -596,8 +598,13 @@ fn streamed_upload_meets_ecr_chunk_rules() {
     );
     let data = common::registry_images::noise(4, 11 * 1024 * 1024 + 3);
     let descriptor = stream_blob(&sink, &data).unwrap();
-    // One PATCH of the whole blob (ECR answers it 201), digest on the PUT.
-    assert_eq!(registry.count("PATCH", "/ecr/streamed/"), 1);
+    // Two PATCHes of exactly 5 MiB (ECR answers them 201), the rest and the
+    // digest on the PUT.
+    assert_eq!(registry.count("PATCH", "/ecr/streamed/"), 2);
+    assert_eq!(
+        registry.state.lock().unwrap().patch_sizes,
+        [5 * 1024 * 1024, 5 * 1024 * 1024]
+    );
     assert_eq!(
         registry.state.lock().unwrap().blobs[&descriptor.digest().to_string()],
         data
@@ -611,7 +618,14 @@ fn failed_stream_leaves_the_blob_to_a_normal_upload() {
         fail_patches: true,
         ..Quirks::default()
     });
-    let client = client(ClientOptions::default());
+    let client = client(ClientOptions {
+        retry: RetryPolicy {
+            attempts: 3,
+            base_delay: Duration::from_millis(20),
+            max_delay: Duration::from_millis(50),
+        },
+        ..ClientOptions::default()
+    });
     let sink = RegistrySink::new(client, reference(&server, "fallback"));
     let data = common::registry_images::noise(5, 6 * 1024 * 1024);
     let error = stream_blob(&sink, &data).unwrap_err();

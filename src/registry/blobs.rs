@@ -242,26 +242,6 @@ pub(crate) async fn patch_chunk(
     .await
 }
 
-/// Sends a body of unknown length as the whole of an upload's data, in one
-/// PATCH without `Content-Range` (chunked transfer encoding): the streamed
-/// upload Docker's clients use, which every registry that takes
-/// `docker push` accepts. One attempt: the body is a one-shot stream.
-pub(crate) async fn patch_stream(
-    transport: &Transport,
-    host: &str,
-    scopes: &Scopes,
-    context: &Context,
-    location: &Url,
-    body: reqwest::Body,
-) -> Result<Url, RegistryError> {
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/octet-stream"),
-    );
-    patch(transport, host, scopes, context, location, headers, body).await
-}
-
 async fn patch(
     transport: &Transport,
     host: &str,

@@ -1,21 +1,21 @@
 //! Pushing a blob while it is being produced (a layer still compressing):
-//! the bytes go up in one PATCH whose body is fed as they arrive, and the
-//! digest is given on the closing PUT. The first few MiB are held back
-//! until there are enough for registries that refuse small PATCHes (ECR); a
-//! blob that ends before then goes up in a single PUT. One attempt: a
-//! failed stream is reported, and the caller uploads the finished blob
-//! from its file with the usual retries.
+//! the bytes go up in chunked PATCHes as soon as a chunk's worth has
+//! arrived, and the rest rides on the closing PUT with the digest, as in
+//! [`super::upload`]'s chunked upload. Chunks are the smallest size every
+//! registry takes (5 MiB, or the advertised `OCI-Chunk-Min-Length`): what
+//! is left to send once the producer finishes is at most one chunk, so the
+//! push ends soon after the last byte is made. A PATCH that fails for a
+//! passing reason resumes at the registry's offset; anything worse is
+//! reported, and the caller uploads the finished blob from its file.
 
 use super::blobs;
 use super::client::MINIMUM_CHUNK;
 use super::error::RegistryError;
 use super::sink::RegistrySink;
 use super::transport::{Context, Scopes};
-use bytes::Bytes;
+use super::upload::send_chunk;
+use bytes::{Bytes, BytesMut};
 use oci_spec::image::Descriptor;
-use std::io;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::mpsc::Receiver;
 
 /// What the producer of a streamed blob sends: its bytes in order, then
@@ -28,7 +28,8 @@ pub enum StreamPiece {
 
 impl RegistrySink {
     /// Uploads the blob whose pieces arrive on `pieces`, on the calling
-    /// thread; returns its descriptor once the registry has stored it.
+    /// thread (not one of the client's runtime); returns its descriptor
+    /// once the registry has stored it.
     pub fn upload_streamed(
         &self,
         mut pieces: Receiver<StreamPiece>,
@@ -43,135 +44,58 @@ impl RegistrySink {
             target: reference.to_string(),
             reason,
         };
-        client.block_on(async {
-            let session =
-                blobs::start_upload(transport, host, &reference.repository, &scopes, &context)
-                    .await?;
-            let threshold = MINIMUM_CHUNK.max(session.minimum_chunk.unwrap_or(0)) as usize;
-            let mut held = Vec::new();
-            let mut held_size = 0usize;
-            let ended = loop {
-                match pieces.recv().await {
-                    Some(StreamPiece::Bytes(bytes)) => {
-                        held_size += bytes.len();
-                        held.push(bytes);
-                        if held_size >= threshold {
-                            break None;
-                        }
+        let session = client.block_on(blobs::start_upload(
+            transport,
+            host,
+            &reference.repository,
+            &scopes,
+            &context,
+        ))?;
+        let chunk_size = MINIMUM_CHUNK.max(session.minimum_chunk.unwrap_or(0)) as usize;
+        let mut location = session.location;
+        let mut held = BytesMut::with_capacity(2 * chunk_size);
+        let mut offset = 0u64;
+        let descriptor = loop {
+            match pieces.blocking_recv() {
+                Some(StreamPiece::Bytes(bytes)) => {
+                    held.extend_from_slice(&bytes);
+                    // At least one byte stays behind, so the closing PUT
+                    // carries the last bytes even when the blob ends on a
+                    // chunk boundary, as in the chunked upload.
+                    while held.len() > chunk_size {
+                        let chunk = held.split_to(chunk_size).freeze();
+                        location =
+                            send_chunk(client, host, &scopes, &context, location, offset, chunk)?;
+                        offset += chunk_size as u64;
                     }
-                    Some(StreamPiece::End(descriptor)) => break Some(descriptor),
-                    None => return Err(failed(ABANDONED.to_string())),
                 }
-            };
-
-            // Where to PUT, the blob, what the PUT carries, and how many
-            // bytes went up in all.
-            let (location, descriptor, body, sent) = match ended {
-                // Small enough to hold: one PUT with the whole blob.
-                Some(descriptor) => {
-                    let body: Vec<u8> = held.concat();
-                    let sent = body.len() as u64;
-                    (session.location, descriptor, body, sent)
-                }
-                None => {
-                    let progress = Arc::new(BodyProgress {
-                        sent: AtomicU64::new(held_size as u64),
-                        ..BodyProgress::default()
-                    });
-                    let body = body_stream(held, pieces, Arc::clone(&progress));
-                    let patched = blobs::patch_stream(
-                        transport,
-                        host,
-                        &scopes,
-                        &context,
-                        &session.location,
-                        reqwest::Body::wrap_stream(body),
-                    )
-                    .await;
-                    // A body cut short by the producer fails the request;
-                    // say why rather than how.
-                    if progress.abandoned.load(Ordering::Relaxed) {
-                        return Err(failed(ABANDONED.to_string()));
-                    }
-                    let location = patched?;
-                    let descriptor = progress
-                        .end
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .take()
-                        .ok_or_else(|| failed(ABANDONED.to_string()))?;
-                    let sent = progress.sent.load(Ordering::Relaxed);
-                    (location, descriptor, Vec::new(), sent)
-                }
-            };
-            if sent != descriptor.size() {
-                return Err(failed(format!(
-                    "sent {sent} bytes of a {}-byte blob",
-                    descriptor.size()
-                )));
+                Some(StreamPiece::End(descriptor)) => break descriptor,
+                None => return Err(failed(ABANDONED.to_string())),
             }
-            let length = body.len() as u64;
-            blobs::finish_upload(
-                transport,
-                host,
-                &scopes,
-                &Context::new(
-                    "pushing blob",
-                    reference.with_digest(descriptor.digest().clone()),
-                ),
-                &location,
-                descriptor.digest(),
-                length,
-                reqwest::Body::from(body),
-            )
-            .await?;
-            Ok(*descriptor)
-        })
+        };
+        let last = held.freeze();
+        let sent = offset + last.len() as u64;
+        if sent != descriptor.size() {
+            return Err(failed(format!(
+                "sent {sent} bytes of a {}-byte blob",
+                descriptor.size()
+            )));
+        }
+        client.block_on(blobs::finish_upload(
+            transport,
+            host,
+            &scopes,
+            &Context::new(
+                "pushing blob",
+                reference.with_digest(descriptor.digest().clone()),
+            ),
+            &location,
+            descriptor.digest(),
+            last.len() as u64,
+            reqwest::Body::from(last),
+        ))?;
+        Ok(*descriptor)
     }
 }
 
 const ABANDONED: &str = "the blob was abandoned before it was complete";
-
-/// What the PATCH body has seen, for after the request.
-#[derive(Default)]
-struct BodyProgress {
-    sent: AtomicU64,
-    /// The descriptor [`StreamPiece::End`] brought.
-    end: Mutex<Option<Box<Descriptor>>>,
-    /// The channel closed before the end.
-    abandoned: AtomicBool,
-}
-
-/// The PATCH body: the held pieces, then the rest as it arrives. Ends at
-/// [`StreamPiece::End`]; a channel closed before that ends the body with an
-/// error, so the registry never sees a short blob as complete.
-fn body_stream(
-    held: Vec<Bytes>,
-    pieces: Receiver<StreamPiece>,
-    progress: Arc<BodyProgress>,
-) -> impl futures_util::Stream<Item = Result<Bytes, io::Error>> + Send + 'static {
-    let held = futures_util::stream::iter(held.into_iter().map(Ok));
-    let rest = futures_util::stream::unfold(Some(pieces), move |pieces| {
-        let progress = Arc::clone(&progress);
-        async move {
-            let mut pieces = pieces?;
-            match pieces.recv().await {
-                Some(StreamPiece::Bytes(bytes)) => {
-                    progress
-                        .sent
-                        .fetch_add(bytes.len() as u64, Ordering::Relaxed);
-                    Some((Ok(bytes), Some(pieces)))
-                }
-                Some(StreamPiece::End(descriptor)) => {
-                    *progress.end.lock().unwrap_or_else(PoisonError::into_inner) = Some(descriptor);
-                    None
-                }
-                None => {
-                    progress.abandoned.store(true, Ordering::Relaxed);
-                    Some((Err(io::Error::other(ABANDONED)), None))
-                }
-            }
-        }
-    });
-    futures_util::StreamExt::chain(held, rest)
-}

@@ -129,6 +129,17 @@ impl TestRegistry {
         self.directory.path()
     }
 
+    /// Where the registry's filesystem storage keeps the blob `digest`.
+    pub fn blob_path(&self, digest: &oci_spec::image::Digest) -> std::path::PathBuf {
+        let hex = digest.digest();
+        self.directory
+            .path()
+            .join("storage/docker/registry/v2/blobs/sha256")
+            .join(&hex[..2])
+            .join(hex)
+            .join("data")
+    }
+
     /// Everything the registry printed, the access log included.
     pub fn log(&self) -> String {
         let mut text = String::new();
