@@ -743,7 +743,7 @@ def main():
     parser.add_argument("--rootfs", required=True)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--big-runs", type=int, default=3)
+    parser.add_argument("--big-runs", type=int, default=5)
     parser.add_argument("--no-big", action="store_true")
     parser.add_argument("--results", default=os.path.join(ROOT, "benches", "results"))
     arguments = parser.parse_args()

@@ -6,7 +6,7 @@
 # usage: benches/compare.sh [--quick] [--runs N] [--big-runs N] [--no-big]
 #   --quick      one run of the 180 MB cases, no warm-up, no 1 GiB tree: a smoke run
 #   --runs N     timed runs per case after the warm-up (default 5)
-#   --big-runs N timed runs per case on the 1 GiB tree (default 3)
+#   --big-runs N timed runs per case on the 1 GiB tree (default 5)
 #   --no-big     skip the 1 GiB tree
 # Environment: HOIST_BENCH_WORK (default /var/tmp/hoist-bench) holds the
 # inputs (cached) and scratch space; HOIST_FIXTURE_CACHE as for
