@@ -24,11 +24,12 @@ pub enum ConfigError {
     WrongType { key: String },
 }
 
-/// RFC 3339 in UTC, to the second: how OCI configs spell times.
+/// RFC 3339 in UTC, to the second: how OCI configs spell times. Plans hold
+/// epochs up to [`LATEST_EPOCH`](crate::oci::time::LATEST_EPOCH), which all
+/// have a spelling; anything later is clamped to that last second.
 pub fn rfc3339(epoch: u64) -> String {
-    chrono::DateTime::from_timestamp(i64::try_from(epoch).unwrap_or(i64::MAX), 0)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    let epoch = epoch.min(crate::oci::time::LATEST_EPOCH) as i64;
+    crate::oci::time::rfc3339(epoch).unwrap_or_default()
 }
 
 /// Builds the config for one platform.

@@ -36,9 +36,8 @@ pub fn standard_labels(
     epoch: i64,
     image: &ImageLabels,
 ) -> Result<BTreeMap<String, String>, CiError> {
-    let created = chrono::DateTime::from_timestamp(epoch, 0)
-        .ok_or(CiError::TimeOutOfRange { seconds: epoch })?
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let created =
+        crate::oci::time::rfc3339(epoch).ok_or(CiError::TimeOutOfRange { seconds: epoch })?;
     let version = image
         .version
         .map(str::to_string)

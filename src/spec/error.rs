@@ -69,6 +69,10 @@ pub enum SpecError {
         "SOURCE_DATE_EPOCH is `{value}`: it must be a whole number of seconds since 1970-01-01 UTC, e.g. $(git log -1 --format=%ct)"
     )]
     MalformedSourceDateEpoch { value: String },
+    #[error(
+        "SOURCE_DATE_EPOCH is `{value}`: that is after 9999-12-31T23:59:59Z, the last time an image config can record"
+    )]
+    SourceDateEpochTooLate { value: String },
     #[error("no image is named `{name}`; the spec has: {available}")]
     UnknownImage { name: String, available: String },
     #[error("image `{image}` has no platform {platform}; it builds: {available}")]

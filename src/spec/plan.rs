@@ -5,6 +5,7 @@
 use super::error::{SpecError, SpecLocation};
 use super::file::{ConfigSpec, ImageSpec, LayerSpec, SpecFile};
 use crate::layer::{Compression, LayerInput, LayerRecipe, OwnerPolicy, Permissions};
+use crate::oci::time::LATEST_EPOCH;
 use crate::oci::{Digest, Location, Platform, sha256_digest};
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
@@ -140,11 +141,19 @@ impl Plan {
         };
 
         let environment_epoch = match &options.source_date_epoch {
-            Some(value) => Some(value.trim().parse::<u64>().map_err(|_| {
-                SpecError::MalformedSourceDateEpoch {
-                    value: value.clone(),
+            Some(value) => {
+                let epoch = value.trim().parse::<u64>().map_err(|_| {
+                    SpecError::MalformedSourceDateEpoch {
+                        value: value.clone(),
+                    }
+                })?;
+                if epoch > LATEST_EPOCH {
+                    return Err(SpecError::SourceDateEpochTooLate {
+                        value: value.clone(),
+                    });
                 }
-            })?),
+                Some(epoch)
+            }
             None => None,
         };
 
@@ -192,13 +201,18 @@ impl Plan {
             }
             let epoch = match (environment_epoch, &image.get_ref().source_date_epoch) {
                 (Some(epoch), _) => epoch,
-                (None, Some(epoch)) => u64::try_from(*epoch.get_ref()).map_err(|_| {
-                    resolver.invalid(
-                        epoch.span(),
-                        "source-date-epoch",
-                        "must be zero or a positive number of seconds since 1970-01-01 UTC".into(),
-                    )
-                })?,
+                (None, Some(epoch)) => u64::try_from(*epoch.get_ref())
+                    .ok()
+                    .filter(|seconds| *seconds <= LATEST_EPOCH)
+                    .ok_or_else(|| {
+                        resolver.invalid(
+                            epoch.span(),
+                            "source-date-epoch",
+                            "must be a number of seconds from 1970-01-01 UTC (0) to \
+                             9999-12-31T23:59:59Z (253402300799)"
+                                .into(),
+                        )
+                    })?,
                 (None, None) => {
                     *git_epoch.get_or_insert_with(|| git_commit_time(&directory).unwrap_or(0))
                 }

@@ -194,6 +194,36 @@ fn epoch_precedence_and_malformed_environment() {
 }
 
 #[test]
+fn epochs_past_what_rfc3339_can_write_are_refused() {
+    let fixture = Fixture::new();
+    let spec = "[[image]]\nname = \"a\"\n[[image.layer]]\nsource = \"app\"\n";
+    let options = PlanOptions {
+        source_date_epoch: Some("253402300800".into()),
+        ..Default::default()
+    };
+    let message = fixture.parse_with(spec, &options).unwrap_err().to_string();
+    assert!(
+        message.contains("SOURCE_DATE_EPOCH is `253402300800`: that is after 9999-12-31T23:59:59Z"),
+        "{message}"
+    );
+    let options = PlanOptions {
+        source_date_epoch: Some("253402300799".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        fixture.parse_with(spec, &options).unwrap().images[0].epoch,
+        253_402_300_799
+    );
+
+    let spec = "[[image]]\nname = \"a\"\nsource-date-epoch = 99999999999999\n\
+                [[image.layer]]\nsource = \"app\"\n";
+    let message = fixture.parse(spec).unwrap_err().to_string();
+    assert!(message.contains("hoist.toml:3:"), "{message}");
+    assert!(message.contains("`source-date-epoch`"), "{message}");
+    assert!(message.contains("9999-12-31T23:59:59Z"), "{message}");
+}
+
+#[test]
 fn filters_select_images_and_platforms() {
     let fixture = Fixture::new();
     let options = PlanOptions {
