@@ -417,6 +417,22 @@ fn assert_no_password(output: &HoistOutput, password: &str) {
     );
 }
 
+/// skopeo, logged in as alice, reads back the manifest `pushed` reported.
+fn assert_alice_reads(reference: &str, pushed: &HoistOutput) {
+    let raw = skopeo_raw(
+        reference,
+        &[
+            "--tls-verify=false",
+            "--creds",
+            &format!("alice:{PASSWORD}"),
+        ],
+    );
+    assert_eq!(
+        format!("sha256:{}", sha256_hex(&raw)),
+        pushed.last_line_digest()
+    );
+}
+
 #[test]
 fn login_push_logout_over_tls() {
     let secured = secured_registry();
@@ -477,18 +493,7 @@ fn login_push_logout_over_tls() {
         .run()
         .success();
     assert_no_password(&pushed, PASSWORD);
-    let raw = skopeo_raw(
-        &target,
-        &[
-            "--tls-verify=false",
-            "--creds",
-            &format!("alice:{PASSWORD}"),
-        ],
-    );
-    assert_eq!(
-        format!("sha256:{}", sha256_hex(&raw)),
-        pushed.last_line_digest()
-    );
+    assert_alice_reads(&target, &pushed);
 
     // Logout forgets them; the next push asks for a login.
     let logout = hoist_in(work, ["logout", &host]).run().success();
@@ -781,4 +786,44 @@ fn a_terminal_shows_one_line_per_blob() {
     let uploaded = text.matches("uploaded sha256:").count();
     assert_eq!(uploaded, 5, "{text}");
     assert!(text.contains("pushed hello to"), "{text}");
+}
+
+#[test]
+fn creds_for_one_registry_go_to_that_registry_only() {
+    let secured = secured_registry();
+    let host = secured.registry.host();
+    let work = tempfile::tempdir().unwrap();
+    let work = work.path();
+    let push = |creds: &[String], repository: &str| {
+        let mut command = hoist_in(work, ["build", "-v", "-f"])
+            .arg(fixture("hello/hoist.toml"))
+            .arg("-o")
+            .arg(format!("docker://{host}/{repository}:1"))
+            .arg("--ca-cert")
+            .arg(&secured.ca);
+        for value in creds {
+            command = command.args(["--creds", value]);
+        }
+        command.run()
+    };
+
+    // Named for this registry (and another one beside it): used here.
+    let pushed = push(
+        &[
+            format!("ghcr.io=octo:{WRONG}"),
+            format!("{host}=alice:{PASSWORD}"),
+        ],
+        "scoped/hello",
+    )
+    .success();
+    assert_no_password(&pushed, PASSWORD);
+    assert_no_password(&pushed, WRONG);
+    assert_alice_reads(&format!("{host}/scoped/hello:1"), &pushed);
+
+    // Named for another registry: never sent here, so the push is refused
+    // and says how to log in.
+    let refused = push(&[format!("ghcr.io=alice:{PASSWORD}")], "elsewhere/hello")
+        .failure(1)
+        .stderr_mentions(&[&format!("hoist login {host}")]);
+    assert_no_password(&refused, PASSWORD);
 }

@@ -11,8 +11,8 @@ use hoist::image::{Blob, Manifest, publish};
 use hoist::oci::sha256_digest;
 use hoist::progress::Silent;
 use hoist::registry::{
-    ClientOptions, CredentialEnvironment, Reference, RegistryClient, RegistrySink, RegistrySource,
-    RetryPolicy,
+    ClientOptions, CredentialEnvironment, GivenCredentials, Reference, RegistryClient,
+    RegistrySink, RegistrySource, RetryPolicy,
 };
 use hoist::source::Source;
 use hyper::Method;
@@ -498,7 +498,7 @@ fn redirects_to_storage_carry_no_credentials() {
     });
     blobs.set(registry.clone()).ok().unwrap();
     let client = client(ClientOptions {
-        credentials: Some(("user".to_string(), "secret".to_string())),
+        credentials: vec![GivenCredentials::everywhere("user", "secret")],
         ..ClientOptions::default()
     });
     let image = small_image("redirect", "linux/amd64");

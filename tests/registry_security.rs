@@ -10,8 +10,8 @@ use common::run;
 use hoist::image::{Manifest, publish};
 use hoist::progress::Silent;
 use hoist::registry::{
-    ClientOptions, CredentialEnvironment, Reference, RegistryClient, RegistryError, RegistrySink,
-    credentials,
+    ClientOptions, CredentialEnvironment, GivenCredentials, Reference, RegistryClient,
+    RegistryError, RegistrySink, credentials,
 };
 use std::process::Command;
 
@@ -40,7 +40,10 @@ fn secured_registry() -> Secured {
 fn options(ca: Option<&std::path::Path>, credentials: Option<(&str, &str)>) -> ClientOptions {
     ClientOptions {
         ca_certificates: ca.into_iter().map(|path| path.to_path_buf()).collect(),
-        credentials: credentials.map(|(user, password)| (user.to_string(), password.to_string())),
+        credentials: credentials
+            .map(|(user, password)| GivenCredentials::everywhere(user, password))
+            .into_iter()
+            .collect(),
         credential_environment: CredentialEnvironment::default(),
         ..ClientOptions::default()
     }

@@ -14,7 +14,8 @@ use common::run;
 use hoist::image::{Manifest, publish};
 use hoist::progress::Silent;
 use hoist::registry::{
-    ClientOptions, CredentialEnvironment, Reference, RegistryClient, RegistrySink, RegistrySource,
+    ClientOptions, CredentialEnvironment, GivenCredentials, Reference, RegistryClient,
+    RegistrySink, RegistrySource,
 };
 use hoist::source::Source;
 use ring::rand::SystemRandom;
@@ -173,7 +174,7 @@ fn setup() -> Setup {
 
 fn client(user: &str, password: &str) -> RegistryClient {
     RegistryClient::new(ClientOptions {
-        credentials: Some((user.to_string(), password.to_string())),
+        credentials: vec![GivenCredentials::everywhere(user, password)],
         credential_environment: CredentialEnvironment::default(),
         ..ClientOptions::default()
     })

@@ -148,15 +148,16 @@ impl RunArguments {
 /// How to reach registries; shared by every command that may talk to one.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct RegistryArguments {
-    /// USER:PASSWORD for the registries this command talks to. Prefer `hoist
-    /// login` or a credential helper: command lines are visible to other users.
+    /// REGISTRY=USER:PASSWORD for one registry (repeatable), or USER:PASSWORD
+    /// for every registry this command talks to. Prefer `hoist login` or a
+    /// credential helper: command lines are visible to other users.
     #[arg(
         long,
-        value_name = "USER:PASSWORD",
+        value_name = "[REGISTRY=]USER:PASSWORD",
         env = "HOIST_CREDS",
         hide_env_values = true
     )]
-    creds: Option<String>,
+    creds: Vec<String>,
     /// A registry (HOST[:PORT]) that may be reached over plain HTTP. Loopback
     /// addresses always may. Repeatable.
     #[arg(long = "insecure-registry", value_name = "HOST")]
@@ -168,15 +169,20 @@ pub struct RegistryArguments {
 
 impl RegistryArguments {
     pub fn client_options(&self, jobs: usize) -> anyhow::Result<crate::registry::ClientOptions> {
-        let credentials = match &self.creds {
-            None => None,
-            Some(text) => {
-                let (user, password) = text.split_once(':').ok_or_else(|| {
-                    anyhow::anyhow!("--creds must be USER:PASSWORD (the value is not shown)")
-                })?;
-                Some((user.to_string(), password.to_string()))
+        let mut credentials: Vec<crate::registry::GivenCredentials> = Vec::new();
+        for text in &self.creds {
+            let given = parse_creds(text)?;
+            if credentials
+                .iter()
+                .any(|other| other.registry == given.registry)
+            {
+                anyhow::bail!(
+                    "--creds is given twice for {}: keep one",
+                    given.registry.as_deref().unwrap_or("every registry")
+                );
             }
-        };
+            credentials.push(given);
+        }
         Ok(crate::registry::ClientOptions {
             insecure_registries: self.insecure_registries.clone(),
             ca_certificates: self.ca_certificates.clone(),
@@ -186,6 +192,42 @@ impl RegistryArguments {
             ..Default::default()
         })
     }
+}
+
+/// One `--creds` value: `REGISTRY=USER:PASSWORD` when what comes before the
+/// first `=` is a registry host (it has a dot or a port, or is `localhost`),
+/// else `USER:PASSWORD`. Errors never repeat the value.
+fn parse_creds(text: &str) -> anyhow::Result<crate::registry::GivenCredentials> {
+    use crate::registry::GivenCredentials;
+    let (registry, pair) = match text.split_once('=') {
+        Some((registry, pair)) if looks_like_registry(registry) => (Some(registry), pair),
+        _ => (None, text),
+    };
+    let (user, password) = pair.split_once(':').ok_or_else(|| {
+        anyhow::anyhow!("--creds must be [REGISTRY=]USER:PASSWORD (the value is not shown)")
+    })?;
+    if user.is_empty() {
+        anyhow::bail!("--creds has an empty user name: it must be [REGISTRY=]USER:PASSWORD");
+    }
+    Ok(match registry {
+        Some(registry) => GivenCredentials::for_registry(registry, user, password),
+        None => GivenCredentials::everywhere(user, password),
+    })
+}
+
+fn looks_like_registry(text: &str) -> bool {
+    let (host, port) = match text.rsplit_once(':') {
+        Some((host, port)) if !text.ends_with(']') => (host, Some(port)),
+        _ => (text, None),
+    };
+    let port_ok =
+        port.is_none_or(|port| !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()));
+    !host.is_empty()
+        && port_ok
+        && (host.contains('.') || port.is_some() || host == "localhost" || host.starts_with('['))
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
 }
 
 /// The layer cache: `HOIST_CACHE`, else `$XDG_CACHE_HOME/hoist`, else `~/.cache/hoist`.
@@ -202,4 +244,46 @@ fn cache_directory() -> anyhow::Result<std::path::PathBuf> {
             anyhow::anyhow!("no cache directory: set HOIST_CACHE (or HOME), or pass --no-cache")
         })?;
     Ok(std::path::PathBuf::from(home).join(".cache").join("hoist"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn creds_name_a_registry_or_every_one() {
+        let scoped = parse_creds("ghcr.io=octo:pa:ss=word").unwrap();
+        assert_eq!(scoped.registry.as_deref(), Some("ghcr.io"));
+        assert_eq!(
+            (scoped.username.as_str(), scoped.password.as_str()),
+            ("octo", "pa:ss=word")
+        );
+        let local = parse_creds("localhost:5000=me:secret").unwrap();
+        assert_eq!(local.registry.as_deref(), Some("localhost:5000"));
+        // Docker Hub by the name users write, stored by the host hoist asks.
+        let hub = parse_creds("docker.io=whale:secret").unwrap();
+        assert_eq!(hub.registry.as_deref(), Some("registry-1.docker.io"));
+        // An `=` after the user name is part of the password.
+        for (text, password) in [("alice:pa=ss", "pa=ss"), ("alice:pa=ss:x", "pa=ss:x")] {
+            let everywhere = parse_creds(text).unwrap();
+            assert_eq!(everywhere.registry, None, "{text}");
+            assert_eq!(everywhere.password, password);
+        }
+    }
+
+    #[test]
+    fn malformed_creds_never_echo_the_value() {
+        for text in ["no-colon-secret", "ghcr.io=no-colon-secret", ":secret"] {
+            let message = parse_creds(text).unwrap_err().to_string();
+            assert!(message.contains("[REGISTRY=]USER:PASSWORD"), "{message}");
+            assert!(!message.contains("secret"), "{message}");
+        }
+        let twice = RegistryArguments {
+            creds: vec!["ghcr.io=a:one-secret".into(), "ghcr.io=b:two-secret".into()],
+            ..RegistryArguments::default()
+        };
+        let message = twice.client_options(1).unwrap_err().to_string();
+        assert!(message.contains("twice for ghcr.io"), "{message}");
+        assert!(!message.contains("secret"), "{message}");
+    }
 }

@@ -3,6 +3,7 @@
 //! bearer tokens for a set of scopes with the credentials at hand, and
 //! keeping them per scope until they expire or a 401 says otherwise.
 
+use super::client::GivenCredentials;
 use super::credentials::{self, Credential};
 use super::error::RegistryError;
 use super::transport::{Scopes, Transport, is_certificate_error, parse_error_body};
@@ -41,10 +42,10 @@ impl Transport {
 
     /// Credentials for `host`: the flags, else docker/podman configuration.
     pub fn credential(&self, host: &str) -> Result<Option<Credential>, RegistryError> {
-        if let Some((username, password)) = &self.options.credentials {
+        if let Some(given) = GivenCredentials::choose(&self.options.credentials, host) {
             return Ok(Some(Credential::UsernamePassword {
-                username: username.clone(),
-                password: password.clone(),
+                username: given.username.clone(),
+                password: given.password.clone(),
             }));
         }
         let mut cache = self

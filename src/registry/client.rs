@@ -56,8 +56,9 @@ pub struct ClientOptions {
     pub insecure_registries: Vec<String>,
     /// Extra PEM CA certificates to trust.
     pub ca_certificates: Vec<PathBuf>,
-    /// `--creds user:password`: used for every registry, before any configuration file.
-    pub credentials: Option<(String, String)>,
+    /// `--creds`: used before any configuration file, each for its registry
+    /// (or for every registry).
+    pub credentials: Vec<GivenCredentials>,
     /// Blob transfers in flight at once.
     pub jobs: usize,
     pub user_agent: String,
@@ -72,6 +73,61 @@ pub struct ClientOptions {
     pub credential_environment: CredentialEnvironment,
 }
 
+/// A username and password given on the command line, for one registry or
+/// for all of them.
+#[derive(Clone)]
+pub struct GivenCredentials {
+    /// The registry's API host (as [`super::reference::api_host`] spells it);
+    /// `None` for every registry.
+    pub registry: Option<String>,
+    pub username: String,
+    pub password: String,
+}
+
+impl GivenCredentials {
+    /// Credentials for every registry a client talks to.
+    pub fn everywhere(username: &str, password: &str) -> Self {
+        GivenCredentials {
+            registry: None,
+            username: username.to_string(),
+            password: password.to_string(),
+        }
+    }
+
+    /// Credentials for `host` and no other registry.
+    pub fn for_registry(registry: &str, username: &str, password: &str) -> Self {
+        GivenCredentials {
+            registry: Some(super::reference::api_host(registry).to_string()),
+            ..GivenCredentials::everywhere(username, password)
+        }
+    }
+
+    /// The ones that apply to `host`: those naming it, else those for every
+    /// registry.
+    pub fn choose<'a>(given: &'a [GivenCredentials], host: &str) -> Option<&'a Self> {
+        given
+            .iter()
+            .find(|credentials| credentials.registry.as_deref() == Some(host))
+            .or_else(|| {
+                given
+                    .iter()
+                    .find(|credentials| credentials.registry.is_none())
+            })
+    }
+}
+
+impl fmt::Debug for GivenCredentials {
+    // By hand, so a password never reaches a log.
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("GivenCredentials")
+            .field("registry", &self.registry)
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
 /// Chunks below this are refused by some registries (ECR).
 pub const MINIMUM_CHUNK: u64 = 5 * 1024 * 1024;
 
@@ -80,7 +136,7 @@ impl Default for ClientOptions {
         ClientOptions {
             insecure_registries: Vec::new(),
             ca_certificates: Vec::new(),
-            credentials: None,
+            credentials: Vec::new(),
             jobs: std::thread::available_parallelism().map_or(4, |n| n.get().max(4)),
             user_agent: format!("hoist/{}", env!("CARGO_PKG_VERSION")),
             retry: RetryPolicy::default(),
@@ -99,13 +155,7 @@ impl fmt::Debug for ClientOptions {
             .debug_struct("ClientOptions")
             .field("insecure_registries", &self.insecure_registries)
             .field("ca_certificates", &self.ca_certificates)
-            .field(
-                "credentials",
-                &self
-                    .credentials
-                    .as_ref()
-                    .map(|(user, _)| (user, "<redacted>")),
-            )
+            .field("credentials", &self.credentials)
             .field("jobs", &self.jobs)
             .field("user_agent", &self.user_agent)
             .field("retry", &self.retry)
@@ -222,11 +272,34 @@ mod tests {
     #[test]
     fn debug_hides_the_password() {
         let options = ClientOptions {
-            credentials: Some(("alice".to_string(), "s3cret-value".to_string())),
+            credentials: vec![
+                GivenCredentials::everywhere("alice", "s3cret-value"),
+                GivenCredentials::for_registry("ghcr.io", "bob", "other-s3cret"),
+            ],
             ..ClientOptions::default()
         };
         let text = format!("{options:?}");
-        assert!(text.contains("alice"));
-        assert!(!text.contains("s3cret-value"));
+        assert!(text.contains("alice") && text.contains("bob"), "{text}");
+        assert!(!text.contains("s3cret"), "{text}");
+    }
+
+    #[test]
+    fn credentials_for_a_registry_win_over_those_for_all() {
+        let given = [
+            GivenCredentials::everywhere("anyone", "a"),
+            GivenCredentials::for_registry("ghcr.io", "octo", "b"),
+            GivenCredentials::for_registry("docker.io", "whale", "c"),
+        ];
+        let user = |host: &str| GivenCredentials::choose(&given, host).map(|c| c.username.as_str());
+        assert_eq!(user("ghcr.io"), Some("octo"));
+        // Docker Hub is named by its API host.
+        assert_eq!(user("registry-1.docker.io"), Some("whale"));
+        assert_eq!(user("quay.io"), Some("anyone"));
+        let scoped = &given[1..];
+        assert_eq!(
+            GivenCredentials::choose(scoped, "quay.io").map(|c| c.username.as_str()),
+            None,
+            "credentials for one registry are never sent to another"
+        );
     }
 }

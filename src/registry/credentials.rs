@@ -4,7 +4,7 @@
 //! `auth.json`. `login` verifies before writing, like `docker login`.
 //! Flags (`--creds`) come first; the client applies them.
 
-use super::client::RegistryClient;
+use super::client::{GivenCredentials, RegistryClient};
 use super::error::RegistryError;
 use super::transport::{Context, Scopes};
 use base64::Engine as _;
@@ -223,7 +223,7 @@ fn verify(
     password: &str,
 ) -> Result<(), RegistryError> {
     let mut options = client.options().clone();
-    options.credentials = Some((username.to_string(), password.to_string()));
+    options.credentials = vec![GivenCredentials::everywhere(username, password)];
     options.credential_environment = CredentialEnvironment::default();
     let checker = RegistryClient::new(options)?;
     let host = super::reference::api_host(registry).to_string();

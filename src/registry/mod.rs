@@ -18,7 +18,10 @@ mod stream;
 mod transport;
 mod upload;
 
-pub use client::{ClientOptions, MINIMUM_CHUNK, RegistryClient, RetryPolicy, get_manifest_digest};
+pub use client::{
+    ClientOptions, GivenCredentials, MINIMUM_CHUNK, RegistryClient, RetryPolicy,
+    get_manifest_digest,
+};
 pub use credentials::{Credential, CredentialEnvironment};
 pub use error::{Answer, RegistryError};
 pub use reference::{DOCKER_HUB, DOCKER_HUB_API_HOST, Reference, ReferenceError, api_host};
