@@ -1,4 +1,5 @@
-//! Building on a base image read from an OCI layout or an OCI archive: the
+//! Building on a base image read from an OCI layout, an OCI archive or a
+//! registry (in Docker's format, which becomes OCI): the
 //! base's layers come first, its config is merged under the spec's, and a
 //! platform the base lacks is an error that lists what it has.
 
@@ -159,4 +160,57 @@ fn oci_archive_base_and_missing_platform() {
         .failure(1)
         .stderr_mentions(&["linux/s390x", "linux/amd64", "linux/arm64"]);
     assert!(!failed.exists(), "a failed build writes no output");
+}
+
+#[test]
+fn docker_format_base_becomes_an_all_oci_image_umoci_unpacks() {
+    use common::registry::TestRegistry;
+    let work = tempfile::tempdir().unwrap();
+    build_hello_base(work.path());
+    // The same image in Docker's v2 schema 2 format, in a real registry.
+    let registry = TestRegistry::start();
+    let base = format!("{}/base/hello:v2s2", registry.host());
+    common::run(std::process::Command::new("skopeo").args([
+        "copy",
+        "--quiet",
+        "--all",
+        "--format",
+        "v2s2",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:hello", work.path().join("base").display()),
+        &format!("docker://{base}"),
+    ]));
+    let spec = write_app_spec(
+        work.path(),
+        &format!("docker://{base}"),
+        "[\"linux/amd64\", \"linux/arm64\"]",
+    );
+    let out = work.path().join("out");
+    hoist(["build", "-f"])
+        .arg(&spec)
+        .arg("-o")
+        .arg(format!("oci:{}", out.display()))
+        .run()
+        .success();
+
+    let built = Layout::open(&out);
+    for (platform, digest) in built.platform_manifests("app") {
+        let manifest = built.json(&digest);
+        let layers = manifest["layers"].as_array().unwrap();
+        assert_eq!(layers.len(), 3, "{platform}: two base layers and one more");
+        for layer in layers {
+            assert_eq!(
+                layer["mediaType"], "application/vnd.oci.image.layer.v1.tar+gzip",
+                "{platform}: {manifest}"
+            );
+        }
+        built.verify_diff_ids(&digest);
+    }
+    let rootfs =
+        unpack_platform(&format!("oci:{}:app", out.display()), "amd64", work.path()).join("rootfs");
+    assert_eq!(
+        fs::read_to_string(rootfs.join("extra.txt")).unwrap(),
+        "on top of the base\n"
+    );
+    assert!(rootfs.join("usr/bin/hello").exists());
 }

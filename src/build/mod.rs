@@ -9,7 +9,9 @@ pub mod metadata;
 pub mod stream;
 pub mod transport;
 
-use crate::image::{Blob, BytesBlob, FileBlob, Image, Index, Manifest, model::ChildEntry};
+use crate::image::{
+    Blob, BytesBlob, FileBlob, Image, Index, Manifest, as_oci_layer, model::ChildEntry,
+};
 use crate::layer::{
     BlobStream, BuiltLayer, CacheError, LayerCache, LayerError, LayerRecipe, build_layer_streamed,
 };
@@ -254,8 +256,9 @@ pub fn build_image(
         let config_bytes = to_canonical_json(&config).map_err(|error| encode(error.into()))?;
         let config_blob = BytesBlob::new(MediaType::ImageConfig, config_bytes);
 
+        // The manifest is OCI whatever the base's format was.
         let mut blobs: Vec<Arc<dyn Blob>> = match base {
-            Some(base) => base.layers.clone(),
+            Some(base) => base.layers.iter().map(as_oci_layer).collect(),
             None => Vec::new(),
         };
         if let Some(base) = base {

@@ -128,9 +128,71 @@ impl Blob for FileBlob {
     }
 }
 
+/// A layer of a Docker-format image under its OCI media type: the same
+/// bytes, digest and size, so an OCI manifest that builds on a Docker base
+/// names only OCI types (umoci, for one, refuses Docker layer types there).
+/// Layers already of OCI types are returned as they are.
+pub fn as_oci_layer(layer: &Arc<dyn Blob>) -> Arc<dyn Blob> {
+    let media_type = layer.descriptor().media_type().to_string();
+    match crate::oci::media_type::oci_layer_type(&media_type) {
+        Some(oci) => {
+            let mut descriptor = layer.descriptor().clone();
+            descriptor.set_media_type(MediaType::from(oci));
+            Arc::new(RetypedBlob {
+                inner: Arc::clone(layer),
+                descriptor,
+            })
+        }
+        None => Arc::clone(layer),
+    }
+}
+
+/// Another blob's content under a different descriptor.
+struct RetypedBlob {
+    inner: Arc<dyn Blob>,
+    descriptor: Descriptor,
+}
+
+impl Blob for RetypedBlob {
+    fn descriptor(&self) -> &Descriptor {
+        &self.descriptor
+    }
+
+    fn open(&self) -> io::Result<Box<dyn Read + Send + '_>> {
+        self.inner.open()
+    }
+
+    fn local_path(&self) -> Option<&Path> {
+        self.inner.local_path()
+    }
+
+    fn origin(&self) -> Option<&BlobOrigin> {
+        self.inner.origin()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn docker_layers_take_their_oci_media_type_and_keep_their_bytes() {
+        use crate::oci::media_type::{DOCKER_LAYER_GZIP, OCI_LAYER_GZIP};
+        let docker: Arc<dyn Blob> = Arc::new(BytesBlob::new(
+            MediaType::Other(DOCKER_LAYER_GZIP.to_string()),
+            b"layer bytes".to_vec(),
+        ));
+        let oci = as_oci_layer(&docker);
+        assert_eq!(oci.descriptor().media_type().to_string(), OCI_LAYER_GZIP);
+        assert_eq!(oci.digest(), docker.digest());
+        assert_eq!(oci.size(), docker.size());
+        let mut bytes = Vec::new();
+        oci.open().unwrap().read_to_end(&mut bytes).unwrap();
+        assert_eq!(bytes, b"layer bytes");
+        // An OCI layer is left as it is.
+        let again = as_oci_layer(&oci);
+        assert!(Arc::ptr_eq(&again, &oci));
+    }
 
     #[test]
     fn bytes_blob_descriptor_and_reopen() {
