@@ -9,15 +9,19 @@ use common::hoist::{Layout, fixture, hoist, unpack_platform};
 use std::fs;
 use std::path::Path;
 
-fn build_hello_base(work: &Path) -> Layout {
-    let base = work.join("base");
+/// `hoist build -f SPEC -o oci:OUT`, which must succeed.
+fn build_layout(spec: &Path, out: &Path) -> Layout {
     hoist(["build", "-f"])
-        .arg(fixture("hello").join("hoist.toml"))
+        .arg(spec)
         .arg("-o")
-        .arg(format!("oci:{}", base.display()))
+        .arg(format!("oci:{}", out.display()))
         .run()
         .success();
-    Layout::open(&base)
+    Layout::open(out)
+}
+
+fn build_hello_base(work: &Path) -> Layout {
+    build_layout(&fixture("hello").join("hoist.toml"), &work.join("base"))
 }
 
 /// A spec on `base` adding one file and one environment variable.
@@ -47,13 +51,7 @@ fn layout_base_contributes_layers_and_config_per_platform() {
         "[\"linux/amd64\", \"linux/arm64\"]",
     );
     let out = work.path().join("out");
-    hoist(["build", "-f"])
-        .arg(&spec)
-        .arg("-o")
-        .arg(format!("oci:{}", out.display()))
-        .run()
-        .success();
-    let built = Layout::open(&out);
+    let built = build_layout(&spec, &out);
 
     let base_manifests = base.platform_manifests("hello");
     let built_manifests = built.platform_manifests("app");
@@ -136,13 +134,7 @@ fn oci_archive_base_and_missing_platform() {
         "[\"linux/amd64\"]",
     );
     let out = work.path().join("out");
-    hoist(["build", "-f"])
-        .arg(&spec)
-        .arg("-o")
-        .arg(format!("oci:{}", out.display()))
-        .run()
-        .success();
-    let layout = Layout::open(&out);
+    let layout = build_layout(&spec, &out);
     let (_, digest) = layout.platform_manifests("app").remove(0);
     assert_eq!(layout.json(&digest)["layers"].as_array().unwrap().len(), 3);
 
@@ -186,14 +178,7 @@ fn docker_format_base_becomes_an_all_oci_image_umoci_unpacks() {
         "[\"linux/amd64\", \"linux/arm64\"]",
     );
     let out = work.path().join("out");
-    hoist(["build", "-f"])
-        .arg(&spec)
-        .arg("-o")
-        .arg(format!("oci:{}", out.display()))
-        .run()
-        .success();
-
-    let built = Layout::open(&out);
+    let built = build_layout(&spec, &out);
     for (platform, digest) in built.platform_manifests("app") {
         let manifest = built.json(&digest);
         let layers = manifest["layers"].as_array().unwrap();
