@@ -714,4 +714,56 @@ fn layout_signatures_and_referrers() {
         .current_dir(work.path())
         .run()
         .failure(1);
+
+    // A second signature with claims, as `cosign sign -a` makes them; verify
+    // -a counts only the signatures that carry what it asks for.
+    hoist([
+        "sign",
+        "oci:out:hello",
+        "-a",
+        "team=api",
+        "-a",
+        "run=42",
+        "--key",
+    ])
+    .arg(keys.path("cosign.key"))
+    .env("COSIGN_PASSWORD", "right horse")
+    .current_dir(work.path())
+    .run()
+    .success();
+    let claimed = hoist(["verify", "oci:out:hello", "-a", "team=api", "--key"])
+        .arg(keys.path("cosign.pub"))
+        .current_dir(work.path())
+        .run()
+        .success();
+    assert_eq!(claimed.lines().len(), 1, "{}", claimed.stdout);
+    assert!(
+        claimed
+            .stdout
+            .contains(r#"claims {"run":"42","team":"api"}"#),
+        "{}",
+        claimed.stdout
+    );
+    let all = hoist(["verify", "oci:out:hello", "--key"])
+        .arg(keys.path("cosign.pub"))
+        .current_dir(work.path())
+        .run()
+        .success();
+    assert_eq!(all.lines().len(), 2, "{}", all.stdout);
+    hoist(["verify", "oci:out:hello", "-a", "team=web", "--key"])
+        .arg(keys.path("cosign.pub"))
+        .current_dir(work.path())
+        .run()
+        .failure(1)
+        .stderr_mentions(&[
+            "2 signature(s) verify with this key",
+            "none carries team=web",
+        ]);
+    hoist(["sign", "oci:out:hello", "-a", "team", "--key"])
+        .arg(keys.path("cosign.key"))
+        .env("COSIGN_PASSWORD", "right horse")
+        .current_dir(work.path())
+        .run()
+        .failure(1)
+        .stderr_mentions(&["annotation `team` must be KEY=VALUE"]);
 }

@@ -8,7 +8,9 @@
 use super::RegistryArguments;
 use super::report::{Mode, Reporter};
 use crate::attest::key::{generate_key_pair, load_private_key, load_public_key};
-use crate::attest::sign::{add_signature, docker_reference, signature_tag, verify};
+use crate::attest::sign::{
+    VerifiedSignature, add_signature, docker_reference, signature_tag, verify,
+};
 use crate::build::transport::{Transports, parse_reference};
 use crate::image::{Blob, Manifest, publish};
 use crate::oci::{Digest, Location};
@@ -36,6 +38,10 @@ pub struct SignArguments {
     /// The cosign private key (password from COSIGN_PASSWORD, else a prompt).
     #[arg(long, value_name = "FILE")]
     key: PathBuf,
+    /// A claim to sign along with the digest, in the payload's `optional`
+    /// section as `cosign sign -a` puts it. Repeatable.
+    #[arg(short = 'a', long = "annotation", value_name = "KEY=VALUE")]
+    annotations: Vec<String>,
     #[command(flatten)]
     registry: RegistryArguments,
 }
@@ -47,8 +53,45 @@ pub struct VerifyArguments {
     /// The cosign public key.
     #[arg(long, value_name = "FILE")]
     key: PathBuf,
+    /// A claim a signature must carry (`hoist sign -a`, `cosign sign -a`);
+    /// signatures without every one given are not counted. Repeatable.
+    #[arg(short = 'a', long = "annotation", value_name = "KEY=VALUE")]
+    annotations: Vec<String>,
     #[command(flatten)]
     registry: RegistryArguments,
+}
+
+/// `-a KEY=VALUE` flags as a map; a key given twice or a flag without `=`
+/// is an error naming it.
+fn parse_annotations(flags: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut annotations = BTreeMap::new();
+    for flag in flags {
+        let Some((key, value)) = flag.split_once('=') else {
+            bail!("annotation `{flag}` must be KEY=VALUE");
+        };
+        if key.is_empty() {
+            bail!("annotation `{flag}` has no key: it must be KEY=VALUE");
+        }
+        if annotations
+            .insert(key.to_string(), value.to_string())
+            .is_some()
+        {
+            bail!("annotation `{key}` is given twice");
+        }
+    }
+    Ok(annotations)
+}
+
+/// True when the payload's `optional` claims include every one wanted.
+fn carries(signature: &VerifiedSignature, wanted: &BTreeMap<String, String>) -> bool {
+    wanted.iter().all(|(key, value)| {
+        signature
+            .optional
+            .as_ref()
+            .and_then(|optional| optional.get(key))
+            .and_then(serde_json::Value::as_str)
+            == Some(value.as_str())
+    })
 }
 
 /// The key password: `COSIGN_PASSWORD` (which may be empty), else asked on
@@ -210,6 +253,7 @@ pub fn sign(arguments: SignArguments) -> anyhow::Result<()> {
         .location
         .parse()
         .with_context(|| format!("image {}", arguments.location))?;
+    let annotations = parse_annotations(&arguments.annotations)?;
     let pem = std::fs::read_to_string(&arguments.key)
         .with_context(|| format!("reading the private key {}", arguments.key.display()))?;
     let password = password(false)?;
@@ -223,7 +267,7 @@ pub fn sign(arguments: SignArguments) -> anyhow::Result<()> {
         &key,
         &target.identity,
         &target.digest,
-        &BTreeMap::new(),
+        &annotations,
     )?;
     let sink = transports.sink(&target.signatures)?;
     publish(
@@ -248,6 +292,7 @@ pub fn verify_command(arguments: VerifyArguments) -> anyhow::Result<()> {
         .location
         .parse()
         .with_context(|| format!("image {}", arguments.location))?;
+    let wanted = parse_annotations(&arguments.annotations)?;
     let pem = std::fs::read_to_string(&arguments.key)
         .with_context(|| format!("reading the public key {}", arguments.key.display()))?;
     let public_key = load_public_key(&pem)
@@ -263,9 +308,30 @@ pub fn verify_command(arguments: VerifyArguments) -> anyhow::Result<()> {
     };
     let verified = verify(&public_key, &image, &target.digest)
         .with_context(|| format!("verifying {location} ({})", target.digest))?;
-    for signature in &verified {
+    let matching: Vec<&VerifiedSignature> = verified
+        .iter()
+        .filter(|signature| carries(signature, &wanted))
+        .collect();
+    if matching.is_empty() {
+        let wanted: Vec<String> = wanted
+            .iter()
+            .map(|(key, value)| format!("{key}={value}"))
+            .collect();
+        bail!(
+            "{location} ({}): {} signature(s) verify with this key, but none carries {}",
+            target.digest,
+            verified.len(),
+            wanted.join(", ")
+        );
+    }
+    for signature in matching {
+        let claims = signature
+            .optional
+            .as_ref()
+            .map(|optional| format!(", claims {optional}"))
+            .unwrap_or_default();
         reporter.line(&format!(
-            "verified {} signed for {} (signature layer {})",
+            "verified {} signed for {} (signature layer {}{claims})",
             signature.manifest_digest, signature.docker_reference, signature.layer
         ));
     }
