@@ -337,3 +337,22 @@ pub fn verify_command(arguments: VerifyArguments) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn annotations_are_key_value_pairs_given_once() {
+        let parsed = parse_annotations(&["team=api".into(), "note=a=b".into()]).unwrap();
+        assert_eq!(parsed["team"], "api");
+        assert_eq!(parsed["note"], "a=b", "the value keeps later `=`");
+        for (flags, message) in [
+            (vec!["=x".to_string()], "has no key"),
+            (vec!["a=1".into(), "a=2".into()], "`a` is given twice"),
+        ] {
+            let error = parse_annotations(&flags).unwrap_err().to_string();
+            assert!(error.contains(message), "{error}");
+        }
+    }
+}
