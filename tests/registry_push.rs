@@ -385,6 +385,19 @@ fn abandoned_or_misdescribed_streams_store_nothing() {
     let error = stream_blob(&sink, data.clone(), None).unwrap_err();
     assert!(error.to_string().contains("abandoned"), "{error}");
     assert!(!sink.has_blob(&layer_descriptor(&data)).unwrap());
+    // The chunk already sent is dropped at once: the upload is cancelled.
+    let log = registry.log();
+    assert_eq!(
+        registry.count_requests("DELETE", "/broken/blobs/uploads/"),
+        1,
+        "{log}"
+    );
+    assert!(
+        log.lines()
+            .any(|line| line.contains("\"DELETE /v2/broken/blobs/uploads/")
+                && line.contains("\" 204 ")),
+        "{log}"
+    );
 
     // A descriptor that does not match the bytes: the registry refuses the
     // digest, and nothing is stored under either digest.

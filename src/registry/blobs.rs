@@ -273,6 +273,39 @@ async fn patch(
     }
 }
 
+/// Cancels an upload the client will not finish, so the registry can drop
+/// what it holds of it now instead of when its stale uploads are purged.
+/// One attempt, and any failure is only logged: this tidies up after
+/// another error, which is the one to report.
+pub(crate) async fn cancel_upload(
+    transport: &Transport,
+    host: &str,
+    scopes: &Scopes,
+    context: &Context,
+    location: &Url,
+) {
+    let answer = transport
+        .attempt(
+            host,
+            scopes,
+            context,
+            Method::DELETE,
+            location.as_str(),
+            HeaderMap::new(),
+            None,
+        )
+        .await;
+    match answer {
+        Ok(response) if response.status().is_success() => {}
+        Ok(response) => tracing::debug!(
+            "cancelling the upload to {} answered {}",
+            context.target,
+            response.status()
+        ),
+        Err(error) => tracing::debug!("cancelling the upload to {}: {error}", context.target),
+    }
+}
+
 /// Asks how much of an upload the registry holds: the offset of the next
 /// byte it expects and the location to continue at, or `None` when the
 /// upload is gone or the answer is unclear (the caller restarts).

@@ -5,8 +5,9 @@
 //! registry takes (5 MiB, or the advertised `OCI-Chunk-Min-Length`): what
 //! is left to send once the producer finishes is at most one chunk, so the
 //! push ends soon after the last byte is made. A PATCH that fails for a
-//! passing reason resumes at the registry's offset; anything worse is
-//! reported, and the caller uploads the finished blob from its file.
+//! passing reason resumes at the registry's offset; anything worse cancels
+//! the upload and is reported, and the caller uploads the finished blob from
+//! its file.
 
 use super::blobs;
 use super::client::MINIMUM_CHUNK;
@@ -55,7 +56,7 @@ impl RegistrySink {
         let mut location = session.location;
         let mut held = BytesMut::with_capacity(2 * chunk_size);
         let mut offset = 0u64;
-        let descriptor = loop {
+        let received = 'receive: loop {
             match pieces.blocking_recv() {
                 Some(StreamPiece::Bytes(bytes)) => {
                     held.extend_from_slice(&bytes);
@@ -64,37 +65,62 @@ impl RegistrySink {
                     // chunk boundary, as in the chunked upload.
                     while held.len() > chunk_size {
                         let chunk = held.split_to(chunk_size).freeze();
-                        location =
-                            send_chunk(client, host, &scopes, &context, location, offset, chunk)?;
+                        match send_chunk(
+                            client,
+                            host,
+                            &scopes,
+                            &context,
+                            location.clone(),
+                            offset,
+                            chunk,
+                        ) {
+                            Ok(next) => location = next,
+                            Err(error) => break 'receive Err(error),
+                        }
                         offset += chunk_size as u64;
                     }
                 }
-                Some(StreamPiece::End(descriptor)) => break descriptor,
-                None => return Err(failed(ABANDONED.to_string())),
+                Some(StreamPiece::End(descriptor)) => {
+                    let sent = offset + held.len() as u64;
+                    break if sent == descriptor.size() {
+                        Ok(descriptor)
+                    } else {
+                        Err(failed(format!(
+                            "sent {sent} bytes of a {}-byte blob",
+                            descriptor.size()
+                        )))
+                    };
+                }
+                None => break Err(failed(ABANDONED.to_string())),
             }
         };
-        let last = held.freeze();
-        let sent = offset + last.len() as u64;
-        if sent != descriptor.size() {
-            return Err(failed(format!(
-                "sent {sent} bytes of a {}-byte blob",
-                descriptor.size()
-            )));
+        let finished = match received {
+            Ok(descriptor) => {
+                let last = held.freeze();
+                client
+                    .block_on(blobs::finish_upload(
+                        transport,
+                        host,
+                        &scopes,
+                        &Context::new(
+                            "pushing blob",
+                            reference.with_digest(descriptor.digest().clone()),
+                        ),
+                        &location,
+                        descriptor.digest(),
+                        last.len() as u64,
+                        reqwest::Body::from(last),
+                    ))
+                    .map(|()| *descriptor)
+            }
+            Err(error) => Err(error),
+        };
+        if finished.is_err() {
+            client.block_on(blobs::cancel_upload(
+                transport, host, &scopes, &context, &location,
+            ));
         }
-        client.block_on(blobs::finish_upload(
-            transport,
-            host,
-            &scopes,
-            &Context::new(
-                "pushing blob",
-                reference.with_digest(descriptor.digest().clone()),
-            ),
-            &location,
-            descriptor.digest(),
-            last.len() as u64,
-            reqwest::Body::from(last),
-        ))?;
-        Ok(*descriptor)
+        finished
     }
 }
 
