@@ -386,9 +386,14 @@ const PASSWORD: &str = "correct-horse-battery";
 const WRONG: &str = "wrong-stapler-4711";
 
 fn secured_registry() -> Secured {
+    secured_registry_for("alice", PASSWORD)
+}
+
+/// A registry over TLS that takes Basic credentials for `user` only.
+fn secured_registry_for(user: &str, password: &str) -> Secured {
     let directory = tempfile::tempdir().unwrap();
     let certificates = make_server_certificates(directory.path());
-    let htpasswd = make_htpasswd(directory.path(), "alice", PASSWORD);
+    let htpasswd = make_htpasswd(directory.path(), user, password);
     let registry = TestRegistry::start_with(RegistryConfig {
         tls: Some((certificates.server_certificate, certificates.server_key)),
         htpasswd: Some(htpasswd),
@@ -826,4 +831,62 @@ fn creds_for_one_registry_go_to_that_registry_only() {
         .failure(1)
         .stderr_mentions(&[&format!("hoist login {host}")]);
     assert_no_password(&refused, PASSWORD);
+}
+
+#[test]
+fn creds_without_a_registry_go_to_the_push_target_not_the_base_registry() {
+    // The base lives in a registry alice has logged in to; the push goes to
+    // one where only bob may write, named by an unscoped --creds.
+    let base_registry = secured_registry();
+    let target_registry = secured_registry_for("bob", WRONG);
+    let base_host = base_registry.registry.host();
+    let target_host = target_registry.registry.host();
+    let work = tempfile::tempdir().unwrap();
+    let work = work.path();
+    let with_cas = |command: common::hoist::Hoist| {
+        command
+            .arg("--ca-cert")
+            .arg(&base_registry.ca)
+            .arg("--ca-cert")
+            .arg(&target_registry.ca)
+    };
+    with_cas(hoist_in(work, ["build"]))
+        .arg("-f")
+        .arg(fixture("hello/hoist.toml"))
+        .arg("-o")
+        .arg(format!("docker://{base_host}/base/hello:1"))
+        .args(["--creds", &format!("{base_host}=alice:{PASSWORD}")])
+        .run()
+        .success();
+    with_cas(hoist_in(
+        work,
+        ["login", &base_host, "-u", "alice", "--password-stdin"],
+    ))
+    .stdin(format!("{PASSWORD}\n"))
+    .run()
+    .success();
+
+    let app = work.join("app");
+    std::fs::create_dir_all(app.join("files")).unwrap();
+    std::fs::write(app.join("files/extra.txt"), "on top\n").unwrap();
+    std::fs::write(
+        app.join("hoist.toml"),
+        format!(
+            "[[image]]\nname = \"app\"\nbase = \"docker://{base_host}/base/hello:1\"\n\
+             platforms = [\"linux/amd64\"]\nsource-date-epoch = 1700000000\n\
+             [[image.layer]]\nfiles = [{{ source = \"files/extra.txt\", target = \"/extra.txt\" }}]\n"
+        ),
+    )
+    .unwrap();
+    // Succeeds only if the base registry was asked with alice's stored
+    // login: bob's password there would be refused.
+    let pushed = with_cas(hoist_in(work, ["build"]))
+        .arg("-f")
+        .arg(app.join("hoist.toml"))
+        .arg("-o")
+        .arg(format!("docker://{target_host}/app:1"))
+        .args(["--creds", &format!("bob:{WRONG}")])
+        .run()
+        .success();
+    assert_no_password(&pushed, WRONG);
 }

@@ -112,7 +112,8 @@ pub fn sbom(arguments: SbomArguments) -> anyhow::Result<()> {
                 arguments.target
             )
         })?;
-        let transports = Transports::new(arguments.registry.client_options(jobs)?);
+        let own = super::own_registries([&location], []);
+        let transports = Transports::new(arguments.registry.client_options_for(jobs, &own)?);
         let manifest = transports.source(&location)?.resolve()?;
         let image = choose_image(&manifest, arguments.platform.as_deref())?;
         let tree = attest::image_files(&image.layers)?;
@@ -287,7 +288,8 @@ pub fn attestations(arguments: AttestationsArguments) -> anyhow::Result<()> {
         .location
         .parse()
         .with_context(|| format!("location {}", arguments.location))?;
-    let transports = Transports::new(arguments.registry.client_options(jobs)?);
+    let own = super::own_registries([&location], []);
+    let transports = Transports::new(arguments.registry.client_options_for(jobs, &own)?);
     let manifest = transports.source(&location)?.resolve()?;
     let mut found: Vec<Attached> = Vec::new();
 

@@ -136,7 +136,11 @@ pub fn run(arguments: BuildArguments) -> anyhow::Result<()> {
         }
     }
 
-    let transports = Transports::new(arguments.registry.client_options(jobs)?);
+    let transports = Transports::new(
+        arguments
+            .registry
+            .client_options_for(jobs, &own_registries(&plan, &outputs))?,
+    );
     let revision = super::changes::revision(&plan)?;
     let first_output = outputs.iter().find_map(|output| match output {
         Output::Location(location) => Some(location),
@@ -423,6 +427,28 @@ pub fn run(arguments: BuildArguments) -> anyhow::Result<()> {
     }
     reporter.digest(&digest);
     Ok(())
+}
+
+/// The registries the build pushes to, or, when it pushes nowhere, those its
+/// bases come from: where `--creds` without a registry goes.
+fn own_registries(plan: &Plan, outputs: &[Output]) -> Vec<String> {
+    let mut written = Vec::new();
+    for output in outputs {
+        match output {
+            Output::Location(location) => written.push(location.clone()),
+            Output::Push => written.extend(plan.images.iter().filter_map(|image| {
+                image
+                    .repository
+                    .clone()
+                    .map(|reference| Location::Registry { reference })
+            })),
+        }
+    }
+    let bases = plan.images.iter().filter_map(|image| match &image.base {
+        crate::spec::BaseImage::Location(location) => Some(location),
+        crate::spec::BaseImage::Scratch => None,
+    });
+    super::own_registries(&written, bases)
 }
 
 /// The registry location an image goes to when that is its only output.

@@ -40,7 +40,8 @@ pub fn run(arguments: CopyArguments) -> anyhow::Result<()> {
         .with_context(|| format!("destination {destination}"))?
         .into_iter()
         .collect();
-    let transports = Transports::new(arguments.registry.client_options(jobs)?);
+    let own = super::own_registries([&destination], [&source]);
+    let transports = Transports::new(arguments.registry.client_options_for(jobs, &own)?);
     let mut manifest = transports.source(&source)?.resolve()?;
     if let Some(platform) = &arguments.platform {
         let platform: Platform = platform

@@ -13,6 +13,7 @@ mod report;
 mod sign;
 mod tags;
 
+use crate::oci::Location;
 use clap::{Parser, Subcommand};
 use std::io::IsTerminal;
 
@@ -149,8 +150,9 @@ impl RunArguments {
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct RegistryArguments {
     /// REGISTRY=USER:PASSWORD for one registry (repeatable), or USER:PASSWORD
-    /// for every registry this command talks to. Prefer `hoist login` or a
-    /// credential helper: command lines are visible to other users.
+    /// for the registry the command writes to (or reads, when it writes to
+    /// none). Prefer `hoist login` or a credential helper: command lines are
+    /// visible to other users.
     #[arg(
         long,
         value_name = "[REGISTRY=]USER:PASSWORD",
@@ -168,6 +170,39 @@ pub struct RegistryArguments {
 }
 
 impl RegistryArguments {
+    /// Client options for a command whose own registries are `hosts` (the
+    /// ones it writes to, or reads when it writes to none): `--creds` without
+    /// a registry is for those, never for a base image's registry or a token
+    /// realm elsewhere, which would refuse (or keep) a password not theirs.
+    pub fn client_options_for(
+        &self,
+        jobs: usize,
+        hosts: &[String],
+    ) -> anyhow::Result<crate::registry::ClientOptions> {
+        let mut options = self.client_options(jobs)?;
+        let (everywhere, mut scoped): (Vec<_>, Vec<_>) = options
+            .credentials
+            .into_iter()
+            .partition(|given| given.registry.is_none());
+        for given in everywhere {
+            for host in hosts {
+                let for_host = crate::registry::GivenCredentials::for_registry(
+                    host,
+                    &given.username,
+                    &given.password,
+                );
+                if !scoped
+                    .iter()
+                    .any(|other| other.registry == for_host.registry)
+                {
+                    scoped.push(for_host);
+                }
+            }
+        }
+        options.credentials = scoped;
+        Ok(options)
+    }
+
     pub fn client_options(&self, jobs: usize) -> anyhow::Result<crate::registry::ClientOptions> {
         let mut credentials: Vec<crate::registry::GivenCredentials> = Vec::new();
         for text in &self.creds {
@@ -192,6 +227,35 @@ impl RegistryArguments {
             ..Default::default()
         })
     }
+}
+
+/// The registries a command calls its own: those of the locations it
+/// writes, else those of the locations it reads.
+pub fn own_registries<'a>(
+    writes: impl IntoIterator<Item = &'a Location>,
+    reads: impl IntoIterator<Item = &'a Location>,
+) -> Vec<String> {
+    let written = registry_hosts(writes);
+    if written.is_empty() {
+        registry_hosts(reads)
+    } else {
+        written
+    }
+}
+
+/// The registries among `locations` (their hosts as references name them),
+/// each once.
+pub fn registry_hosts<'a>(locations: impl IntoIterator<Item = &'a Location>) -> Vec<String> {
+    let mut hosts: Vec<String> = Vec::new();
+    for location in locations {
+        if let Location::Registry { reference } = location
+            && let Ok(parsed) = crate::build::transport::parse_reference(reference)
+            && !hosts.contains(&parsed.registry)
+        {
+            hosts.push(parsed.registry);
+        }
+    }
+    hosts
 }
 
 /// One `--creds` value: `REGISTRY=USER:PASSWORD` when what comes before the
@@ -269,6 +333,41 @@ mod tests {
             assert_eq!(everywhere.registry, None, "{text}");
             assert_eq!(everywhere.password, password);
         }
+    }
+
+    #[test]
+    fn creds_without_a_registry_go_to_the_commands_own_registries() {
+        let arguments = RegistryArguments {
+            creds: vec!["bob:pushing".into(), "quay.io=carol:reading".into()],
+            ..RegistryArguments::default()
+        };
+        let own = own_registries(
+            [&"docker://ghcr.io/acme/app:1".parse::<Location>().unwrap()],
+            [&"docker://docker.io/library/debian:12"
+                .parse::<Location>()
+                .unwrap()],
+        );
+        assert_eq!(own, ["ghcr.io"]);
+        let options = arguments.client_options_for(1, &own).unwrap();
+        let user = |host: &str| {
+            crate::registry::GivenCredentials::choose(&options.credentials, host)
+                .map(|given| given.username.clone())
+        };
+        assert_eq!(user("ghcr.io").as_deref(), Some("bob"));
+        assert_eq!(user("quay.io").as_deref(), Some("carol"));
+        assert_eq!(
+            user("registry-1.docker.io"),
+            None,
+            "the base's registry gets none"
+        );
+        // Writing nowhere, a command's own registries are those it reads.
+        let read_only = own_registries(
+            [&"oci:out".parse::<Location>().unwrap()],
+            [&"docker://docker.io/library/debian:12"
+                .parse::<Location>()
+                .unwrap()],
+        );
+        assert_eq!(read_only, ["docker.io"]);
     }
 
     #[test]

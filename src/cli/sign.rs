@@ -259,7 +259,8 @@ pub fn sign(arguments: SignArguments) -> anyhow::Result<()> {
     let password = password(false)?;
     let key = load_private_key(&pem, password.as_bytes())
         .with_context(|| format!("opening the private key {}", arguments.key.display()))?;
-    let transports = Transports::new(arguments.registry.client_options(4)?);
+    let own = super::own_registries([&location], []);
+    let transports = Transports::new(arguments.registry.client_options_for(4, &own)?);
     let target = target(&location, &transports)?;
     let existing = signature_image(&target, &transports)?;
     let artifact = add_signature(
@@ -297,7 +298,8 @@ pub fn verify_command(arguments: VerifyArguments) -> anyhow::Result<()> {
         .with_context(|| format!("reading the public key {}", arguments.key.display()))?;
     let public_key = load_public_key(&pem)
         .with_context(|| format!("opening the public key {}", arguments.key.display()))?;
-    let transports = Transports::new(arguments.registry.client_options(4)?);
+    let own = super::own_registries([&location], []);
+    let transports = Transports::new(arguments.registry.client_options_for(4, &own)?);
     let target = target(&location, &transports)?;
     let Some(image) = signature_image(&target, &transports)? else {
         bail!(
