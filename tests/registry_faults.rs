@@ -32,6 +32,9 @@ struct Faults {
     dropped_after_chunk: AtomicUsize,
     cut_mid_body: AtomicUsize,
     cut_mid_chunk: AtomicUsize,
+    /// Uploads (by path) that have had a PATCH: a streamed chunk carries no
+    /// range, so this tells a later chunk from the first.
+    patched_uploads: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 async fn forward(
@@ -81,13 +84,19 @@ async fn forward(
     }
     // A later chunk (not at offset 0): read some of it, then hang up; the
     // registry never sees it, so the upload can resume where it stands.
-    if is_upload_body
-        && method == hyper::Method::PATCH
-        && parts
+    let later_chunk = is_upload_body && method == hyper::Method::PATCH && {
+        let upload = path.split('?').next().unwrap_or_default().to_string();
+        let patched_before = !faults.patched_uploads.lock().unwrap().insert(upload);
+        match parts
             .headers
             .get("content-range")
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|range| !range.starts_with("0-"))
+        {
+            Some(range) => !range.starts_with("0-"),
+            None => patched_before,
+        }
+    };
+    if later_chunk
         && faults
             .cut_mid_chunk
             .compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst)
@@ -310,13 +319,20 @@ fn streamed_upload_resumes_a_chunk_cut_off_mid_body() {
     assert_eq!(faults.cut_mid_chunk.load(Ordering::SeqCst), 1);
 
     // Chunk one, chunk two cut off, the registry asked where it stands,
-    // chunk two again, the rest on the PUT.
+    // chunk two again from the bytes kept for it, chunk three, and the PUT.
     let log = registry.log();
     assert_eq!(
         registry.count_requests("PATCH", "/streamed/blobs/uploads"),
-        2,
+        3,
         "the cut chunk never reached the registry:\n{log}"
     );
+    let status_answers = log
+        .lines()
+        .filter(|line| {
+            line.contains("\"GET /v2/streamed/blobs/uploads/") && line.contains("\" 204 ")
+        })
+        .count();
+    assert_eq!(status_answers, 1, "{log}");
     assert_eq!(
         registry.count_requests("PUT", "/streamed/blobs/uploads"),
         1,

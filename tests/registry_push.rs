@@ -323,18 +323,72 @@ fn layer_descriptor(data: &[u8]) -> oci_spec::image::Descriptor {
     )
 }
 
+/// The bytes the registry holds of uploads still open in `repository`:
+/// what its storage has written to their data files.
+fn bytes_held_in_uploads(registry_directory: &std::path::Path, repository: &str) -> u64 {
+    let uploads = registry_directory
+        .join("storage/docker/registry/v2/repositories")
+        .join(repository)
+        .join("_uploads");
+    let Ok(entries) = std::fs::read_dir(uploads) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| std::fs::metadata(entry.path().join("data")).ok())
+        .map(|metadata| metadata.len())
+        .sum()
+}
+
 #[test]
 fn streamed_blob_goes_up_in_chunks_while_it_is_written() {
     use hoist::image::Sink as _;
+    use hoist::registry::StreamPiece;
     let registry = TestRegistry::start();
     let sink = RegistrySink::new(client(), reference(&registry, "streamed"));
     let data = common::registry_images::noise(21, 11 * 1024 * 1024 + 7);
-    let descriptor = stream_blob(&sink, data.clone(), Some(layer_descriptor(&data))).unwrap();
-    assert_eq!(descriptor, layer_descriptor(&data));
-    // Two 5 MiB PATCHes; the last 1 MiB and 7 bytes ride on the PUT.
+    let descriptor = layer_descriptor(&data);
+
+    // The producer sends 1 MiB, a fifth of a chunk, and waits until the
+    // registry has stored some of it: the PATCH body streams, it does not
+    // wait for a whole chunk.
+    let (sender, receiver) = tokio::sync::mpsc::channel(4);
+    let (first, rest) = data.split_at(1024 * 1024);
+    let (first, rest) = (first.to_vec(), rest.to_vec());
+    let registry_directory = registry.directory().to_path_buf();
+    let end = descriptor.clone();
+    let producer = std::thread::spawn(move || {
+        sender
+            .blocking_send(StreamPiece::Bytes(first.into()))
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let mut held = 0;
+        while held == 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            held = bytes_held_in_uploads(&registry_directory, "streamed");
+        }
+        for piece in rest.chunks(300 * 1024) {
+            sender
+                .blocking_send(StreamPiece::Bytes(bytes::Bytes::copy_from_slice(piece)))
+                .unwrap();
+        }
+        sender
+            .blocking_send(StreamPiece::End(Box::new(end)))
+            .unwrap();
+        held
+    });
+    let stored = sink.upload_streamed(receiver).unwrap();
+    let held_before_the_rest = producer.join().unwrap();
+    assert!(
+        held_before_the_rest > 0 && held_before_the_rest <= 1024 * 1024,
+        "the registry held {held_before_the_rest} bytes while the producer waited"
+    );
+    assert_eq!(stored, descriptor);
+    // Chunks of 5 MiB, 5 MiB and the last 1 MiB and 7 bytes, each a PATCH;
+    // the PUT only names the digest.
     assert_eq!(
         registry.count_requests("PATCH", "/streamed/blobs/uploads"),
-        2,
+        3,
         "{}",
         registry.log()
     );
@@ -347,14 +401,14 @@ fn streamed_blob_goes_up_in_chunks_while_it_is_written() {
 }
 
 #[test]
-fn streamed_blob_ending_on_a_chunk_boundary_keeps_its_last_chunk_for_the_put() {
+fn streamed_blob_ending_on_a_chunk_boundary_sends_no_empty_chunk() {
     let registry = TestRegistry::start();
     let sink = RegistrySink::new(client(), reference(&registry, "boundary"));
     let data = common::registry_images::noise(8, 10 * 1024 * 1024);
     let descriptor = stream_blob(&sink, data.clone(), Some(layer_descriptor(&data))).unwrap();
     assert_eq!(
         registry.count_requests("PATCH", "/boundary/blobs/uploads"),
-        1,
+        2,
         "{}",
         registry.log()
     );
@@ -363,15 +417,16 @@ fn streamed_blob_ending_on_a_chunk_boundary_keeps_its_last_chunk_for_the_put() {
 }
 
 #[test]
-fn small_streamed_blob_goes_up_in_one_put() {
+fn small_streamed_blob_goes_up_in_one_patch() {
     use hoist::image::Sink as _;
     let registry = TestRegistry::start();
     let sink = RegistrySink::new(client(), reference(&registry, "small"));
     let data = common::registry_images::noise(5, 700 * 1024);
     let descriptor = stream_blob(&sink, data.clone(), Some(layer_descriptor(&data))).unwrap();
-    assert_eq!(registry.count_requests("PATCH", "/small/blobs/uploads"), 0);
+    assert_eq!(registry.count_requests("PATCH", "/small/blobs/uploads"), 1);
     assert_eq!(registry.count_requests("PUT", "/small/blobs/uploads"), 1);
     assert!(sink.has_blob(&descriptor).unwrap());
+    assert!(std::fs::read(registry.blob_path(descriptor.digest())).unwrap() == data);
 }
 
 #[test]

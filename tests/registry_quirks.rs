@@ -1,6 +1,6 @@
 //! Registry quirks no real registry here shows on demand, served by a small
-//! in-memory registry: ECR's chunk rules (PATCH answered 201, chunks under
-//! 5 MiB refused), an advertised `OCI-Chunk-Min-Length`, no cross-repository
+//! in-memory registry: ECR's chunk rules (PATCH answered 201, every part
+//! of an upload but the last at least 5 MiB), an advertised `OCI-Chunk-Min-Length`, no cross-repository
 //! mount, blob redirects to a storage host, and tokens revoked mid-push.
 
 mod common;
@@ -23,7 +23,9 @@ use std::time::Duration;
 
 #[derive(Default, Clone)]
 struct Quirks {
-    /// PATCH answers 201 and refuses chunks under `minimum_chunk`.
+    /// PATCH answers 201; every part of an upload but the last (PATCH
+    /// bodies, and a PUT body) must hold `minimum_chunk` bytes, as ECR's
+    /// layer parts must: a part is refused once another follows a short one.
     ecr_chunks: bool,
     minimum_chunk: usize,
     /// Send `OCI-Chunk-Min-Length: minimum_chunk` when opening uploads.
@@ -47,6 +49,8 @@ struct State {
     /// (repository, digest) pairs: which repositories hold which blobs.
     linked: HashSet<(String, String)>,
     uploads: HashMap<String, Vec<u8>>,
+    /// The size of each open upload's last PATCH body.
+    last_part: HashMap<String, usize>,
     manifests: HashMap<(String, String), (String, Vec<u8>)>,
     next_upload: usize,
     /// "METHOD path STATUS": what was asked and answered.
@@ -215,22 +219,32 @@ impl QuirkRegistry {
                 return error_reply(404, "BLOB_UPLOAD_UNKNOWN", "no such upload");
             };
             let range = |length: usize| format!("0-{}", length.saturating_sub(1));
+            // Another part follows this upload's last PATCH: that one must
+            // not have been short.
+            let minimum = if self.quirks.ecr_chunks || self.quirks.advertise_minimum {
+                self.quirks.minimum_chunk
+            } else {
+                0
+            };
+            let short_part = state
+                .last_part
+                .get(id)
+                .copied()
+                .filter(|size| *size < minimum)
+                .map(|short| {
+                    error_reply(
+                        400,
+                        "BLOB_UPLOAD_INVALID",
+                        &format!("a part of {short} bytes, under {minimum}, was not the last"),
+                    )
+                });
             return match *method {
                 Method::PATCH if self.quirks.fail_patches => {
                     error_reply(500, "UNAVAILABLE", "chunks are broken today")
                 }
                 Method::PATCH => {
-                    let minimum = if self.quirks.ecr_chunks || self.quirks.advertise_minimum {
-                        self.quirks.minimum_chunk
-                    } else {
-                        0
-                    };
-                    if body.len() < minimum {
-                        return error_reply(
-                            400,
-                            "BLOB_UPLOAD_INVALID",
-                            &format!("chunk of {} bytes is under {minimum}", body.len()),
-                        );
+                    if let Some(refused) = short_part {
+                        return refused;
                     }
                     let start = content_range
                         .as_deref()
@@ -240,6 +254,7 @@ impl QuirkRegistry {
                         return error_reply(416, "RANGE_INVALID", "out of order");
                     }
                     state.patch_sizes.push(body.len());
+                    state.last_part.insert(id.to_string(), body.len());
                     let entry = state.uploads.get_mut(id).expect("upload exists");
                     entry.extend_from_slice(&body);
                     let length = entry.len();
@@ -254,6 +269,21 @@ impl QuirkRegistry {
                     )
                 }
                 Method::PUT => {
+                    let minimum = if self.quirks.ecr_chunks || self.quirks.advertise_minimum {
+                        self.quirks.minimum_chunk
+                    } else {
+                        0
+                    };
+                    if !body.is_empty()
+                        && let Some(short) = state.last_part.get(id).filter(|size| **size < minimum)
+                    {
+                        return error_reply(
+                            400,
+                            "BLOB_UPLOAD_INVALID",
+                            &format!("a part of {short} bytes, under {minimum}, was not the last"),
+                        );
+                    }
+                    state.last_part.remove(id);
                     let mut content = upload;
                     content.extend_from_slice(&body);
                     let digest = query_values(uri, "digest").pop().unwrap_or_default();
@@ -598,12 +628,12 @@ fn streamed_upload_meets_ecr_chunk_rules() {
     );
     let data = common::registry_images::noise(4, 11 * 1024 * 1024 + 3);
     let descriptor = stream_blob(&sink, &data).unwrap();
-    // Two PATCHes of exactly 5 MiB (ECR answers them 201), the rest and the
-    // digest on the PUT.
-    assert_eq!(registry.count("PATCH", "/ecr/streamed/"), 2);
+    // Two PATCHes of exactly 5 MiB (ECR answers them 201), then the rest as
+    // the last part, and the digest on the PUT.
+    assert_eq!(registry.count("PATCH", "/ecr/streamed/"), 3);
     assert_eq!(
         registry.state.lock().unwrap().patch_sizes,
-        [5 * 1024 * 1024, 5 * 1024 * 1024]
+        [5 * 1024 * 1024, 5 * 1024 * 1024, 1024 * 1024 + 3]
     );
     assert_eq!(
         registry.state.lock().unwrap().blobs[&descriptor.digest().to_string()],
@@ -647,6 +677,29 @@ fn failed_stream_leaves_the_blob_to_a_normal_upload() {
     );
     let blob = hoist::image::FileBlob::new(descriptor.clone(), path);
     sink.put_blob(&blob).unwrap();
+    assert_eq!(
+        registry.state.lock().unwrap().blobs[&descriptor.digest().to_string()],
+        data
+    );
+}
+
+#[test]
+fn streamed_upload_honours_an_advertised_minimum_chunk() {
+    let (registry, server) = start(Quirks {
+        advertise_minimum: true,
+        minimum_chunk: 6 * 1024 * 1024,
+        ..Quirks::default()
+    });
+    let sink = RegistrySink::new(
+        client(ClientOptions::default()),
+        reference(&server, "min/streamed"),
+    );
+    let data = common::registry_images::noise(6, 13 * 1024 * 1024);
+    let descriptor = stream_blob(&sink, &data).unwrap();
+    assert_eq!(
+        registry.state.lock().unwrap().patch_sizes,
+        [6 * 1024 * 1024, 6 * 1024 * 1024, 1024 * 1024]
+    );
     assert_eq!(
         registry.state.lock().unwrap().blobs[&descriptor.digest().to_string()],
         data

@@ -2,13 +2,16 @@
 //! registry, each layer's compressed bytes go to a streamed upload as they
 //! come out of the compressor, through a bounded queue to a thread of their
 //! own so the network never stalls compression; the digest is given on the
-//! closing PUT. Publishing afterwards finds those blobs in the registry and
-//! sends only manifests. Any failure here is logged, not raised: the blob is
-//! then uploaded by `publish` from its file, with the usual retries.
+//! closing PUT. The producer does not wait for that PUT: the image config
+//! is made and published while the registry takes the last chunk, and
+//! [`StreamedSink`] waits for the stream only when `publish` reaches the
+//! layer, so the tail of a push is one round trip shorter. Any failure here
+//! is logged, not raised: the blob is then uploaded by `publish` from its
+//! file, with the usual retries.
 
 use super::transport::{TransportError, Transports, parse_reference};
 use crate::layer::{BlobStream, StreamedBlob};
-use crate::oci::Location;
+use crate::oci::{Digest, Location};
 use crate::registry::{RegistrySink, StreamPiece};
 use bytes::Bytes;
 use oci_spec::image::Descriptor;
@@ -28,13 +31,20 @@ const QUEUED_PIECES: usize = 16;
 pub struct RegistryStream {
     sink: RegistrySink,
     streamed: Arc<Mutex<Vec<Descriptor>>>,
+    /// Uploads whose producer has finished and whose closing PUT may still
+    /// be under way, by the digest it names.
+    closing: Closing,
 }
+
+/// Upload threads whose producer has finished, with the digest each names.
+type Closing = Arc<Mutex<Vec<(Digest, JoinHandle<()>)>>>;
 
 impl RegistryStream {
     pub fn new(sink: RegistrySink) -> Self {
         RegistryStream {
             sink,
             streamed: Arc::default(),
+            closing: Arc::default(),
         }
     }
 
@@ -53,12 +63,58 @@ impl RegistryStream {
         ))))
     }
 
-    /// The blobs stored in the registry while they were built.
+    /// The blobs stored in the registry while they were built, once every
+    /// closing upload has ended.
     pub fn streamed(&self) -> Vec<Descriptor> {
+        self.wait(|_| true);
         self.streamed
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// True when a finished layer with this digest was streamed or is
+    /// being closed.
+    fn covers(&self, digest: &Digest) -> bool {
+        self.closing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .any(|(closing, _)| closing == digest)
+            || self.stored(digest)
+    }
+
+    /// Waits for the uploads of `digest` to end; true when the registry
+    /// stored it.
+    fn wait_for(&self, digest: &Digest) -> bool {
+        self.wait(|closing| closing == digest);
+        self.stored(digest)
+    }
+
+    fn stored(&self, digest: &Digest) -> bool {
+        self.streamed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .any(|streamed| streamed.digest() == digest)
+    }
+
+    /// Joins the closing uploads `which` picks, outside the lock so other
+    /// layers can still be added and waited for.
+    fn wait(&self, which: impl Fn(&Digest) -> bool) {
+        let picked: Vec<JoinHandle<()>> = {
+            let mut closing = self.closing.lock().unwrap_or_else(PoisonError::into_inner);
+            let (picked, kept) = std::mem::take(&mut *closing)
+                .into_iter()
+                .partition(|(digest, _)| which(digest));
+            *closing = kept;
+            picked.into_iter().map(|(_, worker)| worker).collect()
+        };
+        for worker in picked {
+            if worker.join().is_err() {
+                tracing::warn!("a streamed layer upload panicked");
+            }
+        }
     }
 }
 
@@ -75,6 +131,7 @@ impl BlobStream for RegistryStream {
                 sender: Some(sender),
                 piece: Vec::with_capacity(PIECE),
                 worker: Some(worker),
+                closing: Arc::clone(&self.closing),
             }),
             Err(error) => {
                 tracing::warn!("cannot start a thread to stream a layer: {error}");
@@ -82,9 +139,18 @@ impl BlobStream for RegistryStream {
                     sender: None,
                     piece: Vec::new(),
                     worker: None,
+                    closing: Arc::clone(&self.closing),
                 })
             }
         }
+    }
+}
+
+impl Drop for RegistryStream {
+    /// A build that fails after some layers were finished still lets their
+    /// closing PUTs end, so no upload is cut off half-way.
+    fn drop(&mut self) {
+        self.wait(|_| true);
     }
 }
 
@@ -95,6 +161,7 @@ struct StreamedUpload {
     sender: Option<Sender<StreamPiece>>,
     piece: Vec<u8>,
     worker: Option<JoinHandle<()>>,
+    closing: Closing,
 }
 
 impl StreamedUpload {
@@ -138,10 +205,11 @@ impl StreamedBlob for StreamedUpload {
         }
         self.send(StreamPiece::End(Box::new(descriptor.clone())));
         self.sender = None;
-        if let Some(worker) = self.worker.take()
-            && worker.join().is_err()
-        {
-            tracing::warn!("the upload of layer {} panicked", descriptor.digest());
+        if let Some(worker) = self.worker.take() {
+            self.closing
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push((descriptor.digest().clone(), worker));
         }
     }
 }
@@ -159,23 +227,24 @@ fn upload(sink: &RegistrySink, pieces: Receiver<StreamPiece>, streamed: &Mutex<V
     }
 }
 
-/// The sink a streamed build publishes through: blobs that were streamed
-/// count as uploaded (they were, while building) instead of as found, so
-/// reports and progress say what happened; everything else goes to `inner`.
+/// The sink a streamed build publishes through: a layer that was streamed
+/// counts as uploaded (it was, while building) instead of as found, so
+/// reports and progress say what happened, and `publish` waits for its
+/// closing PUT only when it reaches it, while the config goes up beside
+/// it; everything else goes to `inner`.
 pub struct StreamedSink<'a> {
     inner: &'a dyn crate::image::Sink,
-    streamed: Vec<Descriptor>,
+    stream: Option<&'a RegistryStream>,
 }
 
 impl<'a> StreamedSink<'a> {
-    pub fn new(inner: &'a dyn crate::image::Sink, streamed: Vec<Descriptor>) -> Self {
-        StreamedSink { inner, streamed }
+    pub fn new(inner: &'a dyn crate::image::Sink, stream: Option<&'a RegistryStream>) -> Self {
+        StreamedSink { inner, stream }
     }
 
     fn was_streamed(&self, descriptor: &Descriptor) -> bool {
-        self.streamed
-            .iter()
-            .any(|streamed| streamed.digest() == descriptor.digest())
+        self.stream
+            .is_some_and(|stream| stream.covers(descriptor.digest()))
     }
 }
 
@@ -186,6 +255,7 @@ impl crate::image::Sink for StreamedSink<'_> {
 
     fn has_blob(&self, descriptor: &Descriptor) -> Result<bool, crate::image::SinkError> {
         if self.was_streamed(descriptor) {
+            // `put_blob` waits for the stream and says what it did.
             return Ok(false);
         }
         self.inner.has_blob(descriptor)
@@ -195,10 +265,19 @@ impl crate::image::Sink for StreamedSink<'_> {
         &self,
         blob: &dyn crate::image::Blob,
     ) -> Result<crate::image::publish::BlobOutcome, crate::image::SinkError> {
-        if self.was_streamed(blob.descriptor()) {
-            // The closing PUT of the streamed upload named this digest, and
-            // the registry verified it then.
-            return Ok(crate::image::publish::BlobOutcome::Uploaded);
+        if let Some(stream) = self.stream
+            && stream.covers(blob.digest())
+        {
+            if stream.wait_for(blob.digest()) {
+                // The closing PUT of the streamed upload named this digest,
+                // and the registry verified it then.
+                return Ok(crate::image::publish::BlobOutcome::Uploaded);
+            }
+            // The stream failed: the blob goes up from its file, unless the
+            // registry had it all along.
+            if self.inner.has_blob(blob.descriptor())? {
+                return Ok(crate::image::publish::BlobOutcome::Existed);
+            }
         }
         self.inner.put_blob(blob)
     }

@@ -350,14 +350,14 @@ pub fn run(arguments: BuildArguments) -> anyhow::Result<()> {
                     &tags,
                 )?);
             }
-            let streamed = stream
-                .as_ref()
-                .map_or_else(Vec::new, |stream| stream.streamed());
             let sink = transports.sink(&location)?;
-            let sink = StreamedSink::new(sink.as_ref(), streamed.clone());
+            let sink = StreamedSink::new(sink.as_ref(), stream.as_deref());
             let report = pool
                 .install(|| publish(&top, &sink, &tags, &reporter))
                 .with_context(|| format!("writing image `{}` to {location}", image.name))?;
+            let streamed = stream
+                .as_ref()
+                .map_or_else(Vec::new, |stream| stream.streamed());
             if !image_referrers.is_empty() {
                 pool.install(|| {
                     publish_referrers(

@@ -20,7 +20,8 @@ pub trait BlobStream: Send + Sync {
 /// failed), it is abandoned.
 pub trait StreamedBlob: Write + Send {
     /// Every byte has been written; `descriptor` is the complete blob's.
-    /// Returns once the blob is stored or given up on.
+    /// Returns without waiting for the destination to store it: the layer
+    /// is done, and whoever publishes it waits (see `build::stream`).
     fn finish(self: Box<Self>, descriptor: &Descriptor);
 }
 

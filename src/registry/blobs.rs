@@ -242,6 +242,26 @@ pub(crate) async fn patch_chunk(
     .await
 }
 
+/// Sends one chunk whose bytes are still being produced: no length and no
+/// range, so the body goes out in HTTP chunks as it arrives and the
+/// registry appends it at the offset it holds (as `docker push` does).
+/// Returns where the next chunk goes.
+pub(crate) async fn patch_streamed(
+    transport: &Transport,
+    host: &str,
+    scopes: &Scopes,
+    context: &Context,
+    location: &Url,
+    body: reqwest::Body,
+) -> Result<Url, RegistryError> {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    patch(transport, host, scopes, context, location, headers, body).await
+}
+
 async fn patch(
     transport: &Transport,
     host: &str,

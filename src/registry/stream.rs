@@ -1,23 +1,27 @@
-//! Pushing a blob while it is being produced (a layer still compressing):
-//! the bytes go up in chunked PATCHes as soon as a chunk's worth has
-//! arrived, and the rest rides on the closing PUT with the digest, as in
-//! [`super::upload`]'s chunked upload. Chunks are the smallest size every
-//! registry takes (5 MiB, or the advertised `OCI-Chunk-Min-Length`): what
-//! is left to send once the producer finishes is at most one chunk, so the
-//! push ends soon after the last byte is made. A PATCH that fails for a
-//! passing reason resumes at the registry's offset; anything worse cancels
-//! the upload and is reported, and the caller uploads the finished blob from
-//! its file.
+//! Pushing a blob while it is being produced (a layer still compressing).
+//! Each chunk is a PATCH whose body streams out as the bytes arrive, so the
+//! registry hashes and stores them while the producer works; a chunk ends
+//! once it holds the smallest size every registry takes (5 MiB, or the
+//! advertised `OCI-Chunk-Min-Length`), and the next begins, so no request
+//! grows unbounded and the registry flushes its file as it goes. When the
+//! producer finishes, the chunk in flight ends as the last part and an empty
+//! PUT names the digest: what is left then is one request's worth of closing
+//! up, not a chunk's worth of bytes. A chunk that fails for a passing reason
+//! is resumed from the bytes kept for it at the registry's offset; anything
+//! worse cancels the upload and is reported, and the caller uploads the
+//! finished blob from its file.
 
 use super::blobs;
 use super::client::MINIMUM_CHUNK;
 use super::error::RegistryError;
 use super::sink::RegistrySink;
-use super::transport::{Context, Scopes};
+use super::transport::{Context, Scopes, Transport};
 use super::upload::send_chunk;
 use bytes::{Bytes, BytesMut};
 use oci_spec::image::Descriptor;
-use tokio::sync::mpsc::Receiver;
+use reqwest::Url;
+use std::io;
+use tokio::sync::mpsc::{self, Receiver};
 
 /// What the producer of a streamed blob sends: its bytes in order, then
 /// the descriptor of the finished blob. A channel that closes before
@@ -25,6 +29,28 @@ use tokio::sync::mpsc::Receiver;
 pub enum StreamPiece {
     Bytes(Bytes),
     End(Box<Descriptor>),
+}
+
+/// Pieces buffered between the producer's channel and a PATCH body.
+const BODY_QUEUE: usize = 4;
+
+/// How the producer's stream stood when a chunk ended.
+enum ChunkEnd {
+    /// The chunk is full; more may follow (bytes past the chunk's end are
+    /// carried into the next one).
+    Full { carry: Option<Bytes> },
+    /// The producer finished; this was the last chunk.
+    Finished(Box<Descriptor>),
+    /// The producer went away before finishing.
+    Abandoned,
+}
+
+/// One streamed chunk: its bytes (kept to resume it), how it ended, and the
+/// PATCH's answer.
+struct StreamedChunk {
+    bytes: Bytes,
+    end: ChunkEnd,
+    answer: Result<Url, RegistryError>,
 }
 
 impl RegistrySink {
@@ -54,73 +80,185 @@ impl RegistrySink {
         ))?;
         let chunk_size = MINIMUM_CHUNK.max(session.minimum_chunk.unwrap_or(0)) as usize;
         let mut location = session.location;
-        let mut held = BytesMut::with_capacity(2 * chunk_size);
         let mut offset = 0u64;
-        let received = 'receive: loop {
-            match pieces.blocking_recv() {
-                Some(StreamPiece::Bytes(bytes)) => {
-                    held.extend_from_slice(&bytes);
-                    // At least one byte stays behind, so the closing PUT
-                    // carries the last bytes even when the blob ends on a
-                    // chunk boundary, as in the chunked upload.
-                    while held.len() > chunk_size {
-                        let chunk = held.split_to(chunk_size).freeze();
-                        match send_chunk(
-                            client,
-                            host,
-                            &scopes,
-                            &context,
-                            location.clone(),
-                            offset,
-                            chunk,
-                        ) {
-                            Ok(next) => location = next,
-                            Err(error) => break 'receive Err(error),
-                        }
-                        offset += chunk_size as u64;
+        let mut carry: Option<Bytes> = None;
+        let received = loop {
+            // A chunk's PATCH starts with its first bytes, so a blob that
+            // ends on a chunk boundary sends no empty PATCH.
+            let first = match carry.take() {
+                Some(bytes) => bytes,
+                None => match pieces.blocking_recv() {
+                    Some(StreamPiece::Bytes(bytes)) if bytes.is_empty() => continue,
+                    Some(StreamPiece::Bytes(bytes)) => bytes,
+                    Some(StreamPiece::End(descriptor)) => break Ok(descriptor),
+                    None => break Err(failed(ABANDONED.to_string())),
+                },
+            };
+            let chunk = client.block_on(stream_chunk(
+                transport,
+                host,
+                &scopes,
+                &context,
+                &location,
+                &mut pieces,
+                first,
+                chunk_size,
+            ));
+            let chunk_start = offset;
+            offset += chunk.bytes.len() as u64;
+            location = match chunk.answer {
+                Ok(next) => next,
+                Err(error) if error.is_transient() && !matches!(chunk.end, ChunkEnd::Abandoned) => {
+                    match resume_chunk(
+                        self,
+                        &scopes,
+                        &context,
+                        location.clone(),
+                        chunk_start,
+                        chunk.bytes,
+                        error,
+                    ) {
+                        Ok(next) => next,
+                        Err(error) => break Err(error),
                     }
                 }
-                Some(StreamPiece::End(descriptor)) => {
-                    let sent = offset + held.len() as u64;
-                    break if sent == descriptor.size() {
-                        Ok(descriptor)
-                    } else {
-                        Err(failed(format!(
-                            "sent {sent} bytes of a {}-byte blob",
-                            descriptor.size()
-                        )))
-                    };
-                }
-                None => break Err(failed(ABANDONED.to_string())),
+                Err(error) => break Err(error),
+            };
+            match chunk.end {
+                ChunkEnd::Full { carry: rest } => carry = rest,
+                ChunkEnd::Finished(descriptor) => break Ok(descriptor),
+                ChunkEnd::Abandoned => break Err(failed(ABANDONED.to_string())),
             }
         };
-        let finished = match received {
-            Ok(descriptor) => {
-                let last = held.freeze();
-                client
-                    .block_on(blobs::finish_upload(
-                        transport,
-                        host,
-                        &scopes,
-                        &Context::new(
-                            "pushing blob",
-                            reference.with_digest(descriptor.digest().clone()),
-                        ),
-                        &location,
-                        descriptor.digest(),
-                        last.len() as u64,
-                        reqwest::Body::from(last),
-                    ))
-                    .map(|()| *descriptor)
+        let finished = received.and_then(|descriptor| {
+            if offset != descriptor.size() {
+                return Err(failed(format!(
+                    "sent {offset} bytes of a {}-byte blob",
+                    descriptor.size()
+                )));
             }
-            Err(error) => Err(error),
-        };
+            client
+                .block_on(blobs::finish_upload(
+                    transport,
+                    host,
+                    &scopes,
+                    &Context::new(
+                        "pushing blob",
+                        reference.with_digest(descriptor.digest().clone()),
+                    ),
+                    &location,
+                    descriptor.digest(),
+                    0,
+                    reqwest::Body::from(Bytes::new()),
+                ))
+                .map(|()| *descriptor)
+        });
         if finished.is_err() {
             client.block_on(blobs::cancel_upload(
                 transport, host, &scopes, &context, &location,
             ));
         }
         finished
+    }
+}
+
+/// Streams one chunk: a PATCH whose body is fed from `pieces`, starting with
+/// `first`, until it holds `chunk_size` bytes or the producer finishes.
+/// Keeps feeding (and keeping) the chunk's bytes even when the PATCH has
+/// already failed, so the chunk can be resumed.
+#[allow(clippy::too_many_arguments)]
+async fn stream_chunk(
+    transport: &Transport,
+    host: &str,
+    scopes: &Scopes,
+    context: &Context,
+    location: &Url,
+    pieces: &mut Receiver<StreamPiece>,
+    first: Bytes,
+    chunk_size: usize,
+) -> StreamedChunk {
+    let (body, body_pieces) = mpsc::channel::<Result<Bytes, io::Error>>(BODY_QUEUE);
+    let request = blobs::patch_streamed(
+        transport,
+        host,
+        scopes,
+        context,
+        location,
+        reqwest::Body::wrap_stream(futures_util::stream::unfold(
+            body_pieces,
+            |mut receiver| async move { receiver.recv().await.map(|item| (item, receiver)) },
+        )),
+    );
+    let feed = async move {
+        let mut kept = BytesMut::with_capacity(chunk_size);
+        let mut next = Some(first);
+        let end = loop {
+            let mut bytes = match next.take() {
+                Some(bytes) => bytes,
+                None => match pieces.recv().await {
+                    Some(StreamPiece::Bytes(bytes)) => bytes,
+                    Some(StreamPiece::End(descriptor)) => break ChunkEnd::Finished(descriptor),
+                    None => break ChunkEnd::Abandoned,
+                },
+            };
+            let room = chunk_size - kept.len();
+            let rest = (bytes.len() > room).then(|| bytes.split_off(room));
+            kept.extend_from_slice(&bytes);
+            // A PATCH that already failed takes no more; its error is read
+            // once the chunk is complete.
+            let _ = body.send(Ok(bytes)).await;
+            if kept.len() == chunk_size {
+                break ChunkEnd::Full {
+                    carry: rest.filter(|rest| !rest.is_empty()),
+                };
+            }
+        };
+        // An abandoned chunk still ends cleanly: a PATCH cut off half-way
+        // leaves the registry holding bytes its upload state does not
+        // count, and it then refuses the DELETE that drops them. Nothing
+        // is stored without the closing PUT, which never comes.
+        drop(body);
+        (kept.freeze(), end)
+    };
+    let (answer, (bytes, end)) = tokio::join!(request, feed);
+    StreamedChunk { bytes, end, answer }
+}
+
+/// After a streamed chunk failed for a passing reason: asks the registry
+/// how much of the chunk it holds and sends the rest from the kept bytes,
+/// with the usual retries.
+fn resume_chunk(
+    sink: &RegistrySink,
+    scopes: &Scopes,
+    context: &Context,
+    location: Url,
+    chunk_start: u64,
+    chunk: Bytes,
+    error: RegistryError,
+) -> Result<Url, RegistryError> {
+    let client = sink.client();
+    let host = sink.reference().api_host();
+    let chunk_end = chunk_start + chunk.len() as u64;
+    let status = client.block_on(blobs::upload_offset(
+        &client.transport,
+        host,
+        scopes,
+        context,
+        &location,
+    ));
+    match status {
+        Ok(Some((next, continue_at))) if (chunk_start..=chunk_end).contains(&next) => {
+            tracing::warn!(
+                "{error}; resuming the upload at byte {next} of {}",
+                context.target
+            );
+            if next == chunk_end {
+                return Ok(continue_at);
+            }
+            let rest = chunk.slice((next - chunk_start) as usize..);
+            send_chunk(client, host, scopes, context, continue_at, next, rest)
+        }
+        _ => Err(error),
     }
 }
 
