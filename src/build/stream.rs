@@ -3,7 +3,7 @@
 //! come out of the compressor, through a bounded queue to a thread of their
 //! own so the network never stalls compression; the digest is given on the
 //! closing PUT. The producer does not wait for that PUT: the image config
-//! is made and published while the registry takes the last chunk, and
+//! is made and published while the registry closes the upload, and
 //! [`StreamedSink`] waits for the stream only when `publish` reaches the
 //! layer, so the tail of a push is one round trip shorter. Any failure here
 //! is logged, not raised: the blob is then uploaded by `publish` from its
