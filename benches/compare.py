@@ -151,6 +151,13 @@ class Registry:
             self.process = None
             self.log.close()
 
+    def cpu_seconds(self):
+        """User+system CPU the registry process has used so far."""
+        with open(f"/proc/{self.process.pid}/stat") as handle:
+            # Fields after the command name, which is in parentheses.
+            fields = handle.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def reset(self):
         """An empty registry: every blob of the next push is new to it."""
         self.stop()
@@ -236,8 +243,11 @@ class Case:
     figures are their sum (wall, CPU) and maximum (RSS)."""
 
     def __init__(self, name, group, steps, setup=None, output=None, env=None, check=None,
-                 cleanup=None):
+                 cleanup=None, registry=None):
         self.name = name
+        # A push case also records the CPU the loopback registry spends on
+        # the same push: it runs on the same cores as the tool measured.
+        self.registry = registry
         self.group = group
         self.steps = steps
         self.setup = setup
@@ -253,6 +263,7 @@ class Case:
         if self.setup:
             self.setup()
         figures = []
+        registry_before = self.registry.cpu_seconds() if self.registry else None
         for step in self.steps:
             figures.append(timed(step, env=self.env))
         result = {
@@ -261,6 +272,8 @@ class Case:
             "rss_mb": max(f["rss_mb"] for f in figures),
             "steps": [{k: f[k] for k in ("wall", "cpu", "rss_mb")} for f in figures],
         }
+        if self.registry:
+            result["registry_cpu"] = self.registry.cpu_seconds() - registry_before
         if self.output:
             result["size"] = tree_bytes(self.output)
         if self.check:
@@ -281,7 +294,7 @@ def summarize(values):
 
 def case_summary(case):
     summary = {"group": case.group, "runs": len(case.runs)}
-    for metric in ("wall", "cpu", "rss_mb", "size"):
+    for metric in ("wall", "cpu", "rss_mb", "size", "registry_cpu"):
         values = [run[metric] for run in case.runs if metric in run]
         if values:
             summary[metric] = summarize(values)
@@ -425,7 +438,7 @@ def build_cases(hoist, inputs, work, registry, cores, tree_label, with_peers):
                     f"oci:{push_source}:bench", destination]
 
         def fresh_push(command, prefix):
-            case = Case(f"push fresh: {prefix}", "push", [None])
+            case = Case(f"push fresh: {prefix}", "push", [None], registry=registry)
 
             def setup():
                 registry.reset()
@@ -435,7 +448,7 @@ def build_cases(hoist, inputs, work, registry, cores, tree_label, with_peers):
             return case
 
         def again_push(command, prefix):
-            case = Case(f"push again: {prefix}", "push", [None])
+            case = Case(f"push again: {prefix}", "push", [None], registry=registry)
 
             def setup():
                 destination = repository(prefix)
@@ -450,7 +463,8 @@ def build_cases(hoist, inputs, work, registry, cores, tree_label, with_peers):
         cases.append(again_push(hoist_copy, "hoist copy"))
         cases.append(again_push(skopeo_copy, "skopeo copy"))
 
-        build_push = Case("hoist build gzip-6 --output docker:// (no local output)", "push", [None])
+        build_push = Case("hoist build gzip-6 --output docker:// (no local output)", "push", [None],
+                          registry=registry)
 
         def build_push_setup():
             registry.reset()
@@ -714,6 +728,18 @@ def markdown(report):
                         f"{step['cpu']['median']:.2f} | {step['rss_mb']['max']:.0f} | |"
                     )
         lines.append("")
+        pushes = [(name, case) for name, case in data["cases"].items() if "registry_cpu" in case]
+        if pushes:
+            lines.append("CPU the loopback `docker-registry` spent on each push case, on the same "
+                         "cores (user+sys from `/proc`; not included in the CPU column above):")
+            lines.append("")
+            lines.append("| case | registry CPU s median (min–max) |")
+            lines.append("| --- | --- |")
+            for name, case in pushes:
+                figure = case["registry_cpu"]
+                lines.append(f"| {name} | {figure['median']:.2f} "
+                             f"({figure['min']:.2f}–{figure['max']:.2f}) |")
+            lines.append("")
     lines.append("## Targets")
     lines.append("")
     lines.append("| target | tree | measured | limit | met | same ratio in CPU time |")
