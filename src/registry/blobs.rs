@@ -70,12 +70,18 @@ fn session(response: &Response, context: &Context) -> Result<UploadSession, Regi
     })
 }
 
-fn octet_stream(length: u64) -> HeaderMap {
+/// Headers for a body of bytes whose length is not known yet.
+fn octet_stream_of_unknown_length() -> HeaderMap {
     let mut headers = HeaderMap::new();
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/octet-stream"),
     );
+    headers
+}
+
+fn octet_stream(length: u64) -> HeaderMap {
+    let mut headers = octet_stream_of_unknown_length();
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     headers
 }
@@ -254,11 +260,7 @@ pub(crate) async fn patch_streamed(
     location: &Url,
     body: reqwest::Body,
 ) -> Result<Url, RegistryError> {
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/octet-stream"),
-    );
+    let headers = octet_stream_of_unknown_length();
     patch(transport, host, scopes, context, location, headers, body).await
 }
 

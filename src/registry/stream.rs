@@ -16,7 +16,7 @@ use super::client::MINIMUM_CHUNK;
 use super::error::RegistryError;
 use super::sink::RegistrySink;
 use super::transport::{Context, Scopes, Transport};
-use super::upload::send_chunk;
+use super::upload::resume_chunk;
 use bytes::{Bytes, BytesMut};
 use oci_spec::image::Descriptor;
 use reqwest::Url;
@@ -45,12 +45,22 @@ enum ChunkEnd {
     Abandoned,
 }
 
-/// One streamed chunk: its bytes (kept to resume it), how it ended, and the
-/// PATCH's answer.
+/// One streamed chunk: its pieces (kept to resume it), how it ended, and
+/// the PATCH's answer.
 struct StreamedChunk {
-    bytes: Bytes,
+    pieces: Vec<Bytes>,
+    length: usize,
     end: ChunkEnd,
     answer: Result<Url, RegistryError>,
+}
+
+/// A chunk's pieces in one, made only when the chunk must be sent again.
+fn joined(pieces: &[Bytes], length: usize) -> Bytes {
+    let mut bytes = BytesMut::with_capacity(length);
+    for piece in pieces {
+        bytes.extend_from_slice(piece);
+    }
+    bytes.freeze()
 }
 
 impl RegistrySink {
@@ -94,7 +104,12 @@ impl RegistrySink {
                     None => break Err(failed(ABANDONED.to_string())),
                 },
             };
-            let chunk = client.block_on(stream_chunk(
+            let StreamedChunk {
+                pieces: kept,
+                length,
+                end,
+                answer,
+            } = client.block_on(stream_chunk(
                 transport,
                 host,
                 &scopes,
@@ -105,26 +120,25 @@ impl RegistrySink {
                 chunk_size,
             ));
             let chunk_start = offset;
-            offset += chunk.bytes.len() as u64;
-            location = match chunk.answer {
+            offset += length as u64;
+            location = match answer {
                 Ok(next) => next,
-                Err(error) if error.is_transient() && !matches!(chunk.end, ChunkEnd::Abandoned) => {
-                    match resume_chunk(
-                        self,
-                        &scopes,
-                        &context,
-                        location.clone(),
-                        chunk_start,
-                        chunk.bytes,
-                        error,
-                    ) {
-                        Ok(next) => next,
-                        Err(error) => break Err(error),
-                    }
-                }
+                Err(error) if !matches!(end, ChunkEnd::Abandoned) => match resume_chunk(
+                    client,
+                    host,
+                    &scopes,
+                    &context,
+                    location.clone(),
+                    chunk_start,
+                    joined(&kept, length),
+                    error,
+                ) {
+                    Ok(next) => next,
+                    Err(error) => break Err(error),
+                },
                 Err(error) => break Err(error),
             };
-            match chunk.end {
+            match end {
                 ChunkEnd::Full { carry: rest } => carry = rest,
                 ChunkEnd::Finished(descriptor) => break Ok(descriptor),
                 ChunkEnd::Abandoned => break Err(failed(ABANDONED.to_string())),
@@ -165,7 +179,7 @@ impl RegistrySink {
 /// Streams one chunk: a PATCH whose body is fed from `pieces`, starting with
 /// `first`, until it holds `chunk_size` bytes or the producer finishes.
 /// Keeps feeding (and keeping) the chunk's bytes even when the PATCH has
-/// already failed, so the chunk can be resumed.
+/// already failed, so the chunk can be resumed (`upload::resume_chunk`).
 #[allow(clippy::too_many_arguments)]
 async fn stream_chunk(
     transport: &Transport,
@@ -190,7 +204,10 @@ async fn stream_chunk(
         )),
     );
     let feed = async move {
-        let mut kept = BytesMut::with_capacity(chunk_size);
+        // The pieces share the producer's buffers: nothing is copied unless
+        // the chunk has to be resumed.
+        let mut kept = Vec::new();
+        let mut length = 0;
         let mut next = Some(first);
         let end = loop {
             let mut bytes = match next.take() {
@@ -201,13 +218,14 @@ async fn stream_chunk(
                     None => break ChunkEnd::Abandoned,
                 },
             };
-            let room = chunk_size - kept.len();
+            let room = chunk_size - length;
             let rest = (bytes.len() > room).then(|| bytes.split_off(room));
-            kept.extend_from_slice(&bytes);
+            length += bytes.len();
+            kept.push(bytes.clone());
             // A PATCH that already failed takes no more; its error is read
             // once the chunk is complete.
             let _ = body.send(Ok(bytes)).await;
-            if kept.len() == chunk_size {
+            if length == chunk_size {
                 break ChunkEnd::Full {
                     carry: rest.filter(|rest| !rest.is_empty()),
                 };
@@ -218,47 +236,14 @@ async fn stream_chunk(
         // count, and it then refuses the DELETE that drops them. Nothing
         // is stored without the closing PUT, which never comes.
         drop(body);
-        (kept.freeze(), end)
+        (kept, length, end)
     };
-    let (answer, (bytes, end)) = tokio::join!(request, feed);
-    StreamedChunk { bytes, end, answer }
-}
-
-/// After a streamed chunk failed for a passing reason: asks the registry
-/// how much of the chunk it holds and sends the rest from the kept bytes,
-/// with the usual retries.
-fn resume_chunk(
-    sink: &RegistrySink,
-    scopes: &Scopes,
-    context: &Context,
-    location: Url,
-    chunk_start: u64,
-    chunk: Bytes,
-    error: RegistryError,
-) -> Result<Url, RegistryError> {
-    let client = sink.client();
-    let host = sink.reference().api_host();
-    let chunk_end = chunk_start + chunk.len() as u64;
-    let status = client.block_on(blobs::upload_offset(
-        &client.transport,
-        host,
-        scopes,
-        context,
-        &location,
-    ));
-    match status {
-        Ok(Some((next, continue_at))) if (chunk_start..=chunk_end).contains(&next) => {
-            tracing::warn!(
-                "{error}; resuming the upload at byte {next} of {}",
-                context.target
-            );
-            if next == chunk_end {
-                return Ok(continue_at);
-            }
-            let rest = chunk.slice((next - chunk_start) as usize..);
-            send_chunk(client, host, scopes, context, continue_at, next, rest)
-        }
-        _ => Err(error),
+    let (answer, (pieces, length, end)) = tokio::join!(request, feed);
+    StreamedChunk {
+        pieces,
+        length,
+        end,
+        answer,
     }
 }
 

@@ -216,11 +216,47 @@ fn upload_chunked(
     }
 }
 
-/// PATCHes one chunk; after a transient failure asks the registry how much
-/// it holds and sends only the rest. Gives up (and lets the caller restart
-/// the upload) when the registry lost the upload or holds less than the
-/// chunk's start.
+/// PATCHes one chunk; after a transient failure resumes it with
+/// [`resume_chunk`].
 pub(crate) fn send_chunk(
+    client: &RegistryClient,
+    host: &str,
+    scopes: &Scopes,
+    context: &Context,
+    location: Url,
+    chunk_start: u64,
+    chunk: Bytes,
+) -> Result<Url, RegistryError> {
+    match client.block_on(blobs::patch_chunk(
+        &client.transport,
+        host,
+        scopes,
+        context,
+        &location,
+        chunk_start,
+        chunk.clone(),
+    )) {
+        Ok(next) => Ok(next),
+        Err(error) => resume_chunk(
+            client,
+            host,
+            scopes,
+            context,
+            location,
+            chunk_start,
+            chunk,
+            error,
+        ),
+    }
+}
+
+/// After a chunk (`chunk`, from byte `chunk_start`) failed with `error`:
+/// when the failure is passing, asks the registry how much it holds and
+/// sends only the rest, as often as the retry policy allows. Gives up (and
+/// lets the caller restart the upload) when the registry lost the upload
+/// or holds less than the chunk's start.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn resume_chunk(
     client: &RegistryClient,
     host: &str,
     scopes: &Scopes,
@@ -228,21 +264,13 @@ pub(crate) fn send_chunk(
     mut location: Url,
     chunk_start: u64,
     chunk: Bytes,
+    mut error: RegistryError,
 ) -> Result<Url, RegistryError> {
     let transport = &client.transport;
     let policy = &transport.options.retry;
     let chunk_end = chunk_start + chunk.len() as u64;
-    let mut sent_from = chunk_start;
-    let mut attempt = 0;
+    let mut attempt = 1;
     loop {
-        attempt += 1;
-        let piece = chunk.slice((sent_from - chunk_start) as usize..);
-        let error = match client.block_on(blobs::patch_chunk(
-            transport, host, scopes, context, &location, sent_from, piece,
-        )) {
-            Ok(next) => return Ok(next),
-            Err(error) => error,
-        };
         if !error.is_transient() || attempt >= policy.attempts {
             return Err(error);
         }
@@ -250,7 +278,7 @@ pub(crate) fn send_chunk(
         let status = client.block_on(blobs::upload_offset(
             transport, host, scopes, context, &location,
         ));
-        match status {
+        let sent_from = match status {
             Ok(Some((next, continue_at))) if (chunk_start..=chunk_end).contains(&next) => {
                 tracing::warn!(
                     "{error}; resuming the upload at byte {next} of {}",
@@ -260,9 +288,17 @@ pub(crate) fn send_chunk(
                 if next == chunk_end {
                     return Ok(location);
                 }
-                sent_from = next;
+                next
             }
             _ => return Err(error),
+        };
+        attempt += 1;
+        let piece = chunk.slice((sent_from - chunk_start) as usize..);
+        match client.block_on(blobs::patch_chunk(
+            transport, host, scopes, context, &location, sent_from, piece,
+        )) {
+            Ok(next) => return Ok(next),
+            Err(next_error) => error = next_error,
         }
     }
 }
