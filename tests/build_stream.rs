@@ -1,8 +1,10 @@
 //! `hoist build` with a registry as its only output pushes each layer while
 //! it is compressed. Checked against a real docker-registry: the pushed
 //! image is the one a layout build writes, byte for byte (pulled back with
-//! skopeo), the layer went up in chunks during the build, and a cached layer
-//! (nothing to stream) is still pushed by the publish that follows.
+//! skopeo), the large layer went up in chunks during the build, a layer
+//! smaller than one streamed piece is left to publish (which finds it when
+//! the registry has it), and a cached layer (nothing to stream) is still
+//! pushed by the publish that follows.
 
 mod common;
 
@@ -104,13 +106,14 @@ fn streamed_push_is_the_image_a_layout_build_writes() {
         .success();
     let events = json_events(&pushed.stdout);
     let output = output_event(&events);
-    // Both layers went up while they were built; publish counts them as
-    // uploaded without sending them again, and sends the config itself.
-    assert_eq!(output["streamed"], 2, "{}", pushed.stdout);
+    // The 20 MB layer went up while it was built; publish counts it as
+    // uploaded without sending it again. The small layer was done before a
+    // stream could help: publish sends it, and the config.
+    assert_eq!(output["streamed"], 1, "{}", pushed.stdout);
     assert_eq!(output["existed"], 0, "{}", pushed.stdout);
     assert_eq!(
         output["uploaded"], 3,
-        "two streamed layers and the config: {}",
+        "a streamed layer, a small layer and the config: {}",
         pushed.stdout
     );
     let layer_puts = registry.count_requests("PUT", "/blobs/uploads");
@@ -120,11 +123,38 @@ fn streamed_push_is_the_image_a_layout_build_writes() {
         "one closing PUT per blob, none sent twice:\n{}",
         registry.log()
     );
+    let uploads_opened = registry.count_requests("POST", "/blobs/uploads");
+    assert_eq!(
+        uploads_opened,
+        3,
+        "one upload per blob:\n{}",
+        registry.log()
+    );
     assert!(
         registry.count_requests("PATCH", "/blobs/uploads") >= 1,
         "the 20 MB layer is sent in chunks:\n{}",
         registry.log()
     );
+
+    // Built again without the cache: the large layer streams again (its
+    // digest is known only once it is compressed), the small layer and the
+    // config are found in the registry and not sent.
+    let again = hoist(["build", "--no-cache", "--json", "-f"])
+        .arg(&spec)
+        .args(["-o", &destination])
+        .run()
+        .success();
+    let again_events = json_events(&again.stdout);
+    let again_output = output_event(&again_events);
+    assert_eq!(again_output["streamed"], 1, "{}", again.stdout);
+    assert_eq!(again_output["existed"], 2, "{}", again.stdout);
+    assert_eq!(
+        registry.count_requests("POST", "/blobs/uploads"),
+        uploads_opened + 1,
+        "only the large layer is uploaded again:\n{}",
+        registry.log()
+    );
+    assert_eq!(done_digest(&again_events), done_digest(&events));
 
     let layout_dir = work.path().join("layout");
     let local = hoist(["build", "--no-cache", "--json", "-f"])

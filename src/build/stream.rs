@@ -5,9 +5,12 @@
 //! closing PUT. The producer does not wait for that PUT: the image config
 //! is made and published while the registry closes the upload, and
 //! [`StreamedSink`] waits for the stream only when `publish` reaches the
-//! layer, so the tail of a push is one round trip shorter. Any failure here
-//! is logged, not raised: the blob is then uploaded by `publish` from its
-//! file, with the usual retries.
+//! layer, so the tail of a push is one round trip shorter. An upload opens
+//! only once a layer has filled its first piece: a smaller layer is done
+//! before a stream would help, and `publish` first asks whether the
+//! registry has it (a rebuilt small layer usually is there already). Any
+//! failure here is logged, not raised: the blob is then uploaded by
+//! `publish` from its file, with the usual retries.
 
 use super::transport::{TransportError, Transports, parse_reference};
 use crate::layer::{BlobStream, StreamedBlob};
@@ -120,29 +123,16 @@ impl RegistryStream {
 
 impl BlobStream for RegistryStream {
     fn start(&self) -> Box<dyn StreamedBlob> {
-        let (sender, receiver) = channel(QUEUED_PIECES);
-        let sink = self.sink.clone();
-        let streamed = Arc::clone(&self.streamed);
-        let worker = std::thread::Builder::new()
-            .name("hoist-stream".to_string())
-            .spawn(move || upload(&sink, receiver, &streamed));
-        match worker {
-            Ok(worker) => Box::new(StreamedUpload {
-                sender: Some(sender),
-                piece: Vec::with_capacity(PIECE),
-                worker: Some(worker),
-                closing: Arc::clone(&self.closing),
+        Box::new(StreamedUpload {
+            pending: Some(PendingUpload {
+                sink: self.sink.clone(),
+                streamed: Arc::clone(&self.streamed),
             }),
-            Err(error) => {
-                tracing::warn!("cannot start a thread to stream a layer: {error}");
-                Box::new(StreamedUpload {
-                    sender: None,
-                    piece: Vec::new(),
-                    worker: None,
-                    closing: Arc::clone(&self.closing),
-                })
-            }
-        }
+            sender: None,
+            piece: Vec::with_capacity(PIECE),
+            worker: None,
+            closing: Arc::clone(&self.closing),
+        })
     }
 }
 
@@ -156,15 +146,40 @@ impl Drop for RegistryStream {
 
 /// The producer's end of one blob's upload.
 struct StreamedUpload {
-    /// `None` once the upload thread has stopped: what follows is dropped,
-    /// and publish uploads the blob from its file.
+    /// What the upload thread needs, until the first full piece starts it.
+    pending: Option<PendingUpload>,
+    /// `None` before the upload starts and once its thread has stopped (or
+    /// could not start): what follows is dropped, and publish uploads the
+    /// blob from its file.
     sender: Option<Sender<StreamPiece>>,
     piece: Vec<u8>,
     worker: Option<JoinHandle<()>>,
     closing: Closing,
 }
 
+/// An upload not opened yet.
+struct PendingUpload {
+    sink: RegistrySink,
+    streamed: Arc<Mutex<Vec<Descriptor>>>,
+}
+
 impl StreamedUpload {
+    /// Starts the upload thread; on failure the blob is not streamed.
+    fn open(&mut self, pending: PendingUpload) {
+        let (sender, receiver) = channel(QUEUED_PIECES);
+        let PendingUpload { sink, streamed } = pending;
+        let worker = std::thread::Builder::new()
+            .name("hoist-stream".to_string())
+            .spawn(move || upload(&sink, receiver, &streamed));
+        match worker {
+            Ok(worker) => {
+                self.sender = Some(sender);
+                self.worker = Some(worker);
+            }
+            Err(error) => tracing::warn!("cannot start a thread to stream a layer: {error}"),
+        }
+    }
+
     fn send(&mut self, piece: StreamPiece) {
         if let Some(sender) = &self.sender
             && sender.blocking_send(piece).is_err()
@@ -175,6 +190,9 @@ impl StreamedUpload {
     }
 
     fn send_piece(&mut self) {
+        if let Some(pending) = self.pending.take() {
+            self.open(pending);
+        }
         let piece = std::mem::replace(&mut self.piece, Vec::with_capacity(PIECE));
         self.send(StreamPiece::Bytes(Bytes::from(piece)));
     }
@@ -182,7 +200,7 @@ impl StreamedUpload {
 
 impl Write for StreamedUpload {
     fn write(&mut self, buffer: &[u8]) -> io::Result<usize> {
-        if self.sender.is_none() {
+        if self.sender.is_none() && self.pending.is_none() {
             return Ok(buffer.len());
         }
         let taken = (PIECE - self.piece.len()).min(buffer.len());
@@ -200,6 +218,11 @@ impl Write for StreamedUpload {
 
 impl StreamedBlob for StreamedUpload {
     fn finish(mut self: Box<Self>, descriptor: &Descriptor) {
+        if self.pending.is_some() {
+            // The whole blob fits in one piece and no upload was opened:
+            // publish pushes it, after asking whether the registry has it.
+            return;
+        }
         if !self.piece.is_empty() {
             self.send_piece();
         }
