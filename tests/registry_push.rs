@@ -90,6 +90,14 @@ fn multi_platform_push_and_pull_back() {
         &Silent,
     )
     .unwrap();
+    // The blobs went up side by side; the first to start asked the host
+    // whether it speaks TLS, the others waited for its answer.
+    assert_eq!(
+        registry.count_requests_to("GET", "/v2/"),
+        1,
+        "one scheme probe:\n{}",
+        registry.log()
+    );
 
     let raw = skopeo_raw(&format!("{}/multi:1.0", registry.host()));
     assert_eq!(raw.as_bytes(), index.manifest_blob().bytes());

@@ -74,6 +74,9 @@ pub(crate) struct Transport {
     pub http: reqwest::Client,
     pub options: ClientOptions,
     pub(super) schemes: Mutex<HashMap<String, &'static str>>,
+    /// One scheme probe per host at a time: uploads starting together wait
+    /// for the first one's answer instead of each probing the host.
+    scheme_probes: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     pub(super) auth: Mutex<HashMap<String, HostAuth>>,
     pub(super) tokens: Mutex<HashMap<TokenKey, CachedToken>>,
     /// One fetch per scope at a time: parallel uploads starting together
@@ -272,6 +275,7 @@ impl Transport {
             http,
             options,
             schemes: Mutex::new(HashMap::new()),
+            scheme_probes: Mutex::new(HashMap::new()),
             auth: Mutex::new(HashMap::new()),
             tokens: Mutex::new(HashMap::new()),
             token_fetches: Mutex::new(HashMap::new()),
@@ -298,6 +302,18 @@ impl Transport {
         if !self.plain_http_allowed(host) {
             self.lock_schemes().insert(host.to_string(), "https");
             return Ok(format!("https://{host}"));
+        }
+        let probe_lock = self
+            .scheme_probes
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .entry(host.to_string())
+            .or_default()
+            .clone();
+        let _probing = probe_lock.lock().await;
+        // Another request may have probed the host while this one waited.
+        if let Some(scheme) = self.lock_schemes().get(host) {
+            return Ok(format!("{scheme}://{host}"));
         }
         let probe = |scheme: &str| {
             self.http

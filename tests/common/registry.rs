@@ -151,14 +151,22 @@ impl TestRegistry {
 
     /// Access-log lines for requests with `method` whose path contains `path_part`.
     pub fn count_requests(&self, method: &str, path_part: &str) -> usize {
+        self.count_matching(method, |path| path.contains(path_part))
+    }
+
+    /// Access-log lines for requests with `method` to exactly `path`.
+    pub fn count_requests_to(&self, method: &str, path: &str) -> usize {
+        self.count_matching(method, |requested| requested == path)
+    }
+
+    fn count_matching(&self, method: &str, matches: impl Fn(&str) -> bool) -> usize {
         let needle = format!("\"{method} ");
         self.log()
             .lines()
             .filter(|line| {
                 line.find(&needle).is_some_and(|start| {
                     let request = &line[start + needle.len()..];
-                    let path = request.split(' ').next().unwrap_or_default();
-                    path.contains(path_part)
+                    matches(request.split(' ').next().unwrap_or_default())
                 })
             })
             .count()
