@@ -5,7 +5,8 @@ mod common;
 use common::registry::TestRegistry;
 use common::registry_images::{large_image, manifest_digests, multi_platform, small_image};
 use common::run;
-use hoist::image::{Manifest, publish};
+use hoist::image::model::ChildEntry;
+use hoist::image::{Index, Manifest, publish};
 use hoist::progress::Silent;
 use hoist::registry::{
     ClientOptions, CredentialEnvironment, Reference, RegistryClient, RegistrySink, RegistrySource,
@@ -98,6 +99,14 @@ fn multi_platform_push_and_pull_back() {
         "one scheme probe:\n{}",
         registry.log()
     );
+    // Every blob was new, so no platform manifest could be there already:
+    // none is asked for before it is sent.
+    assert_eq!(
+        registry.count_requests("HEAD", "/manifests/"),
+        0,
+        "{}",
+        registry.log()
+    );
 
     let raw = skopeo_raw(&format!("{}/multi:1.0", registry.host()));
     assert_eq!(raw.as_bytes(), index.manifest_blob().bytes());
@@ -141,6 +150,49 @@ fn multi_platform_push_and_pull_back() {
         .resolve()
         .unwrap();
     assert_eq!(pinned.digest(), index.digest());
+}
+
+#[test]
+fn nested_index_goes_up_children_first() {
+    // An index listing an index of two images and an image: the registry
+    // refuses an index whose manifests it does not hold, so each level must
+    // be stored before the one above it.
+    let registry = TestRegistry::start();
+    let inner = multi_platform("nested-inner", &["linux/amd64", "linux/arm64"]);
+    let outer = Manifest::Index(
+        Index::from_children(
+            vec![
+                (inner, ChildEntry::default()),
+                (
+                    Manifest::Image(small_image("nested-outer", "linux/s390x")),
+                    ChildEntry {
+                        platform: Some("linux/s390x".parse().unwrap()),
+                        ..Default::default()
+                    },
+                ),
+            ],
+            &Default::default(),
+        )
+        .unwrap(),
+    );
+    let sink = RegistrySink::new(client(), reference(&registry, "nested"));
+    let first = publish(&outer, &sink, &tags(&["1"]), &Silent).unwrap();
+    assert_eq!(first.manifests_sent, 5, "three images, two indexes");
+    assert_eq!(first.manifests_existed, 0);
+    for digest in manifest_digests(&outer) {
+        let raw = skopeo_raw(&format!("{}/nested@{digest}", registry.host()));
+        assert_eq!(
+            hoist::oci::sha256_digest(raw.as_bytes()),
+            digest,
+            "the registry serves {digest} as pushed"
+        );
+    }
+
+    // Pushed again under another tag, the registry has every blob, so each
+    // child is asked for and found.
+    let second = publish(&outer, &sink, &tags(&["2"]), &Silent).unwrap();
+    assert_eq!(second.manifests_existed, 4, "every manifest below the top");
+    assert_eq!(second.manifests_sent, 1, "the top, for its new tag");
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! The one publish driver: any [`Manifest`] tree to any [`Sink`]. Blobs go
-//! first (in parallel, skipping what the sink has), then child manifests, then
-//! the top manifest, then its tags, so a tag never points at anything incomplete.
+//! first (in parallel, skipping what the sink has), then child manifests (a
+//! level at a time, in parallel), then the top manifest, then its tags, so a
+//! tag never points at anything incomplete.
 
 use super::blob::{Blob, BytesBlob};
 use super::model::Manifest;
@@ -152,19 +153,42 @@ pub fn publish(
         }
     }
 
-    // Manifests: children before the index that lists them.
-    let mut children = Vec::new();
-    collect_children(top, &mut children);
-    let mut sent = HashSet::new();
-    for child in children {
-        if !sent.insert(child.digest().clone()) {
-            continue;
-        }
-        if sink.has_manifest(child.descriptor())? {
-            report.manifests_existed += 1;
-        } else {
-            sink.put_manifest(child, ManifestRole::Child)?;
-            report.manifests_sent += 1;
+    // Manifests: children before the index that lists them, the deepest
+    // first and each level side by side. A manifest that lists a blob or a
+    // manifest the sink did not have cannot be there already, so only the
+    // others are asked for.
+    let mut new: HashSet<Digest> = report
+        .uploaded
+        .iter()
+        .chain(&report.mounted)
+        .cloned()
+        .collect();
+    let mut levels = Vec::new();
+    collect_children(top, 0, &mut levels);
+    let mut seen = HashSet::new();
+    for level in levels.iter().rev() {
+        let level: Vec<&Manifest> = level
+            .iter()
+            .copied()
+            .filter(|child| seen.insert(child.digest().clone()))
+            .collect();
+        let sent: Vec<bool> = level
+            .par_iter()
+            .map(|child| {
+                if !lists_any(child, &new) && sink.has_manifest(child.descriptor())? {
+                    return Ok(false);
+                }
+                sink.put_manifest(child.manifest_blob(), ManifestRole::Child)?;
+                Ok(true)
+            })
+            .collect::<Result<_, SinkError>>()?;
+        for (child, sent) in level.iter().zip(sent) {
+            if sent {
+                report.manifests_sent += 1;
+                new.insert(child.digest().clone());
+            } else {
+                report.manifests_existed += 1;
+            }
         }
     }
     let top_blob = top.manifest_blob();
@@ -237,12 +261,27 @@ impl Read for ProgressReader<'_> {
     }
 }
 
-/// Post-order list of the manifests below `manifest` (not `manifest` itself).
-fn collect_children<'a>(manifest: &'a Manifest, out: &mut Vec<&'a BytesBlob>) {
+/// The manifests below `manifest` (not `manifest` itself) by depth: the
+/// children of `manifest` first, then theirs.
+fn collect_children<'a>(manifest: &'a Manifest, depth: usize, levels: &mut Vec<Vec<&'a Manifest>>) {
     if let Manifest::Index(index) = manifest {
-        for child in &index.children {
-            collect_children(child, out);
-            out.push(child.manifest_blob());
+        if levels.len() <= depth {
+            levels.push(Vec::new());
         }
+        for child in &index.children {
+            levels[depth].push(child);
+            collect_children(child, depth + 1, levels);
+        }
+    }
+}
+
+/// True when `manifest` lists a blob or a manifest whose digest is in `digests`.
+fn lists_any(manifest: &Manifest, digests: &HashSet<Digest>) -> bool {
+    match manifest {
+        Manifest::Image(image) => image.blobs().any(|blob| digests.contains(blob.digest())),
+        Manifest::Index(index) => index
+            .children
+            .iter()
+            .any(|child| digests.contains(child.digest())),
     }
 }
