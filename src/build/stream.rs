@@ -324,4 +324,8 @@ impl crate::image::Sink for StreamedSink<'_> {
     fn accepts_index(&self) -> bool {
         self.inner.accepts_index()
     }
+
+    fn transfers(&self) -> usize {
+        self.inner.transfers()
+    }
 }

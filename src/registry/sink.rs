@@ -100,4 +100,10 @@ impl Sink for RegistrySink {
         // Every manifest is live once its PUT succeeds; nothing to commit.
         Ok(())
     }
+
+    /// As many as the client lets through at once (`--jobs`, at least 4):
+    /// transfers wait on round trips, not on the cores.
+    fn transfers(&self) -> usize {
+        self.client.options().jobs
+    }
 }
