@@ -13,6 +13,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import socket
@@ -427,15 +428,30 @@ def build_cases(hoist, inputs, work, registry, cores, tree_label, with_peers):
 
         def repository(prefix):
             counter["n"] += 1
-            slug = prefix.replace(" ", "-")
+            slug = re.sub(r"[^a-z0-9]+", "-", prefix.lower()).strip("-")
             return f"docker://{registry.host}/bench/{slug}-{counter['n']}:latest"
 
-        def hoist_copy(destination):
-            return [hoist, "copy", "-q", f"oci:{push_source}:bench", destination]
+        # A small two-platform image (the example in fixtures/: five small
+        # blobs, three manifests): round trips, not bytes, decide its push.
+        small_source = output("push-small-source")
+        if not os.path.exists(os.path.join(small_source, "index.json")):
+            remove(small_source)
+            run([hoist, "build", "-q", "--no-cache", "-f",
+                 os.path.join(ROOT, "fixtures", "hello", "hoist.toml"),
+                 "-o", f"oci:{small_source}:bench"])
 
-        def skopeo_copy(destination):
+        def hoist_copy(destination, source=push_source):
+            return [hoist, "copy", "-q", f"oci:{source}:bench", destination]
+
+        def skopeo_copy(destination, source=push_source):
             return ["skopeo", "copy", "-q", "--multi-arch", "all", "--dest-tls-verify=false",
-                    f"oci:{push_source}:bench", destination]
+                    f"oci:{source}:bench", destination]
+
+        def hoist_copy_small(destination):
+            return hoist_copy(destination, small_source)
+
+        def skopeo_copy_small(destination):
+            return skopeo_copy(destination, small_source)
 
         def fresh_push(command, prefix):
             case = Case(f"push fresh: {prefix}", "push", [None], registry=registry)
@@ -462,6 +478,10 @@ def build_cases(hoist, inputs, work, registry, cores, tree_label, with_peers):
         cases.append(fresh_push(skopeo_copy, "skopeo copy"))
         cases.append(again_push(hoist_copy, "hoist copy"))
         cases.append(again_push(skopeo_copy, "skopeo copy"))
+        cases.append(fresh_push(hoist_copy_small, "small image, hoist copy"))
+        cases.append(fresh_push(skopeo_copy_small, "small image, skopeo copy"))
+        cases.append(again_push(hoist_copy_small, "small image, hoist copy"))
+        cases.append(again_push(skopeo_copy_small, "small image, skopeo copy"))
 
         build_push = Case("hoist build gzip-6 --output docker:// (no local output)", "push", [None],
                           registry=registry)
@@ -660,6 +680,10 @@ def targets(results, cores):
              "push fresh: skopeo copy", 1.0)
         pair("push again: hoist / skopeo, wall", tree, "push again: hoist copy",
              "push again: skopeo copy", 1.0)
+        pair("push fresh, small 2-platform image: hoist / skopeo, wall", tree,
+             "push fresh: small image, hoist copy", "push fresh: small image, skopeo copy", 1.0)
+        pair("push again, small 2-platform image: hoist / skopeo, wall", tree,
+             "push again: small image, hoist copy", "push again: small image, skopeo copy", 1.0)
         pair("build+push / build alone, wall", tree,
              "hoist build gzip-6 --output docker:// (no local output)", "hoist build gzip-6", 1.15)
         layer_speedup = ratio(results, tree, "hoist build, 2 uncompressed layers, -j 1",
