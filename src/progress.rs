@@ -36,6 +36,21 @@ pub enum Event {
     },
     /// A non-fatal problem worth telling the user (a skipped socket, a cataloger that failed).
     Warning { message: String },
+    /// `--changed` or `skip-unchanged`: the image at `target` was built from
+    /// the same `inputs`, so it is not built again.
+    ImageUnchanged {
+        image: String,
+        target: String,
+        inputs: Digest,
+        digest: Digest,
+    },
+    /// `--changed` or `skip-unchanged`: the image at `target` was built from
+    /// other inputs (or is not there), so it is built.
+    ImageChanged {
+        image: String,
+        target: String,
+        inputs: Digest,
+    },
 }
 
 /// Receives events; implementations must be cheap and thread-safe.

@@ -320,6 +320,35 @@ fn changed_skips_an_unchanged_image_and_rebuilds_a_changed_one() {
         pushes,
         "nothing pushed for an unchanged image"
     );
+    // With --json the decision is an event naming the image, the target
+    // compared with and the digest found there.
+    let json = github(
+        project.path(),
+        "refs/heads/main",
+        "push",
+        &["build", "--push", "--changed", "--json"],
+    )
+    .run()
+    .success();
+    let skipped: Vec<serde_json::Value> = json
+        .stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|event| event["event"] == "skipped")
+        .collect();
+    assert_eq!(skipped.len(), 1, "{}", json.stdout);
+    assert_eq!(skipped[0]["image"], "web");
+    assert!(
+        skipped[0]["target"]
+            .as_str()
+            .is_some_and(|target| target.starts_with(&format!("docker://{repository}:"))),
+        "{}",
+        json.stdout
+    );
+    assert_eq!(
+        skipped[0]["digest"].as_str(),
+        Some(first.last_line_digest().as_str())
+    );
 
     fs::write(project.path().join("app/message.txt"), "changed\n").unwrap();
     let changed = build(project.path());

@@ -4,6 +4,7 @@
 //! platforms (no `{arch}` in its sources) is built once.
 
 pub mod attest;
+pub mod changes;
 pub mod config;
 pub mod metadata;
 pub mod stream;

@@ -141,15 +141,15 @@ pub fn run(arguments: BuildArguments) -> anyhow::Result<()> {
             .registry
             .client_options_for(jobs, &own_registries(&plan, &outputs))?,
     );
-    let revision = super::changes::revision(&plan)?;
+    let revision = crate::build::changes::revision(&plan)?;
     let first_output = outputs.iter().find_map(|output| match output {
         Output::Location(location) => Some(location),
         Output::Push => None,
     });
-    let prepared = super::changes::prepare(
+    let prepared = crate::build::changes::prepare(
         &plan,
         &revision,
-        &super::changes::PrepareOptions {
+        &crate::build::changes::PrepareOptions {
             pushing,
             changed: arguments.changed,
             extra_tags: &arguments.tags,

@@ -5,7 +5,6 @@
 mod attest;
 mod build;
 mod cache;
-mod changes;
 mod copy;
 mod login;
 mod outputs;

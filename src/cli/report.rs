@@ -118,6 +118,15 @@ impl Observer for Reporter {
             }
             return;
         }
+        if let Some(text) = result_line(&event) {
+            // Results of a decision, not progress: shown with or without a terminal.
+            match self.mode {
+                Mode::Human => self.line(&text),
+                Mode::Json => self.json(event_json(&event)),
+                Mode::Quiet => {}
+            }
+            return;
+        }
         match self.mode {
             Mode::Json if matches!(event, Event::BlobProgress { .. }) => {}
             Mode::Json => self.json(event_json(&event)),
@@ -190,10 +199,35 @@ impl Observer for Reporter {
                             indicatif::HumanBytes(size)
                         ));
                     }
-                    Event::Warning { .. } => {}
+                    // Handled above, in every mode.
+                    Event::Warning { .. }
+                    | Event::ImageUnchanged { .. }
+                    | Event::ImageChanged { .. } => {}
                 }
             }
         }
+    }
+}
+
+/// The line a person sees for an event that reports a decision.
+fn result_line(event: &Event) -> Option<String> {
+    match event {
+        Event::ImageUnchanged {
+            image,
+            target,
+            inputs,
+            ..
+        } => Some(format!(
+            "{image} unchanged: {target} was built from the same inputs ({inputs}); skipped"
+        )),
+        Event::ImageChanged {
+            image,
+            target,
+            inputs,
+        } => Some(format!(
+            "{image} changed since {target} (inputs {inputs}): building"
+        )),
+        _ => None,
     }
 }
 
@@ -238,5 +272,21 @@ fn event_json(event: &Event) -> Value {
             json!({"event": "blob", "digest": digest.to_string(), "size": size, "outcome": outcome_name(*outcome)})
         }
         Event::Warning { message } => json!({"event": "warning", "message": message}),
+        Event::ImageUnchanged {
+            image,
+            target,
+            inputs,
+            digest,
+        } => json!({
+            "event": "skipped", "image": image, "target": target,
+            "inputs": inputs.to_string(), "digest": digest.to_string()
+        }),
+        Event::ImageChanged {
+            image,
+            target,
+            inputs,
+        } => json!({
+            "event": "changed", "image": image, "target": target, "inputs": inputs.to_string()
+        }),
     }
 }

@@ -1,8 +1,8 @@
 //! `hoist tags`: the tags each image of a spec gets from git and the CI
 //! environment, without building anything.
 
-use super::changes::{image_tags, revision};
 use super::report::{Mode, Reporter};
+use crate::build::changes::{image_tags, revision};
 use crate::spec::{Plan, PlanOptions};
 use serde_json::json;
 use std::path::PathBuf;

@@ -1,27 +1,39 @@
 //! Before building: each image's tags, its `org.opencontainers.image.*`
 //! labels, and, with `--changed` or `skip-unchanged`, whether the image
 //! published at its target was built from the same inputs (then it is
-//! skipped).
+//! skipped, and the build says so through [`Event::ImageUnchanged`]).
 
-use super::report::Reporter;
-use crate::build::metadata::{
-    add_inputs_label, add_standard_labels, base_digest, image_inputs_digest,
+use super::metadata::{
+    MetadataError, add_inputs_label, add_standard_labels, base_digest, image_inputs_digest,
     published_inputs_digest, revision_is_known,
 };
-use crate::build::transport::{Transports, parse_reference};
-use crate::ci::{CiEnvironment, GitInfo, Revision, compute_tags};
+use super::transport::{Transports, parse_reference};
+use crate::ci::{CiEnvironment, CiError, GitInfo, Revision, compute_tags};
 use crate::image::Manifest;
 use crate::oci::Location;
-use crate::progress::{Observer, Silent};
+use crate::progress::{Event, Observer, Silent};
 use crate::spec::{ImagePlan, Plan};
-use anyhow::Context;
-use serde_json::json;
+use std::error::Error as StdError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChangesError {
+    #[error("reading the revision being built")]
+    Revision(#[source] CiError),
+    #[error("computing the tags of image `{image}`")]
+    Tags {
+        image: String,
+        #[source]
+        source: CiError,
+    },
+    #[error(transparent)]
+    Metadata(#[from] MetadataError),
+}
 
 /// The revision being built, from git (where the spec lives) and the CI
 /// environment.
-pub fn revision(plan: &Plan) -> anyhow::Result<Revision> {
-    let git = GitInfo::discover(&plan.spec_directory)?;
-    let environment = CiEnvironment::from_process_env()?;
+pub fn revision(plan: &Plan) -> Result<Revision, ChangesError> {
+    let git = GitInfo::discover(&plan.spec_directory).map_err(ChangesError::Revision)?;
+    let environment = CiEnvironment::from_process_env().map_err(ChangesError::Revision)?;
     Ok(Revision::resolve(git.as_ref(), &environment))
 }
 
@@ -32,10 +44,13 @@ pub fn image_tags(
     revision: &Revision,
     extra: &[String],
     observer: &dyn Observer,
-) -> anyhow::Result<Vec<String>> {
+) -> Result<Vec<String>, ChangesError> {
     let spec = image.tags.clone().unwrap_or_default();
-    let mut tags = compute_tags(&spec, revision, observer)
-        .with_context(|| format!("computing the tags of image `{}`", image.name))?;
+    let mut tags =
+        compute_tags(&spec, revision, observer).map_err(|source| ChangesError::Tags {
+            image: image.name.clone(),
+            source,
+        })?;
     for tag in extra {
         if !tags.contains(tag) {
             tags.push(tag.clone());
@@ -96,8 +111,8 @@ pub fn prepare(
     revision: &Revision,
     options: &PrepareOptions,
     transports: &Transports,
-    reporter: &Reporter,
-) -> anyhow::Result<Prepared> {
+    observer: &dyn Observer,
+) -> Result<Prepared, ChangesError> {
     let known = revision_is_known(revision);
     let mut prepared = Prepared {
         images: Vec::new(),
@@ -107,7 +122,7 @@ pub fn prepare(
     for image in &plan.images {
         let mut image = image.clone();
         let tags = if options.pushing {
-            image_tags(&image, revision, options.extra_tags, reporter)?
+            image_tags(&image, revision, options.extra_tags, observer)?
         } else if known {
             // Only for `ref.name`: warnings about tags nobody pushes would be noise.
             image_tags(&image, revision, &[], &Silent)?
@@ -127,44 +142,42 @@ pub fn prepare(
             base.as_ref(),
         )?;
         if detect {
-            let inputs = image_inputs_digest(&image, base.as_ref(), reporter)?;
+            let inputs = image_inputs_digest(&image, base.as_ref(), observer)?;
             add_inputs_label(&mut image, &inputs);
             match target(&image, &tags, options) {
-                None => reporter.warning(&format!(
-                    "image `{}`: no tag to compare with, so it is built (give it a tag to skip it when unchanged)",
-                    image.name
-                )),
+                None => observer.event(Event::Warning {
+                    message: format!(
+                        "image `{}`: no tag to compare with, so it is built (give it a tag to skip it when unchanged)",
+                        image.name
+                    ),
+                }),
                 Some((target, tag)) => {
-                    if let Some(manifest) = published(&target, transports, reporter)
+                    if let Some(manifest) = published(&target, transports, observer)
                         && published_inputs_digest(&manifest).as_deref()
                             == Some(inputs.to_string().as_str())
                     {
-                            reporter.line(&format!(
-                                "{} unchanged: {target} was built from the same inputs ({inputs}); skipped",
-                                image.name
-                            ));
-                            reporter.json(json!({
-                                "event": "skipped",
-                                "image": image.name,
-                                "target": target.to_string(),
-                                "inputs": inputs.to_string(),
-                                "digest": manifest.digest().to_string(),
-                            }));
-                            prepared.skipped.push(Skipped {
-                                name: image.name.clone(),
-                                manifest,
-                                tag,
-                                repository: match &target {
-                                    Target::Registry(_) => image.repository.clone(),
-                                    Target::Local(_) => None,
-                                },
-                            });
-                            continue;
+                        observer.event(Event::ImageUnchanged {
+                            image: image.name.clone(),
+                            target: target.to_string(),
+                            inputs: inputs.clone(),
+                            digest: manifest.digest().clone(),
+                        });
+                        prepared.skipped.push(Skipped {
+                            name: image.name.clone(),
+                            manifest,
+                            tag,
+                            repository: match &target {
+                                Target::Registry(_) => image.repository.clone(),
+                                Target::Local(_) => None,
+                            },
+                        });
+                        continue;
                     }
-                    reporter.line(&format!(
-                        "{} changed since {target} (inputs {inputs}): building",
-                        image.name
-                    ));
+                    observer.event(Event::ImageChanged {
+                        image: image.name.clone(),
+                        target: target.to_string(),
+                        inputs: inputs.clone(),
+                    });
                 }
             }
         }
@@ -221,22 +234,30 @@ fn target(
 
 /// The image published at `target`, or `None` when there is none (or it
 /// cannot be read: then the image is built, with a warning).
-fn published(target: &Target, transports: &Transports, reporter: &Reporter) -> Option<Manifest> {
+fn published(
+    target: &Target,
+    transports: &Transports,
+    observer: &dyn Observer,
+) -> Option<Manifest> {
     let location = match target {
         Target::Registry(reference) => {
             let present = parse_reference(reference)
-                .map_err(anyhow::Error::from)
+                .map_err(|error| Box::new(error) as Box<dyn StdError>)
                 .and_then(|parsed| {
-                    let client = transports.registry()?;
-                    Ok(crate::registry::get_manifest_digest(client, &parsed)?)
+                    let client = transports.registry().map_err(Box::new)?;
+                    crate::registry::get_manifest_digest(client, &parsed)
+                        .map_err(|error| Box::new(error) as Box<dyn StdError>)
                 });
             match present {
                 Ok(Some(_)) => {}
                 Ok(None) => return None,
                 Err(error) => {
-                    reporter.warning(&format!(
-                        "cannot check {target} for changes, building: {error:#}"
-                    ));
+                    observer.event(Event::Warning {
+                        message: format!(
+                            "cannot check {target} for changes, building: {}",
+                            error_chain(error.as_ref())
+                        ),
+                    });
                     return None;
                 }
             }
@@ -263,12 +284,27 @@ fn published(target: &Target, transports: &Transports, reporter: &Reporter) -> O
         Ok(manifest) => Some(manifest),
         Err(error) => {
             if matches!(target, Target::Registry(_)) {
-                reporter.warning(&format!(
-                    "cannot read {target} to check for changes, building: {:#}",
-                    anyhow::Error::from(error)
-                ));
+                observer.event(Event::Warning {
+                    message: format!(
+                        "cannot read {target} to check for changes, building: {}",
+                        error_chain(&error)
+                    ),
+                });
             }
             None
         }
     }
+}
+
+/// `error: cause: cause`, as the binary prints an error, for a warning that
+/// does not stop the build.
+fn error_chain(error: &dyn StdError) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
