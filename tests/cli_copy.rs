@@ -1,6 +1,7 @@
 //! `hoist copy` between every pair of transports (layout, OCI archive,
 //! registry; docker archive for one platform), checked with skopeo, tar and
-//! umoci: digests unchanged, every platform and the attestation manifest kept.
+//! umoci: digests unchanged, every platform and the attestation manifest kept;
+//! and blob uploads to a registry run four at a time whatever `-j` says.
 
 mod common;
 
@@ -400,4 +401,95 @@ fn docker_archive_holds_one_platform_and_keeps_config_and_layers() {
         format!("{}.json", arm_config.trim_start_matches("sha256:"))
     );
     assert_eq!(listing[0]["RepoTags"], json!(["hello:arm64"]));
+}
+
+/// Counts the uploads waiting together at a gate that opens once `count`
+/// of them wait (or after a few seconds, so a client that sends one at a
+/// time still finishes, and fails the assertion instead of hanging).
+#[derive(Default)]
+struct UploadGate {
+    waiting: std::sync::atomic::AtomicUsize,
+    most: std::sync::atomic::AtomicUsize,
+    open: std::sync::atomic::AtomicBool,
+    opened: tokio::sync::Notify,
+}
+
+impl UploadGate {
+    async fn pass(&self, count: usize) {
+        use std::sync::atomic::Ordering::SeqCst;
+        let notified = self.opened.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let now = self.waiting.fetch_add(1, SeqCst) + 1;
+        self.most.fetch_max(now, SeqCst);
+        if now >= count {
+            self.open.store(true, SeqCst);
+            self.opened.notify_waiters();
+        } else if !self.open.load(SeqCst) {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), notified).await;
+        }
+        self.waiting.fetch_sub(1, SeqCst);
+    }
+}
+
+#[test]
+fn blob_uploads_run_four_at_a_time_even_with_one_job() {
+    // Uploads wait on round trips, not on the cores: with `-j 1` hoist still
+    // has four in flight. A proxy in front of the registry holds each
+    // upload's opening POST until four wait together.
+    let registry = TestRegistry::start();
+    let gate = std::sync::Arc::new(UploadGate::default());
+    let proxy = common::proxy::start_proxy(&registry, {
+        let gate = gate.clone();
+        move |upstream, request| {
+            let gate = gate.clone();
+            async move {
+                if request.method() == hyper::Method::POST
+                    && request.uri().path().ends_with("/blobs/uploads/")
+                {
+                    gate.pass(4).await;
+                }
+                upstream.forward(request).await
+            }
+        }
+    });
+    let work = tempfile::tempdir().unwrap();
+    let source = work.path().join("source");
+    hoist(["build", "-q", "--no-cache", "-f"])
+        .arg(fixture("hello/hoist.toml"))
+        .arg("-o")
+        .arg(format!("oci:{}:hello", source.display()))
+        .run()
+        .success();
+    let layout = Layout::open(&source);
+    let blobs = layout.platform_manifests("hello").len() * 2 + 1;
+    assert!(blobs >= 4, "the example has at least four blobs");
+
+    let destination = format!("docker://{}/gated/hello:1", proxy.host());
+    let copied = hoist(["copy", "-q", "-j", "1"])
+        .arg(format!("oci:{}:hello", source.display()))
+        .arg(&destination)
+        .run()
+        .success();
+    assert_eq!(
+        copied.last_line_digest(),
+        layout.tagged_digest("hello"),
+        "digests unchanged"
+    );
+    assert!(
+        gate.most.load(std::sync::atomic::Ordering::SeqCst) >= 4,
+        "at most {} uploads were in flight at once",
+        gate.most.load(std::sync::atomic::Ordering::SeqCst)
+    );
+    // The registry holds what was copied.
+    let raw = run(Command::new("skopeo").args([
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{}/gated/hello:1", registry.host()),
+    ]));
+    assert_eq!(
+        format!("sha256:{}", sha256_hex(raw.as_bytes())),
+        layout.tagged_digest("hello")
+    );
 }

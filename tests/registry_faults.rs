@@ -6,6 +6,7 @@
 mod common;
 
 use common::http::{HandlerError, Reply, TestServer, reply};
+use common::proxy::{Upstream, start_proxy};
 use common::registry::TestRegistry;
 use common::registry_images::{large_image, small_image};
 use common::run;
@@ -38,9 +39,7 @@ struct Faults {
 }
 
 async fn forward(
-    http: reqwest::Client,
-    registry: String,
-    proxy: String,
+    upstream: Arc<Upstream>,
     request: Request<Incoming>,
     faults: Arc<Faults>,
 ) -> Reply {
@@ -107,16 +106,7 @@ async fn forward(
         return Err::<_, HandlerError>("cut the chunk off mid-body".into());
     }
     let body = body.collect().await?.to_bytes();
-    let mut outgoing = http.request(
-        reqwest::Method::from_bytes(method.as_str().as_bytes())?,
-        format!("http://{registry}{path}"),
-    );
-    for (name, value) in &parts.headers {
-        if name != "host" {
-            outgoing = outgoing.header(name.as_str(), value.as_bytes());
-        }
-    }
-    let answer = outgoing.body(body).send().await?;
+    let answer = upstream.send(&method, &path, &parts.headers, body).await?;
     // The first PATCH reaches the registry, but its answer is lost. The
     // registry's upload state then no longer matches the location hoist
     // holds, so hoist must start that upload over.
@@ -129,50 +119,15 @@ async fn forward(
     {
         return Err::<_, HandlerError>("dropped the connection after the chunk".into());
     }
-    let status = answer.status().as_u16();
-    let mut owned = Vec::new();
-    for (name, value) in answer.headers() {
-        let text = value
-            .to_str()
-            .unwrap_or_default()
-            .replace(&registry, &proxy);
-        if name != "content-length" && name != "transfer-encoding" {
-            owned.push((name.to_string(), text));
-        }
-    }
-    let bytes = answer.bytes().await?;
-    let headers: Vec<(&str, String)> = owned
-        .iter()
-        .map(|(name, value)| (name.as_str(), value.clone()))
-        .collect();
-    reply(status, &headers, bytes)
+    upstream.relay(answer).await
 }
 
 /// The fault-injecting proxy in front of `registry`.
-fn start_proxy(registry: &TestRegistry, faults: &Arc<Faults>) -> TestServer {
+fn start_faults_proxy(registry: &TestRegistry, faults: &Arc<Faults>) -> TestServer {
     let faults = faults.clone();
-    let registry_host = registry.host();
-    let proxy_host = Arc::new(std::sync::OnceLock::<String>::new());
-    let proxy = {
-        let proxy_host = proxy_host.clone();
-        // The proxy's own plain-HTTP client still wants a provider named.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        TestServer::start(move |request| {
-            forward(
-                http.clone(),
-                registry_host.clone(),
-                proxy_host.get().cloned().unwrap_or_default(),
-                request,
-                faults.clone(),
-            )
-        })
-    };
-    proxy_host.set(proxy.host()).unwrap();
-    proxy
+    start_proxy(registry, move |upstream, request| {
+        forward(upstream, request, faults.clone())
+    })
 }
 
 fn quick_retries() -> RetryPolicy {
@@ -187,7 +142,7 @@ fn quick_retries() -> RetryPolicy {
 fn push_survives_errors_throttling_and_resets() {
     let registry = TestRegistry::start();
     let faults = Arc::new(Faults::default());
-    let proxy = start_proxy(&registry, &faults);
+    let proxy = start_faults_proxy(&registry, &faults);
 
     let directory = tempfile::tempdir().unwrap();
     let children = vec![
@@ -281,7 +236,7 @@ fn streamed_upload_resumes_a_chunk_cut_off_mid_body() {
         cut_mid_body: AtomicUsize::new(1),
         ..Faults::default()
     });
-    let proxy = start_proxy(&registry, &faults);
+    let proxy = start_faults_proxy(&registry, &faults);
     let client = RegistryClient::new(ClientOptions {
         credential_environment: CredentialEnvironment::default(),
         retry: quick_retries(),

@@ -54,5 +54,6 @@ pub fn run(command: &mut Command) -> String {
 pub mod certificates;
 pub mod http;
 pub mod images;
+pub mod proxy;
 pub mod registry;
 pub mod registry_images;
