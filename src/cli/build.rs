@@ -141,7 +141,27 @@ pub fn run(arguments: BuildArguments) -> anyhow::Result<()> {
             .registry
             .client_options_for(jobs, &own_registries(&plan, &outputs))?,
     );
-    let revision = crate::build::changes::revision(&plan)?;
+    // A registry client starts a runtime and loads the system's CA
+    // certificates, and git takes a few starts of its own: when the client
+    // will be needed, both are made side by side.
+    let needs_registry = outputs.iter().any(|output| {
+        matches!(
+            output,
+            Output::Push | Output::Location(Location::Registry { .. })
+        )
+    }) || plan.images.iter().any(|image| {
+        matches!(
+            image.base,
+            crate::spec::BaseImage::Location(Location::Registry { .. })
+        )
+    });
+    let revision = std::thread::scope(|scope| {
+        if needs_registry {
+            // A failure here is reported by the first real use.
+            scope.spawn(|| transports.registry().is_ok());
+        }
+        crate::build::changes::revision(&plan)
+    })?;
     let first_output = outputs.iter().find_map(|output| match output {
         Output::Location(location) => Some(location),
         Output::Push => None,
