@@ -8,6 +8,7 @@ mod common;
 use common::hoist::{
     Layout, MEDIA_MANIFEST, expected_hello, fixture, hoist, sha256_hex, tool, unpack,
 };
+use common::proxy::Gate;
 use common::registry::TestRegistry;
 use common::run;
 use common::tree::assert_same_tree;
@@ -403,42 +404,13 @@ fn docker_archive_holds_one_platform_and_keeps_config_and_layers() {
     assert_eq!(listing[0]["RepoTags"], json!(["hello:arm64"]));
 }
 
-/// Counts the uploads waiting together at a gate that opens once `count`
-/// of them wait (or after a few seconds, so a client that sends one at a
-/// time still finishes, and fails the assertion instead of hanging).
-#[derive(Default)]
-struct UploadGate {
-    waiting: std::sync::atomic::AtomicUsize,
-    most: std::sync::atomic::AtomicUsize,
-    open: std::sync::atomic::AtomicBool,
-    opened: tokio::sync::Notify,
-}
-
-impl UploadGate {
-    async fn pass(&self, count: usize) {
-        use std::sync::atomic::Ordering::SeqCst;
-        let notified = self.opened.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        let now = self.waiting.fetch_add(1, SeqCst) + 1;
-        self.most.fetch_max(now, SeqCst);
-        if now >= count {
-            self.open.store(true, SeqCst);
-            self.opened.notify_waiters();
-        } else if !self.open.load(SeqCst) {
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), notified).await;
-        }
-        self.waiting.fetch_sub(1, SeqCst);
-    }
-}
-
 #[test]
 fn blob_uploads_run_four_at_a_time_even_with_one_job() {
     // Uploads wait on round trips, not on the cores: with `-j 1` hoist still
     // has four in flight. A proxy in front of the registry holds each
     // upload's opening POST until four wait together.
     let registry = TestRegistry::start();
-    let gate = std::sync::Arc::new(UploadGate::default());
+    let gate = std::sync::Arc::new(Gate::new(4));
     let proxy = common::proxy::start_proxy(&registry, {
         let gate = gate.clone();
         move |upstream, request| {
@@ -447,7 +419,7 @@ fn blob_uploads_run_four_at_a_time_even_with_one_job() {
                 if request.method() == hyper::Method::POST
                     && request.uri().path().ends_with("/blobs/uploads/")
                 {
-                    gate.pass(4).await;
+                    gate.pass().await;
                 }
                 upstream.forward(request).await
             }
@@ -477,9 +449,9 @@ fn blob_uploads_run_four_at_a_time_even_with_one_job() {
         "digests unchanged"
     );
     assert!(
-        gate.most.load(std::sync::atomic::Ordering::SeqCst) >= 4,
+        gate.most() >= 4,
         "at most {} uploads were in flight at once",
-        gate.most.load(std::sync::atomic::Ordering::SeqCst)
+        gate.most()
     );
     // The registry holds what was copied.
     let raw = run(Command::new("skopeo").args([

@@ -328,4 +328,8 @@ impl crate::image::Sink for StreamedSink<'_> {
     fn transfers(&self) -> usize {
         self.inner.transfers()
     }
+
+    fn tags_at_once(&self) -> bool {
+        self.inner.tags_at_once()
+    }
 }

@@ -1,7 +1,8 @@
 //! The one publish driver: any [`Manifest`] tree to any [`Sink`]. Blobs go
 //! first (in parallel, skipping what the sink has), then child manifests (a
-//! level at a time, in parallel), then the top manifest, then its tags, so a
-//! tag never points at anything incomplete.
+//! level at a time, in parallel), then the top manifest under each of its
+//! tags (side by side where the sink keeps no order among them), so a tag
+//! never points at anything incomplete.
 
 use super::blob::{Blob, BytesBlob};
 use super::model::Manifest;
@@ -45,6 +46,13 @@ pub trait Sink: Send + Sync {
     /// by the cores; a registry by round trips, so it takes more.
     fn transfers(&self) -> usize {
         rayon::current_num_threads()
+    }
+
+    /// True when the top manifest's tags may be stored side by side because
+    /// nothing the sink writes shows their order (a registry). A layout
+    /// lists them in `index.json` in the order given.
+    fn tags_at_once(&self) -> bool {
+        false
     }
 }
 
@@ -197,9 +205,14 @@ pub fn publish(
     if tags.is_empty() {
         sink.put_manifest(top_blob, ManifestRole::Top { tag: None })?;
     } else {
-        for tag in tags {
-            sink.put_manifest(top_blob, ManifestRole::Top { tag: Some(tag) })?;
-        }
+        let workers = if sink.tags_at_once() {
+            sink.transfers()
+        } else {
+            1
+        };
+        for_each_at_once(tags, workers, |tag| {
+            sink.put_manifest(top_blob, ManifestRole::Top { tag: Some(tag) })
+        })?;
     }
     report.manifests_sent += 1;
     sink.finish()?;

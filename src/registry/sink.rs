@@ -106,4 +106,9 @@ impl Sink for RegistrySink {
     fn transfers(&self) -> usize {
         self.client.options().jobs
     }
+
+    /// Each tag is its own PUT; the registry keeps no order among them.
+    fn tags_at_once(&self) -> bool {
+        true
+    }
 }

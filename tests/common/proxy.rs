@@ -9,7 +9,10 @@ use bytes::Bytes;
 use hyper::Request;
 use hyper::body::Incoming;
 use std::future::Future;
+use std::sync::atomic::Ordering::SeqCst;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 /// The registry behind a proxy.
 pub struct Upstream {
@@ -102,4 +105,48 @@ where
         .set(server.host())
         .expect("the proxy's address is set once");
     server
+}
+
+/// Counts the requests waiting together at a gate that opens once `count`
+/// of them wait (or after a few seconds, so a client that sends one at a
+/// time still finishes, and fails its test's assertion instead of hanging).
+pub struct Gate {
+    count: usize,
+    waiting: AtomicUsize,
+    most: AtomicUsize,
+    open: AtomicBool,
+    opened: tokio::sync::Notify,
+}
+
+impl Gate {
+    pub fn new(count: usize) -> Gate {
+        Gate {
+            count,
+            waiting: AtomicUsize::new(0),
+            most: AtomicUsize::new(0),
+            open: AtomicBool::new(false),
+            opened: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// Waits at the gate until it opens.
+    pub async fn pass(&self) {
+        let notified = self.opened.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let now = self.waiting.fetch_add(1, SeqCst) + 1;
+        self.most.fetch_max(now, SeqCst);
+        if now >= self.count {
+            self.open.store(true, SeqCst);
+            self.opened.notify_waiters();
+        } else if !self.open.load(SeqCst) {
+            let _ = tokio::time::timeout(Duration::from_secs(5), notified).await;
+        }
+        self.waiting.fetch_sub(1, SeqCst);
+    }
+
+    /// The most requests that were ever waiting together.
+    pub fn most(&self) -> usize {
+        self.most.load(SeqCst)
+    }
 }
