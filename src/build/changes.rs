@@ -200,25 +200,11 @@ fn target(
         return Some((Target::Registry(format!("{repository}:{tag}")), tag.clone()));
     }
     match options.first_output? {
-        Location::Layout { path, tag } => {
-            let tag = tag.clone().unwrap_or_else(|| image.name.clone());
-            Some((
-                Target::Local(Location::Layout {
-                    path: path.clone(),
-                    tag: Some(tag.clone()),
-                }),
-                tag,
-            ))
-        }
-        Location::OciArchive { path, tag } => {
-            let tag = tag.clone().unwrap_or_else(|| image.name.clone());
-            Some((
-                Target::Local(Location::OciArchive {
-                    path: path.clone(),
-                    tag: Some(tag.clone()),
-                }),
-                tag,
-            ))
+        local @ (Location::Layout { .. } | Location::OciArchive { .. }) => {
+            let tag = local
+                .tag()
+                .map_or_else(|| image.name.clone(), str::to_string);
+            Some((Target::Local(local.with_tag(&tag)), tag))
         }
         Location::Registry { reference } => {
             let tag = crate::build::transport::destination_tag(&Location::Registry {
@@ -241,14 +227,12 @@ fn published(
 ) -> Option<Manifest> {
     let location = match target {
         Target::Registry(reference) => {
-            let present = parse_reference(reference)
-                .map_err(|error| Box::new(error) as Box<dyn StdError>)
-                .and_then(|parsed| {
-                    let client = transports.registry().map_err(Box::new)?;
-                    crate::registry::get_manifest_digest(client, &parsed)
-                        .map_err(|error| Box::new(error) as Box<dyn StdError>)
-                });
-            match present {
+            let present = || -> Result<_, Box<dyn StdError>> {
+                let parsed = parse_reference(reference)?;
+                let client = transports.registry()?;
+                Ok(crate::registry::get_manifest_digest(client, &parsed)?)
+            };
+            match present() {
                 Ok(Some(_)) => {}
                 Ok(None) => return None,
                 Err(error) => {

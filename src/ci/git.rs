@@ -173,9 +173,7 @@ impl Git<'_> {
     }
 
     fn output(&self, arguments: &[&str]) -> Result<Output, CiError> {
-        self.command(arguments)
-            .output()
-            .map_err(|source| self.unavailable(arguments, source))
+        self.finish(arguments, self.start(arguments))
     }
 
     /// Starts a command whose output is read later by [`Git::finish`].

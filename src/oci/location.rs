@@ -100,11 +100,37 @@ impl Location {
             Location::Registry { .. } => None,
         }
     }
+
+    /// The same layout or OCI archive under `tag`; other locations as they are.
+    pub fn with_tag(&self, tag: &str) -> Location {
+        match self {
+            Location::Layout { path, .. } => Location::Layout {
+                path: path.clone(),
+                tag: Some(tag.to_string()),
+            },
+            Location::OciArchive { path, .. } => Location::OciArchive {
+                path: path.clone(),
+                tag: Some(tag.to_string()),
+            },
+            other => other.clone(),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn with_tag_retags_layouts_and_archives_only() {
+        let retagged = |text: &str| text.parse::<Location>().unwrap().with_tag("v2").to_string();
+        assert_eq!(retagged("oci:out/app:1.0"), "oci:out/app:v2");
+        assert_eq!(retagged("oci-archive:app.tar"), "oci-archive:app.tar:v2");
+        assert_eq!(
+            retagged("docker://example.com/app:1"),
+            "docker://example.com/app:1"
+        );
+    }
 
     #[test]
     fn parses_each_transport() {

@@ -6,7 +6,7 @@
 use super::client::GivenCredentials;
 use super::credentials::{self, Credential};
 use super::error::RegistryError;
-use super::transport::{Scopes, Transport, is_certificate_error, parse_error_body};
+use super::transport::{Scopes, Transport, is_certificate_error, one_at_a_time, parse_error_body};
 use base64::Engine as _;
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use std::time::{Duration, Instant};
@@ -81,13 +81,7 @@ impl Transport {
                 if let Some(header) = self.cached_token(&key) {
                     return Ok(Some(header));
                 }
-                let fetch_lock = self
-                    .token_fetches
-                    .lock()
-                    .unwrap_or_else(|poison| poison.into_inner())
-                    .entry(key.clone())
-                    .or_default()
-                    .clone();
+                let fetch_lock = one_at_a_time(&self.token_fetches, key.clone());
                 let _fetching = fetch_lock.lock().await;
                 // Another request may have fetched it while this one waited.
                 if let Some(header) = self.cached_token(&key) {

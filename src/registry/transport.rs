@@ -76,13 +76,30 @@ pub(crate) struct Transport {
     pub(super) schemes: Mutex<HashMap<String, &'static str>>,
     /// One scheme probe per host at a time: uploads starting together wait
     /// for the first one's answer instead of each probing the host.
-    scheme_probes: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    scheme_probes: Flights<String>,
     pub(super) auth: Mutex<HashMap<String, HostAuth>>,
     pub(super) tokens: Mutex<HashMap<TokenKey, CachedToken>>,
     /// One fetch per scope at a time: parallel uploads starting together
     /// share one token instead of each asking the realm.
-    pub(super) token_fetches: Mutex<HashMap<TokenKey, Arc<tokio::sync::Mutex<()>>>>,
+    pub(super) token_fetches: Flights<TokenKey>,
     pub(super) credentials: Mutex<HashMap<String, Option<Credential>>>,
+}
+
+/// A lock per key, for work that requests starting together should do once
+/// (the first does it, the others wait and then find its result cached).
+pub(super) type Flights<K> = Mutex<HashMap<K, Arc<tokio::sync::Mutex<()>>>>;
+
+/// The lock for `key` in `flights`, made on first use.
+pub(super) fn one_at_a_time<K: std::hash::Hash + Eq>(
+    flights: &Flights<K>,
+    key: K,
+) -> Arc<tokio::sync::Mutex<()>> {
+    flights
+        .lock()
+        .unwrap_or_else(|poison| poison.into_inner())
+        .entry(key)
+        .or_default()
+        .clone()
 }
 
 /// True for `localhost`, `127.0.0.0/8` and `::1`, with or without a port.
@@ -303,13 +320,7 @@ impl Transport {
             self.lock_schemes().insert(host.to_string(), "https");
             return Ok(format!("https://{host}"));
         }
-        let probe_lock = self
-            .scheme_probes
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
-            .entry(host.to_string())
-            .or_default()
-            .clone();
+        let probe_lock = one_at_a_time(&self.scheme_probes, host.to_string());
         let _probing = probe_lock.lock().await;
         // Another request may have probed the host while this one waited.
         if let Some(scheme) = self.lock_schemes().get(host) {
