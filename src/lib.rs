@@ -11,6 +11,7 @@ pub mod cli;
 pub mod image;
 pub mod layer;
 pub mod oci;
+pub mod parallel;
 pub mod progress;
 pub mod registry;
 pub mod sink;

@@ -1,17 +1,20 @@
 //! `hoist build`: spec → plan → images → every output.
 
+mod publish;
+
 use super::report::Reporter;
 use super::{RegistryArguments, RunArguments};
-use crate::build::attest::{AttachMode, attest_image, check_referrers_output, publish_referrers};
-use crate::build::stream::{RegistryStream, StreamedSink};
+use crate::build::attest::{AttachMode, attest_image, check_referrers_output};
+use crate::build::stream::RegistryStream;
 use crate::build::transport::{Transports, destination_tag};
 use crate::build::{BuildOptions, BuiltImage, build_image};
-use crate::image::{Blob, Manifest, publish};
+use crate::image::{Blob, Manifest};
 use crate::layer::BlobStream;
 use crate::layer::LayerCache;
 use crate::oci::{Location, Platform};
 use crate::spec::{Plan, PlanOptions};
 use anyhow::{Context, bail};
+use publish::{Publishing, ToPublish};
 use serde_json::json;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -236,32 +239,38 @@ pub fn run(arguments: BuildArguments) -> anyhow::Result<()> {
             .collect::<anyhow::Result<_>>()
     })?;
     let (mut built, streams): (Vec<BuiltImage>, Vec<_>) = built_and_streams.into_iter().unzip();
-    let mut referrers = Vec::new();
-    for (image, image_plan) in built.iter_mut().zip(&prepared.images) {
-        let mut tags = push_tags
-            .iter()
-            .find(|(name, _)| *name == image.name)
-            .map(|(_, tags)| tags.clone())
-            .unwrap_or_default();
-        tags.extend(arguments.tags.iter().cloned());
-        let request = super::attest::request(
-            &plan,
-            image_plan,
-            arguments.sbom,
-            provenance_flag,
-            arguments.attach,
-            tags,
-            started_on,
-        )?;
-        referrers
-            .push(pool.install(|| attest_image(image, &plan, image_plan, &request, &reporter))?);
-    }
+    // Attestations scan each image's files: CPU work, image by image on the
+    // pool like the layers.
+    let referrers: Vec<_> = pool.install(|| {
+        use rayon::prelude::*;
+        built
+            .par_iter_mut()
+            .zip(&prepared.images)
+            .map(|(image, image_plan)| {
+                let mut tags = push_tags
+                    .iter()
+                    .find(|(name, _)| *name == image.name)
+                    .map(|(_, tags)| tags.clone())
+                    .unwrap_or_default();
+                tags.extend(arguments.tags.iter().cloned());
+                let request = super::attest::request(
+                    &plan,
+                    image_plan,
+                    arguments.sbom,
+                    provenance_flag,
+                    arguments.attach,
+                    tags,
+                    started_on,
+                )?;
+                Ok(attest_image(image, &plan, image_plan, &request, &reporter)?)
+            })
+            .collect::<anyhow::Result<_>>()
+    })?;
     let build_time = build_started.elapsed();
     let publish_started = std::time::Instant::now();
 
     let mut final_digest = None;
     let mut image_metadata = Vec::new();
-    let mut rollback = Vec::new();
     for skipped in &prepared.skipped {
         image_metadata.push(crate::ci::ImageMetadata::from_manifest(
             &skipped.name,
@@ -271,7 +280,7 @@ pub fn run(arguments: BuildArguments) -> anyhow::Result<()> {
         )?);
         final_digest.get_or_insert_with(|| skipped.manifest.digest().to_string());
     }
-    for ((image, image_referrers), stream) in built.iter().zip(&referrers).zip(&streams) {
+    for image in &built {
         for platform in &image.platforms {
             reporter.line(&format!(
                 "{} {} {} {} {} layers",
@@ -290,134 +299,35 @@ pub fn run(arguments: BuildArguments) -> anyhow::Result<()> {
                 "layers": platform.image.layers.len(),
             }));
         }
-        let mut recorded = None;
-        for (position, output) in outputs.iter().enumerate() {
-            let (location, top, tags) = match output {
-                Output::Location(location) => {
-                    let (top, tags) = top_and_tags(image, location, &arguments.tags)?;
-                    (location.clone(), top, tags)
-                }
-                Output::Push => {
-                    let repository = plan
-                        .images
-                        .iter()
-                        .find(|candidate| candidate.name == image.name)
-                        .and_then(|candidate| candidate.repository.clone())
-                        .context("--push without a repository")?;
-                    let tags = push_tags
-                        .iter()
-                        .find(|(name, _)| *name == image.name)
-                        .map(|(_, tags)| tags.clone())
-                        .unwrap_or_default();
-                    let top = Manifest::Index(image.index.clone());
-                    recorded = Some(crate::ci::ImageMetadata::from_manifest(
-                        &image.name,
-                        Some(&repository),
-                        &top,
-                        &tags,
-                    )?);
-                    if arguments.dry_run {
-                        reporter.line(&format!(
-                            "would push {} to {repository} ({}): {}",
-                            image.name,
-                            if tags.is_empty() {
-                                "no tags".to_string()
-                            } else {
-                                tags.join(", ")
-                            },
-                            top.digest()
-                        ));
-                        reporter.json(json!({
-                            "event": "would-push",
-                            "image": image.name,
-                            "repository": repository,
-                            "digest": top.digest().to_string(),
-                            "tags": tags,
-                        }));
-                        if position == 0 {
-                            final_digest = Some(top.digest().to_string());
-                        }
-                        continue;
-                    }
-                    if arguments.rollback_file.is_some() {
-                        let client = transports.registry()?;
-                        for tag in &tags {
-                            let reference = format!("{repository}:{tag}");
-                            let parsed = crate::build::transport::parse_reference(&reference)?;
-                            let previous = crate::registry::get_manifest_digest(client, &parsed)
-                                .with_context(|| {
-                                    format!("reading what {reference} points to before pushing")
-                                })?;
-                            rollback.push(crate::ci::RollbackRecord::new(
-                                &repository,
-                                tag,
-                                previous,
-                                top.digest().clone(),
-                            ));
-                        }
-                    }
-                    let location = Location::Registry {
-                        reference: repository,
-                    };
-                    (location, top, tags)
-                }
-            };
-            if recorded.is_none() {
-                recorded = Some(crate::ci::ImageMetadata::from_manifest(
-                    &image.name,
-                    None,
-                    &top,
-                    &tags,
-                )?);
-            }
-            let sink = transports.sink(&location)?;
-            let sink = StreamedSink::new(sink.as_ref(), stream.as_deref());
-            let report = pool
-                .install(|| publish(&top, &sink, &tags, &reporter))
-                .with_context(|| format!("writing image `{}` to {location}", image.name))?;
-            let streamed = stream
-                .as_ref()
-                .map_or_else(Vec::new, |stream| stream.streamed());
-            if !image_referrers.is_empty() {
-                pool.install(|| {
-                    publish_referrers(
-                        &image.name,
-                        image_referrers,
-                        &location,
-                        &transports,
-                        &reporter,
-                    )
-                })?;
-            }
-            if let Location::Registry { reference } = &location {
-                reporter.line(&format!(
-                    "pushed {} to {reference} ({}): {} blobs uploaded ({} bytes), {} mounted, {} already there ({} of them streamed while building)",
-                    image.name,
-                    tags.join(", "),
-                    report.uploaded.len(),
-                    report.bytes_sent,
-                    report.mounted.len(),
-                    report.existed.len(),
-                    streamed.len()
-                ));
-            }
-            reporter.json(json!({
-                "event": "output",
-                "image": image.name,
-                "output": location.to_string(),
-                "digest": top.digest().to_string(),
-                "tags": tags,
-                "uploaded": report.uploaded.len(),
-                "bytes": report.bytes_sent,
-                "mounted": report.mounted.len(),
-                "existed": report.existed.len(),
-                "streamed": streamed.len(),
-            }));
-            if position == 0 && final_digest.is_none() {
-                final_digest = Some(top.digest().to_string());
-            }
+    }
+    let to_publish: Vec<ToPublish<'_>> = built
+        .iter()
+        .zip(&referrers)
+        .zip(&streams)
+        .map(|((image, referrers), stream)| ToPublish {
+            image,
+            referrers,
+            stream: stream.as_ref(),
+        })
+        .collect();
+    let publishing = Publishing {
+        plan: &plan,
+        outputs: &outputs,
+        extra_tags: &arguments.tags,
+        push_tags: &push_tags,
+        dry_run: arguments.dry_run,
+        record_rollback: arguments.rollback_file.is_some(),
+        transports: &transports,
+        pool: &pool,
+        reporter: &reporter,
+    };
+    let mut rollback = Vec::new();
+    for published in publishing.all(&to_publish)? {
+        if final_digest.is_none() {
+            final_digest = published.first_digest;
         }
-        image_metadata.extend(recorded);
+        image_metadata.extend(published.metadata);
+        rollback.extend(published.rollback);
     }
     reporter.finish();
     let metadata = crate::ci::BuildMetadata {

@@ -7,13 +7,12 @@
 use super::blob::{Blob, BytesBlob};
 use super::model::Manifest;
 use crate::oci::Digest;
+use crate::parallel::for_each_at_once;
 use crate::progress::{Event, Observer};
 use oci_spec::image::Descriptor;
 use std::collections::HashSet;
 use std::error::Error as StdError;
 use std::io::Read;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError};
 
 /// Where an image goes: an OCI layout, an archive, a registry.
 pub trait Sink: Send + Sync {
@@ -219,54 +218,6 @@ pub fn publish(
     Ok(report)
 }
 
-/// `work` on each of `items`, on up to `workers` threads at once; the
-/// results in the order of `items`, or the first error. Once one item
-/// fails no new one starts, so a push stops soon after its first error.
-fn for_each_at_once<T: Sync, R: Send>(
-    items: &[T],
-    workers: usize,
-    work: impl Fn(&T) -> Result<R, SinkError> + Sync,
-) -> Result<Vec<R>, SinkError> {
-    if items.len() <= 1 || workers <= 1 {
-        return items.iter().map(&work).collect();
-    }
-    let next = AtomicUsize::new(0);
-    let failed = AtomicBool::new(false);
-    let results: Mutex<Vec<Option<Result<R, SinkError>>>> =
-        Mutex::new(items.iter().map(|_| None).collect());
-    std::thread::scope(|scope| {
-        for _ in 0..workers.min(items.len()) {
-            scope.spawn(|| {
-                while !failed.load(Ordering::Relaxed) {
-                    let index = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(item) = items.get(index) else { break };
-                    let result = work(item);
-                    if result.is_err() {
-                        failed.store(true, Ordering::Relaxed);
-                    }
-                    results.lock().unwrap_or_else(PoisonError::into_inner)[index] = Some(result);
-                }
-            });
-        }
-    });
-    let mut outcomes = Vec::with_capacity(items.len());
-    let mut first_error = None;
-    for result in results.into_inner().unwrap_or_else(PoisonError::into_inner) {
-        match result {
-            Some(Ok(outcome)) => outcomes.push(outcome),
-            Some(Err(error)) => {
-                first_error.get_or_insert(error);
-            }
-            // Not started: another item failed first.
-            None => {}
-        }
-    }
-    match first_error {
-        Some(error) => Err(error),
-        None => Ok(outcomes),
-    }
-}
-
 /// A blob whose readers report how far they have got, so a terminal can show
 /// bytes and rate per upload. Everything else is the wrapped blob's.
 struct ProgressBlob<'a> {
@@ -346,75 +297,5 @@ fn lists_any(manifest: &Manifest, digests: &HashSet<Digest>) -> bool {
             .children
             .iter()
             .any(|child| digests.contains(child.digest())),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::mpsc;
-    use std::time::Duration;
-
-    fn failure(item: usize) -> SinkError {
-        SinkError::new("test", "storing", item, "refused")
-    }
-
-    #[test]
-    fn items_run_side_by_side_and_results_keep_their_order() {
-        // The first item waits for the second: that finishes only when both
-        // run at once.
-        let (signal, wait) = mpsc::channel::<()>();
-        let wait = Mutex::new(wait);
-        let signal = Mutex::new(signal);
-        let results = for_each_at_once(&[0usize, 1, 2, 3], 2, |item| match item {
-            0 => {
-                let wait = wait.lock().unwrap();
-                wait.recv_timeout(Duration::from_secs(10))
-                    .map(|()| 0)
-                    .map_err(|_| failure(0))
-            }
-            1 => {
-                signal.lock().unwrap().send(()).unwrap();
-                Ok(10)
-            }
-            other => Ok(other * 10),
-        })
-        .unwrap();
-        assert_eq!(results, vec![0, 10, 20, 30]);
-    }
-
-    #[test]
-    fn the_first_failure_is_returned_and_stops_new_work() {
-        let started = AtomicUsize::new(0);
-        let items: Vec<usize> = (0..10).collect();
-        let error = for_each_at_once(&items, 1, |&item| {
-            started.fetch_add(1, Ordering::Relaxed);
-            if item == 3 {
-                Err(failure(item))
-            } else {
-                Ok(item)
-            }
-        })
-        .unwrap_err();
-        assert_eq!(error.target, "3");
-        assert_eq!(
-            started.load(Ordering::Relaxed),
-            4,
-            "nothing after the failure"
-        );
-
-        let error = for_each_at_once(&items, 4, |&item| {
-            if item % 5 == 4 {
-                Err(failure(item))
-            } else {
-                Ok(item)
-            }
-        })
-        .unwrap_err();
-        assert!(
-            ["4", "9"].contains(&error.target.as_str()),
-            "{}",
-            error.target
-        );
     }
 }
