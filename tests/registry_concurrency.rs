@@ -7,24 +7,11 @@
 
 mod common;
 
-use common::hoist::{Layout, fixture, hoist, sha256_hex};
+use common::hoist::{Layout, fixture, hoist};
 use common::http::TestServer;
 use common::proxy::{Gate, start_proxy};
-use common::registry::TestRegistry;
-use common::run;
-use std::process::Command;
+use common::registry::{TestRegistry, registry_digest};
 use std::sync::Arc;
-
-/// The digest the registry gives a reference: the sha256 of its manifest.
-fn registry_digest(reference: &str) -> String {
-    let raw = run(Command::new("skopeo").args([
-        "inspect",
-        "--raw",
-        "--tls-verify=false",
-        &format!("docker://{reference}"),
-    ]));
-    format!("sha256:{}", sha256_hex(raw.as_bytes()))
-}
 
 /// A proxy in front of `registry` that holds the requests `holds` picks
 /// (by method and path) at a gate for four.

@@ -44,6 +44,22 @@ where
     }
 }
 
+/// `hoist ARGS` with a layer cache and credential stores of its own under `work`.
+pub fn hoist_in<I, S>(work: &Path, args: I) -> Hoist
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    hoist(args)
+        .env("HOIST_CACHE", work.join("cache"))
+        .env("HOME", work)
+        .env("DOCKER_CONFIG", work.join("docker"))
+        .env("REGISTRY_AUTH_FILE", work.join("containers-auth.json"))
+        .env("XDG_RUNTIME_DIR", work.join("run"))
+        .env_remove("HOIST_CREDS")
+        .env_remove("HOIST_PASSWORD")
+}
+
 impl Hoist {
     pub fn arg(mut self, argument: impl AsRef<OsStr>) -> Hoist {
         self.command.arg(argument);

@@ -1,7 +1,9 @@
 //! A real registry for tests: Debian's `docker-registry` (the CNCF
 //! distribution registry) on a free loopback port with its own storage
 //! directory, optionally with TLS, htpasswd or token auth. Killed on drop.
+//! skopeo reads back the manifests a test pushed to one.
 
+use super::hoist::sha256_hex;
 use std::io::Read as _;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -178,4 +180,29 @@ impl Drop for TestRegistry {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `skopeo inspect --raw EXTRA docker://REFERENCE`: the manifest's bytes.
+pub fn skopeo_raw(reference: &str, extra: &[&str]) -> Vec<u8> {
+    let output = Command::new("skopeo")
+        .arg("inspect")
+        .arg("--raw")
+        .args(extra)
+        .arg(format!("docker://{reference}"))
+        .output()
+        .expect("skopeo runs");
+    assert!(
+        output.status.success(),
+        "skopeo inspect --raw {reference}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
+/// The digest the registry gives a tag: the sha256 of its manifest bytes.
+pub fn registry_digest(reference: &str) -> String {
+    format!(
+        "sha256:{}",
+        sha256_hex(&skopeo_raw(reference, &["--tls-verify=false"]))
+    )
 }
