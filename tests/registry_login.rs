@@ -6,40 +6,15 @@
 
 mod common;
 
-use common::certificates::{make_htpasswd, make_server_certificates};
 use common::hoist::{HoistOutput, fixture, hoist_in, sha256_hex};
-use common::registry::{RegistryConfig, TestRegistry, skopeo_raw};
+use common::registry::{SecuredRegistry, skopeo_raw};
 use serde_json::Value;
-use std::path::PathBuf;
-
-struct Secured {
-    registry: TestRegistry,
-    ca: PathBuf,
-    _directory: tempfile::TempDir,
-}
 
 const PASSWORD: &str = "correct-horse-battery";
 const WRONG: &str = "wrong-stapler-4711";
 
-fn secured_registry() -> Secured {
-    secured_registry_for("alice", PASSWORD)
-}
-
-/// A registry over TLS that takes Basic credentials for `user` only.
-fn secured_registry_for(user: &str, password: &str) -> Secured {
-    let directory = tempfile::tempdir().unwrap();
-    let certificates = make_server_certificates(directory.path());
-    let htpasswd = make_htpasswd(directory.path(), user, password);
-    let registry = TestRegistry::start_with(RegistryConfig {
-        tls: Some((certificates.server_certificate, certificates.server_key)),
-        htpasswd: Some(htpasswd),
-        token: None,
-    });
-    Secured {
-        registry,
-        ca: certificates.ca_certificate,
-        _directory: directory,
-    }
+fn secured_registry() -> SecuredRegistry {
+    SecuredRegistry::start("alice", PASSWORD)
 }
 
 fn assert_no_password(output: &HoistOutput, password: &str) {
@@ -197,7 +172,7 @@ fn creds_without_a_registry_go_to_the_push_target_not_the_base_registry() {
     // The base lives in a registry alice has logged in to; the push goes to
     // one where only bob may write, named by an unscoped --creds.
     let base_registry = secured_registry();
-    let target_registry = secured_registry_for("bob", WRONG);
+    let target_registry = SecuredRegistry::start("bob", WRONG);
     let base_host = base_registry.registry.host();
     let target_host = target_registry.registry.host();
     let work = tempfile::tempdir().unwrap();

@@ -3,8 +3,7 @@
 
 mod common;
 
-use common::certificates::{make_htpasswd, make_server_certificates};
-use common::registry::{RegistryConfig, TestRegistry};
+use common::registry::SecuredRegistry;
 use common::registry_images::small_image;
 use common::run;
 use hoist::image::{Manifest, publish};
@@ -15,26 +14,8 @@ use hoist::registry::{
 };
 use std::process::Command;
 
-struct Secured {
-    registry: TestRegistry,
-    ca: std::path::PathBuf,
-    _directory: tempfile::TempDir,
-}
-
-fn secured_registry() -> Secured {
-    let directory = tempfile::tempdir().unwrap();
-    let certificates = make_server_certificates(directory.path());
-    let htpasswd = make_htpasswd(directory.path(), "alice", "correct-horse");
-    let registry = TestRegistry::start_with(RegistryConfig {
-        tls: Some((certificates.server_certificate, certificates.server_key)),
-        htpasswd: Some(htpasswd),
-        token: None,
-    });
-    Secured {
-        registry,
-        ca: certificates.ca_certificate,
-        _directory: directory,
-    }
+fn secured_registry() -> SecuredRegistry {
+    SecuredRegistry::start("alice", "correct-horse")
 }
 
 fn options(ca: Option<&std::path::Path>, credentials: Option<(&str, &str)>) -> ClientOptions {

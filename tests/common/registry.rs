@@ -3,6 +3,7 @@
 //! directory, optionally with TLS, htpasswd or token auth. Killed on drop.
 //! skopeo reads back the manifests a test pushed to one.
 
+use super::certificates::{make_htpasswd, make_server_certificates};
 use super::hoist::sha256_hex;
 use std::io::Read as _;
 use std::net::{TcpListener, TcpStream};
@@ -205,4 +206,31 @@ pub fn registry_digest(reference: &str) -> String {
         "sha256:{}",
         sha256_hex(&skopeo_raw(reference, &["--tls-verify=false"]))
     )
+}
+
+/// A registry over HTTPS, with a certificate from a CA made for it, that
+/// takes Basic credentials for one user.
+pub struct SecuredRegistry {
+    pub registry: TestRegistry,
+    /// The CA certificate that signed the registry's.
+    pub ca: PathBuf,
+    _directory: tempfile::TempDir,
+}
+
+impl SecuredRegistry {
+    pub fn start(user: &str, password: &str) -> SecuredRegistry {
+        let directory = tempfile::tempdir().unwrap();
+        let certificates = make_server_certificates(directory.path());
+        let htpasswd = make_htpasswd(directory.path(), user, password);
+        let registry = TestRegistry::start_with(RegistryConfig {
+            tls: Some((certificates.server_certificate, certificates.server_key)),
+            htpasswd: Some(htpasswd),
+            token: None,
+        });
+        SecuredRegistry {
+            registry,
+            ca: certificates.ca_certificate,
+            _directory: directory,
+        }
+    }
 }
