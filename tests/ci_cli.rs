@@ -278,7 +278,7 @@ fn rollback_file_names_the_previous_digest_and_its_command_restores_it() {
     assert_eq!(main["new_digest"], second.as_str());
     let command = main["restore_command"].as_str().unwrap();
     let words: Vec<&str> = command.split(' ').collect();
-    assert_eq!(&words[..2], ["hoist", "copy"], "{command}");
+    assert_eq!(&words[..2], ["hoist", "tag"], "{command}");
     hoist(&words[1..]).run().success();
     assert_eq!(
         registry_digest(project.path(), &format!("{repository}:main")),

@@ -313,7 +313,7 @@ fn rollback_file_round_trips() {
     assert_eq!(read, records);
     assert_eq!(
         jq(".[0].restore_command", &path),
-        format!("hoist copy docker://{REPOSITORY}@{previous} docker://{REPOSITORY}:main")
+        format!("hoist tag {REPOSITORY}@{previous} main")
     );
     assert_eq!(jq(".[1].restore_command", &path), "null");
     assert_eq!(jq(".[1].previous_digest", &path), "null");

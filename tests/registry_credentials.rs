@@ -63,6 +63,7 @@ fn credential_helpers_get_store_and_erase() {
         )),
         htpasswd: Some(make_htpasswd(work.path(), "alice", "correct-horse")),
         token: None,
+        ..RegistryConfig::default()
     });
     let host = registry.host();
     std::fs::write(helpers.path().join("known-server"), &host).unwrap();

@@ -1,7 +1,8 @@
 //! Bearer token auth for real: `docker-registry` with `auth: token` trusts a
 //! signing certificate made in the test; a small token server here issues
 //! ES256 JWTs (with the certificate in `x5c`) granting only what each user
-//! may do, and records what was asked for.
+//! may do, and records what was asked for. Deleting needs the `delete`
+//! action, which a push grant does not have.
 
 mod common;
 
@@ -15,7 +16,7 @@ use hoist::image::{Manifest, publish};
 use hoist::progress::Silent;
 use hoist::registry::{
     ClientOptions, CredentialEnvironment, GivenCredentials, Reference, RegistryClient,
-    RegistrySink, RegistrySource,
+    RegistrySink, RegistrySource, get_manifest_digest,
 };
 use hoist::source::Source;
 use ring::rand::SystemRandom;
@@ -43,6 +44,7 @@ impl TokenIssuer {
         match (user, password) {
             ("pusher", "push-pw") => Some(&["pull", "push"]),
             ("reader", "read-pw") => Some(&["pull"]),
+            ("admin", "admin-pw") => Some(&["pull", "push", "delete"]),
             _ => None,
         }
     }
@@ -293,6 +295,36 @@ fn mount_asks_pull_on_the_source_repository() {
                 "repository:source/app:pull".to_string(),
                 "repository:target/app:pull,push".to_string()
             ]),
+        "{requests:?}"
+    );
+}
+
+#[test]
+fn deleting_asks_for_the_delete_action_which_a_push_grant_lacks() {
+    let setup = setup();
+    let host = setup.registry.host();
+    let image = Manifest::Image(small_image("delete", "linux/amd64"));
+    let pusher = client("pusher", "push-pw");
+    let tagged: Reference = format!("{host}/team/app:1").parse().unwrap();
+    push(&pusher, &tagged, &image).unwrap();
+
+    let error = hoist::registry::tags::delete_manifest(&pusher, &tagged).unwrap_err();
+    let text = error.to_string();
+    assert!(text.contains("may delete from it"), "{text}");
+    assert_eq!(
+        get_manifest_digest(&pusher, &tagged).unwrap().as_ref(),
+        Some(image.digest()),
+        "still there after a refused delete"
+    );
+
+    let admin = client("admin", "admin-pw");
+    let deleted = hoist::registry::tags::delete_manifest(&admin, &tagged).unwrap();
+    assert_eq!(&deleted, image.digest());
+    assert_eq!(get_manifest_digest(&admin, &tagged).unwrap(), None);
+    let requests = setup.issuer.requests.lock().unwrap().clone();
+    assert!(
+        requests.iter().any(|(account, scopes)| account == "admin"
+            && scopes == &vec!["repository:team/app:delete".to_string()]),
         "{requests:?}"
     );
 }

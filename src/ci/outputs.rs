@@ -186,7 +186,7 @@ pub struct RollbackRecord {
     /// `None` when the tag is new: there is nothing to restore.
     pub previous_digest: Option<Digest>,
     pub new_digest: Digest,
-    /// `hoist copy docker://repo@previous docker://repo:tag`.
+    /// `hoist tag repo@previous tag`: the tag moves back; no blob moves.
     pub restore_command: Option<String>,
 }
 
@@ -197,9 +197,9 @@ impl RollbackRecord {
         previous_digest: Option<Digest>,
         new_digest: Digest,
     ) -> RollbackRecord {
-        let restore_command = previous_digest.as_ref().map(|previous| {
-            format!("hoist copy docker://{repository}@{previous} docker://{repository}:{tag}")
-        });
+        let restore_command = previous_digest
+            .as_ref()
+            .map(|previous| format!("hoist tag {repository}@{previous} {tag}"));
         RollbackRecord {
             repository: repository.to_string(),
             tag: tag.to_string(),
@@ -254,12 +254,7 @@ mod tests {
         );
         assert_eq!(
             record.restore_command.as_deref(),
-            Some(
-                format!(
-                    "hoist copy docker://ghcr.io/org/web@{previous} docker://ghcr.io/org/web:main"
-                )
-                .as_str()
-            )
+            Some(format!("hoist tag ghcr.io/org/web@{previous} main").as_str())
         );
         assert!(!record.is_unchanged());
         let fresh = RollbackRecord::new("ghcr.io/org/web", "v2", None, new.clone());

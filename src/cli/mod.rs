@@ -9,6 +9,7 @@ mod copy;
 mod login;
 mod outputs;
 mod report;
+mod repository;
 mod sign;
 mod tags;
 
@@ -48,6 +49,12 @@ enum Command {
     Verify(sign::VerifyArguments),
     /// Print the tags `hoist build --push` would push, per image.
     Tags(tags::TagsArguments),
+    /// List a repository's tags in a registry.
+    Ls(repository::ListArguments),
+    /// Point tags at a manifest the repository already holds (a rollback by digest).
+    Tag(repository::TagArguments),
+    /// Delete manifests from a registry, by digest or by the tag that points at one.
+    Delete(repository::DeleteArguments),
     /// Show or prune the layer cache.
     Cache(cache::CacheArguments),
 }
@@ -80,6 +87,9 @@ pub fn main() -> i32 {
         Command::Sign(arguments) => sign::sign(arguments),
         Command::Verify(arguments) => sign::verify_command(arguments),
         Command::Tags(arguments) => tags::run(arguments),
+        Command::Ls(arguments) => repository::list(arguments),
+        Command::Tag(arguments) => repository::tag(arguments),
+        Command::Delete(arguments) => repository::delete(arguments),
         Command::Cache(arguments) => cache::run(arguments),
     };
     match result {

@@ -54,6 +54,13 @@ impl Reporter {
         }
     }
 
+    /// A result line for --quiet only: what a script reads (a digest).
+    pub fn quiet_line(&self, text: &str) {
+        if self.mode == Mode::Quiet {
+            self.println(text);
+        }
+    }
+
     /// A JSON event (only with --json).
     pub fn json(&self, value: Value) {
         if self.mode == Mode::Json {

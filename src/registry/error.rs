@@ -106,6 +106,14 @@ pub enum RegistryError {
         reason: String,
     },
 
+    #[error("{target}: no such {what} in the registry")]
+    NotFound { what: &'static str, target: String },
+
+    #[error(
+        "deleting {target}: the registry does not allow deletes ({answer}); on a distribution registry set `storage: delete: enabled: true` (REGISTRY_STORAGE_DELETE_ENABLED=true), elsewhere delete through the registry's own interface"
+    )]
+    DeleteRefused { target: String, answer: Box<Answer> },
+
     #[error("{what} {target} does not match its digest: expected {expected}, got {actual}")]
     DigestMismatch {
         what: &'static str,

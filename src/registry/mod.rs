@@ -15,6 +15,7 @@ pub mod referrers;
 mod sink;
 mod source;
 mod stream;
+pub mod tags;
 mod transport;
 mod upload;
 

@@ -41,6 +41,12 @@ impl Scopes {
         Scopes(scopes)
     }
 
+    /// Deleting manifests: an action of its own in distribution's token
+    /// scheme, which a push token does not include.
+    pub fn delete(repository: &str) -> Self {
+        Scopes(vec![format!("repository:{repository}:delete")])
+    }
+
     pub fn none() -> Self {
         Scopes(Vec::new())
     }
@@ -51,6 +57,10 @@ impl Scopes {
 
     fn wants_push(&self) -> bool {
         self.0.iter().any(|scope| scope.ends_with("push"))
+    }
+
+    fn wants_delete(&self) -> bool {
+        self.0.iter().any(|scope| scope.ends_with(":delete"))
     }
 }
 
@@ -579,6 +589,8 @@ impl Transport {
                 }),
                 action: if scopes.wants_push() {
                     "push to it"
+                } else if scopes.wants_delete() {
+                    "delete from it"
                 } else {
                     "pull from it"
                 },

@@ -27,6 +27,8 @@ pub struct RegistryConfig {
     /// An htpasswd file (bcrypt) for Basic auth.
     pub htpasswd: Option<PathBuf>,
     pub token: Option<TokenAuth>,
+    /// Refuse deletes, as distribution does unless told otherwise.
+    pub deletes_refused: bool,
 }
 
 pub struct TestRegistry {
@@ -54,9 +56,10 @@ impl TestRegistry {
         let mut yaml = format!(
             "version: 0.1\n\
              log:\n  level: info\n  accesslog:\n    disabled: false\n\
-             storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
+             storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: {}\n\
              http:\n  addr: 127.0.0.1:{port}\n  secret: test-secret\n",
-            storage.display()
+            storage.display(),
+            !config.deletes_refused
         );
         if let Some((certificate, key)) = &config.tls {
             yaml.push_str(&format!(
@@ -226,6 +229,7 @@ impl SecuredRegistry {
             tls: Some((certificates.server_certificate, certificates.server_key)),
             htpasswd: Some(htpasswd),
             token: None,
+            ..RegistryConfig::default()
         });
         SecuredRegistry {
             registry,

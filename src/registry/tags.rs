@@ -1,0 +1,219 @@
+//! Tags after the push: listing a repository's tags, pointing tags at a
+//! manifest the repository already holds (a rollback by digest moves no
+//! blobs), and deleting manifests. What `hoist ls`, `hoist tag` and `hoist
+//! delete` do.
+
+use super::client::RegistryClient;
+use super::error::RegistryError;
+use super::manifests;
+use super::reference::Reference;
+use super::transport::{Context, Scopes};
+use crate::image::BytesBlob;
+use crate::oci::Digest;
+use oci_spec::image::MediaType;
+use reqwest::header::{self, HeaderMap};
+use reqwest::{Method, StatusCode};
+
+/// Tags asked for per page. Registries cap it (distribution at 1,000
+/// unless configured otherwise) and say where the next page is.
+const PAGE_SIZE: usize = 1000;
+/// Pages followed at most: a registry whose `Link` leads in circles stops
+/// here instead of looping forever.
+const MAXIMUM_PAGES: usize = 10_000;
+/// A page of tags larger than this is refused rather than read into memory.
+const MAXIMUM_PAGE_BYTES: usize = 16 * 1024 * 1024;
+
+#[derive(serde::Deserialize)]
+struct TagPage {
+    /// `null` for a repository without tags.
+    tags: Option<Vec<String>>,
+}
+
+/// Every tag of `reference`'s repository, in the registry's order (sorted,
+/// for distribution), page after page.
+pub fn list_tags(
+    client: &RegistryClient,
+    reference: &Reference,
+) -> Result<Vec<String>, RegistryError> {
+    client.block_on(async {
+        let transport = &client.transport;
+        let host = reference.api_host();
+        let base = transport.base_url(host).await?;
+        let shown = reference.repository_name();
+        let context = Context::new("listing tags of", &shown);
+        let mut url = format!("{base}/v2/{}/tags/list?n={PAGE_SIZE}", reference.repository);
+        let mut tags = Vec::new();
+        for _ in 0..MAXIMUM_PAGES {
+            let response = transport
+                .send(
+                    host,
+                    &Scopes::pull(&reference.repository),
+                    &context,
+                    Method::GET,
+                    &url,
+                    HeaderMap::new(),
+                    None,
+                    &[],
+                )
+                .await?;
+            let next = next_page(response.headers(), &base);
+            let bytes = transport
+                .read_bounded(host, &context, response, MAXIMUM_PAGE_BYTES, "the tag list")
+                .await?;
+            let page: TagPage =
+                serde_json::from_slice(&bytes).map_err(|source| RegistryError::Json {
+                    what: "tag list",
+                    target: shown.clone(),
+                    source,
+                })?;
+            tags.extend(page.tags.unwrap_or_default());
+            match next {
+                Some(next) if next != url => url = next,
+                _ => return Ok(tags),
+            }
+        }
+        Err(RegistryError::Protocol {
+            operation: context.operation,
+            target: context.target,
+            detail: format!("the tag list goes on past {MAXIMUM_PAGES} pages"),
+        })
+    })
+}
+
+/// The next page from a `Link: <URL>; rel="next"` header, made absolute
+/// against `base` (distribution sends a path).
+fn next_page(headers: &HeaderMap, base: &str) -> Option<String> {
+    headers
+        .get_all(header::LINK)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .find_map(|link| {
+            let (target, parameters) = link.split_once(';')?;
+            let is_next = parameters
+                .split(';')
+                .any(|parameter| matches!(parameter.trim(), "rel=\"next\"" | "rel=next"));
+            let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
+            is_next.then(|| {
+                if target.starts_with("http://") || target.starts_with("https://") {
+                    target.to_string()
+                } else {
+                    format!("{base}/{}", target.trim_start_matches('/'))
+                }
+            })
+        })
+}
+
+/// Points each of `tags` in `source`'s repository at the manifest `source`
+/// names (by tag or digest): one GET, then a PUT of the same bytes per tag,
+/// so the digest cannot change and no blob moves. Returns that digest.
+pub fn tag_manifest(
+    client: &RegistryClient,
+    source: &Reference,
+    tags: &[String],
+) -> Result<Digest, RegistryError> {
+    client.block_on(async {
+        let transport = &client.transport;
+        let fetched =
+            manifests::get_manifest(transport, source, &source.manifest_reference()).await?;
+        let manifest = BytesBlob::new(
+            MediaType::from(fetched.media_type.as_str()),
+            fetched.bytes.to_vec(),
+        );
+        for tag in tags {
+            manifests::put_manifest(transport, source, &manifest, tag).await?;
+        }
+        Ok(fetched.digest)
+    })
+}
+
+/// Deletes the manifest `reference` names and returns its digest. A tag is
+/// first resolved to its digest: registries delete manifests by digest,
+/// and with the manifest go every tag that points at it.
+pub fn delete_manifest(
+    client: &RegistryClient,
+    reference: &Reference,
+) -> Result<Digest, RegistryError> {
+    client.block_on(async {
+        let transport = &client.transport;
+        let digest = match &reference.digest {
+            Some(digest) => digest.clone(),
+            None => manifests::head_manifest(transport, reference)
+                .await?
+                .ok_or_else(|| RegistryError::NotFound {
+                    what: "manifest",
+                    target: reference.to_string(),
+                })?,
+        };
+        let pinned = reference.with_digest(digest.clone());
+        let host = reference.api_host();
+        let base = transport.base_url(host).await?;
+        let context = Context::new("deleting", &pinned);
+        transport
+            .send(
+                host,
+                &Scopes::delete(&reference.repository),
+                &context,
+                Method::DELETE,
+                &format!("{base}/v2/{}/manifests/{digest}", reference.repository),
+                HeaderMap::new(),
+                None,
+                &[],
+            )
+            .await
+            .map_err(|error| match error {
+                RegistryError::Status { answer, .. }
+                    if answer.status == StatusCode::METHOD_NOT_ALLOWED.as_u16() =>
+                {
+                    RegistryError::DeleteRefused {
+                        target: pinned.to_string(),
+                        answer,
+                    }
+                }
+                other => other,
+            })?;
+        Ok(digest)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    fn link(value: &'static str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::LINK, HeaderValue::from_static(value));
+        headers
+    }
+
+    #[test]
+    fn the_next_page_is_found_and_made_absolute() {
+        let base = "http://127.0.0.1:5000";
+        assert_eq!(
+            next_page(&link("</v2/app/tags/list?last=b&n=2>; rel=\"next\""), base).as_deref(),
+            Some("http://127.0.0.1:5000/v2/app/tags/list?last=b&n=2")
+        );
+        assert_eq!(
+            next_page(
+                &link("<https://other.example/v2/app/tags/list?last=b>; rel=next"),
+                base
+            )
+            .as_deref(),
+            Some("https://other.example/v2/app/tags/list?last=b")
+        );
+        assert_eq!(
+            next_page(
+                &link("</first>; rel=\"first\", </v2/app/tags/list?last=c>; rel=\"next\""),
+                base
+            )
+            .as_deref(),
+            Some("http://127.0.0.1:5000/v2/app/tags/list?last=c")
+        );
+        assert_eq!(
+            next_page(&link("</v2/app/tags/list?last=b>; rel=\"prev\""), base),
+            None
+        );
+        assert_eq!(next_page(&HeaderMap::new(), base), None);
+    }
+}

@@ -1,0 +1,287 @@
+//! A repository's tags after the push, through the `hoist` binary against a
+//! real `docker-registry`: `hoist ls` (with `--match`), `hoist tag` moving a
+//! tag back to an earlier digest without a blob upload, `hoist delete` by
+//! tag and by digest, and a registry that refuses deletes. skopeo reads back
+//! what the registry holds. Paging through a long tag list is checked
+//! against a hand-written server, since this registry answers every tag in
+//! one page.
+
+mod common;
+
+use common::hoist::{fixture, hoist};
+use common::http::{TestServer, error_reply, query_values, reply};
+use common::registry::{RegistryConfig, TestRegistry, registry_digest};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+
+/// Builds the example image into `reference` and returns its digest.
+fn push_hello(reference: &str) -> String {
+    hoist(["build", "-q", "--no-cache", "-f"])
+        .arg(fixture("hello/hoist.toml"))
+        .arg("-o")
+        .arg(format!("docker://{reference}"))
+        .run()
+        .success()
+        .last_line_digest()
+}
+
+/// Builds a one-file image, different from the example, into `reference`.
+fn push_other(reference: &str, content: &str) -> String {
+    let project = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(project.path().join("app")).unwrap();
+    std::fs::write(project.path().join("app/content.txt"), content).unwrap();
+    std::fs::write(
+        project.path().join("hoist.toml"),
+        "[[image]]\nname = \"other\"\nsource-date-epoch = 1700000000\n\
+         [[image.layer]]\nsource = \"app\"\ntarget = \"/app\"\n",
+    )
+    .unwrap();
+    hoist(["build", "-q", "--no-cache", "-o"])
+        .arg(format!("docker://{reference}"))
+        .current_dir(project.path())
+        .run()
+        .success()
+        .last_line_digest()
+}
+
+/// The tags skopeo lists for a repository, sorted.
+fn skopeo_tags(repository: &str) -> Vec<String> {
+    let output = Command::new("skopeo")
+        .args(["list-tags", "--tls-verify=false"])
+        .arg(format!("docker://{repository}"))
+        .output()
+        .expect("skopeo runs");
+    assert!(
+        output.status.success(),
+        "skopeo list-tags {repository}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let listed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let mut tags: Vec<String> = listed["Tags"]
+        .as_array()
+        .map(|tags| {
+            tags.iter()
+                .map(|tag| tag.as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    tags.sort();
+    tags
+}
+
+/// True when skopeo finds no manifest under `reference`.
+fn is_gone(reference: &str) -> bool {
+    !Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{reference}"))
+        .output()
+        .expect("skopeo runs")
+        .status
+        .success()
+}
+
+#[test]
+fn ls_lists_the_tags_skopeo_sees_and_match_filters_them() {
+    let registry = TestRegistry::start();
+    let repository = format!("{}/team/app", registry.host());
+    push_hello(&format!("{repository}:1.0.0"));
+    hoist(["tag", "-q", &format!("{repository}:1.0.0")])
+        .args(["latest", "pr-7", "pr-12", "sha-3f2a9c1"])
+        .run()
+        .success();
+
+    let listed = hoist(["ls", &repository]).run().success();
+    assert_eq!(listed.lines(), skopeo_tags(&repository));
+    assert_eq!(
+        listed.lines(),
+        ["1.0.0", "latest", "pr-12", "pr-7", "sha-3f2a9c1"],
+        "sorted"
+    );
+
+    let matched = hoist(["ls", "--json", "--match", "pr-*", "--match", "sha-*"])
+        .arg(format!("docker://{repository}"))
+        .run()
+        .success();
+    let value: serde_json::Value = serde_json::from_str(matched.stdout.trim()).unwrap();
+    assert_eq!(value["repository"], repository);
+    assert_eq!(
+        value["tags"],
+        serde_json::json!(["pr-12", "pr-7", "sha-3f2a9c1"])
+    );
+
+    // A tag on the repository is a mistake, not a request for `latest`.
+    hoist(["ls", &format!("{repository}:latest")])
+        .run()
+        .failure(1)
+        .stderr_mentions(&["without a tag or digest"]);
+    hoist(["ls", &format!("{}/team/nothing", registry.host())])
+        .run()
+        .failure(1)
+        .stderr_mentions(&["team/nothing", "404"]);
+}
+
+#[test]
+fn tag_moves_a_tag_back_to_an_earlier_digest_without_uploading() {
+    let registry = TestRegistry::start();
+    let repository = format!("{}/team/app", registry.host());
+    let first = push_hello(&format!("{repository}:latest"));
+    let second = push_other(&format!("{repository}:latest"), "second\n");
+    assert_ne!(first, second);
+    assert_eq!(registry_digest(&format!("{repository}:latest")), second);
+
+    let uploads_before = registry.count_requests("POST", "/blobs/uploads/");
+    let tagged = hoist(["tag", &format!("{repository}@{first}"), "latest", "stable"])
+        .run()
+        .success();
+    assert_eq!(tagged.last_line_digest(), first);
+    assert!(
+        tagged
+            .stdout
+            .contains(&format!("{repository}:stable now points at {first}")),
+        "{}",
+        tagged.stdout
+    );
+    for tag in ["latest", "stable"] {
+        assert_eq!(
+            registry_digest(&format!("{repository}:{tag}")),
+            first,
+            "{tag}"
+        );
+    }
+    assert_eq!(
+        registry.count_requests("POST", "/blobs/uploads/"),
+        uploads_before,
+        "a tag moves no blob"
+    );
+
+    // Every new tag is checked before any moves.
+    hoist(["tag", &format!("{repository}:latest"), "next", "not a tag"])
+        .run()
+        .failure(1)
+        .stderr_mentions(&["not a tag", "must be 1 to 128 characters"]);
+    assert!(is_gone(&format!("{repository}:next")));
+    // A source naming neither tag nor digest is refused, not read as latest.
+    hoist(["tag", &repository, "next"])
+        .run()
+        .failure(1)
+        .stderr_mentions(&["REPOSITORY:TAG or REPOSITORY@DIGEST"]);
+}
+
+#[test]
+fn delete_removes_the_manifest_a_tag_or_digest_names_and_nothing_else() {
+    let registry = TestRegistry::start();
+    let repository = format!("{}/team/app", registry.host());
+    let hello = push_hello(&format!("{repository}:pr-7"));
+    hoist(["tag", "-q", &format!("{repository}:pr-7"), "pr-7-again"])
+        .run()
+        .success();
+    let kept = push_other(&format!("{repository}:main"), "main\n");
+    let old = push_other(&format!("{repository}:pr-8"), "pr-8\n");
+
+    let deleted = hoist(["delete", "-q"])
+        .arg(format!("{repository}:pr-7"))
+        .arg(format!("docker://{repository}@{old}"))
+        .run()
+        .success();
+    assert_eq!(deleted.lines(), [hello.as_str(), old.as_str()]);
+    // The manifest went, and with it every tag that pointed at it.
+    for tag in ["pr-7", "pr-7-again", "pr-8"] {
+        assert!(is_gone(&format!("{repository}:{tag}")), "{tag}");
+    }
+    assert!(is_gone(&format!("{repository}@{hello}")));
+    assert_eq!(registry_digest(&format!("{repository}:main")), kept);
+    assert_eq!(skopeo_tags(&repository), ["main"]);
+
+    hoist(["delete", &format!("{repository}:pr-7")])
+        .run()
+        .failure(1)
+        .stderr_mentions(&["team/app:pr-7", "no such manifest"]);
+    // A reference naming neither tag nor digest is refused, not read as latest.
+    hoist(["delete", &repository])
+        .run()
+        .failure(1)
+        .stderr_mentions(&["name the manifest to delete"]);
+    assert_eq!(registry_digest(&format!("{repository}:main")), kept);
+}
+
+#[test]
+fn a_registry_that_refuses_deletes_says_how_to_allow_them() {
+    let registry = TestRegistry::start_with(RegistryConfig {
+        deletes_refused: true,
+        ..RegistryConfig::default()
+    });
+    let repository = format!("{}/team/app", registry.host());
+    let digest = push_hello(&format!("{repository}:1"));
+    hoist(["delete", &format!("{repository}:1")])
+        .run()
+        .failure(1)
+        .stderr_mentions(&[
+            format!("{repository}@{digest}").as_str(),
+            "does not allow deletes",
+            "405",
+            "storage: delete: enabled: true",
+        ]);
+    assert_eq!(registry_digest(&format!("{repository}:1")), digest);
+}
+
+/// A registry's tag list split into pages of two, each pointing at the next
+/// with a `Link` header as GHCR and Docker Hub send it; records the `n` and
+/// `last` it was asked for.
+fn paging_registry(tags: Vec<String>, asked: Arc<Mutex<Vec<(String, String)>>>) -> TestServer {
+    TestServer::start(move |request| {
+        let tags = tags.clone();
+        let asked = asked.clone();
+        async move {
+            let path = request.uri().path().to_string();
+            if path == "/v2/" {
+                return reply(200, &[], "{}");
+            }
+            if path != "/v2/team/app/tags/list" {
+                return error_reply(404, "NAME_UNKNOWN", "no such repository");
+            }
+            let last = query_values(request.uri(), "last")
+                .pop()
+                .unwrap_or_default();
+            let n = query_values(request.uri(), "n").pop().unwrap_or_default();
+            asked.lock().unwrap().push((n, last.clone()));
+            let start = tags
+                .iter()
+                .position(|tag| *tag > last)
+                .unwrap_or(tags.len());
+            let page: Vec<&String> = tags[start..].iter().take(2).collect();
+            let mut headers = vec![("content-type", "application/json".to_string())];
+            if start + 2 < tags.len() {
+                headers.push((
+                    "link",
+                    format!(
+                        "</v2/team/app/tags/list?last={}&n=2>; rel=\"next\"",
+                        page[page.len() - 1]
+                    ),
+                ));
+            }
+            let body = serde_json::json!({"name": "team/app", "tags": page}).to_string();
+            reply(200, &headers, body)
+        }
+    })
+}
+
+#[test]
+fn ls_follows_every_page_of_a_long_tag_list() {
+    let tags: Vec<String> = ["a", "b", "c", "d", "e"].map(String::from).to_vec();
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let server = paging_registry(tags.clone(), asked.clone());
+    let listed = hoist(["ls", &format!("{}/team/app", server.host())])
+        .run()
+        .success();
+    assert_eq!(listed.lines(), tags);
+    let asked = asked.lock().unwrap().clone();
+    assert_eq!(
+        asked,
+        [
+            ("1000".to_string(), String::new()),
+            ("2".to_string(), "b".to_string()),
+            ("2".to_string(), "d".to_string()),
+        ],
+        "the first request asks for a page, the rest follow the links"
+    );
+}
