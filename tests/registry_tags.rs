@@ -27,13 +27,20 @@ fn push_hello(reference: &str) -> String {
 
 /// Builds a one-file image, different from the example, into `reference`.
 fn push_other(reference: &str, content: &str) -> String {
+    push_created(reference, content, 1_700_000_000)
+}
+
+/// Builds a one-file image created at `epoch` (Unix seconds) into `reference`.
+fn push_created(reference: &str, content: &str, epoch: u64) -> String {
     let project = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(project.path().join("app")).unwrap();
     std::fs::write(project.path().join("app/content.txt"), content).unwrap();
     std::fs::write(
         project.path().join("hoist.toml"),
-        "[[image]]\nname = \"other\"\nsource-date-epoch = 1700000000\n\
-         [[image.layer]]\nsource = \"app\"\ntarget = \"/app\"\n",
+        format!(
+            "[[image]]\nname = \"other\"\nsource-date-epoch = {epoch}\n\
+             [[image.layer]]\nsource = \"app\"\ntarget = \"/app\"\n"
+        ),
     )
     .unwrap();
     hoist(["build", "-q", "--no-cache", "-o"])
@@ -284,4 +291,118 @@ fn ls_follows_every_page_of_a_long_tag_list() {
         ],
         "the first request asks for a page, the rest follow the links"
     );
+}
+
+#[test]
+fn prune_keeps_the_newest_and_every_manifest_a_kept_tag_points_at() {
+    let registry = TestRegistry::start();
+    let repository = format!("{}/team/app", registry.host());
+    // Four builds by commit time, and an old pull request's.
+    let mut digests = std::collections::BTreeMap::new();
+    for (tag, epoch) in [
+        ("sha-a", 1000),
+        ("sha-b", 2000),
+        ("sha-c", 3000),
+        ("sha-d", 4000),
+    ] {
+        digests.insert(
+            tag,
+            push_created(&format!("{repository}:{tag}"), tag, epoch),
+        );
+    }
+    let pull_request = push_created(&format!("{repository}:pr-1"), "pr", 1500);
+    // `latest` still points at an older build.
+    hoist(["tag", "-q", &format!("{repository}:sha-b"), "latest"])
+        .run()
+        .success();
+
+    let dry = hoist([
+        "prune",
+        "--json",
+        "--dry-run",
+        "--match",
+        "sha-*",
+        "--keep",
+        "1",
+    ])
+    .arg(&repository)
+    .run()
+    .success();
+    let events: Vec<serde_json::Value> = dry
+        .lines()
+        .iter()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let would: Vec<(&str, &serde_json::Value)> = events
+        .iter()
+        .filter(|event| event["event"] == "would-delete")
+        .map(|event| (event["digest"].as_str().unwrap(), &event["tags"]))
+        .collect();
+    assert_eq!(
+        would,
+        [
+            (digests["sha-a"].as_str(), &serde_json::json!(["sha-a"])),
+            (digests["sha-c"].as_str(), &serde_json::json!(["sha-c"])),
+        ],
+        "{}",
+        dry.stdout
+    );
+    assert!(
+        events.iter().any(|event| event["event"] == "kept"
+            && event["tag"] == "sha-b"
+            && event["reason"].as_str().unwrap().contains("latest")),
+        "{}",
+        dry.stdout
+    );
+    assert_eq!(
+        skopeo_tags(&repository),
+        ["latest", "pr-1", "sha-a", "sha-b", "sha-c", "sha-d"],
+        "a dry run deletes nothing"
+    );
+
+    let pruned = hoist(["prune", "--match", "sha-*", "--keep", "1"])
+        .arg(format!("docker://{repository}"))
+        .run()
+        .success();
+    assert!(
+        pruned
+            .stdout
+            .contains("deleted 2 manifests (2 tags), kept 2 matching tags"),
+        "{}",
+        pruned.stdout
+    );
+    assert_eq!(
+        skopeo_tags(&repository),
+        ["latest", "pr-1", "sha-b", "sha-d"]
+    );
+    assert_eq!(
+        registry_digest(&format!("{repository}:latest")),
+        digests["sha-b"]
+    );
+    assert!(is_gone(&format!("{repository}@{}", digests["sha-a"])));
+
+    // By age: the pull request's image is from 1970.
+    let old = hoist(["prune", "-q", "--match", "pr-*", "--older-than", "30d"])
+        .arg(&repository)
+        .run()
+        .success();
+    assert_eq!(old.lines(), [pull_request.as_str()]);
+    assert_eq!(skopeo_tags(&repository), ["latest", "sha-b", "sha-d"]);
+
+    hoist(["prune", "--match", "sha-*", &repository])
+        .run()
+        .failure(1)
+        .stderr_mentions(&["--keep N", "--older-than AGE"]);
+    hoist([
+        "prune",
+        "--match",
+        "sha-*",
+        "--older-than",
+        "30",
+        &repository,
+    ])
+    .run()
+    .failure(1)
+    .stderr_mentions(&["--older-than 30", "12h, 30d, 8w"]);
+    assert_eq!(skopeo_tags(&repository), ["latest", "sha-b", "sha-d"]);
 }

@@ -55,6 +55,8 @@ enum Command {
     Tag(repository::TagArguments),
     /// Delete manifests from a registry, by digest or by the tag that points at one.
     Delete(repository::DeleteArguments),
+    /// Delete old tags' manifests by a policy, never one a kept tag points at.
+    Prune(repository::PruneArguments),
     /// Show or prune the layer cache.
     Cache(cache::CacheArguments),
 }
@@ -90,6 +92,7 @@ pub fn main() -> i32 {
         Command::Ls(arguments) => repository::list(arguments),
         Command::Tag(arguments) => repository::tag(arguments),
         Command::Delete(arguments) => repository::delete(arguments),
+        Command::Prune(arguments) => repository::prune(arguments),
         Command::Cache(arguments) => cache::run(arguments),
     };
     match result {

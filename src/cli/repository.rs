@@ -1,11 +1,13 @@
-//! `hoist ls`, `hoist tag` and `hoist delete`: a repository's tags after the
-//! push. Listing them, moving tags to a digest the repository holds (a
-//! rollback moves no blobs), and deleting what old tags pointed at.
+//! `hoist ls`, `hoist tag`, `hoist delete` and `hoist prune`: a repository's
+//! tags after the push. Listing them, moving tags to a digest the repository
+//! holds (a rollback moves no blobs), deleting what old tags pointed at, and
+//! cleaning up by a policy that never takes a kept tag with it.
 
 use super::RegistryArguments;
 use super::report::{Mode, Reporter};
 use crate::build::transport::parse_reference;
-use crate::registry::{Reference, RegistryClient, tags};
+use crate::registry::prune::{KeptBecause, PrunePolicy};
+use crate::registry::{Reference, RegistryClient, prune, tags};
 use anyhow::{Context, bail};
 use serde_json::json;
 
@@ -44,6 +46,29 @@ pub struct DeleteArguments {
     /// manifest the tag points at (every other tag on it goes too).
     #[arg(required = true)]
     references: Vec<String>,
+    #[command(flatten)]
+    output: OutputArguments,
+    #[command(flatten)]
+    registry: RegistryArguments,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PruneArguments {
+    /// The repository, e.g. ghcr.io/acme/api (docker:// is optional).
+    repository: String,
+    /// Tags that may go (`pr-*`, `sha-*`). Repeatable; tags matching none
+    /// are never touched.
+    #[arg(long = "match", value_name = "GLOB", required = true)]
+    patterns: Vec<String>,
+    /// Keep the newest N matching tags, by when their images were created.
+    #[arg(long, value_name = "N")]
+    keep: Option<usize>,
+    /// Let go only of images created longer ago than this: 12h, 30d, 8w.
+    #[arg(long, value_name = "AGE")]
+    older_than: Option<String>,
+    /// Print what would be deleted, and delete nothing.
+    #[arg(long)]
+    dry_run: bool,
     #[command(flatten)]
     output: OutputArguments,
     #[command(flatten)]
@@ -98,20 +123,49 @@ fn client_for(
     Ok(RegistryClient::new(options)?)
 }
 
-pub fn list(arguments: ListArguments) -> anyhow::Result<()> {
-    let repository = reference(&arguments.repository)?;
-    if names_tag_or_digest(&arguments.repository) {
+/// A repository from the command line, refusing a tag or digest.
+fn repository(text: &str, command: &str) -> anyhow::Result<Reference> {
+    let parsed = reference(text)?;
+    if names_tag_or_digest(text) {
         bail!(
-            "{}: `hoist ls` takes a repository without a tag or digest, e.g. {}",
-            arguments.repository,
-            repository.repository_name()
+            "{text}: `hoist {command}` takes a repository without a tag or digest, e.g. {}",
+            parsed.repository_name()
         );
     }
-    let mut patterns = globset::GlobSetBuilder::new();
-    for pattern in &arguments.patterns {
-        patterns.add(globset::Glob::new(pattern).with_context(|| format!("--match {pattern}"))?);
+    Ok(parsed)
+}
+
+fn glob_set(patterns: &[String]) -> anyhow::Result<globset::GlobSet> {
+    let mut set = globset::GlobSetBuilder::new();
+    for pattern in patterns {
+        set.add(globset::Glob::new(pattern).with_context(|| format!("--match {pattern}"))?);
     }
-    let patterns = patterns.build().context("--match")?;
+    set.build().context("--match")
+}
+
+/// Seconds in an age such as `12h`, `30d` or `8w`.
+fn parse_age(text: &str) -> anyhow::Result<i64> {
+    let unit = match text.chars().last() {
+        Some('h') => 3600,
+        Some('d') => 86_400,
+        Some('w') => 7 * 86_400,
+        _ => bail!("--older-than {text}: give a number of hours, days or weeks, e.g. 12h, 30d, 8w"),
+    };
+    let count: i64 = text[..text.len() - 1]
+        .parse()
+        .ok()
+        .filter(|count| *count >= 0)
+        .with_context(|| {
+            format!("--older-than {text}: give a number of hours, days or weeks, e.g. 12h, 30d, 8w")
+        })?;
+    count
+        .checked_mul(unit)
+        .with_context(|| format!("--older-than {text}: too long"))
+}
+
+pub fn list(arguments: ListArguments) -> anyhow::Result<()> {
+    let repository = repository(&arguments.repository, "ls")?;
+    let patterns = glob_set(&arguments.patterns)?;
     let client = client_for(&arguments.registry, std::slice::from_ref(&repository))?;
     let mut listed: Vec<String> = tags::list_tags(&client, &repository)?
         .into_iter()
@@ -164,6 +218,74 @@ pub fn tag(arguments: TagArguments) -> anyhow::Result<()> {
     Ok(())
 }
 
+pub fn prune(arguments: PruneArguments) -> anyhow::Result<()> {
+    let reporter = arguments.output.reporter();
+    let repository = repository(&arguments.repository, "prune")?;
+    if arguments.keep.is_none() && arguments.older_than.is_none() {
+        bail!("say which matching tags stay: --keep N (the newest N), --older-than AGE, or both");
+    }
+    let created_before = match &arguments.older_than {
+        Some(age) => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .context("reading the clock")?
+                .as_secs();
+            Some(i64::try_from(now).unwrap_or(i64::MAX) - parse_age(age)?)
+        }
+        None => None,
+    };
+    let policy = PrunePolicy {
+        patterns: glob_set(&arguments.patterns)?,
+        keep: arguments.keep,
+        created_before,
+    };
+    let client = client_for(&arguments.registry, std::slice::from_ref(&repository))?;
+    let listed = tags::list_tags(&client, &repository)?;
+    let facts = prune::gather(&client, &repository, &listed, &policy)
+        .with_context(|| format!("reading the tags of {}", repository.repository_name()))?;
+    let plan = prune::plan(&facts, &policy);
+    for (tag, why) in &plan.kept {
+        let reason = match why {
+            KeptBecause::Newest => "among the newest".to_string(),
+            KeptBecause::Recent => "newer than --older-than".to_string(),
+            KeptBecause::NoCreationTime => "its image has no creation time".to_string(),
+            KeptBecause::Shared { with } => {
+                format!("its manifest also carries {}", with.join(", "))
+            }
+        };
+        reporter.line(&format!("keep {tag}: {reason}"));
+        reporter.json(json!({"event": "kept", "tag": tag, "reason": reason}));
+    }
+    let verb = if arguments.dry_run {
+        "would delete"
+    } else {
+        "deleted"
+    };
+    for (digest, tags) in &plan.delete {
+        if !arguments.dry_run {
+            tags::delete_manifest(&client, &repository.with_digest(digest.clone()))?;
+        }
+        reporter.line(&format!("{verb} {digest} ({})", tags.join(", ")));
+        reporter.quiet_line(digest.as_ref());
+        reporter.json(json!({
+            "event": if arguments.dry_run { "would-delete" } else { "deleted" },
+            "digest": digest.to_string(),
+            "tags": tags,
+        }));
+    }
+    reporter.line(&format!(
+        "{}: {verb} {} manifests ({} tags), kept {} matching tags",
+        repository.repository_name(),
+        plan.delete.len(),
+        plan.delete
+            .iter()
+            .map(|(_, tags)| tags.len())
+            .sum::<usize>(),
+        plan.kept.len()
+    ));
+    Ok(())
+}
+
 pub fn delete(arguments: DeleteArguments) -> anyhow::Result<()> {
     let reporter = arguments.output.reporter();
     // Every reference is checked before the first delete.
@@ -195,6 +317,16 @@ pub fn delete(arguments: DeleteArguments) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ages_are_hours_days_or_weeks() {
+        assert_eq!(parse_age("12h").unwrap(), 12 * 3600);
+        assert_eq!(parse_age("30d").unwrap(), 30 * 86_400);
+        assert_eq!(parse_age("2w").unwrap(), 14 * 86_400);
+        for bad in ["30", "d", "-1d", "1.5d", "3m", ""] {
+            assert!(parse_age(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn a_tag_or_digest_is_seen_in_the_last_segment_only() {

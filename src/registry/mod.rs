@@ -10,6 +10,7 @@ mod client;
 pub mod credentials;
 mod error;
 mod manifests;
+pub mod prune;
 mod reference;
 pub mod referrers;
 mod sink;

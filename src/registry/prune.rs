@@ -1,0 +1,284 @@
+//! Cleaning up old tags without losing a kept one: which of a repository's
+//! tags a policy lets go, and which manifests can then be deleted. A
+//! registry deletes manifests, not tags, and every tag on a manifest goes
+//! with it, so a manifest is deleted only when every tag on it is let go;
+//! `latest` pointing at an old `sha-` build keeps that build. What `hoist
+//! prune` decides before it deletes anything.
+
+use super::client::RegistryClient;
+use super::error::RegistryError;
+use super::reference::Reference;
+use super::source::RegistrySource;
+use crate::oci::Digest;
+use crate::source::{Source, SourceError};
+use std::collections::HashMap;
+
+/// Which tags may go.
+#[derive(Clone, Debug)]
+pub struct PrunePolicy {
+    /// Tags matching none of these are never touched.
+    pub patterns: globset::GlobSet,
+    /// Keep this many of the matching tags, the newest by image creation.
+    pub keep: Option<usize>,
+    /// Let go only of images created before this (Unix seconds).
+    pub created_before: Option<i64>,
+}
+
+/// What the registry says of one tag.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TagFacts {
+    pub tag: String,
+    pub digest: Digest,
+    /// The image's creation time (Unix seconds), the newest of an index's
+    /// platforms; `None` when no config says. Only looked up for tags the
+    /// policy could let go.
+    pub created: Option<i64>,
+}
+
+/// Why a matching tag stays.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeptBecause {
+    /// Among the newest `keep`.
+    Newest,
+    /// Created at or after the cutoff.
+    Recent,
+    /// No creation time to order it by.
+    NoCreationTime,
+    /// Its manifest also carries these tags, which stay.
+    Shared { with: Vec<String> },
+}
+
+/// The outcome of a policy over a repository's tags.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PrunePlan {
+    /// Manifests to delete, each with every tag that goes with it.
+    pub delete: Vec<(Digest, Vec<String>)>,
+    /// Matching tags that stay, and why.
+    pub kept: Vec<(String, KeptBecause)>,
+}
+
+/// Decides what goes. `tags` is every tag of the repository: a manifest is
+/// deleted only when all the tags on it, matching or not, are let go.
+pub fn plan(tags: &[TagFacts], policy: &PrunePolicy) -> PrunePlan {
+    let mut candidates: Vec<&TagFacts> = tags
+        .iter()
+        .filter(|facts| policy.patterns.is_match(&facts.tag))
+        .collect();
+    // Newest first; the same time orders by name, newest-looking first.
+    candidates.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| b.tag.cmp(&a.tag)));
+    let mut kept = Vec::new();
+    let mut let_go: Vec<&TagFacts> = Vec::new();
+    let mut dated = 0;
+    for facts in candidates {
+        let Some(created) = facts.created else {
+            kept.push((facts.tag.clone(), KeptBecause::NoCreationTime));
+            continue;
+        };
+        dated += 1;
+        if policy.keep.is_some_and(|keep| dated <= keep) {
+            kept.push((facts.tag.clone(), KeptBecause::Newest));
+        } else if policy
+            .created_before
+            .is_some_and(|cutoff| created >= cutoff)
+        {
+            kept.push((facts.tag.clone(), KeptBecause::Recent));
+        } else {
+            let_go.push(facts);
+        }
+    }
+    let going: std::collections::HashSet<&str> =
+        let_go.iter().map(|facts| facts.tag.as_str()).collect();
+    let mut on_manifest: HashMap<&Digest, Vec<&str>> = HashMap::new();
+    for facts in tags {
+        on_manifest
+            .entry(&facts.digest)
+            .or_default()
+            .push(&facts.tag);
+    }
+    let mut delete: Vec<(Digest, Vec<String>)> = Vec::new();
+    for facts in let_go {
+        let all = &on_manifest[&facts.digest];
+        let staying: Vec<String> = all
+            .iter()
+            .filter(|tag| !going.contains(**tag))
+            .map(|tag| tag.to_string())
+            .collect();
+        if !staying.is_empty() {
+            kept.push((facts.tag.clone(), KeptBecause::Shared { with: staying }));
+        } else if !delete.iter().any(|(digest, _)| *digest == facts.digest) {
+            let mut tags: Vec<String> = all.iter().map(|tag| tag.to_string()).collect();
+            tags.sort();
+            delete.push((facts.digest.clone(), tags));
+        }
+    }
+    // In the order of their tags' names, so a dry run reads the same each time.
+    delete.sort_by(|a, b| a.1.cmp(&b.1));
+    kept.sort_by(|a, b| a.0.cmp(&b.0));
+    PrunePlan { delete, kept }
+}
+
+/// Reading the tags' facts failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PruneError {
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// Reading an image to learn when it was created.
+    #[error(transparent)]
+    Read(#[from] SourceError),
+}
+
+/// Reads what the policy needs: the digest of every tag, and the creation
+/// time of each manifest a matching tag points at.
+pub fn gather(
+    client: &RegistryClient,
+    repository: &Reference,
+    tags: &[String],
+    policy: &PrunePolicy,
+) -> Result<Vec<TagFacts>, PruneError> {
+    let workers = client.options().jobs;
+    let digests = crate::parallel::for_each_at_once(tags, workers, |tag| {
+        let tagged = repository.with_tag(tag);
+        super::get_manifest_digest(client, &tagged)?.ok_or_else(|| {
+            PruneError::Registry(RegistryError::NotFound {
+                what: "manifest",
+                target: tagged.to_string(),
+            })
+        })
+    })?;
+    let mut seen = std::collections::HashSet::new();
+    let wanted: Vec<&Digest> = tags
+        .iter()
+        .zip(&digests)
+        .filter(|(tag, digest)| policy.patterns.is_match(tag) && seen.insert(*digest))
+        .map(|(_, digest)| digest)
+        .collect();
+    let times = crate::parallel::for_each_at_once(&wanted, workers, |digest| {
+        created(client, &repository.with_digest((*digest).clone()))
+    })?;
+    let created: HashMap<Digest, Option<i64>> = wanted.into_iter().cloned().zip(times).collect();
+    Ok(tags
+        .iter()
+        .zip(digests)
+        .map(|(tag, digest)| TagFacts {
+            tag: tag.clone(),
+            created: created.get(&digest).copied().flatten(),
+            digest,
+        })
+        .collect())
+}
+
+/// The newest `created` among the images `reference` names.
+fn created(client: &RegistryClient, reference: &Reference) -> Result<Option<i64>, PruneError> {
+    let manifest = RegistrySource::new(client.clone(), reference.clone()).resolve()?;
+    Ok(manifest
+        .images()
+        .iter()
+        .filter_map(|image| {
+            let config: serde_json::Value = serde_json::from_slice(image.config.bytes()).ok()?;
+            let text = config.get("created")?.as_str()?;
+            chrono::DateTime::parse_from_rfc3339(text)
+                .ok()
+                .map(|time| time.timestamp())
+        })
+        .max())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oci::sha256_digest;
+
+    fn facts(tag: &str, manifest: &str, created: Option<i64>) -> TagFacts {
+        TagFacts {
+            tag: tag.to_string(),
+            digest: sha256_digest(manifest.as_bytes()),
+            created,
+        }
+    }
+
+    fn policy(patterns: &[&str], keep: Option<usize>, created_before: Option<i64>) -> PrunePolicy {
+        let mut set = globset::GlobSetBuilder::new();
+        for pattern in patterns {
+            set.add(globset::Glob::new(pattern).unwrap());
+        }
+        PrunePolicy {
+            patterns: set.build().unwrap(),
+            keep,
+            created_before,
+        }
+    }
+
+    fn deleted_tags(plan: &PrunePlan) -> Vec<Vec<&str>> {
+        let mut tags: Vec<Vec<&str>> = plan
+            .delete
+            .iter()
+            .map(|(_, tags)| tags.iter().map(String::as_str).collect())
+            .collect();
+        tags.sort();
+        tags
+    }
+
+    #[test]
+    fn the_newest_stay_and_a_manifest_with_a_kept_tag_is_not_deleted() {
+        let tags = [
+            facts("sha-a", "a", Some(100)),
+            facts("sha-b", "b", Some(200)),
+            facts("latest", "b", Some(200)),
+            facts("sha-c", "c", Some(300)),
+            facts("sha-d", "d", Some(400)),
+            facts("pr-1", "p", Some(50)),
+        ];
+        let planned = plan(&tags, &policy(&["sha-*"], Some(1), None));
+        assert_eq!(deleted_tags(&planned), [vec!["sha-a"], vec!["sha-c"]]);
+        assert_eq!(
+            planned.kept,
+            [
+                (
+                    "sha-b".to_string(),
+                    KeptBecause::Shared {
+                        with: vec!["latest".to_string()]
+                    }
+                ),
+                ("sha-d".to_string(), KeptBecause::Newest),
+            ]
+        );
+    }
+
+    #[test]
+    fn two_let_go_tags_on_one_manifest_delete_it_once() {
+        let tags = [
+            facts("pr-1", "x", Some(10)),
+            facts("pr-1-rebuilt", "x", Some(10)),
+            facts("pr-2", "y", Some(20)),
+        ];
+        let planned = plan(&tags, &policy(&["pr-*"], None, Some(15)));
+        assert_eq!(deleted_tags(&planned), [vec!["pr-1", "pr-1-rebuilt"]]);
+        assert_eq!(planned.kept, [("pr-2".to_string(), KeptBecause::Recent)]);
+    }
+
+    #[test]
+    fn both_limits_must_let_a_tag_go_and_undated_tags_stay() {
+        let tags = [
+            facts("v1", "1", Some(100)),
+            facts("v2", "2", Some(200)),
+            facts("v3", "3", Some(300)),
+            facts("v0", "0", None),
+        ];
+        // v1 and v2 are beyond the newest one, but only v1 is older than 150.
+        let planned = plan(&tags, &policy(&["v*"], Some(1), Some(150)));
+        assert_eq!(deleted_tags(&planned), [vec!["v1"]]);
+        assert_eq!(
+            planned.kept,
+            [
+                ("v0".to_string(), KeptBecause::NoCreationTime),
+                ("v2".to_string(), KeptBecause::Recent),
+                ("v3".to_string(), KeptBecause::Newest),
+            ]
+        );
+        // Nothing matches: nothing moves.
+        assert_eq!(
+            plan(&tags, &policy(&["pr-*"], Some(0), None)),
+            PrunePlan::default()
+        );
+    }
+}
