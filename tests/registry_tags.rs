@@ -32,6 +32,11 @@ fn push_other(reference: &str, content: &str) -> String {
 
 /// Builds a one-file image created at `epoch` (Unix seconds) into `reference`.
 fn push_created(reference: &str, content: &str, epoch: u64) -> String {
+    push_created_with(reference, content, epoch, &[])
+}
+
+/// As [`push_created`], with more `hoist build` arguments.
+fn push_created_with(reference: &str, content: &str, epoch: u64, extra: &[&str]) -> String {
     let project = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(project.path().join("app")).unwrap();
     std::fs::write(project.path().join("app/content.txt"), content).unwrap();
@@ -45,6 +50,7 @@ fn push_created(reference: &str, content: &str, epoch: u64) -> String {
     .unwrap();
     hoist(["build", "-q", "--no-cache", "-o"])
         .arg(format!("docker://{reference}"))
+        .args(extra)
         .current_dir(project.path())
         .run()
         .success()
@@ -405,4 +411,51 @@ fn prune_keeps_the_newest_and_every_manifest_a_kept_tag_points_at() {
     .failure(1)
     .stderr_mentions(&["--older-than 30", "12h, 30d, 8w"]);
     assert_eq!(skopeo_tags(&repository), ["latest", "sha-b", "sha-d"]);
+}
+
+#[test]
+fn prune_takes_a_deleted_images_referrers_along() {
+    // This registry has no referrers API: an SBOM attached as a referrer of
+    // a platform manifest is listed by an index under that manifest's
+    // fallback tag, `sha256-<hex>`.
+    let registry = TestRegistry::start();
+    let repository = format!("{}/team/app", registry.host());
+    let attach = ["--sbom", "--attach", "referrers"];
+    let old = push_created_with(&format!("{repository}:sha-old"), "old", 1000, &attach);
+    let new = push_created_with(&format!("{repository}:sha-new"), "new", 2000, &attach);
+    let fallback_tags = |index: &str| -> Vec<String> {
+        let raw =
+            common::registry::skopeo_raw(&format!("{repository}@{index}"), &["--tls-verify=false"]);
+        let index: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+        index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|child| child["digest"].as_str().unwrap().replacen(':', "-", 1))
+            .collect()
+    };
+    let (old_referrers, new_referrers) = (fallback_tags(&old), fallback_tags(&new));
+    let mut expected: Vec<String> = ["sha-new", "sha-old"].map(String::from).to_vec();
+    expected.extend(old_referrers.iter().chain(&new_referrers).cloned());
+    expected.sort();
+    assert_eq!(
+        skopeo_tags(&repository),
+        expected,
+        "one fallback tag per platform"
+    );
+
+    let pruned = hoist(["prune", "--match", "sha-*", "--keep", "1", &repository])
+        .run()
+        .success();
+    for tag in &old_referrers {
+        assert!(
+            pruned.stdout.contains(&format!("({tag})")),
+            "{}",
+            pruned.stdout
+        );
+    }
+    let mut expected: Vec<String> = vec!["sha-new".to_string()];
+    expected.extend(new_referrers);
+    expected.sort();
+    assert_eq!(skopeo_tags(&repository), expected);
 }

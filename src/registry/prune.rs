@@ -2,7 +2,8 @@
 //! tags a policy lets go, and which manifests can then be deleted. A
 //! registry deletes manifests, not tags, and every tag on a manifest goes
 //! with it, so a manifest is deleted only when every tag on it is let go;
-//! `latest` pointing at an old `sha-` build keeps that build. What `hoist
+//! `latest` pointing at an old `sha-` build keeps that build. A deleted
+//! image's referrers index (its fallback tag) goes with it. What `hoist
 //! prune` decides before it deletes anything.
 
 use super::client::RegistryClient;
@@ -33,6 +34,9 @@ pub struct TagFacts {
     /// platforms; `None` when no config says. Only looked up for tags the
     /// policy could let go.
     pub created: Option<i64>,
+    /// The manifests `digest` lists (an index's platforms), whose referrers
+    /// go with it too. Empty unless looked up.
+    pub children: Vec<Digest>,
 }
 
 /// Why a matching tag stays.
@@ -111,6 +115,30 @@ pub fn plan(tags: &[TagFacts], policy: &PrunePolicy) -> PrunePlan {
             delete.push((facts.digest.clone(), tags));
         }
     }
+    // A registry without the referrers API keeps a subject's attestations
+    // in an index under its fallback tag (`sha256-<hex>`): that goes with
+    // the subject, unless another tag is on it too.
+    let children_of: HashMap<&Digest, &[Digest]> = tags
+        .iter()
+        .map(|facts| (&facts.digest, facts.children.as_slice()))
+        .collect();
+    let fallbacks: Vec<(Digest, Vec<String>)> = delete
+        .iter()
+        .flat_map(|(digest, _)| {
+            std::iter::once(digest).chain(children_of.get(digest).copied().unwrap_or_default())
+        })
+        .filter_map(|subject| {
+            let tag = super::referrers::fallback_tag(subject);
+            let facts = tags.iter().find(|facts| facts.tag == tag)?;
+            let on = &on_manifest[&facts.digest];
+            (on.len() == 1).then(|| (facts.digest.clone(), vec![tag]))
+        })
+        .collect();
+    for fallback in fallbacks {
+        if !delete.iter().any(|(digest, _)| *digest == fallback.0) {
+            delete.push(fallback);
+        }
+    }
     // In the order of their tags' names, so a dry run reads the same each time.
     delete.sort_by(|a, b| a.1.cmp(&b.1));
     kept.sort_by(|a, b| a.0.cmp(&b.0));
@@ -152,25 +180,42 @@ pub fn gather(
         .filter(|(tag, digest)| policy.patterns.is_match(tag) && seen.insert(*digest))
         .map(|(_, digest)| digest)
         .collect();
-    let times = crate::parallel::for_each_at_once(&wanted, workers, |digest| {
-        created(client, &repository.with_digest((*digest).clone()))
+    let read = crate::parallel::for_each_at_once(&wanted, workers, |digest| {
+        read_manifest(client, &repository.with_digest((*digest).clone()))
     })?;
-    let created: HashMap<Digest, Option<i64>> = wanted.into_iter().cloned().zip(times).collect();
+    let read: HashMap<Digest, (Option<i64>, Vec<Digest>)> =
+        wanted.into_iter().cloned().zip(read).collect();
     Ok(tags
         .iter()
         .zip(digests)
-        .map(|(tag, digest)| TagFacts {
-            tag: tag.clone(),
-            created: created.get(&digest).copied().flatten(),
-            digest,
+        .map(|(tag, digest)| {
+            let (created, children) = read.get(&digest).cloned().unwrap_or_default();
+            TagFacts {
+                tag: tag.clone(),
+                digest,
+                created,
+                children,
+            }
         })
         .collect())
 }
 
-/// The newest `created` among the images `reference` names.
-fn created(client: &RegistryClient, reference: &Reference) -> Result<Option<i64>, PruneError> {
+/// The newest `created` among the images `reference` names, and the
+/// manifests it lists.
+fn read_manifest(
+    client: &RegistryClient,
+    reference: &Reference,
+) -> Result<(Option<i64>, Vec<Digest>), PruneError> {
     let manifest = RegistrySource::new(client.clone(), reference.clone()).resolve()?;
-    Ok(manifest
+    let children = match &manifest {
+        crate::image::Manifest::Index(index) => index
+            .children
+            .iter()
+            .map(|child| child.digest().clone())
+            .collect(),
+        crate::image::Manifest::Image(_) => Vec::new(),
+    };
+    let created = manifest
         .images()
         .iter()
         .filter_map(|image| {
@@ -180,7 +225,8 @@ fn created(client: &RegistryClient, reference: &Reference) -> Result<Option<i64>
                 .ok()
                 .map(|time| time.timestamp())
         })
-        .max())
+        .max();
+    Ok((created, children))
 }
 
 #[cfg(test)]
@@ -193,6 +239,7 @@ mod tests {
             tag: tag.to_string(),
             digest: sha256_digest(manifest.as_bytes()),
             created,
+            children: Vec::new(),
         }
     }
 
@@ -241,6 +288,37 @@ mod tests {
                 ),
                 ("sha-d".to_string(), KeptBecause::Newest),
             ]
+        );
+    }
+
+    #[test]
+    fn a_deleted_image_takes_its_referrers_fallback_index_along() {
+        // Attestations are referrers of an index's platform manifest.
+        let platform = sha256_digest(b"old linux/amd64");
+        let old = TagFacts {
+            children: vec![platform.clone()],
+            ..facts("sha-old", "old", Some(1))
+        };
+        let kept = facts("sha-new", "new", Some(2));
+        let tags = [
+            facts(
+                &crate::registry::referrers::fallback_tag(&platform),
+                "referrers of old",
+                None,
+            ),
+            facts(
+                &crate::registry::referrers::fallback_tag(&kept.digest),
+                "referrers of new",
+                None,
+            ),
+            old.clone(),
+            kept,
+        ];
+        let planned = plan(&tags, &policy(&["sha-*"], Some(1), None));
+        let old_referrers = crate::registry::referrers::fallback_tag(&platform);
+        assert_eq!(
+            deleted_tags(&planned),
+            [vec!["sha-old"], vec![old_referrers.as_str()]]
         );
     }
 
