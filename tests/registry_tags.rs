@@ -459,3 +459,53 @@ fn prune_takes_a_deleted_images_referrers_along() {
     expected.sort();
     assert_eq!(skopeo_tags(&repository), expected);
 }
+
+#[test]
+fn prune_passes_over_a_tag_deleted_since_the_listing() {
+    // A proxy adds a tag to the registry's list that no longer resolves, as
+    // when another job deleted it between the listing and the lookups.
+    let registry = TestRegistry::start();
+    let proxy = common::proxy::start_proxy(&registry, |upstream, request| async move {
+        if !request.uri().path().ends_with("/tags/list") {
+            return upstream.forward(request).await;
+        }
+        let path = request.uri().path_and_query().unwrap().to_string();
+        let answer = upstream
+            .send(
+                request.method(),
+                &path,
+                request.headers(),
+                bytes::Bytes::new(),
+            )
+            .await?;
+        let mut listed: serde_json::Value = serde_json::from_slice(&answer.bytes().await?)?;
+        listed["tags"]
+            .as_array_mut()
+            .unwrap()
+            .push("sha-gone".into());
+        reply(
+            200,
+            &[("content-type", "application/json".to_string())],
+            listed.to_string(),
+        )
+    });
+    let repository = format!("{}/team/app", proxy.host());
+    let old = push_created(&format!("{repository}:sha-1"), "one", 1000);
+    push_created(&format!("{repository}:sha-2"), "two", 2000);
+    let pruned = hoist([
+        "prune",
+        "-q",
+        "--match",
+        "sha-*",
+        "--keep",
+        "1",
+        &repository,
+    ])
+    .run()
+    .success();
+    assert_eq!(pruned.lines(), [old.as_str()]);
+    assert_eq!(
+        skopeo_tags(&format!("{}/team/app", registry.host())),
+        ["sha-2"]
+    );
+}

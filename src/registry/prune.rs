@@ -165,14 +165,14 @@ pub fn gather(
 ) -> Result<Vec<TagFacts>, PruneError> {
     let workers = client.options().jobs;
     let digests = crate::parallel::for_each_at_once(tags, workers, |tag| {
-        let tagged = repository.with_tag(tag);
-        super::get_manifest_digest(client, &tagged)?.ok_or_else(|| {
-            PruneError::Registry(RegistryError::NotFound {
-                what: "manifest",
-                target: tagged.to_string(),
-            })
-        })
+        super::get_manifest_digest(client, &repository.with_tag(tag))
     })?;
+    // A tag deleted since the listing has nothing left to keep or delete.
+    let (tags, digests): (Vec<&String>, Vec<Digest>) = tags
+        .iter()
+        .zip(digests)
+        .filter_map(|(tag, digest)| Some((tag, digest?)))
+        .unzip();
     let mut seen = std::collections::HashSet::new();
     let wanted: Vec<&Digest> = tags
         .iter()
@@ -191,7 +191,7 @@ pub fn gather(
         .map(|(tag, digest)| {
             let (created, children) = read.get(&digest).cloned().unwrap_or_default();
             TagFacts {
-                tag: tag.clone(),
+                tag: tag.to_string(),
                 digest,
                 created,
                 children,
