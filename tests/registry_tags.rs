@@ -509,3 +509,51 @@ fn prune_passes_over_a_tag_deleted_since_the_listing() {
         ["sha-2"]
     );
 }
+
+#[test]
+fn digest_prints_what_a_reference_points_at_and_one_platforms_manifest() {
+    let registry = TestRegistry::start();
+    let repository = format!("{}/team/app", registry.host());
+    let index = push_hello(&format!("{repository}:1"));
+    let other = push_other(&format!("{repository}:2"), "two\n");
+    let printed = hoist(["digest", &format!("{repository}:1")])
+        .arg(format!("docker://{repository}:2"))
+        .run()
+        .success();
+    assert_eq!(printed.lines(), [index.as_str(), other.as_str()]);
+
+    let raw = common::registry::skopeo_raw(&format!("{repository}:1"), &["--tls-verify=false"]);
+    let listed: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+    let arm64 = listed["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|child| child["platform"]["architecture"] == "arm64")
+        .unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let platform = hoist([
+        "digest",
+        "--platform",
+        "linux/arm64",
+        &format!("{repository}:1"),
+    ])
+    .run()
+    .success();
+    assert_eq!(platform.lines(), [arm64.as_str()]);
+
+    hoist(["digest", &format!("{repository}:missing")])
+        .run()
+        .failure(1)
+        .stderr_mentions(&["team/app:missing", "no such manifest"]);
+    hoist([
+        "digest",
+        "--platform",
+        "linux/s390x",
+        &format!("{repository}:1"),
+    ])
+    .run()
+    .failure(1)
+    .stderr_mentions(&["linux/s390x"]);
+}

@@ -51,6 +51,8 @@ enum Command {
     Tags(tags::TagsArguments),
     /// List a repository's tags in a registry.
     Ls(repository::ListArguments),
+    /// Print the digest a reference points at (of one platform with --platform).
+    Digest(repository::DigestArguments),
     /// Point tags at a manifest the repository already holds (a rollback by digest).
     Tag(repository::TagArguments),
     /// Delete manifests from a registry, by digest or by the tag that points at one.
@@ -90,6 +92,7 @@ pub fn main() -> i32 {
         Command::Verify(arguments) => sign::verify_command(arguments),
         Command::Tags(arguments) => tags::run(arguments),
         Command::Ls(arguments) => repository::list(arguments),
+        Command::Digest(arguments) => repository::digest(arguments),
         Command::Tag(arguments) => repository::tag(arguments),
         Command::Delete(arguments) => repository::delete(arguments),
         Command::Prune(arguments) => repository::prune(arguments),

@@ -1,11 +1,14 @@
-//! `hoist ls`, `hoist tag`, `hoist delete` and `hoist prune`: a repository's
-//! tags after the push. Listing them, moving tags to a digest the repository
-//! holds (a rollback moves no blobs), deleting what old tags pointed at, and
-//! cleaning up by a policy that never takes a kept tag with it.
+//! `hoist ls`, `hoist digest`, `hoist tag`, `hoist delete` and `hoist
+//! prune`: a repository's tags after the push. Listing them, reading what
+//! one points at (to pin a base by digest), moving tags to a digest the
+//! repository holds (a rollback moves no blobs), deleting what old tags
+//! pointed at, and cleaning up by a policy that never takes a kept tag with
+//! it.
 
 use super::RegistryArguments;
 use super::report::{Mode, Reporter};
 use crate::build::transport::parse_reference;
+use crate::image::Blob as _;
 use crate::registry::prune::{KeptBecause, PrunePolicy};
 use crate::registry::{Reference, RegistryClient, prune, tags};
 use anyhow::{Context, bail};
@@ -23,6 +26,19 @@ pub struct ListArguments {
     /// Print the tags as one JSON object.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    registry: RegistryArguments,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DigestArguments {
+    /// The references, e.g. docker.io/library/debian:12 (docker:// is optional).
+    #[arg(required = true)]
+    references: Vec<String>,
+    /// The digest of this platform's manifest (os/arch[/variant]) instead of
+    /// the index's.
+    #[arg(long, value_name = "PLATFORM")]
+    platform: Option<String>,
     #[command(flatten)]
     registry: RegistryArguments,
 }
@@ -183,6 +199,45 @@ pub fn list(arguments: ListArguments) -> anyhow::Result<()> {
         for tag in &listed {
             println!("{tag}");
         }
+    }
+    Ok(())
+}
+
+pub fn digest(arguments: DigestArguments) -> anyhow::Result<()> {
+    let platform = arguments
+        .platform
+        .as_deref()
+        .map(|text| {
+            text.parse::<crate::oci::Platform>()
+                .with_context(|| format!("--platform {text}"))
+        })
+        .transpose()?;
+    let references = arguments
+        .references
+        .iter()
+        .map(|text| reference(text))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let client = client_for(&arguments.registry, &references)?;
+    for reference in &references {
+        let digest = match &platform {
+            None => crate::registry::get_manifest_digest(&client, reference)?.ok_or_else(|| {
+                crate::registry::RegistryError::NotFound {
+                    what: "manifest",
+                    target: reference.to_string(),
+                }
+            })?,
+            Some(platform) => {
+                use crate::source::Source as _;
+                let manifest =
+                    crate::registry::RegistrySource::new(client.clone(), reference.clone())
+                        .resolve()?;
+                crate::source::select_platform(&manifest, platform)?
+                    .manifest
+                    .digest()
+                    .clone()
+            }
+        };
+        println!("{digest}");
     }
     Ok(())
 }
