@@ -135,6 +135,9 @@ pub fn plan(tags: &[TagFacts], policy: &PrunePolicy) -> PrunePlan {
         })
         .collect();
     for fallback in fallbacks {
+        // A fallback tag matched by `--match` itself is not kept for want
+        // of a creation time once its subject goes.
+        kept.retain(|(tag, _)| *tag != fallback.1[0]);
         if !delete.iter().any(|(digest, _)| *digest == fallback.0) {
             delete.push(fallback);
         }
@@ -319,6 +322,17 @@ mod tests {
         assert_eq!(
             deleted_tags(&planned),
             [vec!["sha-old"], vec![old_referrers.as_str()]]
+        );
+        // Matched by the pattern too (`sha*`), it is not also listed as kept.
+        let planned = plan(&tags, &policy(&["sha*"], Some(1), None));
+        assert_eq!(
+            deleted_tags(&planned),
+            [vec!["sha-old"], vec![old_referrers.as_str()]]
+        );
+        assert!(
+            planned.kept.iter().all(|(tag, _)| *tag != old_referrers),
+            "{:?}",
+            planned.kept
         );
     }
 
