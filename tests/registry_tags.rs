@@ -225,16 +225,45 @@ fn a_registry_that_refuses_deletes_says_how_to_allow_them() {
     });
     let repository = format!("{}/team/app", registry.host());
     let digest = push_hello(&format!("{repository}:1"));
+    assert_delete_refused(&repository, &digest, "405");
+    assert_eq!(registry_digest(&format!("{repository}:1")), digest);
+}
+
+/// `hoist delete REPOSITORY:1` fails naming the manifest, the registry's
+/// `status` and how to get deletes.
+fn assert_delete_refused(repository: &str, digest: &str, status: &str) {
     hoist(["delete", &format!("{repository}:1")])
         .run()
         .failure(1)
         .stderr_mentions(&[
             format!("{repository}@{digest}").as_str(),
             "does not allow deletes",
-            "405",
+            status,
             "storage: delete: enabled: true",
+            "ECR",
         ]);
-    assert_eq!(registry_digest(&format!("{repository}:1")), digest);
+}
+
+#[test]
+fn a_404_to_the_delete_of_a_manifest_the_registry_has_is_a_refusal() {
+    // ECR is reported to answer 404 to the API's DELETE: a proxy in front of
+    // the real registry does the same, while HEAD still finds the manifest.
+    let registry = TestRegistry::start();
+    let proxy = common::proxy::start_proxy(&registry, |upstream, request| async move {
+        if request.method() == hyper::Method::DELETE {
+            return error_reply(404, "MANIFEST_UNKNOWN", "Requested image not found");
+        }
+        upstream.forward(request).await
+    });
+    let repository = format!("{}/team/app", proxy.host());
+    let digest = push_other(&format!("{repository}:1"), "kept\n");
+    assert_delete_refused(&repository, &digest, "404");
+    // A digest the registry does not have is missing, not refused.
+    let missing = format!("sha256:{}", "0".repeat(64));
+    hoist(["delete", &format!("{repository}@{missing}")])
+        .run()
+        .failure(1)
+        .stderr_mentions(&["no such manifest"]);
 }
 
 /// A registry's tag list split into pages of two, each pointing at the next

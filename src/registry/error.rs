@@ -110,7 +110,7 @@ pub enum RegistryError {
     NotFound { what: &'static str, target: String },
 
     #[error(
-        "deleting {target}: the registry does not allow deletes ({answer}); on a distribution registry set `storage: delete: enabled: true` (REGISTRY_STORAGE_DELETE_ENABLED=true), elsewhere delete through the registry's own interface"
+        "deleting {target}: the registry does not allow deletes through the distribution API ({answer}); on a distribution registry set `storage: delete: enabled: true` (REGISTRY_STORAGE_DELETE_ENABLED=true), elsewhere (GHCR, Docker Hub, ECR) delete through the registry's own API"
     )]
     DeleteRefused { target: String, answer: Box<Answer> },
 

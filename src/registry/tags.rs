@@ -129,22 +129,24 @@ pub fn tag_manifest(
 
 /// Deletes the manifest `reference` names and returns its digest. A tag is
 /// first resolved to its digest: registries delete manifests by digest,
-/// and with the manifest go every tag that points at it.
+/// and with the manifest go every tag that points at it. A registry that
+/// answers the DELETE with 405 (distribution without deletes, GHCR, Docker
+/// Hub) or 404 for a manifest it has (ECR) does not delete through this API.
 pub fn delete_manifest(
     client: &RegistryClient,
     reference: &Reference,
 ) -> Result<Digest, RegistryError> {
     client.block_on(async {
         let transport = &client.transport;
-        let digest = match &reference.digest {
-            Some(digest) => digest.clone(),
-            None => manifests::head_manifest(transport, reference)
-                .await?
-                .ok_or_else(|| RegistryError::NotFound {
-                    what: "manifest",
-                    target: reference.to_string(),
-                })?,
-        };
+        // Asked for first, by tag or digest, so that a 404 to the DELETE
+        // means the registry will not delete (ECR answers so), not that the
+        // manifest is missing.
+        let digest = manifests::head_manifest(transport, reference)
+            .await?
+            .ok_or_else(|| RegistryError::NotFound {
+                what: "manifest",
+                target: reference.to_string(),
+            })?;
         let pinned = reference.with_digest(digest.clone());
         let host = reference.api_host();
         let base = transport.base_url(host).await?;
@@ -163,7 +165,8 @@ pub fn delete_manifest(
             .await
             .map_err(|error| match error {
                 RegistryError::Status { answer, .. }
-                    if answer.status == StatusCode::METHOD_NOT_ALLOWED.as_u16() =>
+                    if answer.status == StatusCode::METHOD_NOT_ALLOWED.as_u16()
+                        || answer.status == StatusCode::NOT_FOUND.as_u16() =>
                 {
                     RegistryError::DeleteRefused {
                         target: pinned.to_string(),
