@@ -1,8 +1,9 @@
 //! Logging in to a real `docker-registry` serving HTTPS with a certificate
 //! from a CA made in the test, behind htpasswd Basic auth, through the
 //! `hoist` binary: `hoist login`, a push with the stored login, `hoist
-//! logout`, and `--creds` scoped to one registry or to the push target.
-//! skopeo reads back what hoist pushed.
+//! logout`, `--creds` scoped to one registry or to the push target, and a
+//! push through an HTTPS proxy (`HTTPS_PROXY`, `NO_PROXY`) as locked-down
+//! hosts have. skopeo reads back what hoist pushed.
 
 mod common;
 
@@ -223,4 +224,53 @@ fn creds_without_a_registry_go_to_the_push_target_not_the_base_registry() {
         .run()
         .success();
     assert_no_password(&pushed, WRONG);
+}
+
+#[test]
+fn a_push_goes_through_the_https_proxy_unless_no_proxy_names_the_registry() {
+    let secured = secured_registry();
+    let host = secured.registry.host();
+    let tunnel = common::tunnel::Tunnel::start();
+    let work = tempfile::tempdir().unwrap();
+    let push = |tag: &str, no_proxy: &str| {
+        hoist_in(work.path(), ["build", "-q", "--no-cache", "-f"])
+            .arg(fixture("hello/hoist.toml"))
+            .arg("-o")
+            .arg(format!("docker://{host}/proxied/hello:{tag}"))
+            .arg("--ca-cert")
+            .arg(&secured.ca)
+            .args(["--creds", &format!("alice:{PASSWORD}")])
+            .env("HTTPS_PROXY", tunnel.url())
+            .env_remove("https_proxy")
+            .env_remove("HTTP_PROXY")
+            .env_remove("http_proxy")
+            .env_remove("ALL_PROXY")
+            .env_remove("all_proxy")
+            .env("NO_PROXY", no_proxy)
+            .env_remove("no_proxy")
+            .run()
+            .success()
+            .last_line_digest()
+    };
+    let digest = push("1", "");
+    let targets = tunnel.targets();
+    assert!(!targets.is_empty(), "nothing went through the proxy");
+    assert!(
+        targets.iter().all(|target| *target == host),
+        "tunnels to {targets:?}, not only to {host}"
+    );
+    let raw = skopeo_raw(
+        &format!("{host}/proxied/hello:1"),
+        &[
+            "--tls-verify=false",
+            "--creds",
+            &format!("alice:{PASSWORD}"),
+        ],
+    );
+    assert_eq!(format!("sha256:{}", sha256_hex(&raw)), digest);
+
+    // NO_PROXY naming the registry: straight there.
+    let before = tunnel.targets().len();
+    assert_eq!(push("2", "127.0.0.1"), digest);
+    assert_eq!(tunnel.targets().len(), before, "NO_PROXY was not honoured");
 }

@@ -57,3 +57,4 @@ pub mod images;
 pub mod proxy;
 pub mod registry;
 pub mod registry_images;
+pub mod tunnel;
