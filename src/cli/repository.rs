@@ -220,12 +220,7 @@ pub fn digest(arguments: DigestArguments) -> anyhow::Result<()> {
     let client = client_for(&arguments.registry, &references)?;
     for reference in &references {
         let digest = match &platform {
-            None => crate::registry::get_manifest_digest(&client, reference)?.ok_or_else(|| {
-                crate::registry::RegistryError::NotFound {
-                    what: "manifest",
-                    target: reference.to_string(),
-                }
-            })?,
+            None => crate::registry::require_manifest_digest(&client, reference)?,
             Some(platform) => {
                 use crate::source::Source as _;
                 let manifest =

@@ -246,6 +246,14 @@ pub fn get_manifest_digest(
     client.block_on(manifests::head_manifest(&client.transport, reference))
 }
 
+/// What `reference` points at now, by `HEAD`; missing is an error naming it.
+pub fn require_manifest_digest(
+    client: &RegistryClient,
+    reference: &Reference,
+) -> Result<Digest, RegistryError> {
+    client.block_on(manifests::require_manifest(&client.transport, reference))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

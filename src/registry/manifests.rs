@@ -21,7 +21,7 @@ pub(crate) struct FetchedManifest {
     pub digest: Digest,
 }
 
-fn manifest_url(base: &str, repository: &str, target: &str) -> String {
+pub(super) fn manifest_url(base: &str, repository: &str, target: &str) -> String {
     format!("{base}/v2/{repository}/manifests/{target}")
 }
 
@@ -155,6 +155,19 @@ pub(crate) async fn head_manifest(
             get_manifest(transport, reference, &target).await?.digest,
         )),
     }
+}
+
+/// What `reference` points at now, by `HEAD`; missing is an error naming it.
+pub(crate) async fn require_manifest(
+    transport: &Transport,
+    reference: &Reference,
+) -> Result<Digest, RegistryError> {
+    head_manifest(transport, reference)
+        .await?
+        .ok_or_else(|| RegistryError::NotFound {
+            what: "manifest",
+            target: reference.to_string(),
+        })
 }
 
 /// True when the repository has the manifest with this digest.

@@ -22,7 +22,7 @@ mod upload;
 
 pub use client::{
     ClientOptions, GivenCredentials, MINIMUM_CHUNK, RegistryClient, RetryPolicy,
-    get_manifest_digest,
+    get_manifest_digest, require_manifest_digest,
 };
 pub use credentials::{Credential, CredentialEnvironment};
 pub use error::{Answer, RegistryError};

@@ -141,12 +141,7 @@ pub fn delete_manifest(
         // Asked for first, by tag or digest, so that a 404 to the DELETE
         // means the registry will not delete (ECR answers so), not that the
         // manifest is missing.
-        let digest = manifests::head_manifest(transport, reference)
-            .await?
-            .ok_or_else(|| RegistryError::NotFound {
-                what: "manifest",
-                target: reference.to_string(),
-            })?;
+        let digest = manifests::require_manifest(transport, reference).await?;
         let pinned = reference.with_digest(digest.clone());
         let host = reference.api_host();
         let base = transport.base_url(host).await?;
@@ -157,7 +152,7 @@ pub fn delete_manifest(
                 &Scopes::delete(&reference.repository),
                 &context,
                 Method::DELETE,
-                &format!("{base}/v2/{}/manifests/{digest}", reference.repository),
+                &manifests::manifest_url(&base, &reference.repository, digest.as_ref()),
                 HeaderMap::new(),
                 None,
                 &[],
