@@ -239,6 +239,7 @@ fn streamed_upload_resumes_a_chunk_cut_off_mid_body() {
     let proxy = start_faults_proxy(&registry, &faults);
     let client = RegistryClient::new(ClientOptions {
         credential_environment: CredentialEnvironment::default(),
+        chunk_size: 5 * 1024 * 1024,
         retry: quick_retries(),
         ..ClientOptions::default()
     })

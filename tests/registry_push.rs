@@ -20,6 +20,15 @@ fn client() -> RegistryClient {
     client_with(ClientOptions::default())
 }
 
+/// A client whose chunks are the smallest every registry takes, so a few
+/// MiB of test data make several.
+fn small_chunks() -> RegistryClient {
+    client_with(ClientOptions {
+        chunk_size: hoist::registry::MINIMUM_CHUNK,
+        ..ClientOptions::default()
+    })
+}
+
 fn client_with(options: ClientOptions) -> RegistryClient {
     RegistryClient::new(ClientOptions {
         credential_environment: CredentialEnvironment::default(),
@@ -405,7 +414,7 @@ fn streamed_blob_goes_up_in_chunks_while_it_is_written() {
     use hoist::image::Sink as _;
     use hoist::registry::StreamPiece;
     let registry = TestRegistry::start();
-    let sink = RegistrySink::new(client(), reference(&registry, "streamed"));
+    let sink = RegistrySink::new(small_chunks(), reference(&registry, "streamed"));
     let data = common::registry_images::noise(21, 11 * 1024 * 1024 + 7);
     let descriptor = layer_descriptor(&data);
 
@@ -463,7 +472,7 @@ fn streamed_blob_goes_up_in_chunks_while_it_is_written() {
 #[test]
 fn streamed_blob_ending_on_a_chunk_boundary_sends_no_empty_chunk() {
     let registry = TestRegistry::start();
-    let sink = RegistrySink::new(client(), reference(&registry, "boundary"));
+    let sink = RegistrySink::new(small_chunks(), reference(&registry, "boundary"));
     let data = common::registry_images::noise(8, 10 * 1024 * 1024);
     let descriptor = stream_blob(&sink, data.clone(), Some(layer_descriptor(&data))).unwrap();
     assert_eq!(
@@ -473,6 +482,24 @@ fn streamed_blob_ending_on_a_chunk_boundary_sends_no_empty_chunk() {
         registry.log()
     );
     assert_eq!(registry.count_requests("PUT", "/boundary/blobs/uploads"), 1);
+    assert!(std::fs::read(registry.blob_path(descriptor.digest())).unwrap() == data);
+}
+
+#[test]
+fn streamed_chunks_are_the_client_chunk_size() {
+    // 16 MiB by default: a 17 MiB blob is one full chunk and the rest, not
+    // four of the 5 MiB minimum (each chunk boundary is a round trip in
+    // which nothing is sent).
+    let registry = TestRegistry::start();
+    let sink = RegistrySink::new(client(), reference(&registry, "default"));
+    let data = common::registry_images::noise(9, 17 * 1024 * 1024 + 3);
+    let descriptor = stream_blob(&sink, data.clone(), Some(layer_descriptor(&data))).unwrap();
+    assert_eq!(
+        registry.count_requests("PATCH", "/default/blobs/uploads"),
+        2,
+        "{}",
+        registry.log()
+    );
     assert!(std::fs::read(registry.blob_path(descriptor.digest())).unwrap() == data);
 }
 

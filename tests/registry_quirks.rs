@@ -623,7 +623,10 @@ fn streamed_upload_meets_ecr_chunk_rules() {
         ..Quirks::default()
     });
     let sink = RegistrySink::new(
-        client(ClientOptions::default()),
+        client(ClientOptions {
+            chunk_size: 5 * 1024 * 1024,
+            ..ClientOptions::default()
+        }),
         reference(&server, "ecr/streamed"),
     );
     let data = common::registry_images::noise(4, 11 * 1024 * 1024 + 3);
@@ -690,8 +693,12 @@ fn streamed_upload_honours_an_advertised_minimum_chunk() {
         minimum_chunk: 6 * 1024 * 1024,
         ..Quirks::default()
     });
+    // Asked for 5 MiB chunks, the client raises them to the registry's 6.
     let sink = RegistrySink::new(
-        client(ClientOptions::default()),
+        client(ClientOptions {
+            chunk_size: 5 * 1024 * 1024,
+            ..ClientOptions::default()
+        }),
         reference(&server, "min/streamed"),
     );
     let data = common::registry_images::noise(6, 13 * 1024 * 1024);

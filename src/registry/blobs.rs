@@ -3,6 +3,7 @@
 //! downloads that follow redirects to storage hosts without credentials.
 //! The upload driver in [`super::upload`] strings them together with retries.
 
+use super::client::MINIMUM_CHUNK;
 use super::error::{Answer, RegistryError};
 use super::transport::{Context, Scopes, Transport};
 use crate::oci::Digest;
@@ -16,6 +17,17 @@ pub(crate) struct UploadSession {
     pub location: Url,
     /// `OCI-Chunk-Min-Length`, where the registry sets it.
     pub minimum_chunk: Option<u64>,
+}
+
+impl UploadSession {
+    /// The size of this upload's chunks: the one asked for, raised to what
+    /// every registry takes (ECR refuses smaller ones) and to the minimum
+    /// this registry advertises. Only the last chunk may be shorter.
+    pub fn chunk_size(&self, asked: u64) -> usize {
+        asked
+            .max(MINIMUM_CHUNK)
+            .max(self.minimum_chunk.unwrap_or(0)) as usize
+    }
 }
 
 pub(crate) enum MountResult {

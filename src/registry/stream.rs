@@ -1,9 +1,11 @@
 //! Pushing a blob while it is being produced (a layer still compressing).
 //! Each chunk is a PATCH whose body streams out as the bytes arrive, so the
 //! registry hashes and stores them while the producer works; a chunk ends
-//! once it holds the smallest size every registry takes (5 MiB, or the
-//! advertised `OCI-Chunk-Min-Length`), and the next begins, so no request
-//! grows unbounded and the registry flushes its file as it goes. When the
+//! once it holds the client's chunk size (16 MiB unless set otherwise,
+//! never below what the registry takes), and the next begins, so no request
+//! grows unbounded and a failed chunk can be sent again from the bytes kept
+//! for it. Each chunk boundary costs a round trip in which no bytes flow,
+//! so chunks are as large as that memory allows, not the 5 MiB minimum. When the
 //! producer finishes, the chunk in flight ends as the last part and an empty
 //! PUT names the digest: what is left then is one request's worth of closing
 //! up, not a chunk's worth of bytes. A chunk that fails for a passing reason
@@ -12,7 +14,6 @@
 //! finished blob from its file.
 
 use super::blobs;
-use super::client::MINIMUM_CHUNK;
 use super::error::RegistryError;
 use super::sink::RegistrySink;
 use super::transport::{Context, Scopes, Transport};
@@ -88,7 +89,7 @@ impl RegistrySink {
             &scopes,
             &context,
         ))?;
-        let chunk_size = MINIMUM_CHUNK.max(session.minimum_chunk.unwrap_or(0)) as usize;
+        let chunk_size = session.chunk_size(transport.options.chunk_size);
         let mut location = session.location;
         let mut offset = 0u64;
         let mut carry: Option<Bytes> = None;

@@ -6,7 +6,7 @@
 //! registry's offset, or restart the upload from a fresh `Blob::open()`.
 
 use super::blobs::{self, MountResult, UploadSession};
-use super::client::{MINIMUM_CHUNK, RegistryClient};
+use super::client::RegistryClient;
 use super::error::RegistryError;
 use super::reference::Reference;
 use super::transport::{Context, Scopes};
@@ -181,11 +181,7 @@ fn upload_chunked(
     blob: &dyn Blob,
 ) -> Result<(), RegistryError> {
     let transport = &client.transport;
-    let chunk_size = transport
-        .options
-        .chunk_size
-        .max(MINIMUM_CHUNK)
-        .max(session.minimum_chunk.unwrap_or(0)) as usize;
+    let chunk_size = session.chunk_size(transport.options.chunk_size);
     let read_error = |source| RegistryError::BlobRead {
         digest: blob.digest().clone(),
         source,
