@@ -442,6 +442,28 @@ fn prune_keeps_the_newest_and_every_manifest_a_kept_tag_points_at() {
     assert_eq!(skopeo_tags(&repository), ["latest", "sha-b", "sha-d"]);
 }
 
+/// Each platform of the index `index` in `repository`, as (architecture,
+/// the fallback tag its referrers are listed under).
+fn platform_fallback_tags(repository: &str, index: &str) -> Vec<(String, String)> {
+    let raw =
+        common::registry::skopeo_raw(&format!("{repository}@{index}"), &["--tls-verify=false"]);
+    let index: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+    index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|child| {
+            (
+                child["platform"]["architecture"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+                child["digest"].as_str().unwrap().replacen(':', "-", 1),
+            )
+        })
+        .collect()
+}
+
 #[test]
 fn prune_takes_a_deleted_images_referrers_along() {
     // This registry has no referrers API: an SBOM attached as a referrer of
@@ -453,14 +475,9 @@ fn prune_takes_a_deleted_images_referrers_along() {
     let old = push_created_with(&format!("{repository}:sha-old"), "old", 1000, &attach);
     let new = push_created_with(&format!("{repository}:sha-new"), "new", 2000, &attach);
     let fallback_tags = |index: &str| -> Vec<String> {
-        let raw =
-            common::registry::skopeo_raw(&format!("{repository}@{index}"), &["--tls-verify=false"]);
-        let index: serde_json::Value = serde_json::from_slice(&raw).unwrap();
-        index["manifests"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|child| child["digest"].as_str().unwrap().replacen(':', "-", 1))
+        platform_fallback_tags(&repository, index)
+            .into_iter()
+            .map(|(_, tag)| tag)
             .collect()
     };
     let (old_referrers, new_referrers) = (fallback_tags(&old), fallback_tags(&new));
@@ -487,6 +504,72 @@ fn prune_takes_a_deleted_images_referrers_along() {
     expected.extend(new_referrers);
     expected.sort();
     assert_eq!(skopeo_tags(&repository), expected);
+}
+
+#[test]
+fn prune_keeps_the_referrers_of_a_platform_a_kept_image_shares() {
+    // The same files and epoch built for two platforms and then for one:
+    // two indexes, one linux/amd64 manifest in both, and its SBOM a
+    // referrer under one fallback tag.
+    let registry = TestRegistry::start();
+    let repository = format!("{}/team/app", registry.host());
+    let project = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(project.path().join("app")).unwrap();
+    std::fs::write(project.path().join("app/content.txt"), "same\n").unwrap();
+    let push = |tag: &str, platforms: &str| -> String {
+        std::fs::write(
+            project.path().join("hoist.toml"),
+            format!(
+                "[[image]]\nname = \"app\"\nsource-date-epoch = 1000\nplatforms = [{platforms}]\n\
+                 [[image.layer]]\nsource = \"app\"\ntarget = \"/app\"\n"
+            ),
+        )
+        .unwrap();
+        hoist([
+            "build",
+            "-q",
+            "--no-cache",
+            "--sbom",
+            "--attach",
+            "referrers",
+            "-o",
+        ])
+        .arg(format!("docker://{repository}:{tag}"))
+        .current_dir(project.path())
+        .run()
+        .success()
+        .last_line_digest()
+    };
+    let old = push("sha-1", "\"linux/amd64\", \"linux/arm64\"");
+    let new = push("sha-2", "\"linux/amd64\"");
+    assert_ne!(old, new);
+    let (old_platforms, new_platforms) = (
+        platform_fallback_tags(&repository, &old),
+        platform_fallback_tags(&repository, &new),
+    );
+    let shared = &new_platforms[0].1;
+    assert!(
+        old_platforms.iter().any(|(_, tag)| tag == shared),
+        "{old_platforms:?}"
+    );
+    let arm64 = &old_platforms
+        .iter()
+        .find(|(architecture, _)| architecture == "arm64")
+        .unwrap()
+        .1;
+
+    // Created at the same time, the newer-looking name is kept.
+    let pruned = hoist(["prune", "--match", "sha-*", "--keep", "1", &repository])
+        .run()
+        .success();
+    assert!(
+        pruned.stdout.contains(&format!("({arm64})")),
+        "{}",
+        pruned.stdout
+    );
+    let mut expected = vec!["sha-2".to_string(), shared.clone()];
+    expected.sort();
+    assert_eq!(skopeo_tags(&repository), expected, "{}", pruned.stdout);
 }
 
 #[test]

@@ -247,11 +247,7 @@ pub fn run(arguments: BuildArguments) -> anyhow::Result<()> {
             .par_iter_mut()
             .zip(&prepared.images)
             .map(|(image, image_plan)| {
-                let mut tags = push_tags
-                    .iter()
-                    .find(|(name, _)| *name == image.name)
-                    .map(|(_, tags)| tags.clone())
-                    .unwrap_or_default();
+                let mut tags = push_tags_of(&push_tags, &image.name).to_vec();
                 tags.extend(arguments.tags.iter().cloned());
                 let request = super::attest::request(
                     &plan,
@@ -489,4 +485,13 @@ fn top_and_tags(
         }
     }
     Ok((top, tags))
+}
+
+/// The `--push` tags computed for the image called `name` (none when it is
+/// not pushed).
+fn push_tags_of<'a>(push_tags: &'a [(String, Vec<String>)], name: &str) -> &'a [String] {
+    push_tags
+        .iter()
+        .find(|(image, _)| image == name)
+        .map_or(&[], |(_, tags)| tags.as_slice())
 }

@@ -3,7 +3,8 @@
 //! registry deletes manifests, not tags, and every tag on a manifest goes
 //! with it, so a manifest is deleted only when every tag on it is let go;
 //! `latest` pointing at an old `sha-` build keeps that build. A deleted
-//! image's referrers index (its fallback tag) goes with it. What `hoist
+//! image's referrers index (its fallback tag) goes with it, unless an image
+//! that stays lists the same platform manifest. What `hoist
 //! prune` decides before it deletes anything.
 
 use super::client::RegistryClient;
@@ -34,8 +35,8 @@ pub struct TagFacts {
     /// platforms; `None` when no config says. Only looked up for tags the
     /// policy could let go.
     pub created: Option<i64>,
-    /// The manifests `digest` lists (an index's platforms), whose referrers
-    /// go with it too. Empty unless looked up.
+    /// The manifests `digest` lists (an index's platforms): their referrers
+    /// go with it, unless a manifest that stays lists them too.
     pub children: Vec<Digest>,
 }
 
@@ -117,16 +118,26 @@ pub fn plan(tags: &[TagFacts], policy: &PrunePolicy) -> PrunePlan {
     }
     // A registry without the referrers API keeps a subject's attestations
     // in an index under its fallback tag (`sha256-<hex>`): that goes with
-    // the subject, unless another tag is on it too.
+    // the subject, unless another tag is on it too, or the subject is also
+    // a platform of a manifest that stays (a reproducible build pushed
+    // twice shares its platform manifests, and their attestations).
     let children_of: HashMap<&Digest, &[Digest]> = tags
         .iter()
         .map(|facts| (&facts.digest, facts.children.as_slice()))
+        .collect();
+    let deleted: std::collections::HashSet<&Digest> =
+        delete.iter().map(|(digest, _)| digest).collect();
+    let staying: std::collections::HashSet<&Digest> = tags
+        .iter()
+        .filter(|facts| !deleted.contains(&facts.digest))
+        .flat_map(|facts| std::iter::once(&facts.digest).chain(&facts.children))
         .collect();
     let fallbacks: Vec<(Digest, Vec<String>)> = delete
         .iter()
         .flat_map(|(digest, _)| {
             std::iter::once(digest).chain(children_of.get(digest).copied().unwrap_or_default())
         })
+        .filter(|subject| !staying.contains(subject))
         .filter_map(|subject| {
             let tag = super::referrers::fallback_tag(subject);
             let facts = tags.iter().find(|facts| facts.tag == tag)?;
@@ -158,8 +169,9 @@ pub enum PruneError {
     Read(#[from] SourceError),
 }
 
-/// Reads what the policy needs: the digest of every tag, and the creation
-/// time of each manifest a matching tag points at.
+/// Reads what the policy needs: the digest of every tag, the creation time
+/// of each manifest a matching tag points at, and the platforms every
+/// tagged index lists (so the referrers of one a kept index shares stay).
 pub fn gather(
     client: &RegistryClient,
     repository: &Reference,
@@ -186,8 +198,23 @@ pub fn gather(
     let read = crate::parallel::for_each_at_once(&wanted, workers, |digest| {
         read_manifest(client, &repository.with_digest((*digest).clone()))
     })?;
-    let read: HashMap<Digest, (Option<i64>, Vec<Digest>)> =
+    let mut read: HashMap<Digest, (Option<i64>, Vec<Digest>)> =
         wanted.into_iter().cloned().zip(read).collect();
+    // The others only for what they list: one manifest GET each.
+    let others: Vec<&Digest> = digests
+        .iter()
+        .filter(|digest| !read.contains_key(*digest) && seen.insert(*digest))
+        .collect();
+    let listed = crate::parallel::for_each_at_once(&others, workers, |digest| {
+        listed_manifests(client, repository, digest)
+    })?;
+    read.extend(
+        others
+            .into_iter()
+            .cloned()
+            .zip(listed)
+            .map(|(digest, children)| (digest, (None, children))),
+    );
     Ok(tags
         .iter()
         .zip(digests)
@@ -200,6 +227,38 @@ pub fn gather(
                 children,
             }
         })
+        .collect())
+}
+
+/// The manifests the one with `digest` lists: an index's children, none for
+/// an image or an artifact.
+fn listed_manifests(
+    client: &RegistryClient,
+    repository: &Reference,
+    digest: &Digest,
+) -> Result<Vec<Digest>, PruneError> {
+    let fetched = client.block_on(super::manifests::get_manifest(
+        &client.transport,
+        repository,
+        digest.as_ref(),
+    ))?;
+    #[derive(serde::Deserialize)]
+    struct Listing {
+        #[serde(default)]
+        manifests: Vec<Listed>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Listed {
+        digest: String,
+    }
+    // Anything else is not a list of manifests: nothing to keep for it.
+    let listing: Listing = serde_json::from_slice(&fetched.bytes).unwrap_or(Listing {
+        manifests: Vec::new(),
+    });
+    Ok(listing
+        .manifests
+        .iter()
+        .filter_map(|listed| crate::oci::digest::parse_sha256(&listed.digest).ok())
         .collect())
 }
 
@@ -333,6 +392,35 @@ mod tests {
             planned.kept.iter().all(|(tag, _)| *tag != old_referrers),
             "{:?}",
             planned.kept
+        );
+    }
+
+    #[test]
+    fn referrers_of_a_platform_a_kept_index_also_lists_stay() {
+        // The same platform manifest in an old index and in the kept one
+        // (a reproducible build pushed again with another index): its
+        // attestations still describe the kept image.
+        let shared = sha256_digest(b"linux/amd64, built twice");
+        let only_old = sha256_digest(b"linux/arm64 of the old build");
+        let old = TagFacts {
+            children: vec![shared.clone(), only_old.clone()],
+            ..facts("sha-old", "old", Some(1))
+        };
+        let new = TagFacts {
+            children: vec![shared.clone()],
+            ..facts("sha-new", "new", Some(2))
+        };
+        let fallback = crate::registry::referrers::fallback_tag;
+        let tags = [
+            facts(&fallback(&shared), "referrers of the shared platform", None),
+            facts(&fallback(&only_old), "referrers of the old platform", None),
+            old,
+            new,
+        ];
+        let planned = plan(&tags, &policy(&["sha-*"], Some(1), None));
+        assert_eq!(
+            deleted_tags(&planned),
+            [vec!["sha-old"], vec![fallback(&only_old).as_str()]]
         );
     }
 

@@ -2,7 +2,7 @@
 //! its attestations beside it, and a record of what went where for the
 //! metadata and rollback files.
 
-use super::{Output, top_and_tags};
+use super::{Output, push_tags_of, top_and_tags};
 use crate::build::BuiltImage;
 use crate::build::attest::{Referrer, publish_referrers};
 use crate::build::stream::{RegistryStream, StreamedSink};
@@ -169,12 +169,7 @@ impl Publishing<'_> {
                 .and_then(|candidate| candidate.repository.as_deref())
                 .context("--push without a repository")?,
         };
-        let tags = self
-            .push_tags
-            .iter()
-            .find(|(name, _)| *name == image.name)
-            .map(|(_, tags)| tags.clone())
-            .unwrap_or_default();
+        let tags = push_tags_of(self.push_tags, &image.name).to_vec();
         let top = Manifest::Index(image.index.clone());
         published.metadata = Some(ImageMetadata::from_manifest(
             &image.name,
