@@ -465,19 +465,35 @@ fn platform_fallback_tags(repository: &str, index: &str) -> Vec<(String, String)
 }
 
 #[test]
-fn prune_takes_a_deleted_images_referrers_along() {
+fn prune_takes_a_deleted_images_referrers_and_signatures_along() {
     // This registry has no referrers API: an SBOM attached as a referrer of
     // a platform manifest is listed by an index under that manifest's
-    // fallback tag, `sha256-<hex>`.
+    // fallback tag, `sha256-<hex>`; cosign signatures of the index sit
+    // under `sha256-<hex>.sig`.
     let registry = TestRegistry::start();
     let repository = format!("{}/team/app", registry.host());
     let attach = ["--sbom", "--attach", "referrers"];
     let old = push_created_with(&format!("{repository}:sha-old"), "old", 1000, &attach);
     let new = push_created_with(&format!("{repository}:sha-new"), "new", 2000, &attach);
+    let keys = tempfile::tempdir().unwrap();
+    hoist(["generate-key-pair"])
+        .env("COSIGN_PASSWORD", "pass")
+        .current_dir(keys.path())
+        .run()
+        .success();
+    for tag in ["sha-old", "sha-new"] {
+        hoist(["sign", &format!("docker://{repository}:{tag}"), "--key"])
+            .arg(keys.path().join("cosign.key"))
+            .env("COSIGN_PASSWORD", "pass")
+            .run()
+            .success();
+    }
+    let signature = |index: &str| format!("{}.sig", index.replacen(':', "-", 1));
     let fallback_tags = |index: &str| -> Vec<String> {
         platform_fallback_tags(&repository, index)
             .into_iter()
             .map(|(_, tag)| tag)
+            .chain([signature(index)])
             .collect()
     };
     let (old_referrers, new_referrers) = (fallback_tags(&old), fallback_tags(&new));
@@ -487,7 +503,7 @@ fn prune_takes_a_deleted_images_referrers_along() {
     assert_eq!(
         skopeo_tags(&repository),
         expected,
-        "one fallback tag per platform"
+        "one fallback tag per platform, one signature tag per image"
     );
 
     let pruned = hoist(["prune", "--match", "sha-*", "--keep", "1", &repository])

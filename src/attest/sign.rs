@@ -215,14 +215,7 @@ pub struct VerifiedSignature {
     pub signature: Vec<u8>,
 }
 
-/// The tag cosign stores a manifest's signatures under: `sha256-<hex>.sig`.
-pub fn signature_tag(manifest_digest: &Digest) -> String {
-    format!(
-        "{}-{}.sig",
-        manifest_digest.algorithm(),
-        manifest_digest.digest()
-    )
-}
+pub use crate::registry::referrers::signature_tag;
 
 /// The simple signing payload, byte for byte as cosign writes it: keys in
 /// order, no whitespace, `optional` null without annotations, and `<`, `>`,

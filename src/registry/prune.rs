@@ -3,8 +3,8 @@
 //! registry deletes manifests, not tags, and every tag on a manifest goes
 //! with it, so a manifest is deleted only when every tag on it is let go;
 //! `latest` pointing at an old `sha-` build keeps that build. A deleted
-//! image's referrers index (its fallback tag) goes with it, unless an image
-//! that stays lists the same platform manifest. What `hoist
+//! image's referrers index (its fallback tag) and cosign signatures go with
+//! it, unless an image that stays lists the same platform manifest. What `hoist
 //! prune` decides before it deletes anything.
 
 use super::client::RegistryClient;
@@ -117,10 +117,11 @@ pub fn plan(tags: &[TagFacts], policy: &PrunePolicy) -> PrunePlan {
         }
     }
     // A registry without the referrers API keeps a subject's attestations
-    // in an index under its fallback tag (`sha256-<hex>`): that goes with
-    // the subject, unless another tag is on it too, or the subject is also
-    // a platform of a manifest that stays (a reproducible build pushed
-    // twice shares its platform manifests, and their attestations).
+    // in an index under its fallback tag (`sha256-<hex>`), and cosign its
+    // signatures under `sha256-<hex>.sig`: those go with the subject,
+    // unless another tag is on them too, or the subject is also a platform
+    // of a manifest that stays (a reproducible build pushed twice shares
+    // its platform manifests, and what is attached to them).
     let children_of: HashMap<&Digest, &[Digest]> = tags
         .iter()
         .map(|facts| (&facts.digest, facts.children.as_slice()))
@@ -132,25 +133,30 @@ pub fn plan(tags: &[TagFacts], policy: &PrunePolicy) -> PrunePlan {
         .filter(|facts| !deleted.contains(&facts.digest))
         .flat_map(|facts| std::iter::once(&facts.digest).chain(&facts.children))
         .collect();
-    let fallbacks: Vec<(Digest, Vec<String>)> = delete
+    let attached: Vec<(Digest, Vec<String>)> = delete
         .iter()
         .flat_map(|(digest, _)| {
             std::iter::once(digest).chain(children_of.get(digest).copied().unwrap_or_default())
         })
         .filter(|subject| !staying.contains(subject))
-        .filter_map(|subject| {
-            let tag = super::referrers::fallback_tag(subject);
+        .flat_map(|subject| {
+            [
+                super::referrers::fallback_tag(subject),
+                super::referrers::signature_tag(subject),
+            ]
+        })
+        .filter_map(|tag| {
             let facts = tags.iter().find(|facts| facts.tag == tag)?;
             let on = &on_manifest[&facts.digest];
             (on.len() == 1).then(|| (facts.digest.clone(), vec![tag]))
         })
         .collect();
-    for fallback in fallbacks {
-        // A fallback tag matched by `--match` itself is not kept for want
+    for attachment in attached {
+        // A tag of these matched by `--match` itself is not kept for want
         // of a creation time once its subject goes.
-        kept.retain(|(tag, _)| *tag != fallback.1[0]);
-        if !delete.iter().any(|(digest, _)| *digest == fallback.0) {
-            delete.push(fallback);
+        kept.retain(|(tag, _)| *tag != attachment.1[0]);
+        if !delete.iter().any(|(digest, _)| *digest == attachment.0) {
+            delete.push(attachment);
         }
     }
     // In the order of their tags' names, so a dry run reads the same each time.
@@ -354,7 +360,7 @@ mod tests {
     }
 
     #[test]
-    fn a_deleted_image_takes_its_referrers_fallback_index_along() {
+    fn a_deleted_image_takes_its_referrers_and_signature_along() {
         // Attestations are referrers of an index's platform manifest.
         let platform = sha256_digest(b"old linux/amd64");
         let old = TagFacts {
@@ -369,6 +375,16 @@ mod tests {
                 None,
             ),
             facts(
+                &crate::registry::referrers::signature_tag(&old.digest),
+                "signature of old",
+                None,
+            ),
+            facts(
+                &crate::registry::referrers::signature_tag(&kept.digest),
+                "signature of new",
+                None,
+            ),
+            facts(
                 &crate::registry::referrers::fallback_tag(&kept.digest),
                 "referrers of new",
                 None,
@@ -378,18 +394,21 @@ mod tests {
         ];
         let planned = plan(&tags, &policy(&["sha-*"], Some(1), None));
         let old_referrers = crate::registry::referrers::fallback_tag(&platform);
-        assert_eq!(
-            deleted_tags(&planned),
-            [vec!["sha-old"], vec![old_referrers.as_str()]]
-        );
-        // Matched by the pattern too (`sha*`), it is not also listed as kept.
+        let old_signature = crate::registry::referrers::signature_tag(&old.digest);
+        let gone = [
+            vec!["sha-old"],
+            vec![old_referrers.as_str()],
+            vec![old_signature.as_str()],
+        ];
+        assert_eq!(deleted_tags(&planned), gone);
+        // Matched by the pattern too (`sha*`), they are not also listed as kept.
         let planned = plan(&tags, &policy(&["sha*"], Some(1), None));
-        assert_eq!(
-            deleted_tags(&planned),
-            [vec!["sha-old"], vec![old_referrers.as_str()]]
-        );
+        assert_eq!(deleted_tags(&planned), gone);
         assert!(
-            planned.kept.iter().all(|(tag, _)| *tag != old_referrers),
+            planned
+                .kept
+                .iter()
+                .all(|(tag, _)| *tag != old_referrers && *tag != old_signature),
             "{:?}",
             planned.kept
         );

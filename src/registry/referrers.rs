@@ -48,6 +48,11 @@ pub fn fallback_tag(subject: &Digest) -> String {
     format!("{}-{}", subject.algorithm(), subject.digest())
 }
 
+/// The tag cosign stores a manifest's signatures under: `sha256-<hex>.sig`.
+pub fn signature_tag(subject: &Digest) -> String {
+    format!("{}.sig", fallback_tag(subject))
+}
+
 /// Lists the referrers of `subject` in `reference`'s repository, through the
 /// API where the registry has it, else through the fallback tag.
 pub fn list_referrers(
