@@ -209,7 +209,7 @@ pub fn gather(
     // The others only for what they list: one manifest GET each.
     let others: Vec<&Digest> = digests
         .iter()
-        .filter(|digest| !read.contains_key(*digest) && seen.insert(*digest))
+        .filter(|digest| seen.insert(*digest))
         .collect();
     let listed = crate::parallel::for_each_at_once(&others, workers, |digest| {
         listed_manifests(client, repository, digest)

@@ -5,8 +5,8 @@
 //! never below what the registry takes), and the next begins, so no request
 //! grows unbounded and a failed chunk can be sent again from the bytes kept
 //! for it. Each chunk boundary costs a round trip in which no bytes flow,
-//! so chunks are as large as that memory allows, not the 5 MiB minimum. When the
-//! producer finishes, the chunk in flight ends as the last part and an empty
+//! so chunks are as large as that memory allows, not the 5 MiB minimum.
+//! When the producer finishes, the chunk in flight ends as the last part and an empty
 //! PUT names the digest: what is left then is one request's worth of closing
 //! up, not a chunk's worth of bytes. A chunk that fails for a passing reason
 //! is resumed from the bytes kept for it at the registry's offset; anything
