@@ -165,6 +165,50 @@ class Registry:
         self.start()
 
 
+# The round trip of the "across a network" push cases.
+RTT_MS = 20
+
+
+class LatencyProxy:
+    """benches/latency_proxy.py in front of the registry: every byte waits
+    half the round trip each way, as across a network (bandwidth is not
+    limited), so the push cases show what round trips cost."""
+
+    def __init__(self, registry, rtt_ms):
+        self.registry = registry
+        self.rtt_ms = rtt_ms
+        self.port = free_port()
+        self.process = None
+
+    @property
+    def host(self):
+        return f"127.0.0.1:{self.port}"
+
+    def start(self):
+        script = os.path.join(ROOT, "benches", "latency_proxy.py")
+        self.process = subprocess.Popen(
+            [sys.executable, script, str(self.port), self.registry.host, str(self.rtt_ms / 2)],
+            stdin=subprocess.DEVNULL,
+        )
+        for _ in range(200):
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"the latency proxy did not listen on {self.host}")
+
+    def stop(self):
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            self.process = None
+
+
 def write_spec(path, layers, compression, level):
     lines = [
         "[[image]]",
@@ -314,7 +358,7 @@ def case_summary(case):
     return summary
 
 
-def build_cases(hoist, inputs, work, registry, cores, tree_label, with_peers):
+def build_cases(hoist, inputs, work, registry, proxy, cores, tree_label, with_peers):
     """The cases for one input tree."""
     source = inputs
     scratch = os.path.join(work, "scratch", tree_label)
@@ -426,10 +470,10 @@ def build_cases(hoist, inputs, work, registry, cores, tree_label, with_peers):
             run(hoist_build(gzip_spec, f"oci:{push_source}:bench"))
         counter = {"n": 0}
 
-        def repository(prefix):
+        def repository(prefix, host=registry.host):
             counter["n"] += 1
             slug = re.sub(r"[^a-z0-9]+", "-", prefix.lower()).strip("-")
-            return f"docker://{registry.host}/bench/{slug}-{counter['n']}:latest"
+            return f"docker://{host}/bench/{slug}-{counter['n']}:latest"
 
         # A small two-platform image (the example in fixtures/: five small
         # blobs, three manifests): round trips, not bytes, decide its push.
@@ -492,6 +536,28 @@ def build_cases(hoist, inputs, work, registry, cores, tree_label, with_peers):
 
         build_push.setup = build_push_setup
         cases.append(build_push)
+
+        # The same through the latency proxy: a registry a round trip away.
+        def across_network(case_name, command, prefix):
+            case = Case(case_name, "network", [None], registry=registry)
+
+            def setup():
+                registry.reset()
+                case.steps = [command(repository(prefix, proxy.host))]
+
+            case.setup = setup
+            return case
+
+        over = f"over {RTT_MS} ms RTT"
+        cases.append(across_network(f"push fresh {over}: hoist copy", hoist_copy, "rtt hoist"))
+        cases.append(across_network(f"push fresh {over}: skopeo copy", skopeo_copy, "rtt skopeo"))
+        cases.append(across_network(f"push fresh {over}: small image, hoist copy",
+                                    hoist_copy_small, "rtt small hoist"))
+        cases.append(across_network(f"push fresh {over}: small image, skopeo copy",
+                                    skopeo_copy_small, "rtt small skopeo"))
+        cases.append(across_network(f"hoist build gzip-6 --output docker:// {over}",
+                                    lambda destination: hoist_build(gzip_spec, destination),
+                                    "rtt build-push"))
 
         # Layers side by side: two uncompressed layers of about the same size
         # (/usr/lib and the rest), so a layer's own work is one thread's
@@ -686,6 +752,12 @@ def targets(results, cores):
              "push again: small image, hoist copy", "push again: small image, skopeo copy", 1.0)
         pair("build+push / build alone, wall", tree,
              "hoist build gzip-6 --output docker:// (no local output)", "hoist build gzip-6", 1.15)
+        over = f"over {RTT_MS} ms RTT"
+        pair(f"push fresh {over}: hoist / skopeo, wall", tree, f"push fresh {over}: hoist copy",
+             f"push fresh {over}: skopeo copy", 1.0)
+        pair(f"push fresh {over}, small 2-platform image: hoist / skopeo, wall", tree,
+             f"push fresh {over}: small image, hoist copy",
+             f"push fresh {over}: small image, skopeo copy", 1.0)
         layer_speedup = ratio(results, tree, "hoist build, 2 uncompressed layers, -j 1",
                               f"hoist build, 2 uncompressed layers, -j {cores}")
         if layer_speedup is not None:
@@ -812,6 +884,8 @@ def main():
     started = time.time()
     registry = Registry(work)
     registry.start()
+    proxy = LatencyProxy(registry, RTT_MS)
+    proxy.start()
     trees = {}
     try:
         plans = [("rootfs", small, True, runs)]
@@ -821,7 +895,7 @@ def main():
             plans.append(("1 GiB", large, False, big_runs))
         for label, path, with_peers, count in plans:
             log(f"{label}: {path}")
-            cases = build_cases(arguments.hoist, path, work, registry, cores,
+            cases = build_cases(arguments.hoist, path, work, registry, proxy, cores,
                                 label.replace(" ", ""), with_peers)
             run_rounds(cases, warmups, count)
             trees[label] = {
@@ -833,6 +907,7 @@ def main():
                 "cases": {case.name: case_summary(case) for case in cases},
             }
     finally:
+        proxy.stop()
         registry.stop()
     load_after = loadavg()
     report = {

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # hoist against the tools people use today, on the same machine and input:
-# umoci repack, buildah (vfs, chroot), tar | pigz, tar | zstd, skopeo copy,
-# plus hoist's own single-core codec, streaming push and rebuilds.
+# umoci repack, buildah (vfs, chroot), tar | pigz, tar | zstd, skopeo copy
+# (to a loopback registry, and through benches/latency_proxy.py as if it
+# were 20 ms away), plus hoist's own single-core codec, streaming push and
+# rebuilds.
 #
 # usage: benches/compare.sh [--quick] [--runs N] [--big-runs N] [--no-big]
 #   --quick      one run of the 180 MB cases, no warm-up, no 1 GiB tree: a smoke run
