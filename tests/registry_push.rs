@@ -316,6 +316,40 @@ fn large_blob_goes_in_chunks_from_disk() {
 }
 
 #[test]
+fn a_blob_under_the_monolithic_limit_goes_in_one_put_from_disk() {
+    // 40 MiB, past the 16 MiB chunk size: by default still one PUT (each
+    // chunk would cost a round trip), its body streamed from the file.
+    let registry = TestRegistry::start();
+    let directory = tempfile::tempdir().unwrap();
+    let image = Manifest::Image(large_image(directory.path(), 8, 40 * 1024 * 1024));
+    let layer = image.images()[0].layers[0].clone();
+    assert!(layer.size() > ClientOptions::default().chunk_size);
+    let target = reference(&registry, "whole");
+    publish(
+        &image,
+        &RegistrySink::new(client(), target),
+        &tags(&["1"]),
+        &Silent,
+    )
+    .unwrap();
+    assert_eq!(
+        registry.count_requests("PATCH", "/whole/blobs/uploads"),
+        0,
+        "{}",
+        registry.log()
+    );
+    assert_eq!(
+        registry.count_requests("PUT", "/whole/blobs/uploads"),
+        2,
+        "the layer and the config, one PUT each:\n{}",
+        registry.log()
+    );
+    let mut stored = Vec::new();
+    layer.open().unwrap().read_to_end(&mut stored).unwrap();
+    assert!(std::fs::read(registry.blob_path(layer.digest())).unwrap() == stored);
+}
+
+#[test]
 fn corrupted_blob_is_refused_on_pull() {
     let registry = TestRegistry::start();
     let client = client();

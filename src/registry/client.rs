@@ -63,7 +63,8 @@ pub struct ClientOptions {
     pub jobs: usize,
     pub user_agent: String,
     pub retry: RetryPolicy,
-    /// Blobs up to this size go in one PUT; larger ones in chunks.
+    /// Blobs up to this size go in one PUT whose body streams from the
+    /// file; larger ones in chunks, so a failure resends at most a chunk.
     pub monolithic_limit: u64,
     /// Chunk size for chunked uploads (raised to the registry's minimum, and to 5 MiB).
     pub chunk_size: u64,
@@ -140,7 +141,12 @@ impl Default for ClientOptions {
             jobs: std::thread::available_parallelism().map_or(4, |n| n.get().max(4)),
             user_agent: format!("hoist/{}", env!("CARGO_PKG_VERSION")),
             retry: RetryPolicy::default(),
-            monolithic_limit: 32 * 1024 * 1024,
+            // Every chunk costs a round trip in which nothing is sent (a
+            // third of a 16 MiB chunk's time on a 1 Gbit/s link 50 ms from
+            // the registry), so only blobs so large that resending one whole
+            // after a failure would cost more than those round trips are
+            // cut into chunks. containerd pushes every blob in one PUT.
+            monolithic_limit: 256 * 1024 * 1024,
             chunk_size: 16 * 1024 * 1024,
             read_timeout: Duration::from_secs(120),
             credential_environment: CredentialEnvironment::from_process(),

@@ -1,6 +1,6 @@
 //! The blob upload driver: mount when the blob came from another repository
-//! of the same registry, else one streamed PUT for small blobs or chunked
-//! PATCHes for large ones. Runs on the caller's (rayon) thread, blocking on
+//! of the same registry, else one streamed PUT for blobs up to the
+//! monolithic limit (256 MiB) or chunked PATCHes for larger ones. Runs on the caller's (rayon) thread, blocking on
 //! the client's runtime per request, so memory stays at one chunk whatever
 //! the blob's size. Transient failures resume a chunked upload at the
 //! registry's offset, or restart the upload from a fresh `Blob::open()`.
