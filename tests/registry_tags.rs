@@ -218,6 +218,65 @@ fn delete_removes_the_manifest_a_tag_or_digest_names_and_nothing_else() {
 }
 
 #[test]
+fn delete_takes_what_is_attached_to_the_image_along_but_not_what_another_shares() {
+    // The same files built for two platforms and then for one, each with
+    // an SBOM as a referrer of its platform manifests and a cosign
+    // signature: the linux/amd64 manifest, and its referrers, are shared.
+    let registry = TestRegistry::start();
+    let repository = format!("{}/team/app", registry.host());
+    let project = tempfile::tempdir().unwrap();
+    let keys = signing_keys();
+    let push = |tag: &str, platforms: &str, content: &str| -> String {
+        let digest = push_with_sbom(&repository, project.path(), tag, platforms, content);
+        sign(&repository, tag, &keys);
+        digest
+    };
+    let both = push("both", "\"linux/amd64\", \"linux/arm64\"", "same\n");
+    let one = push("one", "\"linux/amd64\"", "same\n");
+    let signature = |index: &str| format!("{}.sig", index.replacen(':', "-", 1));
+    let platforms = platform_fallback_tags(&repository, &both);
+    let shared = platform_fallback_tags(&repository, &one)[0].1.clone();
+    let arm64 = platforms
+        .iter()
+        .find(|(architecture, _)| architecture == "arm64")
+        .unwrap()
+        .1
+        .clone();
+
+    // --keep-attachments deletes the manifest alone, as crane does.
+    let other = push("other", "\"linux/amd64\"", "other\n");
+    let other_platform = platform_fallback_tags(&repository, &other)[0].1.clone();
+    hoist([
+        "delete",
+        "--keep-attachments",
+        &format!("{repository}:other"),
+    ])
+    .run()
+    .success();
+    let left = skopeo_tags(&repository);
+    assert!(left.contains(&signature(&other)) && left.contains(&other_platform));
+
+    let deleted = hoist(["delete", &format!("{repository}:both")])
+        .run()
+        .success();
+    assert!(deleted.stdout.contains(&arm64), "{}", deleted.stdout);
+    assert!(
+        deleted.stdout.contains(&signature(&both)),
+        "{}",
+        deleted.stdout
+    );
+    let mut expected = vec![
+        "one".to_string(),
+        shared,
+        signature(&one),
+        other_platform,
+        signature(&other),
+    ];
+    expected.sort();
+    assert_eq!(skopeo_tags(&repository), expected, "{}", deleted.stdout);
+}
+
+#[test]
 fn a_registry_that_refuses_deletes_says_how_to_allow_them() {
     let registry = TestRegistry::start_with(RegistryConfig {
         deletes_refused: true,
@@ -442,6 +501,63 @@ fn prune_keeps_the_newest_and_every_manifest_a_kept_tag_points_at() {
     assert_eq!(skopeo_tags(&repository), ["latest", "sha-b", "sha-d"]);
 }
 
+/// A cosign key pair made by `hoist generate-key-pair` (password `pass`).
+fn signing_keys() -> tempfile::TempDir {
+    let keys = tempfile::tempdir().unwrap();
+    hoist(["generate-key-pair"])
+        .env("COSIGN_PASSWORD", "pass")
+        .current_dir(keys.path())
+        .run()
+        .success();
+    keys
+}
+
+/// Signs `repository:tag` with the key of [`signing_keys`].
+fn sign(repository: &str, tag: &str, keys: &tempfile::TempDir) {
+    hoist(["sign", &format!("docker://{repository}:{tag}"), "--key"])
+        .arg(keys.path().join("cosign.key"))
+        .env("COSIGN_PASSWORD", "pass")
+        .run()
+        .success();
+}
+
+/// Builds `content` for `platforms` (TOML list items) in `project` with an
+/// SBOM attached as a referrer of each platform manifest, pushes it as
+/// `repository:tag` and returns the index digest. The same content and
+/// platform give the same platform manifest each time.
+fn push_with_sbom(
+    repository: &str,
+    project: &std::path::Path,
+    tag: &str,
+    platforms: &str,
+    content: &str,
+) -> String {
+    std::fs::create_dir_all(project.join("app")).unwrap();
+    std::fs::write(project.join("app/content.txt"), content).unwrap();
+    std::fs::write(
+        project.join("hoist.toml"),
+        format!(
+            "[[image]]\nname = \"app\"\nsource-date-epoch = 1000\nplatforms = [{platforms}]\n\
+             [[image.layer]]\nsource = \"app\"\ntarget = \"/app\"\n"
+        ),
+    )
+    .unwrap();
+    hoist([
+        "build",
+        "-q",
+        "--no-cache",
+        "--sbom",
+        "--attach",
+        "referrers",
+        "-o",
+    ])
+    .arg(format!("docker://{repository}:{tag}"))
+    .current_dir(project)
+    .run()
+    .success()
+    .last_line_digest()
+}
+
 /// Each platform of the index `index` in `repository`, as (architecture,
 /// the fallback tag its referrers are listed under).
 fn platform_fallback_tags(repository: &str, index: &str) -> Vec<(String, String)> {
@@ -475,18 +591,9 @@ fn prune_takes_a_deleted_images_referrers_and_signatures_along() {
     let attach = ["--sbom", "--attach", "referrers"];
     let old = push_created_with(&format!("{repository}:sha-old"), "old", 1000, &attach);
     let new = push_created_with(&format!("{repository}:sha-new"), "new", 2000, &attach);
-    let keys = tempfile::tempdir().unwrap();
-    hoist(["generate-key-pair"])
-        .env("COSIGN_PASSWORD", "pass")
-        .current_dir(keys.path())
-        .run()
-        .success();
+    let keys = signing_keys();
     for tag in ["sha-old", "sha-new"] {
-        hoist(["sign", &format!("docker://{repository}:{tag}"), "--key"])
-            .arg(keys.path().join("cosign.key"))
-            .env("COSIGN_PASSWORD", "pass")
-            .run()
-            .success();
+        sign(&repository, tag, &keys);
     }
     let signature = |index: &str| format!("{}.sig", index.replacen(':', "-", 1));
     let fallback_tags = |index: &str| -> Vec<String> {
@@ -530,34 +637,20 @@ fn prune_keeps_the_referrers_of_a_platform_a_kept_image_shares() {
     let registry = TestRegistry::start();
     let repository = format!("{}/team/app", registry.host());
     let project = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(project.path().join("app")).unwrap();
-    std::fs::write(project.path().join("app/content.txt"), "same\n").unwrap();
-    let push = |tag: &str, platforms: &str| -> String {
-        std::fs::write(
-            project.path().join("hoist.toml"),
-            format!(
-                "[[image]]\nname = \"app\"\nsource-date-epoch = 1000\nplatforms = [{platforms}]\n\
-                 [[image.layer]]\nsource = \"app\"\ntarget = \"/app\"\n"
-            ),
-        )
-        .unwrap();
-        hoist([
-            "build",
-            "-q",
-            "--no-cache",
-            "--sbom",
-            "--attach",
-            "referrers",
-            "-o",
-        ])
-        .arg(format!("docker://{repository}:{tag}"))
-        .current_dir(project.path())
-        .run()
-        .success()
-        .last_line_digest()
-    };
-    let old = push("sha-1", "\"linux/amd64\", \"linux/arm64\"");
-    let new = push("sha-2", "\"linux/amd64\"");
+    let old = push_with_sbom(
+        &repository,
+        project.path(),
+        "sha-1",
+        "\"linux/amd64\", \"linux/arm64\"",
+        "same\n",
+    );
+    let new = push_with_sbom(
+        &repository,
+        project.path(),
+        "sha-2",
+        "\"linux/amd64\"",
+        "same\n",
+    );
     assert_ne!(old, new);
     let (old_platforms, new_platforms) = (
         platform_fallback_tags(&repository, &old),

@@ -62,6 +62,10 @@ pub struct DeleteArguments {
     /// manifest the tag points at (every other tag on it goes too).
     #[arg(required = true)]
     references: Vec<String>,
+    /// Leave the deleted manifest's referrers fallback index
+    /// (`sha256-<hex>`) and cosign signatures (`sha256-<hex>.sig`) in place.
+    #[arg(long)]
+    keep_attachments: bool,
     #[command(flatten)]
     output: OutputArguments,
     #[command(flatten)]
@@ -352,7 +356,17 @@ pub fn delete(arguments: DeleteArguments) -> anyhow::Result<()> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let client = client_for(&arguments.registry, &references)?;
     for reference in &references {
-        let digest = tags::delete_manifest(&client, reference)?;
+        // Pinned first, so the attachments looked up are those of what is
+        // deleted even if the tag moves meanwhile.
+        let digest = crate::registry::require_manifest_digest(&client, reference)?;
+        let attachments = if arguments.keep_attachments {
+            Vec::new()
+        } else {
+            prune::attachments_of(&client, reference, &digest)
+                .with_context(|| format!("looking up what is attached to {reference}"))?
+        };
+        let pinned = reference.with_digest(digest.clone());
+        tags::delete_manifest(&client, &pinned)?;
         reporter.line(&format!("deleted {reference} ({digest})"));
         reporter.quiet_line(digest.as_ref());
         reporter.json(json!({
@@ -360,6 +374,18 @@ pub fn delete(arguments: DeleteArguments) -> anyhow::Result<()> {
             "reference": reference.to_string(),
             "digest": digest.to_string(),
         }));
+        for (attachment, tags_on_it) in attachments {
+            tags::delete_manifest(&client, &reference.with_digest(attachment.clone()))?;
+            let shown = reference.with_tag(&tags_on_it.join(" "));
+            reporter.line(&format!("deleted {shown} ({attachment}), attached to it"));
+            reporter.quiet_line(attachment.as_ref());
+            reporter.json(json!({
+                "event": "deleted",
+                "reference": shown.to_string(),
+                "digest": attachment.to_string(),
+                "attached-to": digest.to_string(),
+            }));
+        }
     }
     Ok(())
 }

@@ -93,13 +93,7 @@ pub fn plan(tags: &[TagFacts], policy: &PrunePolicy) -> PrunePlan {
     }
     let going: std::collections::HashSet<&str> =
         let_go.iter().map(|facts| facts.tag.as_str()).collect();
-    let mut on_manifest: HashMap<&Digest, Vec<&str>> = HashMap::new();
-    for facts in tags {
-        on_manifest
-            .entry(&facts.digest)
-            .or_default()
-            .push(&facts.tag);
-    }
+    let on_manifest = tags_on_manifest(tags);
     let mut delete: Vec<(Digest, Vec<String>)> = Vec::new();
     for facts in let_go {
         let all = &on_manifest[&facts.digest];
@@ -116,16 +110,39 @@ pub fn plan(tags: &[TagFacts], policy: &PrunePolicy) -> PrunePlan {
             delete.push((facts.digest.clone(), tags));
         }
     }
+    let attached = attachments_going(tags, &delete, &children_of(tags));
+    for attachment in attached {
+        // A tag of these matched by `--match` itself is not kept for want
+        // of a creation time once its subject goes.
+        kept.retain(|(tag, _)| *tag != attachment.1[0]);
+        if !delete.iter().any(|(digest, _)| *digest == attachment.0) {
+            delete.push(attachment);
+        }
+    }
+    // In the order of their tags' names, so a dry run reads the same each time.
+    delete.sort_by(|a, b| a.1.cmp(&b.1));
+    kept.sort_by(|a, b| a.0.cmp(&b.0));
+    PrunePlan { delete, kept }
+}
+
+/// What goes with the manifests in `delete` (each with every tag on it):
+/// the referrers index a registry without the referrers API keeps under a
+/// subject's fallback tag (`sha256-<hex>`), and the signatures cosign keeps
+/// under `sha256-<hex>.sig`, of each deleted manifest and of the manifests
+/// it lists (`children_of`); each as its digest and that one tag. `tags` is
+/// every tag of the repository.
+pub fn attachments_going(
+    tags: &[TagFacts],
+    delete: &[(Digest, Vec<String>)],
+    children_of: &HashMap<&Digest, &[Digest]>,
+) -> Vec<(Digest, Vec<String>)> {
+    let on_manifest = tags_on_manifest(tags);
     // A registry without the referrers API keeps a subject's attestations
     // in an index under its fallback tag (`sha256-<hex>`), and cosign its
     // signatures under `sha256-<hex>.sig`: those go with the subject,
     // unless another tag is on them too, or the subject is also a platform
     // of a manifest that stays (a reproducible build pushed twice shares
     // its platform manifests, and what is attached to them).
-    let children_of: HashMap<&Digest, &[Digest]> = tags
-        .iter()
-        .map(|facts| (&facts.digest, facts.children.as_slice()))
-        .collect();
     let deleted: std::collections::HashSet<&Digest> =
         delete.iter().map(|(digest, _)| digest).collect();
     let staying: std::collections::HashSet<&Digest> = tags
@@ -133,7 +150,7 @@ pub fn plan(tags: &[TagFacts], policy: &PrunePolicy) -> PrunePlan {
         .filter(|facts| !deleted.contains(&facts.digest))
         .flat_map(|facts| std::iter::once(&facts.digest).chain(&facts.children))
         .collect();
-    let attached: Vec<(Digest, Vec<String>)> = delete
+    delete
         .iter()
         .flat_map(|(digest, _)| {
             std::iter::once(digest).chain(children_of.get(digest).copied().unwrap_or_default())
@@ -150,19 +167,77 @@ pub fn plan(tags: &[TagFacts], policy: &PrunePolicy) -> PrunePlan {
             let on = &on_manifest[&facts.digest];
             (on.len() == 1).then(|| (facts.digest.clone(), vec![tag]))
         })
-        .collect();
-    for attachment in attached {
-        // A tag of these matched by `--match` itself is not kept for want
-        // of a creation time once its subject goes.
-        kept.retain(|(tag, _)| *tag != attachment.1[0]);
-        if !delete.iter().any(|(digest, _)| *digest == attachment.0) {
-            delete.push(attachment);
-        }
+        .collect()
+}
+
+/// The tags on each manifest.
+fn tags_on_manifest(tags: &[TagFacts]) -> HashMap<&Digest, Vec<&str>> {
+    let mut on_manifest: HashMap<&Digest, Vec<&str>> = HashMap::new();
+    for facts in tags {
+        on_manifest
+            .entry(&facts.digest)
+            .or_default()
+            .push(&facts.tag);
     }
-    // In the order of their tags' names, so a dry run reads the same each time.
-    delete.sort_by(|a, b| a.1.cmp(&b.1));
-    kept.sort_by(|a, b| a.0.cmp(&b.0));
-    PrunePlan { delete, kept }
+    on_manifest
+}
+
+/// The manifests each tagged index lists.
+fn children_of(tags: &[TagFacts]) -> HashMap<&Digest, &[Digest]> {
+    tags.iter()
+        .map(|facts| (&facts.digest, facts.children.as_slice()))
+        .collect()
+}
+
+/// What deleting the manifest `digest` of `repository` takes along under
+/// the rule of [`attachments_going`]. The repository's tags are read only
+/// when the manifest or one it lists has such a tag at all, so deleting an
+/// image without attachments costs a few HEADs.
+pub fn attachments_of(
+    client: &RegistryClient,
+    repository: &Reference,
+    digest: &Digest,
+) -> Result<Vec<(Digest, Vec<String>)>, PruneError> {
+    let listed = listed_manifests(client, repository, digest)?;
+    let subjects: Vec<Digest> = std::iter::once(digest.clone())
+        .chain(listed.iter().cloned())
+        .collect();
+    let candidates: Vec<String> = subjects
+        .iter()
+        .flat_map(|subject| {
+            [
+                super::referrers::fallback_tag(subject),
+                super::referrers::signature_tag(subject),
+            ]
+        })
+        .collect();
+    let workers = client.options().jobs;
+    let found = crate::parallel::for_each_at_once(&candidates, workers, |tag| {
+        super::get_manifest_digest(client, &repository.with_tag(tag))
+    })?;
+    if found.iter().all(Option::is_none) {
+        return Ok(Vec::new());
+    }
+    let tags = super::tags::list_tags(client, repository)?;
+    let nothing_matches = PrunePolicy {
+        patterns: globset::GlobSet::empty(),
+        keep: None,
+        created_before: None,
+    };
+    let facts = gather(client, repository, &tags, &nothing_matches)?;
+    let on_it: Vec<String> = facts
+        .iter()
+        .filter(|facts| facts.digest == *digest)
+        .map(|facts| facts.tag.clone())
+        .collect();
+    // What it lists, whether or not a tag is on it.
+    let mut children = children_of(&facts);
+    children.insert(digest, &listed);
+    Ok(attachments_going(
+        &facts,
+        &[(digest.clone(), on_it)],
+        &children,
+    ))
 }
 
 /// Reading the tags' facts failed.
