@@ -365,8 +365,7 @@ pub fn delete(arguments: DeleteArguments) -> anyhow::Result<()> {
             prune::attachments_of(&client, reference, &digest)
                 .with_context(|| format!("looking up what is attached to {reference}"))?
         };
-        let pinned = reference.with_digest(digest.clone());
-        tags::delete_manifest(&client, &pinned)?;
+        tags::delete_found_manifest(&client, reference, &digest)?;
         reporter.line(&format!("deleted {reference} ({digest})"));
         reporter.quiet_line(digest.as_ref());
         reporter.json(json!({

@@ -136,12 +136,24 @@ pub fn delete_manifest(
     client: &RegistryClient,
     reference: &Reference,
 ) -> Result<Digest, RegistryError> {
+    // Asked for first, by tag or digest, so that a 404 to the DELETE means
+    // the registry will not delete (ECR answers so), not that the manifest
+    // is missing.
+    let digest = client.block_on(manifests::require_manifest(&client.transport, reference))?;
+    delete_found_manifest(client, reference, &digest)?;
+    Ok(digest)
+}
+
+/// Deletes the manifest `digest` of `reference`'s repository, which the
+/// registry has just said it holds: a 404 is a refusal, as for
+/// [`delete_manifest`].
+pub fn delete_found_manifest(
+    client: &RegistryClient,
+    reference: &Reference,
+    digest: &Digest,
+) -> Result<(), RegistryError> {
     client.block_on(async {
         let transport = &client.transport;
-        // Asked for first, by tag or digest, so that a 404 to the DELETE
-        // means the registry will not delete (ECR answers so), not that the
-        // manifest is missing.
-        let digest = manifests::require_manifest(transport, reference).await?;
         let pinned = reference.with_digest(digest.clone());
         let host = reference.api_host();
         let base = transport.base_url(host).await?;
@@ -170,7 +182,7 @@ pub fn delete_manifest(
                 }
                 other => other,
             })?;
-        Ok(digest)
+        Ok(())
     })
 }
 
