@@ -4,8 +4,9 @@
 //! with it, so a manifest is deleted only when every tag on it is let go;
 //! `latest` pointing at an old `sha-` build keeps that build. A deleted
 //! image's referrers index (its fallback tag) and cosign signatures go with
-//! it, unless an image that stays lists the same platform manifest. What `hoist
-//! prune` decides before it deletes anything.
+//! it, unless an image that stays lists the same platform manifest. What
+//! `hoist prune` decides before it deletes anything, and what `hoist delete`
+//! takes along with the manifest it names.
 
 use super::client::RegistryClient;
 use super::error::RegistryError;
