@@ -41,6 +41,9 @@ struct Quirks {
     revoke_first_token_after: Option<usize>,
     /// Every PATCH fails with 500.
     fail_patches: bool,
+    /// Request bodies over this many bytes are refused with 413, as a
+    /// proxy with a body limit in front of a registry refuses them.
+    max_body: Option<usize>,
 }
 
 #[derive(Default)]
@@ -195,6 +198,9 @@ impl QuirkRegistry {
     ) -> Reply {
         if path == "/v2/" {
             return reply(200, &[], "{}");
+        }
+        if self.quirks.max_body.is_some_and(|limit| body.len() > limit) {
+            return reply(413, &[], "<html>413 Request Entity Too Large</html>");
         }
         let rest = path.strip_prefix("/v2/").unwrap_or_default();
         let mut state = self.state.lock().unwrap();
@@ -680,6 +686,40 @@ fn failed_stream_leaves_the_blob_to_a_normal_upload() {
     );
     let blob = hoist::image::FileBlob::new(descriptor.clone(), path);
     sink.put_blob(&blob).unwrap();
+    assert_eq!(
+        registry.state.lock().unwrap().blobs[&descriptor.digest().to_string()],
+        data
+    );
+}
+
+#[test]
+fn a_blob_too_large_for_one_request_goes_up_in_chunks() {
+    use hoist::image::Sink as _;
+    let (registry, server) = start(Quirks {
+        max_body: Some(6 * 1024 * 1024),
+        ..Quirks::default()
+    });
+    let sink = RegistrySink::new(
+        client(ClientOptions {
+            chunk_size: 5 * 1024 * 1024,
+            ..ClientOptions::default()
+        }),
+        reference(&server, "capped/blob"),
+    );
+    let directory = tempfile::tempdir().unwrap();
+    let data = common::registry_images::noise(7, 12 * 1024 * 1024);
+    let path = directory.path().join("blob");
+    std::fs::write(&path, &data).unwrap();
+    let descriptor = oci_spec::image::Descriptor::new(
+        oci_spec::image::MediaType::ImageLayerGzip,
+        data.len() as u64,
+        hoist::oci::sha256_digest(&data),
+    );
+    let blob = hoist::image::FileBlob::new(descriptor.clone(), path);
+    sink.put_blob(&blob).unwrap();
+    // The one PUT was refused; then two 5 MiB PATCHes and the rest on the PUT.
+    assert_eq!(registry.count("PATCH", "/capped/blob/"), 2);
+    assert_eq!(registry.count("PUT", "/capped/blob/"), 2);
     assert_eq!(
         registry.state.lock().unwrap().blobs[&descriptor.digest().to_string()],
         data

@@ -55,6 +55,7 @@ pub(crate) fn push_blob(
     let policy = &transport.options.retry;
     let mut attempt = 0;
     let mut reauthorized = false;
+    let mut in_one_request = blob.size() <= transport.options.monolithic_limit;
     loop {
         attempt += 1;
         let result = match session.take() {
@@ -68,7 +69,7 @@ pub(crate) fn push_blob(
             )),
         }
         .and_then(|opened| {
-            if blob.size() <= transport.options.monolithic_limit {
+            if in_one_request {
                 upload_monolithic(client, host, &scopes, &context, &opened, blob)
             } else {
                 upload_chunked(client, host, &scopes, &context, &opened, blob)
@@ -78,6 +79,14 @@ pub(crate) fn push_blob(
             Ok(()) => return Ok(BlobOutcome::Uploaded),
             Err(error) => error,
         };
+        // A proxy in front of the registry that caps request bodies (nginx's
+        // client_max_body_size, Cloudflare's 100 MB) answers 413: chunks
+        // fit where the whole blob does not.
+        if in_one_request && error.status() == Some(413) {
+            in_one_request = false;
+            tracing::warn!("{error}; uploading in chunks instead");
+            continue;
+        }
         // A token that expired mid-upload was refused on a streamed body,
         // which cannot be replayed; the refused token is already dropped,
         // so one fresh start authenticates anew.
