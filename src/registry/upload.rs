@@ -1,9 +1,11 @@
 //! The blob upload driver: mount when the blob came from another repository
 //! of the same registry, else one streamed PUT for blobs up to the
-//! monolithic limit (256 MiB) or chunked PATCHes for larger ones. Runs on the caller's (rayon) thread, blocking on
-//! the client's runtime per request, so memory stays at one chunk whatever
-//! the blob's size. Transient failures resume a chunked upload at the
-//! registry's offset, or restart the upload from a fresh `Blob::open()`.
+//! monolithic limit (256 MiB) or chunked PATCHes for larger ones (and for
+//! any a proxy refuses as too large in one request). Runs on the caller's
+//! (rayon) thread, blocking on the client's runtime per request, so memory
+//! stays at one chunk whatever the blob's size. Transient failures resume a
+//! chunked upload at the registry's offset, or restart the upload from a
+//! fresh `Blob::open()`.
 
 use super::blobs::{self, MountResult, UploadSession};
 use super::client::RegistryClient;
