@@ -359,11 +359,10 @@ pub fn delete(arguments: DeleteArguments) -> anyhow::Result<()> {
         // Pinned first, so the attachments looked up are those of what is
         // deleted even if the tag moves meanwhile.
         let digest = crate::registry::require_manifest_digest(&client, reference)?;
-        let attachments = if arguments.keep_attachments {
+        let listed = if arguments.keep_attachments {
             Vec::new()
         } else {
-            prune::attachments_of(&client, reference, &digest)
-                .with_context(|| format!("looking up what is attached to {reference}"))?
+            prune::listed_manifests(&client, reference, &digest)?
         };
         tags::delete_found_manifest(&client, reference, &digest)?;
         reporter.line(&format!("deleted {reference} ({digest})"));
@@ -373,6 +372,13 @@ pub fn delete(arguments: DeleteArguments) -> anyhow::Result<()> {
             "reference": reference.to_string(),
             "digest": digest.to_string(),
         }));
+        if arguments.keep_attachments {
+            continue;
+        }
+        let attachments = prune::attachments_of(&client, reference, &digest, &listed)
+            .with_context(|| {
+                format!("{reference} is deleted; looking up what was attached to it")
+            })?;
         for (attachment, tags_on_it) in attachments {
             tags::delete_manifest(&client, &reference.with_digest(attachment.clone()))?;
             let shown = reference.with_tag(&tags_on_it.join(" "));

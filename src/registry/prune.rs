@@ -190,19 +190,20 @@ fn children_of(tags: &[TagFacts]) -> HashMap<&Digest, &[Digest]> {
         .collect()
 }
 
-/// What deleting the manifest `digest` of `repository` takes along under
-/// the rule of [`attachments_going`]. The repository's tags are read only
-/// when the manifest or one it lists has such a tag at all, so deleting an
-/// image without attachments costs a few HEADs.
+/// What goes with the manifest `digest` of `repository`, which has just
+/// been deleted and listed `listed` (read before, with
+/// [`listed_manifests`]), under the rule of [`attachments_going`]. Asked
+/// after the delete, so a registry that refuses it costs no more reads; the
+/// repository's tags are read only when the manifest or one it listed has
+/// such a tag at all, so deleting an image without attachments costs a few
+/// HEADs.
 pub fn attachments_of(
     client: &RegistryClient,
     repository: &Reference,
     digest: &Digest,
+    listed: &[Digest],
 ) -> Result<Vec<(Digest, Vec<String>)>, PruneError> {
-    let listed = listed_manifests(client, repository, digest)?;
-    let subjects: Vec<Digest> = std::iter::once(digest.clone())
-        .chain(listed.iter().cloned())
-        .collect();
+    let subjects: Vec<&Digest> = std::iter::once(digest).chain(listed).collect();
     let candidates: Vec<String> = subjects
         .iter()
         .flat_map(|subject| {
@@ -226,17 +227,12 @@ pub fn attachments_of(
         created_before: None,
     };
     let facts = gather(client, repository, &tags, &nothing_matches)?;
-    let on_it: Vec<String> = facts
-        .iter()
-        .filter(|facts| facts.digest == *digest)
-        .map(|facts| facts.tag.clone())
-        .collect();
-    // What it lists, whether or not a tag is on it.
+    // The deleted manifest took its tags along; what it listed is known.
     let mut children = children_of(&facts);
-    children.insert(digest, &listed);
+    children.insert(digest, listed);
     Ok(attachments_going(
         &facts,
-        &[(digest.clone(), on_it)],
+        &[(digest.clone(), Vec::new())],
         &children,
     ))
 }
@@ -314,7 +310,7 @@ pub fn gather(
 
 /// The manifests the one with `digest` lists: an index's children, none for
 /// an image or an artifact.
-fn listed_manifests(
+pub fn listed_manifests(
     client: &RegistryClient,
     repository: &Reference,
     digest: &Digest,
