@@ -15,7 +15,6 @@ import os
 import platform
 import re
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -104,6 +103,27 @@ def free_port():
         return probe.getsockname()[1]
 
 
+def wait_for_port(port, what):
+    """Returns once something listens on the loopback `port`."""
+    for _ in range(200):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{what} did not listen on 127.0.0.1:{port}")
+
+
+def stop_process(process):
+    """SIGTERM, then SIGKILL if it has not gone within 10 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 class Registry:
     """Debian's docker-registry on a loopback port; `reset` wipes its storage."""
 
@@ -133,22 +153,11 @@ class Registry:
             stderr=self.log,
             stdin=subprocess.DEVNULL,
         )
-        for _ in range(200):
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"docker-registry did not listen on {self.host}")
+        wait_for_port(self.port, "docker-registry")
 
     def stop(self):
         if self.process is not None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            stop_process(self.process)
             self.process = None
             self.log.close()
 
@@ -190,22 +199,11 @@ class LatencyProxy:
             [sys.executable, script, str(self.port), self.registry.host, str(self.rtt_ms / 2)],
             stdin=subprocess.DEVNULL,
         )
-        for _ in range(200):
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"the latency proxy did not listen on {self.host}")
+        wait_for_port(self.port, "the latency proxy")
 
     def stop(self):
         if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            stop_process(self.process)
             self.process = None
 
 

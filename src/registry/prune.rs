@@ -132,7 +132,7 @@ pub fn plan(tags: &[TagFacts], policy: &PrunePolicy) -> PrunePlan {
 /// under `sha256-<hex>.sig`, of each deleted manifest and of the manifests
 /// it lists (`children_of`); each as its digest and that one tag. `tags` is
 /// every tag of the repository.
-pub fn attachments_going(
+fn attachments_going(
     tags: &[TagFacts],
     delete: &[(Digest, Vec<String>)],
     children_of: &HashMap<&Digest, &[Digest]>,
@@ -157,18 +157,22 @@ pub fn attachments_going(
             std::iter::once(digest).chain(children_of.get(digest).copied().unwrap_or_default())
         })
         .filter(|subject| !staying.contains(subject))
-        .flat_map(|subject| {
-            [
-                super::referrers::fallback_tag(subject),
-                super::referrers::signature_tag(subject),
-            ]
-        })
+        .flat_map(attachment_tags)
         .filter_map(|tag| {
             let facts = tags.iter().find(|facts| facts.tag == tag)?;
             let on = &on_manifest[&facts.digest];
             (on.len() == 1).then(|| (facts.digest.clone(), vec![tag]))
         })
         .collect()
+}
+
+/// The tags what is attached to `subject` sits under: its referrers
+/// fallback index and its cosign signatures.
+fn attachment_tags(subject: &Digest) -> [String; 2] {
+    [
+        super::referrers::fallback_tag(subject),
+        super::referrers::signature_tag(subject),
+    ]
 }
 
 /// The tags on each manifest.
@@ -192,7 +196,7 @@ fn children_of(tags: &[TagFacts]) -> HashMap<&Digest, &[Digest]> {
 
 /// What goes with the manifest `digest` of `repository`, which has just
 /// been deleted and listed `listed` (read before, with
-/// [`listed_manifests`]), under the rule of [`attachments_going`]. Asked
+/// [`listed_manifests`]), under the rule `prune` follows. Asked
 /// after the delete, so a registry that refuses it costs no more reads; the
 /// repository's tags are read only when the manifest or one it listed has
 /// such a tag at all, so deleting an image without attachments costs a few
@@ -206,12 +210,7 @@ pub fn attachments_of(
     let subjects: Vec<&Digest> = std::iter::once(digest).chain(listed).collect();
     let candidates: Vec<String> = subjects
         .iter()
-        .flat_map(|subject| {
-            [
-                super::referrers::fallback_tag(subject),
-                super::referrers::signature_tag(subject),
-            ]
-        })
+        .flat_map(|subject| attachment_tags(subject))
         .collect();
     let workers = client.options().jobs;
     let found = crate::parallel::for_each_at_once(&candidates, workers, |tag| {
