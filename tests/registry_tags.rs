@@ -10,8 +10,9 @@ mod common;
 
 use common::hoist::{fixture, hoist};
 use common::http::{TestServer, error_reply, query_values, reply};
-use common::registry::{RegistryConfig, TestRegistry, registry_digest};
-use std::process::Command;
+use common::registry::{
+    RegistryConfig, TestRegistry, is_gone, push_with_sbom, registry_digest, skopeo_tags,
+};
 use std::sync::{Arc, Mutex};
 
 /// Builds the example image into `reference` and returns its digest.
@@ -55,42 +56,6 @@ fn push_created_with(reference: &str, content: &str, epoch: u64, extra: &[&str])
         .run()
         .success()
         .last_line_digest()
-}
-
-/// The tags skopeo lists for a repository, sorted.
-fn skopeo_tags(repository: &str) -> Vec<String> {
-    let output = Command::new("skopeo")
-        .args(["list-tags", "--tls-verify=false"])
-        .arg(format!("docker://{repository}"))
-        .output()
-        .expect("skopeo runs");
-    assert!(
-        output.status.success(),
-        "skopeo list-tags {repository}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let listed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    let mut tags: Vec<String> = listed["Tags"]
-        .as_array()
-        .map(|tags| {
-            tags.iter()
-                .map(|tag| tag.as_str().unwrap().to_string())
-                .collect()
-        })
-        .unwrap_or_default();
-    tags.sort();
-    tags
-}
-
-/// True when skopeo finds no manifest under `reference`.
-fn is_gone(reference: &str) -> bool {
-    !Command::new("skopeo")
-        .args(["inspect", "--raw", "--tls-verify=false"])
-        .arg(format!("docker://{reference}"))
-        .output()
-        .expect("skopeo runs")
-        .status
-        .success()
 }
 
 #[test]
@@ -519,43 +484,6 @@ fn sign(repository: &str, tag: &str, keys: &tempfile::TempDir) {
         .env("COSIGN_PASSWORD", "pass")
         .run()
         .success();
-}
-
-/// Builds `content` for `platforms` (TOML list items) in `project` with an
-/// SBOM attached as a referrer of each platform manifest, pushes it as
-/// `repository:tag` and returns the index digest. The same content and
-/// platform give the same platform manifest each time.
-fn push_with_sbom(
-    repository: &str,
-    project: &std::path::Path,
-    tag: &str,
-    platforms: &str,
-    content: &str,
-) -> String {
-    std::fs::create_dir_all(project.join("app")).unwrap();
-    std::fs::write(project.join("app/content.txt"), content).unwrap();
-    std::fs::write(
-        project.join("hoist.toml"),
-        format!(
-            "[[image]]\nname = \"app\"\nsource-date-epoch = 1000\nplatforms = [{platforms}]\n\
-             [[image.layer]]\nsource = \"app\"\ntarget = \"/app\"\n"
-        ),
-    )
-    .unwrap();
-    hoist([
-        "build",
-        "-q",
-        "--no-cache",
-        "--sbom",
-        "--attach",
-        "referrers",
-        "-o",
-    ])
-    .arg(format!("docker://{repository}:{tag}"))
-    .current_dir(project)
-    .run()
-    .success()
-    .last_line_digest()
 }
 
 /// Each platform of the index `index` in `repository`, as (architecture,

@@ -297,7 +297,13 @@ pub fn prune(arguments: PruneArguments) -> anyhow::Result<()> {
     let listed = tags::list_tags(&client, &repository)?;
     let facts = prune::gather(&client, &repository, &listed, &policy)
         .with_context(|| format!("reading the tags of {}", repository.repository_name()))?;
-    let plan = prune::plan(&facts, &policy);
+    let mut plan = prune::plan(&facts, &policy);
+    prune::add_api_referrers(&client, &repository, &facts, &mut plan).with_context(|| {
+        format!(
+            "asking {} for the referrers of what would go",
+            repository.repository_name()
+        )
+    })?;
     for (tag, why) in &plan.kept {
         let reason = match why {
             KeptBecause::Newest => "among the newest".to_string(),
@@ -327,10 +333,25 @@ pub fn prune(arguments: PruneArguments) -> anyhow::Result<()> {
             "tags": tags,
         }));
     }
+    // After what they refer to, so a failed delete never leaves an image
+    // without its attestations.
+    for (referrer, subject) in &plan.referrers {
+        if !arguments.dry_run {
+            tags::delete_manifest(&client, &repository.with_digest(referrer.clone()))?;
+        }
+        reporter.line(&format!("{verb} {referrer} (a referrer of {subject})"));
+        reporter.quiet_line(referrer.as_ref());
+        reporter.json(json!({
+            "event": if arguments.dry_run { "would-delete" } else { "deleted" },
+            "digest": referrer.to_string(),
+            "tags": [],
+            "referrer-of": subject.to_string(),
+        }));
+    }
     reporter.line(&format!(
         "{}: {verb} {} manifests ({} tags), kept {} matching tags",
         repository.repository_name(),
-        plan.delete.len(),
+        plan.delete.len() + plan.referrers.len(),
         plan.delete
             .iter()
             .map(|(_, tags)| tags.len())
@@ -379,7 +400,7 @@ pub fn delete(arguments: DeleteArguments) -> anyhow::Result<()> {
             .with_context(|| {
                 format!("{reference} is deleted; looking up what was attached to it")
             })?;
-        for (attachment, tags_on_it) in attachments {
+        for (attachment, tags_on_it) in attachments.tagged {
             tags::delete_manifest(&client, &reference.with_digest(attachment.clone()))?;
             let shown = reference.with_tag(&tags_on_it.join(" "));
             reporter.line(&format!("deleted {shown} ({attachment}), attached to it"));
@@ -389,6 +410,19 @@ pub fn delete(arguments: DeleteArguments) -> anyhow::Result<()> {
                 "reference": shown.to_string(),
                 "digest": attachment.to_string(),
                 "attached-to": digest.to_string(),
+            }));
+        }
+        for (referrer, subject) in attachments.referrers {
+            let shown = reference.with_digest(referrer.clone());
+            tags::delete_manifest(&client, &shown)?;
+            reporter.line(&format!("deleted {shown}, a referrer of {subject}"));
+            reporter.quiet_line(referrer.as_ref());
+            reporter.json(json!({
+                "event": "deleted",
+                "reference": shown.to_string(),
+                "digest": referrer.to_string(),
+                "attached-to": digest.to_string(),
+                "referrer-of": subject.to_string(),
             }));
         }
     }

@@ -3,8 +3,9 @@
 //! registry deletes manifests, not tags, and every tag on a manifest goes
 //! with it, so a manifest is deleted only when every tag on it is let go;
 //! `latest` pointing at an old `sha-` build keeps that build. A deleted
-//! image's referrers index (its fallback tag) and cosign signatures go with
-//! it, unless an image that stays lists the same platform manifest. What
+//! image's referrers (listed by the referrers API where the registry has
+//! it, else by the index under its fallback tag) and cosign signatures go
+//! with it, unless an image that stays lists the same platform manifest. What
 //! `hoist prune` decides before it deletes anything, and what `hoist delete`
 //! takes along with the manifest it names.
 
@@ -14,7 +15,7 @@ use super::reference::Reference;
 use super::source::RegistrySource;
 use crate::oci::Digest;
 use crate::source::{Source, SourceError};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Which tags may go.
 #[derive(Clone, Debug)]
@@ -59,6 +60,10 @@ pub enum KeptBecause {
 pub struct PrunePlan {
     /// Manifests to delete, each with every tag that goes with it.
     pub delete: Vec<(Digest, Vec<String>)>,
+    /// Untagged manifests the registry's referrers API lists for a subject
+    /// that goes, as (referrer, subject), deleted after `delete`; filled by
+    /// [`add_api_referrers`].
+    pub referrers: Vec<(Digest, Digest)>,
     /// Matching tags that stay, and why.
     pub kept: Vec<(String, KeptBecause)>,
 }
@@ -92,8 +97,7 @@ pub fn plan(tags: &[TagFacts], policy: &PrunePolicy) -> PrunePlan {
             let_go.push(facts);
         }
     }
-    let going: std::collections::HashSet<&str> =
-        let_go.iter().map(|facts| facts.tag.as_str()).collect();
+    let going: HashSet<&str> = let_go.iter().map(|facts| facts.tag.as_str()).collect();
     let on_manifest = tags_on_manifest(tags);
     let mut delete: Vec<(Digest, Vec<String>)> = Vec::new();
     for facts in let_go {
@@ -123,46 +127,115 @@ pub fn plan(tags: &[TagFacts], policy: &PrunePolicy) -> PrunePlan {
     // In the order of their tags' names, so a dry run reads the same each time.
     delete.sort_by(|a, b| a.1.cmp(&b.1));
     kept.sort_by(|a, b| a.0.cmp(&b.0));
-    PrunePlan { delete, kept }
+    PrunePlan {
+        delete,
+        referrers: Vec::new(),
+        kept,
+    }
 }
 
 /// What goes with the manifests in `delete` (each with every tag on it):
 /// the referrers index a registry without the referrers API keeps under a
 /// subject's fallback tag (`sha256-<hex>`), and the signatures cosign keeps
-/// under `sha256-<hex>.sig`, of each deleted manifest and of the manifests
-/// it lists (`children_of`); each as its digest and that one tag. `tags` is
-/// every tag of the repository.
+/// under `sha256-<hex>.sig`, of each subject that goes
+/// ([`subjects_going`]); each as its digest and that one tag, unless
+/// another tag is on it too. `tags` is every tag of the repository.
 fn attachments_going(
     tags: &[TagFacts],
     delete: &[(Digest, Vec<String>)],
     children_of: &HashMap<&Digest, &[Digest]>,
 ) -> Vec<(Digest, Vec<String>)> {
     let on_manifest = tags_on_manifest(tags);
-    // A registry without the referrers API keeps a subject's attestations
-    // in an index under its fallback tag (`sha256-<hex>`), and cosign its
-    // signatures under `sha256-<hex>.sig`: those go with the subject,
-    // unless another tag is on them too, or the subject is also a platform
-    // of a manifest that stays (a reproducible build pushed twice shares
-    // its platform manifests, and what is attached to them).
-    let deleted: std::collections::HashSet<&Digest> =
-        delete.iter().map(|(digest, _)| digest).collect();
-    let staying: std::collections::HashSet<&Digest> = tags
-        .iter()
-        .filter(|facts| !deleted.contains(&facts.digest))
-        .flat_map(|facts| std::iter::once(&facts.digest).chain(&facts.children))
-        .collect();
-    delete
-        .iter()
-        .flat_map(|(digest, _)| {
-            std::iter::once(digest).chain(children_of.get(digest).copied().unwrap_or_default())
-        })
-        .filter(|subject| !staying.contains(subject))
+    subjects_going(tags, delete, children_of)
+        .into_iter()
         .flat_map(attachment_tags)
         .filter_map(|tag| {
             let facts = tags.iter().find(|facts| facts.tag == tag)?;
             let on = &on_manifest[&facts.digest];
             (on.len() == 1).then(|| (facts.digest.clone(), vec![tag]))
         })
+        .collect()
+}
+
+/// The manifests whose attachments go with `delete`: each deleted manifest
+/// and those it lists (`children_of`), but not one that a manifest that
+/// stays is or lists (a reproducible build pushed twice shares its platform
+/// manifests, and what is attached to them). Each once, in order.
+fn subjects_going<'a>(
+    tags: &'a [TagFacts],
+    delete: &'a [(Digest, Vec<String>)],
+    children_of: &HashMap<&'a Digest, &'a [Digest]>,
+) -> Vec<&'a Digest> {
+    let deleted: HashSet<&Digest> = delete.iter().map(|(digest, _)| digest).collect();
+    let staying: HashSet<&Digest> = tags
+        .iter()
+        .filter(|facts| !deleted.contains(&facts.digest))
+        .flat_map(|facts| std::iter::once(&facts.digest).chain(&facts.children))
+        .collect();
+    let mut seen = HashSet::new();
+    delete
+        .iter()
+        .flat_map(|(digest, _)| {
+            std::iter::once(digest).chain(children_of.get(digest).copied().unwrap_or_default())
+        })
+        .filter(|subject| !staying.contains(subject) && seen.insert(*subject))
+        .collect()
+}
+
+/// Fills `plan.referrers`: on a registry with the referrers API, what it
+/// lists for each subject that goes with `plan.delete`. Referrers there
+/// carry no tag, so nothing else would find them. One request tells a
+/// registry without the API, which keeps them under tags instead.
+pub fn add_api_referrers(
+    client: &RegistryClient,
+    repository: &Reference,
+    tags: &[TagFacts],
+    plan: &mut PrunePlan,
+) -> Result<(), PruneError> {
+    let children = children_of(tags);
+    let subjects = subjects_going(tags, &plan.delete, &children);
+    let listed = api_referrers(client, repository, &subjects)?;
+    plan.referrers = untagged(listed, tags);
+    Ok(())
+}
+
+/// What the referrers API lists for each of `subjects`, as (referrer,
+/// subject); empty when the registry has no such API, which the first
+/// subject's answer tells.
+fn api_referrers(
+    client: &RegistryClient,
+    repository: &Reference,
+    subjects: &[&Digest],
+) -> Result<Vec<(Digest, Digest)>, PruneError> {
+    let Some((first, rest)) = subjects.split_first() else {
+        return Ok(Vec::new());
+    };
+    let Some(first_listed) = super::referrers::api_listing(client, repository, first)? else {
+        return Ok(Vec::new());
+    };
+    let workers = client.options().jobs;
+    let rest_listed = crate::parallel::for_each_at_once(rest, workers, |subject| {
+        super::referrers::api_listing(client, repository, subject)
+    })?;
+    let mut found = Vec::new();
+    for (subject, listed) in
+        std::iter::once((*first, Some(first_listed))).chain(rest.iter().copied().zip(rest_listed))
+    {
+        for descriptor in listed.unwrap_or_default() {
+            found.push((descriptor.digest().clone(), subject.clone()));
+        }
+    }
+    Ok(found)
+}
+
+/// The referrers in `found` that no tag is on (a tagged one goes or stays
+/// by its tags), each once.
+fn untagged(found: Vec<(Digest, Digest)>, tags: &[TagFacts]) -> Vec<(Digest, Digest)> {
+    let tagged: HashSet<&Digest> = tags.iter().map(|facts| &facts.digest).collect();
+    let mut seen = HashSet::new();
+    found
+        .into_iter()
+        .filter(|(referrer, _)| !tagged.contains(referrer) && seen.insert(referrer.clone()))
         .collect()
 }
 
@@ -196,17 +269,17 @@ fn children_of(tags: &[TagFacts]) -> HashMap<&Digest, &[Digest]> {
 
 /// What goes with the manifest `digest` of `repository`, which has just
 /// been deleted and listed `listed` (read before, with
-/// [`listed_manifests`]), under the rule `prune` follows. Asked
-/// after the delete, so a registry that refuses it costs no more reads; the
+/// [`listed_manifests`]), under the rule `prune` follows. Asked after the
+/// delete, so a registry that refuses it costs no more reads; the
 /// repository's tags are read only when the manifest or one it listed has
-/// such a tag at all, so deleting an image without attachments costs a few
-/// HEADs.
+/// an attachment at all, so deleting an image without any costs a few
+/// HEADs and one referrers query.
 pub fn attachments_of(
     client: &RegistryClient,
     repository: &Reference,
     digest: &Digest,
     listed: &[Digest],
-) -> Result<Vec<(Digest, Vec<String>)>, PruneError> {
+) -> Result<Attached, PruneError> {
     let subjects: Vec<&Digest> = std::iter::once(digest).chain(listed).collect();
     let candidates: Vec<String> = subjects
         .iter()
@@ -216,8 +289,9 @@ pub fn attachments_of(
     let found = crate::parallel::for_each_at_once(&candidates, workers, |tag| {
         super::get_manifest_digest(client, &repository.with_tag(tag))
     })?;
-    if found.iter().all(Option::is_none) {
-        return Ok(Vec::new());
+    let referrers = api_referrers(client, repository, &subjects)?;
+    if found.iter().all(Option::is_none) && referrers.is_empty() {
+        return Ok(Attached::default());
     }
     let tags = super::tags::list_tags(client, repository)?;
     let nothing_matches = PrunePolicy {
@@ -229,11 +303,28 @@ pub fn attachments_of(
     // The deleted manifest took its tags along; what it listed is known.
     let mut children = children_of(&facts);
     children.insert(digest, listed);
-    Ok(attachments_going(
-        &facts,
-        &[(digest.clone(), Vec::new())],
-        &children,
-    ))
+    let delete = [(digest.clone(), Vec::new())];
+    let going: HashSet<&Digest> = subjects_going(&facts, &delete, &children)
+        .into_iter()
+        .collect();
+    let referrers = referrers
+        .into_iter()
+        .filter(|(_, subject)| going.contains(subject))
+        .collect();
+    Ok(Attached {
+        tagged: attachments_going(&facts, &delete, &children),
+        referrers: untagged(referrers, &facts),
+    })
+}
+
+/// What was attached to a deleted manifest, to delete after it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Attached {
+    /// Under an attachment tag (a referrers fallback index, cosign
+    /// signatures): each digest with that tag.
+    pub tagged: Vec<(Digest, Vec<String>)>,
+    /// Listed by the referrers API, untagged: (referrer, subject).
+    pub referrers: Vec<(Digest, Digest)>,
 }
 
 /// Reading the tags' facts failed.
@@ -483,6 +574,42 @@ mod tests {
             "{:?}",
             planned.kept
         );
+    }
+
+    #[test]
+    fn subjects_going_are_the_deleted_and_what_they_list_less_what_stays() {
+        let shared = sha256_digest(b"linux/amd64, built twice");
+        let only_old = sha256_digest(b"linux/arm64 of the old build");
+        let old = TagFacts {
+            children: vec![shared.clone(), only_old.clone(), only_old.clone()],
+            ..facts("sha-old", "old", Some(1))
+        };
+        let new = TagFacts {
+            children: vec![shared.clone()],
+            ..facts("sha-new", "new", Some(2))
+        };
+        let tags = [old.clone(), new];
+        let delete = [(old.digest.clone(), vec!["sha-old".to_string()])];
+        let children = children_of(&tags);
+        assert_eq!(
+            subjects_going(&tags, &delete, &children),
+            [&old.digest, &only_old],
+            "the shared platform stays, and each subject is asked once"
+        );
+    }
+
+    #[test]
+    fn api_referrers_with_a_tag_are_left_to_their_tags() {
+        let tagged = facts("sbom", "a tagged referrer", None);
+        let untagged_referrer = sha256_digest(b"an untagged referrer");
+        let subject = sha256_digest(b"subject");
+        let found = vec![
+            (tagged.digest.clone(), subject.clone()),
+            (untagged_referrer.clone(), subject.clone()),
+            // Listed again under another subject: deleted once.
+            (untagged_referrer.clone(), sha256_digest(b"another subject")),
+        ];
+        assert_eq!(untagged(found, &[tagged]), [(untagged_referrer, subject)]);
     }
 
     #[test]

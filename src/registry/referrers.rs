@@ -73,6 +73,16 @@ pub fn list_referrers(
     })
 }
 
+/// What the referrers API lists for `subject`; `None` when the registry
+/// has no such API (its referrers, if any, are under the fallback tag).
+pub fn api_listing(
+    client: &RegistryClient,
+    reference: &Reference,
+    subject: &Digest,
+) -> Result<Option<Vec<Descriptor>>, RegistryError> {
+    client.block_on(query_api(client, reference, subject))
+}
+
 /// Records `referrer` (an artifact manifest already pushed, its descriptor
 /// carrying `artifactType` and annotations) as a referrer of `subject`.
 /// With the API nothing is left to do; without it the fallback index is

@@ -4,7 +4,7 @@
 //! skopeo reads back the manifests a test pushed to one.
 
 use super::certificates::{make_htpasswd, make_server_certificates};
-use super::hoist::sha256_hex;
+use super::hoist::{hoist, sha256_hex};
 use std::io::Read as _;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -209,6 +209,79 @@ pub fn registry_digest(reference: &str) -> String {
         "sha256:{}",
         sha256_hex(&skopeo_raw(reference, &["--tls-verify=false"]))
     )
+}
+
+/// The tags skopeo lists for a repository, sorted.
+pub fn skopeo_tags(repository: &str) -> Vec<String> {
+    let output = Command::new("skopeo")
+        .args(["list-tags", "--tls-verify=false"])
+        .arg(format!("docker://{repository}"))
+        .output()
+        .expect("skopeo runs");
+    assert!(
+        output.status.success(),
+        "skopeo list-tags {repository}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let listed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let mut tags: Vec<String> = listed["Tags"]
+        .as_array()
+        .map(|tags| {
+            tags.iter()
+                .map(|tag| tag.as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    tags.sort();
+    tags
+}
+
+/// True when skopeo finds no manifest under `reference`.
+pub fn is_gone(reference: &str) -> bool {
+    !Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{reference}"))
+        .output()
+        .expect("skopeo runs")
+        .status
+        .success()
+}
+
+/// Builds `content` for `platforms` (TOML list items) in `project` with an
+/// SBOM attached as a referrer of each platform manifest, pushes it as
+/// `repository:tag` and returns the index digest. The same content and
+/// platform give the same platform manifest each time.
+pub fn push_with_sbom(
+    repository: &str,
+    project: &std::path::Path,
+    tag: &str,
+    platforms: &str,
+    content: &str,
+) -> String {
+    std::fs::create_dir_all(project.join("app")).unwrap();
+    std::fs::write(project.join("app/content.txt"), content).unwrap();
+    std::fs::write(
+        project.join("hoist.toml"),
+        format!(
+            "[[image]]\nname = \"app\"\nsource-date-epoch = 1000\nplatforms = [{platforms}]\n\
+             [[image.layer]]\nsource = \"app\"\ntarget = \"/app\"\n"
+        ),
+    )
+    .unwrap();
+    hoist([
+        "build",
+        "-q",
+        "--no-cache",
+        "--sbom",
+        "--attach",
+        "referrers",
+        "-o",
+    ])
+    .arg(format!("docker://{repository}:{tag}"))
+    .current_dir(project)
+    .run()
+    .success()
+    .last_line_digest()
 }
 
 /// A registry over HTTPS, with a certificate from a CA made for it, that
