@@ -15,9 +15,9 @@
 # fixtures/debian-rootfs.sh.
 #
 # Needs root (debootstrap, umoci unpack, buildah), and: docker-registry,
-# umoci, buildah, skopeo, pigz, zstd, GNU tar, taskset, /usr/bin/time
-# (Debian package `time`), python3. Writes benches/results/latest.json and
-# benches/results/latest.md (or under --results DIR).
+# umoci, buildah, skopeo, pigz, zstd, GNU tar, taskset, python3. Writes
+# benches/results/latest.json and benches/results/latest.md (or under
+# --results DIR).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -28,10 +28,6 @@ for command in docker-registry umoci buildah skopeo pigz zstd tar taskset python
         exit 1
     fi
 done
-if [[ ! -x /usr/bin/time ]]; then
-    echo "error: /usr/bin/time is missing (apt-get install -y time)" >&2
-    exit 1
-fi
 
 rootfs=$(fixtures/debian-rootfs.sh)
 cargo build --release --quiet

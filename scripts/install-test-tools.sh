@@ -36,8 +36,8 @@ declare -A packages=(
 )
 # Packages with no command to look for: the schema validator's library,
 # the C library headers zstd-sys compiles against, the mirror's keyring,
-# the CA certificates for TLS, and GNU time (benches/compare.sh).
-always=(python3-jsonschema libc6-dev debian-archive-keyring ca-certificates time)
+# and the CA certificates for TLS.
+always=(python3-jsonschema libc6-dev debian-archive-keyring ca-certificates)
 
 missing=()
 for command in "${!packages[@]}"; do
@@ -47,10 +47,6 @@ for command in "${!packages[@]}"; do
 done
 if ! python3 -c 'import jsonschema' >/dev/null 2>&1; then
     missing+=(python3-jsonschema)
-fi
-# benches/compare.sh measures with GNU time; `time` alone is the shell's.
-if [[ ! -x /usr/bin/time ]]; then
-    missing+=(time)
 fi
 
 if [[ "${CI:-}" == "true" || ${#missing[@]} -gt 0 ]]; then
