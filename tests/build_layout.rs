@@ -669,3 +669,35 @@ fn expected_hello_models_the_spec() {
             .all(|entry| (entry.uid, entry.gid) == (0, 0))
     );
 }
+
+#[test]
+fn uncached_layer_blobs_are_built_beside_the_layout_not_in_tmpdir() {
+    // Built beside the layout, the blobs are hard-linked into it; from a
+    // `/tmp` on another filesystem they would be copied and hashed again.
+    // A TMPDIR that does not exist shows where they go.
+    let work = temp();
+    let built = hoist(["build", "-q", "--no-cache", "-f"])
+        .arg(fixture("hello/hoist.toml"))
+        .args(["-o", "oci:out:1"])
+        .env("TMPDIR", work.path().join("missing"))
+        .current_dir(work.path())
+        .run()
+        .success();
+    let layout = Layout::open(work.path().join("out"));
+    assert_eq!(layout.tagged_digest("1"), built.last_line_digest());
+    let left: Vec<String> = fs::read_dir(work.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, ["out"], "the blob directory is gone after the build");
+    // The control: an archive is written from the blobs, not linked, so its
+    // blobs are still built in TMPDIR, and the missing one is named.
+    hoist(["build", "-q", "--no-cache", "-f"])
+        .arg(fixture("hello/hoist.toml"))
+        .args(["-o", "oci-archive:image.tar"])
+        .env("TMPDIR", work.path().join("missing"))
+        .current_dir(work.path())
+        .run()
+        .failure(1)
+        .stderr_mentions(&["temporary directory for layer blobs", "missing"]);
+}

@@ -182,10 +182,16 @@ pub fn run(arguments: BuildArguments) -> anyhow::Result<()> {
         &reporter,
     )?;
     let push_tags = prepared.tags;
+    let blob_parent = blob_parent(first_output);
     let blob_directory = tempfile::Builder::new()
-        .prefix("hoist-blobs-")
-        .tempdir()
-        .context("creating a temporary directory for layer blobs")?;
+        .prefix(".hoist-blobs-")
+        .tempdir_in(&blob_parent)
+        .with_context(|| {
+            format!(
+                "creating a temporary directory for layer blobs in {}",
+                blob_parent.display()
+            )
+        })?;
     let cache = if arguments.no_cache {
         None
     } else {
@@ -494,4 +500,22 @@ fn push_tags_of<'a>(push_tags: &'a [(String, Vec<String>)], name: &str) -> &'a [
         .iter()
         .find(|(image, _)| image == name)
         .map_or(&[], |(_, tags)| tags.as_slice())
+}
+
+/// Where layer blobs are built when the cache is not used: beside the
+/// first layout output when its directory exists, so they are hard-linked
+/// into it instead of copied and hashed again from another filesystem (and
+/// a tmpfs `/tmp` does not hold every layer in memory meanwhile); else the
+/// system's temporary directory.
+fn blob_parent(first_output: Option<&Location>) -> std::path::PathBuf {
+    if let Some(Location::Layout { path, .. }) = first_output {
+        let parent = match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+            _ => std::path::PathBuf::from("."),
+        };
+        if parent.is_dir() {
+            return parent;
+        }
+    }
+    std::env::temp_dir()
 }
