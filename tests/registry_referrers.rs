@@ -217,3 +217,46 @@ fn delete_takes_referrers_along_but_not_those_of_a_shared_platform() {
     .success();
     assert_eq!(api.referrers_of(&again_platform[0]).len(), 2);
 }
+
+#[test]
+fn referrers_a_registry_deleted_with_their_subject_are_not_an_error() {
+    // Some registries take a deleted manifest's referrers, and those of the
+    // untagged manifests it listed, along: those prune planned to delete
+    // are gone when it comes to them.
+    let registry = TestRegistry::start();
+    let api = ReferrersRegistry::start_with(&registry, true);
+    let repository = format!("{}/team/app", api.host());
+    let platform = "\"linux/amd64\"";
+    let old = push_with_sbom(
+        &repository,
+        tempfile::tempdir().unwrap().path(),
+        "sha-1",
+        platform,
+        "old\n",
+    );
+    push_with_sbom(
+        &repository,
+        tempfile::tempdir().unwrap().path(),
+        "sha-2",
+        platform,
+        "new\n",
+    );
+    let old_platform = platforms(&repository, &old);
+    let old_referrers = api.referrers_of(&old_platform[0]);
+    assert_eq!(old_referrers.len(), 2);
+    let pruned = hoist(["prune", "--match", "sha-*", "--keep", "1", &repository])
+        .run()
+        .success();
+    for referrer in &old_referrers {
+        assert!(
+            pruned.stdout.contains(&format!(
+                "{referrer} (a referrer of {}) went with it",
+                old_platform[0]
+            )),
+            "{}",
+            pruned.stdout
+        );
+        assert!(is_gone(&format!("{repository}@{referrer}")));
+    }
+    assert_eq!(skopeo_tags(&repository), ["sha-2"]);
+}

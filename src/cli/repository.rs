@@ -336,8 +336,13 @@ pub fn prune(arguments: PruneArguments) -> anyhow::Result<()> {
     // After what they refer to, so a failed delete never leaves an image
     // without its attestations.
     for (referrer, subject) in &plan.referrers {
-        if !arguments.dry_run {
-            tags::delete_manifest(&client, &repository.with_digest(referrer.clone()))?;
+        if !arguments.dry_run
+            && !delete_referrer(&client, &repository.with_digest(referrer.clone()))?
+        {
+            reporter.line(&format!(
+                "{referrer} (a referrer of {subject}) went with it"
+            ));
+            continue;
         }
         reporter.line(&format!("{verb} {referrer} (a referrer of {subject})"));
         reporter.quiet_line(referrer.as_ref());
@@ -414,7 +419,10 @@ pub fn delete(arguments: DeleteArguments) -> anyhow::Result<()> {
         }
         for (referrer, subject) in attachments.referrers {
             let shown = reference.with_digest(referrer.clone());
-            tags::delete_manifest(&client, &shown)?;
+            if !delete_referrer(&client, &shown)? {
+                reporter.line(&format!("{shown}, a referrer of {subject}, went with it"));
+                continue;
+            }
             reporter.line(&format!("deleted {shown}, a referrer of {subject}"));
             reporter.quiet_line(referrer.as_ref());
             reporter.json(json!({
@@ -427,6 +435,16 @@ pub fn delete(arguments: DeleteArguments) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Deletes an untagged referrer after its subject; false when the registry
+/// no longer has it: some delete a subject's referrers along with it.
+fn delete_referrer(client: &RegistryClient, referrer: &Reference) -> anyhow::Result<bool> {
+    let Some(digest) = crate::registry::get_manifest_digest(client, referrer)? else {
+        return Ok(false);
+    };
+    tags::delete_found_manifest(client, referrer, &digest)?;
+    Ok(true)
 }
 
 #[cfg(test)]

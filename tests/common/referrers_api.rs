@@ -4,7 +4,9 @@
 //! `GET /v2/<name>/referrers/<digest>` as the distribution spec says (an
 //! image index of descriptors carrying `artifactType` and annotations,
 //! never a 404). A push of such a manifest is answered with `OCI-Subject`,
-//! as registries with the API do. Everything else goes to the registry.
+//! as registries with the API do; optionally, deleting a manifest deletes
+//! its referrers too, as some registries do. Everything else goes to the
+//! registry.
 
 use super::hoist::sha256_hex;
 use super::http::{Reply, TestServer, read_body, reply};
@@ -26,6 +28,12 @@ pub struct ReferrersRegistry {
 
 impl ReferrersRegistry {
     pub fn start(registry: &TestRegistry) -> ReferrersRegistry {
+        Self::start_with(registry, false)
+    }
+
+    /// As [`ReferrersRegistry::start`]; with `cascade`, deleting a manifest
+    /// deletes its referrers too, as some registries do.
+    pub fn start_with(registry: &TestRegistry, cascade: bool) -> ReferrersRegistry {
         let recorded: Arc<Mutex<Vec<Recorded>>> = Arc::default();
         let queries: Arc<Mutex<Vec<String>>> = Arc::default();
         let server = start_proxy(registry, {
@@ -34,7 +42,7 @@ impl ReferrersRegistry {
             move |upstream, request| {
                 let recorded = recorded.clone();
                 let queries = queries.clone();
-                async move { answer(&upstream, request, &recorded, &queries).await }
+                async move { answer(&upstream, request, &recorded, &queries, cascade).await }
             }
         });
         ReferrersRegistry {
@@ -106,6 +114,7 @@ async fn answer(
     request: hyper::Request<hyper::body::Incoming>,
     recorded: &Mutex<Vec<Recorded>>,
     queries: &Mutex<Vec<String>>,
+    cascade: bool,
 ) -> Reply {
     let path = request.uri().path().to_string();
     let method = request.method().clone();
@@ -176,13 +185,68 @@ async fn answer(
         return Ok(relayed);
     }
     if method == Method::DELETE {
+        let headers = request.headers().clone();
+        // What the manifest lists, read before it goes: with `cascade`, their
+        // referrers go too, as a registry's garbage collection would take
+        // them with the untagged manifests.
+        let mut subjects = vec![reference.clone()];
+        if cascade {
+            let listing = upstream
+                .send(
+                    &Method::GET,
+                    &path,
+                    &accept_manifests(),
+                    bytes::Bytes::new(),
+                )
+                .await?
+                .bytes()
+                .await?;
+            let listing: Value = serde_json::from_slice(&listing).unwrap_or(Value::Null);
+            for child in listing["manifests"].as_array().into_iter().flatten() {
+                subjects.extend(child["digest"].as_str().map(str::to_string));
+            }
+        }
         let answer = upstream.forward(request).await?;
         if answer.status().is_success() {
-            recorded.lock().unwrap().retain(|(repository, _, listed)| {
-                !(*repository == name && listed["digest"] == reference.as_str())
-            });
+            let referrers: Vec<String> = {
+                let mut recorded = recorded.lock().unwrap();
+                recorded.retain(|(repository, _, listed)| {
+                    !(*repository == name && listed["digest"] == reference.as_str())
+                });
+                recorded
+                    .iter()
+                    .filter(|(repository, subject, _)| {
+                        *repository == name && subjects.contains(subject)
+                    })
+                    .map(|(_, _, listed)| listed["digest"].as_str().unwrap().to_string())
+                    .collect()
+            };
+            if cascade {
+                for referrer in referrers {
+                    let path = format!("/v2/{name}/manifests/{referrer}");
+                    upstream
+                        .send(&Method::DELETE, &path, &headers, bytes::Bytes::new())
+                        .await?;
+                    recorded
+                        .lock()
+                        .unwrap()
+                        .retain(|(_, _, listed)| listed["digest"] != referrer.as_str());
+                }
+            }
         }
         return Ok(answer);
     }
     upstream.forward(request).await
+}
+
+/// An `Accept` for every manifest type a registry serves.
+fn accept_manifests() -> hyper::HeaderMap {
+    let mut headers = hyper::HeaderMap::new();
+    headers.insert(
+        hyper::header::ACCEPT,
+        hyper::header::HeaderValue::from_static(
+            "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json",
+        ),
+    );
+    headers
 }
