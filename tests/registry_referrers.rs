@@ -258,5 +258,10 @@ fn referrers_a_registry_deleted_with_their_subject_are_not_an_error() {
         );
         assert!(is_gone(&format!("{repository}@{referrer}")));
     }
+    assert!(
+        pruned.stdout.contains("deleted 1 manifests"),
+        "only the index was deleted by hoist:\n{}",
+        pruned.stdout
+    );
     assert_eq!(skopeo_tags(&repository), ["sha-2"]);
 }

@@ -335,6 +335,7 @@ pub fn prune(arguments: PruneArguments) -> anyhow::Result<()> {
     }
     // After what they refer to, so a failed delete never leaves an image
     // without its attestations.
+    let mut gone_already = 0;
     for (referrer, subject) in &plan.referrers {
         if !arguments.dry_run
             && !delete_referrer(&client, &repository.with_digest(referrer.clone()))?
@@ -342,6 +343,7 @@ pub fn prune(arguments: PruneArguments) -> anyhow::Result<()> {
             reporter.line(&format!(
                 "{referrer} (a referrer of {subject}) went with it"
             ));
+            gone_already += 1;
             continue;
         }
         reporter.line(&format!("{verb} {referrer} (a referrer of {subject})"));
@@ -356,7 +358,7 @@ pub fn prune(arguments: PruneArguments) -> anyhow::Result<()> {
     reporter.line(&format!(
         "{}: {verb} {} manifests ({} tags), kept {} matching tags",
         repository.repository_name(),
-        plan.delete.len() + plan.referrers.len(),
+        plan.delete.len() + plan.referrers.len() - gone_already,
         plan.delete
             .iter()
             .map(|(_, tags)| tags.len())
