@@ -15,13 +15,9 @@ use common::registry::{TestRegistry, is_gone, push_with_sbom, skopeo_raw, skopeo
 
 /// The platform manifests of the index `index` in `repository`.
 fn platforms(repository: &str, index: &str) -> Vec<String> {
-    let raw = skopeo_raw(&format!("{repository}@{index}"), &["--tls-verify=false"]);
-    let index: serde_json::Value = serde_json::from_slice(&raw).unwrap();
-    index["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|child| child["digest"].as_str().unwrap().to_string())
+    common::registry::platform_manifests(repository, index)
+        .into_iter()
+        .map(|(_, digest)| digest)
         .collect()
 }
 

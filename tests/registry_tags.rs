@@ -489,22 +489,9 @@ fn sign(repository: &str, tag: &str, keys: &tempfile::TempDir) {
 /// Each platform of the index `index` in `repository`, as (architecture,
 /// the fallback tag its referrers are listed under).
 fn platform_fallback_tags(repository: &str, index: &str) -> Vec<(String, String)> {
-    let raw =
-        common::registry::skopeo_raw(&format!("{repository}@{index}"), &["--tls-verify=false"]);
-    let index: serde_json::Value = serde_json::from_slice(&raw).unwrap();
-    index["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|child| {
-            (
-                child["platform"]["architecture"]
-                    .as_str()
-                    .unwrap()
-                    .to_string(),
-                child["digest"].as_str().unwrap().replacen(':', "-", 1),
-            )
-        })
+    common::registry::platform_manifests(repository, index)
+        .into_iter()
+        .map(|(architecture, digest)| (architecture, digest.replacen(':', "-", 1)))
         .collect()
 }
 

@@ -338,7 +338,10 @@ pub fn prune(arguments: PruneArguments) -> anyhow::Result<()> {
     let mut gone_already = 0;
     for (referrer, subject) in &plan.referrers {
         if !arguments.dry_run
-            && !delete_referrer(&client, &repository.with_digest(referrer.clone()))?
+            && !tags::delete_manifest_if_present(
+                &client,
+                &repository.with_digest(referrer.clone()),
+            )?
         {
             reporter.line(&format!(
                 "{referrer} (a referrer of {subject}) went with it"
@@ -421,7 +424,7 @@ pub fn delete(arguments: DeleteArguments) -> anyhow::Result<()> {
         }
         for (referrer, subject) in attachments.referrers {
             let shown = reference.with_digest(referrer.clone());
-            if !delete_referrer(&client, &shown)? {
+            if !tags::delete_manifest_if_present(&client, &shown)? {
                 reporter.line(&format!("{shown}, a referrer of {subject}, went with it"));
                 continue;
             }
@@ -437,16 +440,6 @@ pub fn delete(arguments: DeleteArguments) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// Deletes an untagged referrer after its subject; false when the registry
-/// no longer has it: some delete a subject's referrers along with it.
-fn delete_referrer(client: &RegistryClient, referrer: &Reference) -> anyhow::Result<bool> {
-    let Some(digest) = crate::registry::get_manifest_digest(client, referrer)? else {
-        return Ok(false);
-    };
-    tags::delete_found_manifest(client, referrer, &digest)?;
-    Ok(true)
 }
 
 #[cfg(test)]

@@ -214,18 +214,22 @@ fn api_referrers(
         return Ok(Vec::new());
     };
     let workers = client.options().jobs;
-    let rest_listed = crate::parallel::for_each_at_once(rest, workers, |subject| {
-        super::referrers::api_listing(client, repository, subject)
-    })?;
-    let mut found = Vec::new();
-    for (subject, listed) in
-        std::iter::once((*first, Some(first_listed))).chain(rest.iter().copied().zip(rest_listed))
-    {
-        for descriptor in listed.unwrap_or_default() {
-            found.push((descriptor.digest().clone(), subject.clone()));
-        }
-    }
-    Ok(found)
+    let mut listings = vec![Some(first_listed)];
+    listings.extend(crate::parallel::for_each_at_once(
+        rest,
+        workers,
+        |subject| super::referrers::api_listing(client, repository, subject),
+    )?);
+    Ok(subjects
+        .iter()
+        .zip(listings)
+        .flat_map(|(subject, listed)| {
+            listed
+                .unwrap_or_default()
+                .into_iter()
+                .map(|descriptor| (descriptor.digest().clone(), (*subject).clone()))
+        })
+        .collect())
 }
 
 /// The referrers in `found` that no tag is on (a tagged one goes or stays

@@ -144,6 +144,20 @@ pub fn delete_manifest(
     Ok(digest)
 }
 
+/// Deletes the manifest `reference` names if the registry still has it;
+/// false when it has not (some registries delete a manifest's referrers
+/// along with it, so one listed before that delete may be gone).
+pub fn delete_manifest_if_present(
+    client: &RegistryClient,
+    reference: &Reference,
+) -> Result<bool, RegistryError> {
+    let Some(digest) = super::get_manifest_digest(client, reference)? else {
+        return Ok(false);
+    };
+    delete_found_manifest(client, reference, &digest)?;
+    Ok(true)
+}
+
 /// Deletes the manifest `digest` of `reference`'s repository, which the
 /// registry has just said it holds: a 404 is a refusal, as for
 /// [`delete_manifest`].

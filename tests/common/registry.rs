@@ -236,6 +236,23 @@ pub fn skopeo_tags(repository: &str) -> Vec<String> {
     tags
 }
 
+/// Each platform manifest the index `index` in `repository` lists, as
+/// (architecture, digest).
+pub fn platform_manifests(repository: &str, index: &str) -> Vec<(String, String)> {
+    let raw = skopeo_raw(&format!("{repository}@{index}"), &["--tls-verify=false"]);
+    let index: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+    index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|child| {
+            let architecture = child["platform"]["architecture"].as_str().unwrap();
+            let digest = child["digest"].as_str().unwrap();
+            (architecture.to_string(), digest.to_string())
+        })
+        .collect()
+}
+
 /// True when skopeo finds no manifest under `reference`.
 pub fn is_gone(reference: &str) -> bool {
     !Command::new("skopeo")
