@@ -1,11 +1,14 @@
 //! Layers from directories and files: a sorted walk of the inputs, written as
 //! a normalized tar, hashed (diff_id) and compressed in the same pass, the
 //! compressed stream hashed (digest) and spooled to a blob file renamed to its
-//! digest when complete. Sits between the spec's plan and the image builder.
+//! digest when complete; with more than one thread the tar side runs on a
+//! thread of its own ([`pipe`]). Sits between the spec's plan and the image
+//! builder.
 
 pub mod cache;
 mod compress;
 pub mod gzip;
+mod pipe;
 pub mod stream;
 mod tar_header;
 pub(crate) mod walk;
@@ -233,11 +236,25 @@ fn write_layer(
             )
         }
         compression => {
-            let compressor = Compressor::new(spool, compression, threads)
+            let mut compressor = Compressor::new(spool, compression, threads)
                 .map_err(blob_error(&temporary_path))?;
-            let mut tar_stream = DigestWriter::new(compressor);
-            let entries = writer::write_tar(plan, recipe, &mut tar_stream, &temporary_path)?;
-            let (compressor, diff_id, uncompressed_size) = tar_stream.finish();
+            let write_tar = |out: &mut dyn io::Write| {
+                let mut tar_stream = DigestWriter::new(out);
+                let entries = writer::write_tar(plan, recipe, &mut tar_stream, &temporary_path)?;
+                let (_, diff_id, uncompressed_size) = tar_stream.finish();
+                Ok((entries, diff_id, uncompressed_size))
+            };
+            // With threads to spare, files are read and the diff_id hashed on
+            // a thread of their own, ahead of the compressor's feeder.
+            let (entries, diff_id, uncompressed_size) = if threads > 1 {
+                pipe::piped(
+                    &temporary_path,
+                    |pipe| write_tar(pipe),
+                    |piece| io::Write::write_all(&mut compressor, piece),
+                )?
+            } else {
+                write_tar(&mut compressor)?
+            };
             let spool = compressor.finish().map_err(blob_error(&temporary_path))?;
             let (spool, digest, size) = spool.finish();
             (diff_id, uncompressed_size, digest, size, entries, spool)
