@@ -15,7 +15,7 @@
 # fixtures/debian-rootfs.sh.
 #
 # Needs root (debootstrap, umoci unpack, buildah), and: docker-registry,
-# umoci, buildah, skopeo, pigz, zstd, GNU tar, taskset, python3. Writes
+# umoci, buildah, skopeo, pigz, zstd, GNU tar, GNU time, taskset, python3. Writes
 # benches/results/latest.json and benches/results/latest.md (or under
 # --results DIR).
 set -euo pipefail
@@ -28,6 +28,10 @@ for command in docker-registry umoci buildah skopeo pigz zstd tar taskset python
         exit 1
     fi
 done
+if [ ! -x /usr/bin/time ]; then
+    echo "error: GNU time (/usr/bin/time) is not installed (scripts/install-test-tools.sh installs it)" >&2
+    exit 1
+fi
 
 rootfs=$(fixtures/debian-rootfs.sh)
 cargo build --release --quiet

@@ -36,8 +36,9 @@ declare -A packages=(
 )
 # Packages with no command to look for: the schema validator's library,
 # the C library headers zstd-sys compiles against, the mirror's keyring,
-# and the CA certificates for TLS.
-always=(python3-jsonschema libc6-dev debian-archive-keyring ca-certificates)
+# the CA certificates for TLS, and GNU time (`time` is also a shell
+# keyword), which benches/ measures peak memory with.
+always=(python3-jsonschema libc6-dev debian-archive-keyring ca-certificates time)
 
 missing=()
 for command in "${!packages[@]}"; do
