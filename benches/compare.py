@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """The side-by-side benchmark behind benches/compare.sh.
 
-Every case is a command timed as /usr/bin/time would (wall, user+sys CPU,
-peak RSS of the largest process; from wait4, to the microsecond), after
+Every case is a command timed (wall and user+sys CPU from wait4, to the
+microsecond; peak RSS of the largest process from GNU time), after
 an untimed setup that puts the scene in place. Cases run alternated, round by round, after a warm-up round; the
 figures are the median, min and max over the timed rounds. Results go to
 benches/results/latest.json and latest.md. The timing harness is in

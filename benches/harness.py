@@ -1,5 +1,5 @@
-"""Running and timing commands for benches/compare.py: wall, CPU and peak
-RSS of each step (from wait4), the loopback docker-registry and latency
+"""Running and timing commands for benches/compare.py: wall and CPU of each
+step (from wait4) and its peak RSS (from GNU time), the loopback docker-registry and latency
 proxy the push cases use, and the alternating rounds that every case's
 figures come from."""
 
@@ -40,7 +40,7 @@ def run(command, env=None, cwd=None, capture=False):
 def timed(command, env=None, cwd=None):
     """Runs a command; returns wall s, cpu s, rss MB, stdout.
 
-    The figures come from wait4, as /usr/bin/time takes them, but at
+    Wall and CPU come from wait4, as /usr/bin/time takes them, but at
     microsecond resolution: /usr/bin/time prints hundredths, which for the
     cases that take a tenth of a second is an error of several percent.
     CPU is the user+system time of the command and every process it waited
