@@ -479,11 +479,31 @@ fn signing_keys() -> tempfile::TempDir {
 
 /// Signs `repository:tag` with the key of [`signing_keys`].
 fn sign(repository: &str, tag: &str, keys: &tempfile::TempDir) {
-    hoist(["sign", &format!("docker://{repository}:{tag}"), "--key"])
+    sign_reference(&format!("{repository}:{tag}"), keys);
+}
+
+/// Signs what `reference` (a tag or digest reference) names.
+fn sign_reference(reference: &str, keys: &tempfile::TempDir) {
+    hoist(["sign", &format!("docker://{reference}"), "--key"])
         .arg(keys.path().join("cosign.key"))
         .env("COSIGN_PASSWORD", "pass")
         .run()
         .success();
+}
+
+/// The digests of the manifests the index `reference` lists.
+fn listed_digests(reference: &str) -> Vec<String> {
+    let index: serde_json::Value = serde_json::from_slice(&common::registry::skopeo_raw(
+        reference,
+        &["--tls-verify=false"],
+    ))
+    .unwrap();
+    index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|listed| listed["digest"].as_str().unwrap().to_string())
+        .collect()
 }
 
 /// Each platform of the index `index` in `repository`, as (architecture,
@@ -510,12 +530,32 @@ fn prune_takes_a_deleted_images_referrers_and_signatures_along() {
     for tag in ["sha-old", "sha-new"] {
         sign(&repository, tag, &keys);
     }
-    let signature = |index: &str| format!("{}.sig", index.replacen(':', "-", 1));
+    let signature = |digest: &str| format!("{}.sig", digest.replacen(':', "-", 1));
+    // Each image's SBOM attestation is signed too: the signature's tag
+    // names the attestation, not the image, and still goes with the image.
+    let attestations = |index: &str| -> Vec<String> {
+        platform_fallback_tags(&repository, index)
+            .into_iter()
+            .flat_map(|(_, fallback)| listed_digests(&format!("{repository}:{fallback}")))
+            .collect()
+    };
+    for index in [&old, &new] {
+        for attestation in attestations(index) {
+            sign_reference(&format!("{repository}@{attestation}"), &keys);
+        }
+    }
+    let attestation_signatures = |index: &str| -> Vec<String> {
+        attestations(index)
+            .iter()
+            .map(|attestation| signature(attestation))
+            .collect()
+    };
     let fallback_tags = |index: &str| -> Vec<String> {
         platform_fallback_tags(&repository, index)
             .into_iter()
             .map(|(_, tag)| tag)
             .chain([signature(index)])
+            .chain(attestation_signatures(index))
             .collect()
     };
     let (old_referrers, new_referrers) = (fallback_tags(&old), fallback_tags(&new));
@@ -525,7 +565,7 @@ fn prune_takes_a_deleted_images_referrers_and_signatures_along() {
     assert_eq!(
         skopeo_tags(&repository),
         expected,
-        "one fallback tag per platform, one signature tag per image"
+        "one fallback tag per platform, one signature tag per image and per attestation"
     );
 
     let pruned = hoist(["prune", "--match", "sha-*", "--keep", "1", &repository])

@@ -5,7 +5,8 @@
 //! `latest` pointing at an old `sha-` build keeps that build. A deleted
 //! image's referrers (listed by the referrers API where the registry has
 //! it, else by the index under its fallback tag) and cosign signatures go
-//! with it, unless an image that stays lists the same platform manifest. What
+//! with it, and what is attached to those under tags in turn, unless an
+//! image that stays lists the same platform manifest. What
 //! `hoist prune` decides before it deletes anything, and what `hoist delete`
 //! takes along with the manifest it names.
 
@@ -115,7 +116,7 @@ pub fn plan(tags: &[TagFacts], policy: &PrunePolicy) -> PrunePlan {
             delete.push((facts.digest.clone(), tags));
         }
     }
-    let attached = attachments_going(tags, &delete, &children_of(tags));
+    let attached = all_attachments_going(tags, &delete, &children_of(tags));
     for attachment in attached {
         // A tag of these matched by `--match` itself is not kept for want
         // of a creation time once its subject goes.
@@ -155,6 +156,31 @@ fn attachments_going(
             (on.len() == 1).then(|| (facts.digest.clone(), vec![tag]))
         })
         .collect()
+}
+
+/// [`attachments_going`] until nothing more turns up: what is attached to
+/// an attachment goes with it too (a signature of an attestation sits
+/// under the attestation's own signature tag, and an attestation of an
+/// SBOM under the SBOM's fallback tag). Each round adds a manifest of
+/// `tags` not yet going, so the rounds end.
+fn all_attachments_going(
+    tags: &[TagFacts],
+    delete: &[(Digest, Vec<String>)],
+    children_of: &HashMap<&Digest, &[Digest]>,
+) -> Vec<(Digest, Vec<String>)> {
+    let mut going = delete.to_vec();
+    let mut attached = Vec::new();
+    loop {
+        let found: Vec<(Digest, Vec<String>)> = attachments_going(tags, &going, children_of)
+            .into_iter()
+            .filter(|(digest, _)| !going.iter().any(|(gone, _)| gone == digest))
+            .collect();
+        if found.is_empty() {
+            return attached;
+        }
+        going.extend(found.iter().cloned());
+        attached.extend(found);
+    }
 }
 
 /// The manifests whose attachments go with `delete`: each deleted manifest
@@ -316,7 +342,7 @@ pub fn attachments_of(
         .filter(|(_, subject)| going.contains(subject))
         .collect();
     Ok(Attached {
-        tagged: attachments_going(&facts, &delete, &children),
+        tagged: all_attachments_going(&facts, &delete, &children),
         referrers: untagged(referrers, &facts),
     })
 }
@@ -578,6 +604,56 @@ mod tests {
             "{:?}",
             planned.kept
         );
+    }
+
+    #[test]
+    fn what_is_attached_to_an_attachment_goes_too() {
+        use crate::registry::referrers::{fallback_tag, signature_tag};
+        let platform = sha256_digest(b"old linux/amd64");
+        let old = TagFacts {
+            children: vec![platform.clone()],
+            ..facts("sha-old", "old", Some(1))
+        };
+        // The platform's referrers index lists an SBOM attestation, which
+        // is signed and has an attestation of its own.
+        let attestation = sha256_digest(b"sbom of old linux/amd64");
+        let referrers = TagFacts {
+            children: vec![attestation.clone()],
+            ..facts(&fallback_tag(&platform), "referrers of old", None)
+        };
+        let review = sha256_digest(b"review of the sbom");
+        let attestation_referrers = TagFacts {
+            children: vec![review.clone()],
+            ..facts(&fallback_tag(&attestation), "referrers of the sbom", None)
+        };
+        let attestation_signature = facts(&signature_tag(&attestation), "signed sbom", None);
+        // The review's own signature, three levels down.
+        let review_signature = facts(&signature_tag(&review), "signed review", None);
+        let kept = facts("sha-new", "new", Some(2));
+        let unrelated = facts(
+            &signature_tag(&sha256_digest(b"elsewhere")),
+            "signature of something else",
+            None,
+        );
+        let tags = [
+            old,
+            referrers.clone(),
+            attestation_referrers.clone(),
+            attestation_signature.clone(),
+            review_signature.clone(),
+            kept,
+            unrelated,
+        ];
+        let planned = plan(&tags, &policy(&["sha-*"], Some(1), None));
+        let mut gone = vec![
+            vec!["sha-old"],
+            vec![referrers.tag.as_str()],
+            vec![attestation_referrers.tag.as_str()],
+            vec![attestation_signature.tag.as_str()],
+            vec![review_signature.tag.as_str()],
+        ];
+        gone.sort();
+        assert_eq!(deleted_tags(&planned), gone);
     }
 
     #[test]
