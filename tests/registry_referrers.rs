@@ -2,8 +2,8 @@
 //! and distribution 3 have one; GHCR and distribution 2.8 do not): the
 //! hoist binary attaches SBOMs as referrers without a fallback tag, lists
 //! them back through the API, and `prune` and `delete` take an image's
-//! untagged referrers along, never those of a platform manifest an image
-//! that stays lists too. The API is a thin layer over a real
+//! untagged referrers along (and a signature of one, under its own tag),
+//! never those of a platform manifest an image that stays lists too. The API is a thin layer over a real
 //! `docker-registry` (tests/common/referrers_api.rs); skopeo reads back what
 //! the registry holds.
 
@@ -11,7 +11,9 @@ mod common;
 
 use common::hoist::hoist;
 use common::referrers_api::ReferrersRegistry;
-use common::registry::{TestRegistry, is_gone, push_with_sbom, skopeo_raw, skopeo_tags};
+use common::registry::{
+    TestRegistry, is_gone, push_with_sbom, sign_reference, signing_keys, skopeo_raw, skopeo_tags,
+};
 
 /// The platform manifests of the index `index` in `repository`.
 fn platforms(repository: &str, index: &str) -> Vec<String> {
@@ -97,6 +99,20 @@ fn prune_deletes_the_untagged_referrers_of_what_it_deletes() {
     let new_platforms = platforms(&repository, &new);
     // An SBOM and a provenance statement for each platform.
     assert_eq!(old_referrers.len(), 4);
+    // One of the old attestations is signed: its signature sits under a
+    // tag naming the attestation, and goes with it.
+    let keys = signing_keys();
+    sign_reference(&format!("{repository}@{}", old_referrers[0]), &keys);
+    let attestation_signature = format!("{}.sig", old_referrers[0].replacen(':', "-", 1));
+    assert_eq!(skopeo_tags(&repository), {
+        let mut tags = vec![
+            attestation_signature.clone(),
+            "sha-1".into(),
+            "sha-2".into(),
+        ];
+        tags.sort();
+        tags
+    });
 
     let dry = hoist([
         "prune",
@@ -118,14 +134,19 @@ fn prune_deletes_the_untagged_referrers_of_what_it_deletes() {
         );
         assert!(!is_gone(&format!("{repository}@{referrer}")));
     }
+    assert!(
+        dry.stdout.contains(&format!("({attestation_signature})")),
+        "{}",
+        dry.stdout
+    );
     assert_eq!(api.all_referrers().len(), 8, "a dry run deletes nothing");
 
     let pruned = hoist(["prune", "--match", "sha-*", "--keep", "1", &repository])
         .run()
         .success();
     assert!(
-        pruned.stdout.contains("deleted 5 manifests"),
-        "the old index and its four referrers:\n{}",
+        pruned.stdout.contains("deleted 6 manifests"),
+        "the old index, its four referrers and the signature of one:\n{}",
         pruned.stdout
     );
     for referrer in &old_referrers {
@@ -176,10 +197,30 @@ fn delete_takes_referrers_along_but_not_those_of_a_shared_platform() {
     let shared_attached = api.referrers_of(&shared[0]);
     let old_attached = api.referrers_of(&only_old[0]);
     assert_eq!((shared_attached.len(), old_attached.len()), (2, 2));
+    // A signed attestation of each: the shared one's signature stays with
+    // it, the old one's goes with it.
+    let keys = signing_keys();
+    for attestation in [&shared_attached[0], &old_attached[0]] {
+        sign_reference(&format!("{repository}@{attestation}"), &keys);
+    }
+    let signature_of = |digest: &str| format!("{}.sig", digest.replacen(':', "-", 1));
 
     let deleted = hoist(["delete", &format!("{repository}:old")])
         .run()
         .success();
+    assert!(
+        deleted.stdout.contains(&format!(
+            "{repository}:{} (",
+            signature_of(&old_attached[0])
+        )),
+        "{}",
+        deleted.stdout
+    );
+    assert_eq!(
+        skopeo_tags(&repository),
+        ["new", signature_of(&shared_attached[0]).as_str()],
+        "the shared attestation keeps its signature"
+    );
     assert!(
         deleted
             .stdout

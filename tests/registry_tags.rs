@@ -11,7 +11,8 @@ mod common;
 use common::hoist::{fixture, hoist};
 use common::http::{TestServer, error_reply, query_values, reply};
 use common::registry::{
-    RegistryConfig, TestRegistry, is_gone, push_with_sbom, registry_digest, skopeo_tags,
+    RegistryConfig, TestRegistry, is_gone, push_with_sbom, registry_digest, sign_reference,
+    signing_keys, skopeo_tags,
 };
 use std::sync::{Arc, Mutex};
 
@@ -466,29 +467,9 @@ fn prune_keeps_the_newest_and_every_manifest_a_kept_tag_points_at() {
     assert_eq!(skopeo_tags(&repository), ["latest", "sha-b", "sha-d"]);
 }
 
-/// A cosign key pair made by `hoist generate-key-pair` (password `pass`).
-fn signing_keys() -> tempfile::TempDir {
-    let keys = tempfile::tempdir().unwrap();
-    hoist(["generate-key-pair"])
-        .env("COSIGN_PASSWORD", "pass")
-        .current_dir(keys.path())
-        .run()
-        .success();
-    keys
-}
-
 /// Signs `repository:tag` with the key of [`signing_keys`].
 fn sign(repository: &str, tag: &str, keys: &tempfile::TempDir) {
     sign_reference(&format!("{repository}:{tag}"), keys);
-}
-
-/// Signs what `reference` (a tag or digest reference) names.
-fn sign_reference(reference: &str, keys: &tempfile::TempDir) {
-    hoist(["sign", &format!("docker://{reference}"), "--key"])
-        .arg(keys.path().join("cosign.key"))
-        .env("COSIGN_PASSWORD", "pass")
-        .run()
-        .success();
 }
 
 /// The digests of the manifests the index `reference` lists.

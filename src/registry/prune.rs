@@ -5,7 +5,7 @@
 //! `latest` pointing at an old `sha-` build keeps that build. A deleted
 //! image's referrers (listed by the referrers API where the registry has
 //! it, else by the index under its fallback tag) and cosign signatures go
-//! with it, and what is attached to those under tags in turn, unless an
+//! with it, and what is attached to those the same ways in turn, unless an
 //! image that stays lists the same platform manifest. What
 //! `hoist prune` decides before it deletes anything, and what `hoist delete`
 //! takes along with the manifest it names.
@@ -220,9 +220,77 @@ pub fn add_api_referrers(
 ) -> Result<(), PruneError> {
     let children = children_of(tags);
     let subjects = subjects_going(tags, &plan.delete, &children);
-    let listed = api_referrers(client, repository, &subjects)?;
-    plan.referrers = untagged(listed, tags);
+    let listed = untagged(api_referrers(client, repository, &subjects)?, tags);
+    let known: HashSet<Digest> = plan
+        .delete
+        .iter()
+        .map(|(digest, _)| digest.clone())
+        .chain(subjects.into_iter().cloned())
+        .collect();
+    let beneath = beneath_referrers(client, repository, tags, listed, known)?;
+    plan.referrers = beneath.referrers;
+    for attachment in beneath.tagged {
+        plan.kept.retain(|(tag, _)| *tag != attachment.1[0]);
+        plan.delete.push(attachment);
+    }
     Ok(())
+}
+
+/// What goes along with the referrers the API listed, level by level.
+struct Beneath {
+    /// `first` and the untagged referrers the API lists for them in turn.
+    referrers: Vec<(Digest, Digest)>,
+    /// What sits under their attachment tags (a signed attestation's
+    /// `.sig`), each with that one tag.
+    tagged: Vec<(Digest, Vec<String>)>,
+}
+
+/// Follows the referrers `first` down: what the API lists for each and
+/// what is under its attachment tags, then the same for those, until a
+/// level finds nothing. `known` is what already goes; each digest is
+/// taken once, so the levels end.
+fn beneath_referrers(
+    client: &RegistryClient,
+    repository: &Reference,
+    tags: &[TagFacts],
+    first: Vec<(Digest, Digest)>,
+    mut known: HashSet<Digest>,
+) -> Result<Beneath, PruneError> {
+    let on_manifest = tags_on_manifest(tags);
+    let mut beneath = Beneath {
+        referrers: Vec::new(),
+        tagged: Vec::new(),
+    };
+    let mut level: Vec<Digest> = Vec::new();
+    for (referrer, subject) in first {
+        if known.insert(referrer.clone()) {
+            level.push(referrer.clone());
+            beneath.referrers.push((referrer, subject));
+        }
+    }
+    while !level.is_empty() {
+        let mut next = Vec::new();
+        for subject in &level {
+            for tag in attachment_tags(subject) {
+                let Some(facts) = tags.iter().find(|facts| facts.tag == tag) else {
+                    continue;
+                };
+                if on_manifest[&facts.digest].len() == 1 && known.insert(facts.digest.clone()) {
+                    beneath.tagged.push((facts.digest.clone(), vec![tag]));
+                    next.push(facts.digest.clone());
+                }
+            }
+        }
+        let subjects: Vec<&Digest> = level.iter().collect();
+        for (referrer, subject) in untagged(api_referrers(client, repository, &subjects)?, tags) {
+            if known.insert(referrer.clone()) {
+                next.push(referrer.clone());
+                beneath.referrers.push((referrer, subject));
+            }
+        }
+        level = next;
+    }
+    Ok(beneath)
 }
 
 /// What the referrers API lists for each of `subjects`, as (referrer,
@@ -341,9 +409,24 @@ pub fn attachments_of(
         .into_iter()
         .filter(|(_, subject)| going.contains(subject))
         .collect();
+    let mut tagged = all_attachments_going(&facts, &delete, &children);
+    let known: HashSet<Digest> = going
+        .into_iter()
+        .cloned()
+        .chain(tagged.iter().map(|(attached, _)| attached.clone()))
+        .chain([digest.clone()])
+        .collect();
+    let beneath = beneath_referrers(
+        client,
+        repository,
+        &facts,
+        untagged(referrers, &facts),
+        known,
+    )?;
+    tagged.extend(beneath.tagged);
     Ok(Attached {
-        tagged: all_attachments_going(&facts, &delete, &children),
-        referrers: untagged(referrers, &facts),
+        tagged,
+        referrers: beneath.referrers,
     })
 }
 

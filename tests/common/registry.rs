@@ -301,6 +301,27 @@ pub fn push_with_sbom(
     .last_line_digest()
 }
 
+/// A cosign key pair made by `hoist generate-key-pair` (password `pass`).
+pub fn signing_keys() -> tempfile::TempDir {
+    let keys = tempfile::tempdir().unwrap();
+    hoist(["generate-key-pair"])
+        .env("COSIGN_PASSWORD", "pass")
+        .current_dir(keys.path())
+        .run()
+        .success();
+    keys
+}
+
+/// Signs what `reference` (a tag or digest reference) names with the key
+/// of [`signing_keys`].
+pub fn sign_reference(reference: &str, keys: &tempfile::TempDir) {
+    hoist(["sign", &format!("docker://{reference}"), "--key"])
+        .arg(keys.path().join("cosign.key"))
+        .env("COSIGN_PASSWORD", "pass")
+        .run()
+        .success();
+}
+
 /// A registry over HTTPS, with a certificate from a CA made for it, that
 /// takes Basic credentials for one user.
 pub struct SecuredRegistry {
