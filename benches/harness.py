@@ -1,7 +1,7 @@
 """Running and timing commands for benches/compare.py: wall and CPU of each
-step (from wait4) and its peak RSS (from GNU time), the loopback docker-registry and latency
-proxy the push cases use, and the alternating rounds that every case's
-figures come from."""
+step (from wait4) and its peak RSS (from GNU time), the loopback
+docker-registry and latency proxy the push cases use, and the alternating
+rounds that every case's figures come from."""
 
 import os
 import shutil

@@ -3,16 +3,18 @@
 //! hoist binary attaches SBOMs as referrers without a fallback tag, lists
 //! them back through the API, and `prune` and `delete` take an image's
 //! untagged referrers along (and a signature of one, under its own tag),
-//! never those of a platform manifest an image that stays lists too. The API is a thin layer over a real
-//! `docker-registry` (tests/common/referrers_api.rs); skopeo reads back what
-//! the registry holds.
+//! never those of a platform manifest an image that stays lists too. The
+//! API is a thin layer over a real `docker-registry`
+//! (tests/common/referrers_api.rs); skopeo reads back what the registry
+//! holds.
 
 mod common;
 
 use common::hoist::hoist;
 use common::referrers_api::ReferrersRegistry;
 use common::registry::{
-    TestRegistry, is_gone, push_with_sbom, sign_reference, signing_keys, skopeo_raw, skopeo_tags,
+    TestRegistry, is_gone, push_with_sbom, sign_reference, signature_tag, signing_keys, skopeo_raw,
+    skopeo_tags,
 };
 
 /// The platform manifests of the index `index` in `repository`.
@@ -103,7 +105,7 @@ fn prune_deletes_the_untagged_referrers_of_what_it_deletes() {
     // tag naming the attestation, and goes with it.
     let keys = signing_keys();
     sign_reference(&format!("{repository}@{}", old_referrers[0]), &keys);
-    let attestation_signature = format!("{}.sig", old_referrers[0].replacen(':', "-", 1));
+    let attestation_signature = signature_tag(&old_referrers[0]);
     assert_eq!(skopeo_tags(&repository), {
         let mut tags = vec![
             attestation_signature.clone(),
@@ -203,7 +205,6 @@ fn delete_takes_referrers_along_but_not_those_of_a_shared_platform() {
     for attestation in [&shared_attached[0], &old_attached[0]] {
         sign_reference(&format!("{repository}@{attestation}"), &keys);
     }
-    let signature_of = |digest: &str| format!("{}.sig", digest.replacen(':', "-", 1));
 
     let deleted = hoist(["delete", &format!("{repository}:old")])
         .run()
@@ -211,14 +212,14 @@ fn delete_takes_referrers_along_but_not_those_of_a_shared_platform() {
     assert!(
         deleted.stdout.contains(&format!(
             "{repository}:{} (",
-            signature_of(&old_attached[0])
+            signature_tag(&old_attached[0])
         )),
         "{}",
         deleted.stdout
     );
     assert_eq!(
         skopeo_tags(&repository),
-        ["new", signature_of(&shared_attached[0]).as_str()],
+        ["new", signature_tag(&shared_attached[0]).as_str()],
         "the shared attestation keeps its signature"
     );
     assert!(

@@ -12,7 +12,7 @@ use common::hoist::{fixture, hoist};
 use common::http::{TestServer, error_reply, query_values, reply};
 use common::registry::{
     RegistryConfig, TestRegistry, is_gone, push_with_sbom, registry_digest, sign_reference,
-    signing_keys, skopeo_tags,
+    signature_tag, signing_keys, skopeo_tags,
 };
 use std::sync::{Arc, Mutex};
 
@@ -199,7 +199,6 @@ fn delete_takes_what_is_attached_to_the_image_along_but_not_what_another_shares(
     };
     let both = push("both", "\"linux/amd64\", \"linux/arm64\"", "same\n");
     let one = push("one", "\"linux/amd64\"", "same\n");
-    let signature = |index: &str| format!("{}.sig", index.replacen(':', "-", 1));
     let platforms = platform_fallback_tags(&repository, &both);
     let shared = platform_fallback_tags(&repository, &one)[0].1.clone();
     let arm64 = platforms
@@ -220,23 +219,23 @@ fn delete_takes_what_is_attached_to_the_image_along_but_not_what_another_shares(
     .run()
     .success();
     let left = skopeo_tags(&repository);
-    assert!(left.contains(&signature(&other)) && left.contains(&other_platform));
+    assert!(left.contains(&signature_tag(&other)) && left.contains(&other_platform));
 
     let deleted = hoist(["delete", &format!("{repository}:both")])
         .run()
         .success();
     assert!(deleted.stdout.contains(&arm64), "{}", deleted.stdout);
     assert!(
-        deleted.stdout.contains(&signature(&both)),
+        deleted.stdout.contains(&signature_tag(&both)),
         "{}",
         deleted.stdout
     );
     let mut expected = vec![
         "one".to_string(),
         shared,
-        signature(&one),
+        signature_tag(&one),
         other_platform,
-        signature(&other),
+        signature_tag(&other),
     ];
     expected.sort();
     assert_eq!(skopeo_tags(&repository), expected, "{}", deleted.stdout);
@@ -511,7 +510,6 @@ fn prune_takes_a_deleted_images_referrers_and_signatures_along() {
     for tag in ["sha-old", "sha-new"] {
         sign(&repository, tag, &keys);
     }
-    let signature = |digest: &str| format!("{}.sig", digest.replacen(':', "-", 1));
     // Each image's SBOM attestation is signed too: the signature's tag
     // names the attestation, not the image, and still goes with the image.
     let attestations = |index: &str| -> Vec<String> {
@@ -528,14 +526,14 @@ fn prune_takes_a_deleted_images_referrers_and_signatures_along() {
     let attestation_signatures = |index: &str| -> Vec<String> {
         attestations(index)
             .iter()
-            .map(|attestation| signature(attestation))
+            .map(|attestation| signature_tag(attestation))
             .collect()
     };
     let fallback_tags = |index: &str| -> Vec<String> {
         platform_fallback_tags(&repository, index)
             .into_iter()
             .map(|(_, tag)| tag)
-            .chain([signature(index)])
+            .chain([signature_tag(index)])
             .chain(attestation_signatures(index))
             .collect()
     };

@@ -149,12 +149,22 @@ fn attachments_going(
     let on_manifest = tags_on_manifest(tags);
     subjects_going(tags, delete, children_of)
         .into_iter()
-        .flat_map(attachment_tags)
-        .filter_map(|tag| {
-            let facts = tags.iter().find(|facts| facts.tag == tag)?;
-            let on = &on_manifest[&facts.digest];
-            (on.len() == 1).then(|| (facts.digest.clone(), vec![tag]))
-        })
+        .flat_map(|subject| tagged_attachments(subject, tags, &on_manifest))
+        .map(|facts| (facts.digest.clone(), vec![facts.tag.clone()]))
+        .collect()
+}
+
+/// The manifests under `subject`'s attachment tags ([`attachment_tags`]),
+/// but not one another tag is on too: that one stays or goes by its tags.
+fn tagged_attachments<'a>(
+    subject: &Digest,
+    tags: &'a [TagFacts],
+    on_manifest: &HashMap<&Digest, Vec<&str>>,
+) -> Vec<&'a TagFacts> {
+    attachment_tags(subject)
+        .iter()
+        .filter_map(|tag| tags.iter().find(|facts| facts.tag == *tag))
+        .filter(|facts| on_manifest[&facts.digest].len() == 1)
         .collect()
 }
 
@@ -271,12 +281,11 @@ fn beneath_referrers(
     while !level.is_empty() {
         let mut next = Vec::new();
         for subject in &level {
-            for tag in attachment_tags(subject) {
-                let Some(facts) = tags.iter().find(|facts| facts.tag == tag) else {
-                    continue;
-                };
-                if on_manifest[&facts.digest].len() == 1 && known.insert(facts.digest.clone()) {
-                    beneath.tagged.push((facts.digest.clone(), vec![tag]));
+            for facts in tagged_attachments(subject, tags, &on_manifest) {
+                if known.insert(facts.digest.clone()) {
+                    beneath
+                        .tagged
+                        .push((facts.digest.clone(), vec![facts.tag.clone()]));
                     next.push(facts.digest.clone());
                 }
             }

@@ -312,6 +312,11 @@ pub fn signing_keys() -> tempfile::TempDir {
     keys
 }
 
+/// The tag cosign keeps the signatures of `digest` under: `sha256-<hex>.sig`.
+pub fn signature_tag(digest: &str) -> String {
+    format!("{}.sig", digest.replacen(':', "-", 1))
+}
+
 /// Signs what `reference` (a tag or digest reference) names with the key
 /// of [`signing_keys`].
 pub fn sign_reference(reference: &str, keys: &tempfile::TempDir) {
