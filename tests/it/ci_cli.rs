@@ -1,0 +1,419 @@
+//! CI through the binary: `hoist tags` for each kind of GitHub and GitLab
+//! event, labels in the built config, GITHUB_OUTPUT and GITHUB_STEP_SUMMARY,
+//! metadata and rollback files against a real registry, `--changed` and
+//! `--dry-run`.
+use crate::common;
+
+use crate::common::hoist::{Hoist, Layout, hoist};
+use crate::common::registry::TestRegistry;
+use serde_json::Value;
+use std::fs;
+use std::path::Path;
+
+const SHA: &str = "3f2a9c1d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b";
+
+/// A spec with one small image (outside any git repository), pushing to
+/// `repository`.
+fn project(repository: &str) -> tempfile::TempDir {
+    let directory = tempfile::tempdir().unwrap();
+    fs::create_dir_all(directory.path().join("app")).unwrap();
+    fs::write(directory.path().join("app/message.txt"), "hello\n").unwrap();
+    fs::write(
+        directory.path().join("hoist.toml"),
+        format!(
+            "[[image]]\nname = \"web\"\nrepository = \"{repository}\"\nsource-date-epoch = 1700000000\n\
+             [image.config]\ncmd = [\"/app/message.txt\"]\n\
+             [[image.layer]]\nsource = \"app\"\ntarget = \"/app\"\n"
+        ),
+    )
+    .unwrap();
+    directory
+}
+
+/// `hoist ARGS` in `directory` as a GitHub Actions job runs it.
+fn github(directory: &Path, git_ref: &str, event: &str, args: &[&str]) -> Hoist {
+    hoist(args)
+        .current_dir(directory)
+        .env("HOIST_CACHE", directory.join(".cache"))
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_REF", git_ref)
+        .env("GITHUB_SHA", SHA)
+        .env("GITHUB_EVENT_NAME", event)
+        .env("GITHUB_REPOSITORY", "org/repo")
+        .env("GITHUB_SERVER_URL", "https://github.com")
+        .env("GITHUB_RUN_NUMBER", "17")
+}
+
+fn tags_json(output: &str) -> Vec<String> {
+    let value: Value = serde_json::from_str(output.trim()).unwrap();
+    value[0]["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|tag| tag.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn tags_for_each_kind_of_event() {
+    let project = project("registry.example/org/web");
+    let cases: &[(&str, &str, &[&str])] = &[
+        (
+            "refs/heads/feature/Cool_Thing",
+            "push",
+            &["feature-Cool_Thing", "sha-3f2a9c1"],
+        ),
+        (
+            "refs/tags/v1.2.3",
+            "push",
+            &["1.2.3", "1.2", "1", "sha-3f2a9c1", "latest"],
+        ),
+        (
+            "refs/pull/42/merge",
+            "pull_request",
+            &["pr-42", "sha-3f2a9c1"],
+        ),
+        (
+            "refs/tags/v2.0.0-rc.1",
+            "push",
+            &["2.0.0-rc.1", "sha-3f2a9c1"],
+        ),
+    ];
+    for (git_ref, event, expected) in cases {
+        let output = github(project.path(), git_ref, event, &["tags", "--json"])
+            .run()
+            .success();
+        assert_eq!(tags_json(&output.stdout), *expected, "{git_ref}");
+    }
+
+    // People read the plain form: name, repository, tags.
+    let plain = github(
+        project.path(),
+        "refs/heads/main",
+        "push",
+        &["tags", "--tag", "extra"],
+    )
+    .run()
+    .success();
+    assert_eq!(
+        plain.stdout.trim(),
+        "web registry.example/org/web main sha-3f2a9c1 extra"
+    );
+
+    // GitLab names the same things differently.
+    let gitlab = hoist(["tags", "--json"])
+        .current_dir(project.path())
+        .env("GITLAB_CI", "true")
+        .env("CI_COMMIT_TAG", "v3.1.0")
+        .env("CI_COMMIT_SHA", SHA)
+        .run()
+        .success();
+    assert_eq!(
+        tags_json(&gitlab.stdout),
+        ["3.1.0", "3.1", "3", "sha-3f2a9c1", "latest"]
+    );
+}
+
+#[test]
+fn a_bad_tag_template_is_a_spec_error_with_its_position() {
+    let project = project("registry.example/org/web");
+    let spec = project.path().join("hoist.toml");
+    let text = fs::read_to_string(&spec).unwrap();
+    fs::write(
+        &spec,
+        text.replace(
+            "source-date-epoch",
+            "tags = [\"stable-{shortsha}\"]\nsource-date-epoch",
+        ),
+    )
+    .unwrap();
+    let output = hoist(["tags"]).current_dir(project.path()).run().failure(1);
+    assert!(
+        output.stderr.contains("hoist.toml:4:8: `tags`") && output.stderr.contains("shortsha"),
+        "{}",
+        output.stderr
+    );
+}
+
+fn config_labels(layout: &Path, tag: &str) -> Value {
+    let layout = Layout::open(layout);
+    let (_, manifest) = layout.platform_manifests(tag).remove(0);
+    let config = layout.json(layout.json(&manifest)["config"]["digest"].as_str().unwrap());
+    config["config"]["Labels"].clone()
+}
+
+#[test]
+fn labels_and_github_outputs() {
+    let registry = TestRegistry::start();
+    let repository = format!("{}/org/web", registry.host());
+    let project = project(&repository);
+    let output_file = project.path().join("github-output");
+    let summary_file = project.path().join("summary.md");
+    let metadata_file = project.path().join("metadata.json");
+    let layout = project.path().join("layout");
+    let output = github(
+        project.path(),
+        "refs/tags/v1.2.3",
+        "push",
+        &["build", "--push", "--metadata-file"],
+    )
+    .arg(&metadata_file)
+    .arg("-o")
+    .arg(format!("oci:{}", layout.display()))
+    .env("GITHUB_OUTPUT", &output_file)
+    .env("GITHUB_STEP_SUMMARY", &summary_file)
+    .run()
+    .success();
+    let digest = output.last_line_digest();
+
+    let labels = config_labels(&layout, "web");
+    let label = |key: &str| labels[format!("org.opencontainers.image.{key}")].clone();
+    assert_eq!(label("revision"), SHA);
+    assert_eq!(label("source"), "https://github.com/org/repo");
+    assert_eq!(label("url"), "https://github.com/org/repo");
+    assert_eq!(label("version"), "1.2.3");
+    assert_eq!(label("title"), "web");
+    assert_eq!(label("ref.name"), "1.2.3");
+    assert_eq!(label("created"), "2023-11-14T22:13:20Z");
+    // The index carries them as annotations too.
+    let layout_reader = Layout::open(&layout);
+    let index = layout_reader.json(&layout_reader.tagged_digest("web"));
+    assert_eq!(
+        index["annotations"]["org.opencontainers.image.revision"],
+        SHA
+    );
+
+    let outputs = fs::read_to_string(&output_file).unwrap();
+    let value = |key: &str| -> String {
+        let start = outputs
+            .find(&format!("{key}<<"))
+            .unwrap_or_else(|| panic!("no {key} in {outputs}"));
+        let rest = &outputs[start..];
+        let (header, body) = rest.split_once('\n').unwrap();
+        let delimiter = header.split_once("<<").unwrap().1;
+        body.split(&format!("\n{delimiter}\n"))
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(value("digest"), digest);
+    assert_eq!(value("image"), format!("{repository}@{digest}"));
+    let tags: Vec<String> = ["1.2.3", "1.2", "1", "sha-3f2a9c1", "latest"]
+        .iter()
+        .map(|tag| format!("{repository}:{tag}"))
+        .collect();
+    assert_eq!(value("tags"), tags.join("\n"));
+    let metadata: Value = serde_json::from_str(&value("metadata")).unwrap();
+    assert_eq!(metadata["images"][0]["digest"], digest.as_str());
+
+    let summary = fs::read_to_string(&summary_file).unwrap();
+    assert!(summary.contains("### web"), "{summary}");
+    assert!(summary.contains("| linux/amd64 | `sha256:"), "{summary}");
+    assert!(
+        summary.contains(&format!("docker pull {repository}@{digest}")),
+        "{summary}"
+    );
+
+    let file: Value = serde_json::from_slice(&fs::read(&metadata_file).unwrap()).unwrap();
+    let image = &file["images"][0];
+    assert_eq!(image["name"], "web");
+    assert_eq!(image["repository"], repository.as_str());
+    assert_eq!(image["digest"], digest.as_str());
+    assert_eq!(image["platforms"][0]["layers"], 1);
+    assert_eq!(image["tags"].as_array().unwrap().len(), 5);
+    for phase in ["build", "publish", "total"] {
+        assert!(file["timings_ms"][phase].is_u64(), "{file}");
+    }
+}
+
+/// What `repository:tag` points to in the registry, through `hoist copy`.
+fn registry_digest(project: &Path, reference: &str) -> String {
+    let out = project.join(format!("check-{}", reference.replace(['/', ':'], "_")));
+    let _ = fs::remove_dir_all(&out);
+    hoist(["copy"])
+        .arg(format!("docker://{reference}"))
+        .arg(format!("oci:{}:x", out.display()))
+        .run()
+        .success();
+    Layout::open(&out).tagged_digest("x")
+}
+
+#[test]
+fn rollback_file_names_the_previous_digest_and_its_command_restores_it() {
+    let registry = TestRegistry::start();
+    let repository = format!("{}/org/web", registry.host());
+    let project = project(&repository);
+    let rollback_file = project.path().join("rollback.json");
+    let push = |project: &Path| {
+        github(project, "refs/heads/main", "push", &["build", "--push"])
+            .arg("--rollback-file")
+            .arg(&rollback_file)
+            .run()
+            .success()
+            .last_line_digest()
+    };
+    let first = push(project.path());
+    let records: Value = serde_json::from_slice(&fs::read(&rollback_file).unwrap()).unwrap();
+    assert_eq!(records.as_array().unwrap().len(), 2, "{records}");
+    assert_eq!(records[0]["tag"], "main");
+    assert_eq!(records[0]["previous_digest"], Value::Null);
+    assert_eq!(records[0]["restore_command"], Value::Null);
+    assert_eq!(records[0]["new_digest"], first.as_str());
+
+    fs::write(project.path().join("app/message.txt"), "changed\n").unwrap();
+    let second = push(project.path());
+    assert_ne!(first, second);
+    assert_eq!(
+        registry_digest(project.path(), &format!("{repository}:main")),
+        second
+    );
+    let records: Value = serde_json::from_slice(&fs::read(&rollback_file).unwrap()).unwrap();
+    let main = records
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|record| record["tag"] == "main")
+        .unwrap();
+    assert_eq!(main["previous_digest"], first.as_str());
+    assert_eq!(main["new_digest"], second.as_str());
+    let command = main["restore_command"].as_str().unwrap();
+    let words: Vec<&str> = command.split(' ').collect();
+    assert_eq!(&words[..2], ["hoist", "tag"], "{command}");
+    hoist(&words[1..]).run().success();
+    assert_eq!(
+        registry_digest(project.path(), &format!("{repository}:main")),
+        first,
+        "the restore command puts the tag back"
+    );
+}
+
+#[test]
+fn changed_skips_an_unchanged_image_and_rebuilds_a_changed_one() {
+    let registry = TestRegistry::start();
+    let repository = format!("{}/org/web", registry.host());
+    let project = project(&repository);
+    let build = |project: &Path| {
+        github(
+            project,
+            "refs/heads/main",
+            "push",
+            &["build", "--push", "--changed"],
+        )
+        .run()
+        .success()
+    };
+    let first = build(project.path());
+    assert!(
+        first.stdout.contains("web changed since"),
+        "{}",
+        first.stdout
+    );
+    let pushes = registry.count_requests("PUT", "/manifests/");
+    assert!(pushes > 0);
+
+    // A new checkout of the same files: other mtimes, same inputs.
+    let later = build(project.path());
+    assert!(later.stdout.contains("web unchanged"), "{}", later.stdout);
+    assert_eq!(later.last_line_digest(), first.last_line_digest());
+    assert_eq!(
+        registry.count_requests("PUT", "/manifests/"),
+        pushes,
+        "nothing pushed for an unchanged image"
+    );
+    // With --json the decision is an event naming the image, the target
+    // compared with and the digest found there.
+    let json = github(
+        project.path(),
+        "refs/heads/main",
+        "push",
+        &["build", "--push", "--changed", "--json"],
+    )
+    .run()
+    .success();
+    let skipped: Vec<serde_json::Value> = json
+        .stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|event| event["event"] == "skipped")
+        .collect();
+    assert_eq!(skipped.len(), 1, "{}", json.stdout);
+    assert_eq!(skipped[0]["image"], "web");
+    assert!(
+        skipped[0]["target"]
+            .as_str()
+            .is_some_and(|target| target.starts_with(&format!("docker://{repository}:"))),
+        "{}",
+        json.stdout
+    );
+    assert_eq!(
+        skipped[0]["digest"].as_str(),
+        Some(first.last_line_digest().as_str())
+    );
+
+    fs::write(project.path().join("app/message.txt"), "changed\n").unwrap();
+    let changed = build(project.path());
+    assert!(
+        changed.stdout.contains("web changed since"),
+        "{}",
+        changed.stdout
+    );
+    assert_ne!(changed.last_line_digest(), first.last_line_digest());
+    assert!(registry.count_requests("PUT", "/manifests/") > pushes);
+
+    // The same for a local layout, through the spec key.
+    let spec = project.path().join("hoist.toml");
+    let text = fs::read_to_string(&spec).unwrap();
+    fs::write(
+        &spec,
+        text.replace(
+            "source-date-epoch",
+            "skip-unchanged = true\nsource-date-epoch",
+        ),
+    )
+    .unwrap();
+    let layout = project.path().join("layout");
+    let local = |project: &Path| {
+        hoist(["build", "--no-cache", "-o"])
+            .arg(format!("oci:{}", layout.display()))
+            .current_dir(project)
+            .run()
+            .success()
+    };
+    assert!(local(project.path()).stdout.contains("web changed since"));
+    let again = local(project.path());
+    assert!(again.stdout.contains("web unchanged"), "{}", again.stdout);
+}
+
+#[test]
+fn dry_run_pushes_nothing() {
+    let registry = TestRegistry::start();
+    let repository = format!("{}/org/web", registry.host());
+    let project = project(&repository);
+    let output = github(
+        project.path(),
+        "refs/pull/7/merge",
+        "pull_request",
+        &["build", "--dry-run"],
+    )
+    .env("HOIST_CREDS", "nobody:wrong")
+    .run()
+    .success();
+    let digest = output.last_line_digest();
+    assert!(
+        output.stdout.contains(&format!(
+            "would push web to {repository} (pr-7, sha-3f2a9c1): {digest}"
+        )),
+        "{}",
+        output.stdout
+    );
+    assert_eq!(registry.count_requests("PUT", ""), 0, "{}", registry.log());
+    assert_eq!(registry.count_requests("POST", ""), 0, "{}", registry.log());
+    let catalog = common::run(
+        std::process::Command::new("curl")
+            .arg("-sf")
+            .arg(format!("http://{}/v2/_catalog", registry.host())),
+    );
+    let catalog: Value = serde_json::from_str(&catalog).unwrap();
+    assert_eq!(catalog["repositories"], serde_json::json!([]));
+    assert!(!project.path().join("hoist-out").exists());
+}
