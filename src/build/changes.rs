@@ -8,10 +8,10 @@ use super::metadata::{
     published_inputs_digest, revision_is_known,
 };
 use super::transport::{Transports, parse_reference};
-use crate::ci::{CiEnvironment, CiError, GitInfo, Revision, compute_tags};
+use crate::ci::{CiEnvironment, CiError, GitInfo, Revision, compute_tags, stable_tag};
 use crate::image::Manifest;
 use crate::oci::Location;
-use crate::progress::{Event, Observer, Silent};
+use crate::progress::{Event, Observer};
 use crate::spec::{ImagePlan, Plan};
 use std::error::Error as StdError;
 
@@ -30,11 +30,17 @@ pub enum ChangesError {
 }
 
 /// The revision being built, from git (where the spec lives) and the CI
-/// environment.
+/// environment, started now (for date tags, which follow the run's clock as
+/// docker/metadata-action's do; nothing hashed reads it).
 pub fn revision(plan: &Plan) -> Result<Revision, ChangesError> {
     let git = GitInfo::discover(&plan.spec_directory).map_err(ChangesError::Revision)?;
     let environment = CiEnvironment::from_process_env().map_err(ChangesError::Revision)?;
-    Ok(Revision::resolve(git.as_ref(), &environment))
+    let mut revision = Revision::resolve(git.as_ref(), &environment);
+    revision.started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .and_then(|elapsed| i64::try_from(elapsed.as_secs()).ok());
+    Ok(revision)
 }
 
 /// An image's tags: its spec `tags` (the default strategy when absent),
@@ -123,11 +129,19 @@ pub fn prepare(
         let mut image = image.clone();
         let tags = if options.pushing {
             image_tags(&image, revision, options.extra_tags, observer)?
-        } else if known {
-            // Only for `ref.name`: warnings about tags nobody pushes would be noise.
-            image_tags(&image, revision, &[], &Silent)?
         } else {
             Vec::new()
+        };
+        // `ref.name` takes a tag the commit and the event fix, never a date
+        // or run-number tag, which would put the clock into the config.
+        let ref_name = if known {
+            let spec = image.tags.clone().unwrap_or_default();
+            stable_tag(&spec, revision).map_err(|source| ChangesError::Tags {
+                image: image.name.clone(),
+                source,
+            })?
+        } else {
+            None
         };
         let detect = options.changed || image.skip_unchanged;
         let base = if known || detect {
@@ -135,12 +149,7 @@ pub fn prepare(
         } else {
             None
         };
-        add_standard_labels(
-            &mut image,
-            revision,
-            tags.first().map(String::as_str),
-            base.as_ref(),
-        )?;
+        add_standard_labels(&mut image, revision, ref_name.as_deref(), base.as_ref())?;
         if detect {
             let inputs = image_inputs_digest(&image, base.as_ref(), observer)?;
             add_inputs_label(&mut image, &inputs);

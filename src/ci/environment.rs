@@ -4,6 +4,7 @@
 //! process environment.
 
 use super::CiError;
+use super::events::Trigger;
 use std::path::PathBuf;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -64,6 +65,8 @@ pub struct CiEnvironment {
     pub repository: Option<String>,
     /// `GITHUB_WORKFLOW_REF`: which workflow file at which ref ran.
     pub workflow_ref: Option<String>,
+    /// A scheduled or manual run, whatever ref it builds.
+    pub trigger: Trigger,
 }
 
 impl CiEnvironment {
@@ -178,6 +181,11 @@ fn github(get: &dyn Fn(&str) -> Option<String>) -> Result<CiEnvironment, CiError
         }
     }
     environment.git_ref = git_ref;
+    environment.trigger = match event_name.as_deref() {
+        Some("schedule") => Trigger::Schedule,
+        Some("workflow_dispatch") => Trigger::Manual,
+        _ => Trigger::Push,
+    };
     Ok(environment)
 }
 
@@ -190,8 +198,14 @@ fn gitlab(get: &dyn Fn(&str) -> Option<String>) -> Result<CiEnvironment, CiError
     let tag = get("CI_COMMIT_TAG");
     // Unset in merge request and tag pipelines, by GitLab's design.
     let branch = get("CI_COMMIT_BRANCH");
+    let trigger = match get("CI_PIPELINE_SOURCE").as_deref() {
+        Some("schedule") => Trigger::Schedule,
+        Some("web" | "api") => Trigger::Manual,
+        _ => Trigger::Push,
+    };
     let mut environment = CiEnvironment {
         provider: CiProvider::GitLabCi,
+        trigger,
         event_name: get("CI_PIPELINE_SOURCE"),
         ref_name: get("CI_COMMIT_REF_NAME"),
         commit: get("CI_COMMIT_SHA"),

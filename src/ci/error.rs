@@ -60,6 +60,10 @@ pub enum CiError {
     UnclosedPlaceholder { template: String },
     #[error("tag date format `{format}` is not a valid strftime format (e.g. `%Y%m%d`)")]
     InvalidDateFormat { format: String },
+    #[error(
+        "date-timezone `{value}` is not a time zone: use UTC or an offset like +09:00 or -05:00"
+    )]
+    InvalidTimezone { value: String },
     #[error("sha-length {length} is out of range: use 1 to 40")]
     InvalidShaLength { length: usize },
     #[error("time {seconds} (seconds since 1970) cannot be written as a date")]

@@ -4,6 +4,7 @@
 //! and everything on a local build). Tags and labels are computed from this.
 
 use super::environment::{CiEnvironment, CiEvent, CiProvider};
+use super::events::Trigger;
 use super::git::{GitInfo, browse_url};
 
 /// The build's revision, as tags and labels see it.
@@ -34,6 +35,11 @@ pub struct Revision {
     pub dirty: bool,
     /// The clone is shallow, so tags may be missing.
     pub shallow: bool,
+    /// A push, a scheduled run or a manual one.
+    pub trigger: Trigger,
+    /// When this run started (seconds since 1970, UTC), for date tags; set
+    /// by whoever reads the clock, never by [`Revision::resolve`].
+    pub started: Option<i64>,
 }
 
 impl Revision {
@@ -70,6 +76,7 @@ impl Revision {
             }),
             dirty: git.is_some_and(|git| git.dirty),
             shallow: git.is_some_and(|git| git.shallow),
+            trigger: ci.trigger,
             ..Revision::default()
         };
         match ci.event {

@@ -17,9 +17,12 @@
 
 use super::CiError;
 use super::environment::CiEvent;
+use super::events::{EventFilter, TagEvent, never_filled, placeholder_events, run_events};
 use super::revision::Revision;
+pub use super::tag_rules::{DateRule, LatestPolicy, RawRule, TagStrategy};
 use super::template::{Placeholder, Template};
-use crate::progress::{Event, Observer};
+use crate::progress::{Event, Observer, Silent};
+use chrono::FixedOffset;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use std::fmt;
@@ -28,6 +31,9 @@ use std::fmt;
 pub const MAX_TAG_LENGTH: usize = 128;
 
 /// `tags = ["a", "b-{short_sha}"]` or a `[image.tags]` table.
+// One per image, read once: the size difference costs nothing, and a box
+// would make every pattern and constructor of the spec clumsier.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TagSpec {
     /// Exactly these templates, expanded.
@@ -39,94 +45,6 @@ impl Default for TagSpec {
     /// sha, branch, pr, semver and `latest` on releases; no date, no raw.
     fn default() -> Self {
         TagSpec::Strategy(TagStrategy::default())
-    }
-}
-
-/// Which tags to derive from the revision. Keys left out keep their default,
-/// so `[image.tags]` with only `date = "%Y%m%d"` adds a date tag to the
-/// default set; switch one off with `sha = false`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
-pub struct TagStrategy {
-    /// `sha-<first sha-length hex digits>`.
-    pub sha: bool,
-    pub sha_length: usize,
-    /// The branch name, sanitized (`feature/x` gives `feature-x`). Not on tag
-    /// or pull request builds.
-    pub branch: bool,
-    /// `pr-<number>` on pull and merge requests.
-    pub pr: bool,
-    /// Templates over `{version}`, `{major}`, `{minor}`, `{patch}`, applied
-    /// when a version tag is built. A pre-release gives only its full version.
-    /// An empty list switches version tags off.
-    pub semver: Vec<String>,
-    /// A strftime format applied to the commit time (UTC).
-    pub date: Option<String>,
-    pub latest: LatestPolicy,
-    /// Templates over every placeholder: {branch} {sha} {short_sha} {version}
-    /// {major} {minor} {patch} {date} {pr} {run_number}. `{date}` uses the
-    /// `date` format, or `%Y%m%d` without one. A template whose placeholder
-    /// has no value in a build (`{pr}` on a push) is skipped with a warning.
-    pub raw: Vec<String>,
-}
-
-impl Default for TagStrategy {
-    fn default() -> Self {
-        TagStrategy {
-            sha: true,
-            sha_length: 7,
-            branch: true,
-            pr: true,
-            semver: vec![
-                "{major}.{minor}.{patch}".to_string(),
-                "{major}.{minor}".to_string(),
-                "{major}".to_string(),
-            ],
-            date: None,
-            latest: LatestPolicy::Release,
-            raw: Vec::new(),
-        }
-    }
-}
-
-/// When to add `latest`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum LatestPolicy {
-    /// On builds of a version that is not a pre-release.
-    #[default]
-    Release,
-    /// On branch builds of the default branch.
-    DefaultBranch,
-    /// Never (`latest = false`).
-    Never,
-}
-
-impl<'de> Deserialize<'de> for LatestPolicy {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct LatestVisitor;
-        impl Visitor<'_> for LatestVisitor {
-            type Value = LatestPolicy;
-            fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
-                formatter.write_str(r#""release", "default-branch" or false"#)
-            }
-            fn visit_bool<E: de::Error>(self, value: bool) -> Result<LatestPolicy, E> {
-                if value {
-                    Err(E::custom(
-                        r#"latest = true is ambiguous: write "release" or "default-branch""#,
-                    ))
-                } else {
-                    Ok(LatestPolicy::Never)
-                }
-            }
-            fn visit_str<E: de::Error>(self, value: &str) -> Result<LatestPolicy, E> {
-                match value {
-                    "release" => Ok(LatestPolicy::Release),
-                    "default-branch" => Ok(LatestPolicy::DefaultBranch),
-                    other => Err(E::invalid_value(de::Unexpected::Str(other), &self)),
-                }
-            }
-        }
-        deserializer.deserialize_any(LatestVisitor)
     }
 }
 
@@ -155,34 +73,46 @@ impl<'de> Deserialize<'de> for TagSpec {
 }
 
 impl TagSpec {
-    /// Checks every template, the date format and the sha length, whatever
-    /// the revision: a typo must fail the first build, not the first release.
+    /// Checks every template, the date format, the time zone and the sha
+    /// length, whatever the revision: a typo must fail the first build, not
+    /// the first release.
     pub fn validate(&self) -> Result<(), CiError> {
         self.compile().map(|_| ())
     }
 
     fn compile(&self) -> Result<Compiled, CiError> {
-        let default_strategy = TagStrategy {
-            sha: false,
-            branch: false,
-            pr: false,
+        let list_strategy = TagStrategy {
+            sha: EventFilter::Never,
+            branch: EventFilter::Never,
+            pr: EventFilter::Never,
             semver: Vec::new(),
             latest: LatestPolicy::Never,
             ..TagStrategy::default()
         };
         let (strategy, raw) = match self {
-            TagSpec::List(templates) => (&default_strategy, templates),
-            TagSpec::Strategy(strategy) => (strategy, &strategy.raw),
+            TagSpec::List(templates) => (
+                &list_strategy,
+                templates
+                    .iter()
+                    .map(|value| RawRule {
+                        value: value.clone(),
+                        on: EventFilter::Default,
+                        except: Vec::new(),
+                    })
+                    .collect(),
+            ),
+            TagSpec::Strategy(strategy) => (strategy, strategy.raw.clone()),
         };
         if !(1..=40).contains(&strategy.sha_length) {
             return Err(CiError::InvalidShaLength {
                 length: strategy.sha_length,
             });
         }
-        if let Some(format) = &strategy.date {
-            check_date_format(format)?;
+        if let Some(rule) = &strategy.date {
+            check_date_format(&rule.format)?;
         }
         Ok(Compiled {
+            offset: parse_offset(strategy.date_timezone.as_deref())?,
             strategy: strategy.clone(),
             semver: strategy
                 .semver
@@ -190,121 +120,127 @@ impl TagSpec {
                 .map(|template| Template::parse(template))
                 .collect::<Result<_, _>>()?,
             raw: raw
-                .iter()
-                .map(|template| Template::parse(template))
-                .collect::<Result<_, _>>()?,
+                .into_iter()
+                .map(|rule| Ok((Template::parse(&rule.value)?, rule)))
+                .collect::<Result<_, CiError>>()?,
         })
     }
 }
 
 struct Compiled {
     strategy: TagStrategy,
+    offset: FixedOffset,
     semver: Vec<Template>,
-    raw: Vec<Template>,
+    raw: Vec<(Template, RawRule)>,
+}
+
+/// One computed tag, and whether its value is fixed by the commit and the
+/// event (not by the clock or the run number).
+struct ComputedTag {
+    value: String,
+    stable: bool,
 }
 
 /// The tags for `revision`, in a fixed order (semver, branch, pr, date, raw,
-/// sha, latest) without duplicates. Values that sanitize to nothing and
-/// templates whose placeholders have no value in this build are skipped and
-/// reported to `observer` as warnings.
+/// sha, latest) without duplicates. Each rule applies on its events only;
+/// values that sanitize to nothing are skipped, and a rule that can never
+/// give a tag (its events never fill its placeholders) is reported to
+/// `observer` as a warning, as is a value the environment should know and
+/// does not (no commit outside git).
 pub fn compute_tags(
     spec: &TagSpec,
     revision: &Revision,
     observer: &dyn Observer,
 ) -> Result<Vec<String>, CiError> {
+    let tags = compute(spec, revision, observer)?;
+    if tags.is_empty() {
+        observer.event(Event::Warning {
+            message: "no tag applies to this build; it is published by digest only".to_string(),
+        });
+    }
+    Ok(tags.into_iter().map(|tag| tag.value).collect())
+}
+
+/// The first tag whose value the commit and the event fix, for the
+/// `org.opencontainers.image.ref.name` label: a date or run-number tag would
+/// put the clock into the config digest.
+pub fn stable_tag(spec: &TagSpec, revision: &Revision) -> Result<Option<String>, CiError> {
+    Ok(compute(spec, revision, &Silent)?
+        .into_iter()
+        .find(|tag| tag.stable)
+        .map(|tag| tag.value))
+}
+
+fn compute(
+    spec: &TagSpec,
+    revision: &Revision,
+    observer: &dyn Observer,
+) -> Result<Vec<ComputedTag>, CiError> {
     let compiled = spec.compile()?;
     let strategy = &compiled.strategy;
+    let events = run_events(revision);
     let warn = |message: String| observer.event(Event::Warning { message });
     let mut tags = TagList::default();
-    let date_format = strategy.date.as_deref().unwrap_or("%Y%m%d");
-    let values = |placeholder: Placeholder| -> Option<String> {
-        let version = revision.version.as_ref();
-        match placeholder {
-            Placeholder::Branch => revision.branch.clone(),
-            Placeholder::Sha => revision.commit.clone(),
-            Placeholder::ShortSha => revision
-                .commit
-                .as_ref()
-                .map(|commit| commit.chars().take(strategy.sha_length).collect()),
-            Placeholder::Version => version.map(ToString::to_string),
-            Placeholder::Major => version.map(|version| version.major.to_string()),
-            Placeholder::Minor => version.map(|version| version.minor.to_string()),
-            Placeholder::Patch => version.map(|version| version.patch.to_string()),
-            Placeholder::Date => revision
-                .commit_time
-                .and_then(|time| format_date(date_format, time).ok()),
-            Placeholder::Pr => revision.pull_request.map(|number| number.to_string()),
-            Placeholder::RunNumber => revision.run_number.map(|number| number.to_string()),
-        }
+    let date_format = strategy
+        .date
+        .as_ref()
+        .map_or("%Y%m%d", |rule| rule.format.as_str());
+    let date = |format: &str| {
+        revision
+            .started
+            .map(|time| format_date_in(format, time, compiled.offset))
+            .transpose()
     };
-    let mut add = |origin: &str, value: String| match sanitize_tag(&value) {
-        Some(tag) => tags.push(tag),
+    let date_value = date(date_format)?;
+    let values =
+        |placeholder: Placeholder| placeholder_value(placeholder, revision, strategy, &date_value);
+    let mut add = |origin: &str, value: String, stable: bool| match sanitize_tag(&value) {
+        Some(tag) => tags.push(tag, stable),
         None => warn(format!(
             "{origin} `{value}` gives no valid tag after sanitizing; skipped"
         )),
     };
 
-    if !compiled.semver.is_empty() {
-        match (&revision.version, &revision.tag) {
-            (Some(version), _) if !version.pre.is_empty() => {
-                // Pre-releases move fast and break things: they never claim
-                // `2.0` or `2`, only their own full version.
-                add("version", version.to_string());
-            }
-            (Some(_), _) => {
-                for template in &compiled.semver {
-                    match template.expand(&values) {
-                        Ok(value) => add("semver template", value),
-                        Err(missing) => warn(missing_value("semver", missing)),
-                    }
-                }
-            }
-            (None, Some(tag)) if revision.event == CiEvent::Tag => {
-                warn(format!(
-                    "git tag `{tag}` is not a semantic version (v1.2.3); tagging with its name instead"
-                ));
-                add("git tag", tag.clone());
-            }
-            (None, _) => {
-                if revision.tag.is_none() && revision.shallow && !revision.ref_from_ci {
-                    warn(
-                        "shallow clone without tags at HEAD: no version tags; run `git fetch --tags` to get them"
-                            .to_string(),
-                    );
-                }
-            }
-        }
+    if events.contains(&TagEvent::Tag) {
+        add_version_tags(&compiled, revision, &values, &mut add, &warn);
+    } else if !compiled.semver.is_empty()
+        && revision.tag.is_none()
+        && revision.shallow
+        && !revision.ref_from_ci
+    {
+        warn(
+            "shallow clone without tags at HEAD: no version tags; run `git fetch --tags` to get them"
+                .to_string(),
+        );
     }
 
-    if strategy.branch
-        && revision.event == CiEvent::Branch
+    if strategy.branch.applies(Some(&[TagEvent::Branch]), &events)
         && let Some(branch) = &revision.branch
     {
-        add("branch", branch.clone());
+        add("branch", branch.clone(), true);
     }
 
-    if strategy.pr
-        && revision.event == CiEvent::PullRequest
+    if strategy.pr.applies(Some(&[TagEvent::Pr]), &events)
         && let Some(number) = revision.pull_request
     {
-        add("pull request", format!("pr-{number}"));
+        add("pull request", format!("pr-{number}"), true);
     }
 
-    if let Some(format) = &strategy.date {
-        match revision.commit_time {
-            Some(time) => add("date", format_date(format, time)?),
-            None => warn("no commit time known (not a git checkout): no date tag".to_string()),
+    if let Some(rule) = &strategy.date
+        && rule.on.applies(None, &events)
+        && !rule.except.iter().any(|event| events.contains(event))
+    {
+        match date(&rule.format)? {
+            Some(value) => add("date", value, false),
+            None => warn("the run's start time is not known: no date tag".to_string()),
         }
     }
 
-    for template in &compiled.raw {
-        match template.expand(&values) {
-            Ok(value) => add("template", value),
-            Err(missing) => warn(missing_value("template", missing)),
-        }
+    for (template, rule) in &compiled.raw {
+        add_raw_tag(template, rule, &events, &values, &mut add, &warn);
     }
 
-    if strategy.sha {
+    if strategy.sha.applies(None, &events) {
         match &revision.commit {
             Some(commit) => add(
                 "sha",
@@ -312,6 +248,7 @@ pub fn compute_tags(
                     "sha-{}",
                     commit.chars().take(strategy.sha_length).collect::<String>()
                 ),
+                true,
             ),
             None => warn(
                 "no commit known (not a git checkout and no CI commit variable): no sha tag"
@@ -320,46 +257,136 @@ pub fn compute_tags(
         }
     }
 
-    match strategy.latest {
-        LatestPolicy::Release => {
-            if revision
-                .version
-                .as_ref()
-                .is_some_and(|version| version.pre.is_empty())
-            {
-                tags.push("latest".to_string());
-            }
-        }
-        LatestPolicy::DefaultBranch => {
-            if revision.event == CiEvent::Branch {
-                match (&revision.branch, &revision.default_branch) {
-                    (Some(branch), Some(default)) if branch == default => {
-                        tags.push("latest".to_string())
-                    }
-                    (_, None) => warn(
-                        "default branch unknown (no CI variable, no origin/HEAD): no latest tag"
-                            .to_string(),
-                    ),
-                    _ => {}
-                }
-            }
-        }
-        LatestPolicy::Never => {}
-    }
-
-    if tags.0.is_empty() {
-        warn("no tag applies to this build; it is published by digest only".to_string());
-    }
+    add_latest(&strategy.latest, revision, &events, &mut add, &warn);
     Ok(tags.0)
 }
 
+fn placeholder_value(
+    placeholder: Placeholder,
+    revision: &Revision,
+    strategy: &TagStrategy,
+    date: &Option<String>,
+) -> Option<String> {
+    let version = revision.version.as_ref();
+    match placeholder {
+        Placeholder::Branch => revision.branch.clone(),
+        Placeholder::Sha => revision.commit.clone(),
+        Placeholder::ShortSha => revision
+            .commit
+            .as_ref()
+            .map(|commit| commit.chars().take(strategy.sha_length).collect()),
+        Placeholder::Version => version.map(ToString::to_string),
+        Placeholder::Major => version.map(|version| version.major.to_string()),
+        Placeholder::Minor => version.map(|version| version.minor.to_string()),
+        Placeholder::Patch => version.map(|version| version.patch.to_string()),
+        Placeholder::Date => date.clone(),
+        Placeholder::Pr => revision.pull_request.map(|number| number.to_string()),
+        Placeholder::RunNumber => revision.run_number.map(|number| number.to_string()),
+    }
+}
+
+type Add<'a> = dyn FnMut(&str, String, bool) + 'a;
+
+fn add_version_tags(
+    compiled: &Compiled,
+    revision: &Revision,
+    values: &dyn Fn(Placeholder) -> Option<String>,
+    add: &mut Add,
+    warn: &dyn Fn(String),
+) {
+    if compiled.semver.is_empty() {
+        return;
+    }
+    match (&revision.version, &revision.tag) {
+        (Some(version), _) if !version.pre.is_empty() => {
+            // Pre-releases move fast and break things: they never claim
+            // `2.0` or `2`, only their own full version.
+            add("version", version.to_string(), true);
+        }
+        (Some(_), _) => {
+            for template in &compiled.semver {
+                match template.expand(values) {
+                    Ok(value) => add("semver template", value, true),
+                    Err(missing) => warn(missing_value("semver", missing)),
+                }
+            }
+        }
+        (None, Some(tag)) if revision.event == CiEvent::Tag => {
+            warn(format!(
+                "git tag `{tag}` is not a semantic version (v1.2.3); tagging with its name instead"
+            ));
+            add("git tag", tag.clone(), true);
+        }
+        (None, _) => {}
+    }
+}
+
+/// A raw template on its events. A rule whose events can never fill its
+/// placeholders is warned about on every run; one that merely does not
+/// apply, or whose placeholder this kind of run cannot fill, is silent.
+fn add_raw_tag(
+    template: &Template,
+    rule: &RawRule,
+    events: &[TagEvent],
+    values: &dyn Fn(Placeholder) -> Option<String>,
+    add: &mut Add,
+    warn: &dyn Fn(String),
+) {
+    let placeholders = template.placeholders();
+    let possible = rule.on.possible(None);
+    if let Some(placeholder) = never_filled(possible.as_deref(), &placeholders) {
+        warn(format!(
+            "tag rule `{}` can never give a tag: {{{}}} has no value on the events it applies on",
+            rule.value,
+            placeholder.name()
+        ));
+        return;
+    }
+    if !rule.on.applies(None, events) || rule.except.iter().any(|event| events.contains(event)) {
+        return;
+    }
+    match template.expand(values) {
+        Ok(value) => {
+            let stable = !placeholders.iter().any(|placeholder| {
+                matches!(placeholder, Placeholder::Date | Placeholder::RunNumber)
+            });
+            add("template", value, stable);
+        }
+        Err(missing) => {
+            let expected_here = placeholder_events(missing)
+                .is_none_or(|filled| filled.iter().any(|event| events.contains(event)));
+            if expected_here {
+                warn(missing_value("template", missing));
+            }
+        }
+    }
+}
+
+fn add_latest(
+    policy: &LatestPolicy,
+    revision: &Revision,
+    events: &[TagEvent],
+    add: &mut Add,
+    warn: &dyn Fn(String),
+) {
+    let on = policy.events();
+    if on.iter().any(|event| events.contains(event)) {
+        add("latest", "latest".to_string(), true);
+    } else if on.contains(&TagEvent::DefaultBranch)
+        && events.contains(&TagEvent::Branch)
+        && revision.default_branch.is_none()
+    {
+        warn("default branch unknown (no CI variable, no origin/HEAD): no latest tag".to_string());
+    }
+}
+
 #[derive(Default)]
-struct TagList(Vec<String>);
+struct TagList(Vec<ComputedTag>);
 
 impl TagList {
-    fn push(&mut self, tag: String) {
-        if !self.0.contains(&tag) {
-            self.0.push(tag);
+    fn push(&mut self, value: String, stable: bool) {
+        if !self.0.iter().any(|tag| tag.value == value) {
+            self.0.push(ComputedTag { value, stable });
         }
     }
 }
@@ -404,15 +431,55 @@ fn check_date_format(format: &str) -> Result<(), CiError> {
 
 /// `format` (strftime) applied to `seconds` since 1970, in UTC.
 pub fn format_date(format: &str, seconds: i64) -> Result<String, CiError> {
+    format_date_in(
+        format,
+        seconds,
+        FixedOffset::east_opt(0).expect("zero is an offset"),
+    )
+}
+
+/// `format` (strftime) applied to `seconds` since 1970, at `offset`.
+fn format_date_in(format: &str, seconds: i64, offset: FixedOffset) -> Result<String, CiError> {
     use std::fmt::Write as _;
     check_date_format(format)?;
-    let time =
-        chrono::DateTime::from_timestamp(seconds, 0).ok_or(CiError::TimeOutOfRange { seconds })?;
+    let time = chrono::DateTime::from_timestamp(seconds, 0)
+        .ok_or(CiError::TimeOutOfRange { seconds })?
+        .with_timezone(&offset);
     let mut out = String::new();
     write!(out, "{}", time.format(format)).map_err(|_| CiError::InvalidDateFormat {
         format: format.to_string(),
     })?;
     Ok(out)
+}
+
+/// `UTC` (or nothing), `Z`, or an offset `+HH:MM`, `-HHMM`, `+HH`.
+fn parse_offset(value: Option<&str>) -> Result<FixedOffset, CiError> {
+    let invalid = || CiError::InvalidTimezone {
+        value: value.unwrap_or_default().to_string(),
+    };
+    let text = match value {
+        None | Some("UTC" | "utc" | "Z") => return FixedOffset::east_opt(0).ok_or_else(invalid),
+        Some(text) => text,
+    };
+    let (sign, rest) = match text.as_bytes().first() {
+        Some(b'+') => (1, &text[1..]),
+        Some(b'-') => (-1, &text[1..]),
+        _ => return Err(invalid()),
+    };
+    let digits: String = rest.chars().filter(|character| *character != ':').collect();
+    if !(digits.len() == 2 || digits.len() == 4) || !digits.chars().all(|c| c.is_ascii_digit()) {
+        return Err(invalid());
+    }
+    let hours: i32 = digits[..2].parse().map_err(|_| invalid())?;
+    let minutes: i32 = digits
+        .get(2..)
+        .filter(|m| !m.is_empty())
+        .map_or(Ok(0), str::parse)
+        .map_err(|_| invalid())?;
+    if hours > 14 || minutes > 59 {
+        return Err(invalid());
+    }
+    FixedOffset::east_opt(sign * (hours * 3600 + minutes * 60)).ok_or_else(invalid)
 }
 
 #[cfg(test)]
@@ -438,6 +505,24 @@ mod tests {
         }
         let long = "a".repeat(300);
         assert_eq!(sanitize_tag(&long).unwrap().len(), MAX_TAG_LENGTH);
+    }
+
+    #[test]
+    fn time_zones_are_offsets() {
+        let at = |zone: Option<&str>| {
+            parse_offset(zone)
+                .map(|offset| format_date_in("%Y%m%d-%H%M", 1_700_000_000, offset).unwrap())
+        };
+        assert_eq!(at(None).unwrap(), "20231114-2213");
+        assert_eq!(at(Some("UTC")).unwrap(), "20231114-2213");
+        assert_eq!(at(Some("+09:00")).unwrap(), "20231115-0713");
+        assert_eq!(at(Some("-0530")).unwrap(), "20231114-1643");
+        for bad in ["Europe/Berlin", "+25:00", "9", "+9:0", ""] {
+            assert!(
+                matches!(at(Some(bad)), Err(CiError::InvalidTimezone { .. })),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -92,6 +92,17 @@ impl Template {
         Ok(Template { segments })
     }
 
+    /// The placeholders the template uses, in order.
+    pub fn placeholders(&self) -> Vec<Placeholder> {
+        self.segments
+            .iter()
+            .filter_map(|segment| match segment {
+                Segment::Placeholder(placeholder) => Some(*placeholder),
+                Segment::Literal(_) => None,
+            })
+            .collect()
+    }
+
     /// Expands the template, or names the first placeholder without a value.
     pub fn expand(
         &self,

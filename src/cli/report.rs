@@ -32,6 +32,9 @@ impl Mode {
 
 pub struct Reporter {
     mode: Mode,
+    /// With --json, warnings go to stderr as text, so stdout is one JSON
+    /// document (`hoist tags --json`).
+    warnings_on_stderr: bool,
     bars: Option<MultiProgress>,
     layers: Mutex<HashMap<String, ProgressBar>>,
 }
@@ -42,9 +45,17 @@ impl Reporter {
             .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
         Reporter {
             mode,
+            warnings_on_stderr: false,
             bars,
             layers: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Warnings as text on stderr in every mode, for commands whose stdout
+    /// is a single JSON document.
+    pub fn with_warnings_on_stderr(mut self) -> Self {
+        self.warnings_on_stderr = true;
+        self
     }
 
     /// A result line for people (not shown with --json or --quiet).
@@ -118,7 +129,7 @@ fn outcome_name(outcome: BlobOutcome) -> &'static str {
 impl Observer for Reporter {
     fn event(&self, event: Event) {
         if let Event::Warning { message } = &event {
-            if self.mode == Mode::Json {
+            if self.mode == Mode::Json && !self.warnings_on_stderr {
                 self.json(json!({"event": "warning", "message": message}));
             } else {
                 self.warning(message);

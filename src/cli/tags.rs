@@ -23,14 +23,14 @@ pub struct TagsArguments {
     /// An extra tag, as `hoist build --tag` adds. Repeatable.
     #[arg(short, long = "tag", value_name = "TAG")]
     tags: Vec<String>,
-    /// Print one JSON array of {image, repository, tags}.
+    /// Print one JSON array of {image, repository, tags} (warnings go to stderr).
     #[arg(long)]
     json: bool,
 }
 
 /// Prints `NAME REPOSITORY TAG...` per image (`-` without a repository).
 pub fn run(arguments: TagsArguments) -> anyhow::Result<()> {
-    let reporter = Reporter::new(Mode::from_flags(arguments.json, false));
+    let reporter = Reporter::new(Mode::from_flags(arguments.json, false)).with_warnings_on_stderr();
     let options = PlanOptions {
         source_date_epoch: std::env::var("SOURCE_DATE_EPOCH").ok(),
         images: arguments.images.clone(),

@@ -4,7 +4,8 @@
 //! build reads them.
 
 use hoist::ci::{
-    CiEnvironment, CiError, GitInfo, LatestPolicy, Revision, TagSpec, TagStrategy, compute_tags,
+    CiEnvironment, CiError, EventFilter, GitInfo, LatestPolicy, Revision, TagSpec, TagStrategy,
+    compute_tags,
 };
 use hoist::progress::{Event, Recorder};
 use serde::Deserialize;
@@ -13,6 +14,8 @@ use std::collections::HashMap;
 const SHA: &str = "3f2a9c1e5b7d9f1a3c5e7b9d1f3a5c7e9b1d3f5a";
 /// 2023-11-14T22:13:20Z.
 const COMMIT_TIME: i64 = 1_700_000_000;
+/// When the run started, for date tags: 2023-11-16T02:00:00Z.
+const STARTED: i64 = 1_700_100_000;
 
 /// The `[image]` section as far as tags go.
 #[derive(Deserialize)]
@@ -154,7 +157,7 @@ const CASES: &[Case] = &[
         warning: None,
     },
     Case {
-        name: "github tag with the full strategy: date from the commit, raw template",
+        name: "github tag with the full strategy: date from the run start, raw template",
         environment: &[
             GITHUB,
             ("GITHUB_REF", "refs/tags/v1.2.3"),
@@ -166,7 +169,7 @@ const CASES: &[Case] = &[
             "1.2.3",
             "1.2",
             "1",
-            "20231114",
+            "20231116",
             "stable-3f2a9c1",
             "sha-3f2a9c1",
             "latest",
@@ -182,7 +185,7 @@ const CASES: &[Case] = &[
         ],
         git: Some((Some("main"), &[])),
         spec: FULL_STRATEGY,
-        expected: &["main", "20231114", "stable-3f2a9c1", "sha-3f2a9c1"],
+        expected: &["main", "20231116", "stable-3f2a9c1", "sha-3f2a9c1"],
         warning: None,
     },
     Case {
@@ -298,10 +301,18 @@ const CASES: &[Case] = &[
         warning: Some("git fetch --tags"),
     },
     Case {
-        name: "not a git checkout, no CI: nothing, with a warning",
+        name: "not a git checkout, no CI: only the run's date, with a warning",
         environment: &[],
         git: None,
         spec: FULL_STRATEGY,
+        expected: &["20231116"],
+        warning: Some("no commit known"),
+    },
+    Case {
+        name: "not a git checkout, no CI, no date: nothing, with a warning",
+        environment: &[],
+        git: None,
+        spec: "",
         expected: &[],
         warning: Some("published by digest only"),
     },
@@ -327,20 +338,20 @@ const CASES: &[Case] = &[
         ],
         git: Some((Some("main"), &[])),
         spec: r#"tags = ["latest", "build-{run_number}", "{branch}", "main", "{date}"]"#,
-        expected: &["latest", "build-42", "main", "20231114"],
+        expected: &["latest", "build-42", "main", "20231116"],
         warning: None,
     },
     Case {
-        name: "template without a value in this build is skipped with a warning",
+        name: "template that no event it applies on can fill warns",
         environment: &[
             GITHUB,
             ("GITHUB_REF", "refs/heads/main"),
             ("GITHUB_SHA", SHA),
         ],
         git: Some((Some("main"), &[])),
-        spec: r#"tags = ["pr-{pr}", "edge"]"#,
-        expected: &["edge"],
-        warning: Some("{pr} has no value"),
+        spec: r#"tags = { raw = [{ value = "pr-{pr}", on = ["branch"] }, "edge"], sha = false }"#,
+        expected: &["main", "edge"],
+        warning: Some("can never give a tag: {pr}"),
     },
     Case {
         name: "raw templates over every value on a tag build",
@@ -381,7 +392,8 @@ const CASES: &[Case] = &[
     },
 ];
 
-fn warnings(recorder: &Recorder) -> Vec<String> {
+/// The warnings a tag computation reported.
+pub(crate) fn warnings(recorder: &Recorder) -> Vec<String> {
     recorder
         .0
         .lock()
@@ -402,7 +414,8 @@ fn tag_table() {
         let lookup = |name: &str| environment.get(name).map(|value| value.to_string());
         let ci = CiEnvironment::from_env(&lookup).unwrap();
         let git = case.git.map(|(branch, tags)| checkout(branch, tags));
-        let revision = Revision::resolve(git.as_ref(), &ci);
+        let mut revision = Revision::resolve(git.as_ref(), &ci);
+        revision.started = Some(STARTED);
         let spec = parse(case.spec).unwrap_or_else(|error| panic!("{}: {error}", case.name));
         let recorder = Recorder::default();
         let tags = compute_tags(&spec, &revision, &recorder)
@@ -448,7 +461,10 @@ fn tags_absent_means_the_default_strategy() {
     let TagSpec::Strategy(strategy) = spec else {
         unreachable!()
     };
-    assert!(strategy.sha && strategy.branch && strategy.pr);
+    assert_eq!(
+        [&strategy.sha, &strategy.branch, &strategy.pr],
+        [&EventFilter::Default; 3]
+    );
     assert_eq!(strategy.sha_length, 7);
     assert_eq!(strategy.date, None);
     assert!(strategy.raw.is_empty());
@@ -468,7 +484,10 @@ fn spec_errors_name_what_is_wrong() {
     assert!(unknown_key.contains("line 3"), "{unknown_key}");
 
     let wrong_type = parse("tags = { sha = \"yes\" }").unwrap_err().to_string();
-    assert!(wrong_type.contains("bool"), "{wrong_type}");
+    assert!(
+        wrong_type.contains("true, false or a list of events"),
+        "{wrong_type}"
+    );
 
     let latest_true = parse("tags = { latest = true }").unwrap_err().to_string();
     assert!(latest_true.contains("default-branch"), "{latest_true}");

@@ -16,6 +16,7 @@ mod ci_cli;
 mod ci_docs;
 mod ci_git;
 mod ci_outputs;
+mod ci_pipelines;
 mod ci_tags;
 mod cli_attest;
 mod cli_copy;
