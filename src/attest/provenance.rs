@@ -27,7 +27,8 @@ pub enum ProvenanceMode {
 /// A base image the build started from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BaseImage {
-    /// As the spec names it (`debian:bookworm-slim`).
+    /// As the spec names it: a registry reference (`debian:bookworm-slim`,
+    /// with or without `docker://`) or a local location (`oci:base:1`).
     pub reference: String,
     /// The manifest digest it resolved to.
     pub digest: Digest,
@@ -176,13 +177,27 @@ fn seconds(time: SystemTime) -> i64 {
     }
 }
 
+/// A base image's URI and name: a registry reference gets `docker://` once
+/// (the name is the bare reference), a local location stays as it is.
+fn base_uri(reference: &str) -> (String, String) {
+    const LOCAL: [&str; 3] = ["oci:", "oci-archive:", "docker-archive:"];
+    if let Some(bare) = reference.strip_prefix("docker://") {
+        (reference.to_string(), bare.to_string())
+    } else if LOCAL.iter().any(|prefix| reference.starts_with(prefix)) {
+        (reference.to_string(), reference.to_string())
+    } else {
+        (format!("docker://{reference}"), reference.to_string())
+    }
+}
+
 /// The SLSA v1 provenance statement for a build.
 pub fn provenance_statement(inputs: &BuildInputs) -> Result<Statement, AttestError> {
     let mut resolved_dependencies = Vec::new();
     for base in &inputs.base_images {
+        let (uri, name) = base_uri(&base.reference);
         resolved_dependencies.push(ResourceDescriptor {
-            uri: format!("docker://{}", base.reference),
-            name: Some(base.reference.clone()),
+            uri,
+            name: Some(name),
             digest: BTreeMap::from([("sha256", sha256_hex(&base.digest)?.to_string())]),
         });
     }
@@ -255,6 +270,25 @@ mod tests {
             .map(|(key, value)| (key.to_string(), value.to_string()))
             .collect();
         move |name| map.get(name).cloned()
+    }
+
+    #[test]
+    fn base_images_are_named_once() {
+        assert_eq!(
+            base_uri("docker://ghcr.io/org/base:1"),
+            (
+                "docker://ghcr.io/org/base:1".to_string(),
+                "ghcr.io/org/base:1".to_string()
+            )
+        );
+        assert_eq!(
+            base_uri("debian:bookworm-slim"),
+            (
+                "docker://debian:bookworm-slim".to_string(),
+                "debian:bookworm-slim".to_string()
+            )
+        );
+        assert_eq!(base_uri("oci:base:1").0, "oci:base:1");
     }
 
     #[test]
