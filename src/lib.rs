@@ -2,12 +2,12 @@
 //! publishes them to OCI layouts, archives and registries.
 //!
 //! Pipeline: [`spec`] → [`build`] ([`layer`] → [`image`]) → [`attest`] → [`sink`]
-//! or [`registry`]. [`oci`] is the shared vocabulary; only [`cli`] prints.
+//! or [`registry`]. [`oci`] is the shared vocabulary. The library never prints:
+//! it reports [`progress`] events, and the `hoist` binary's `cli` module renders them.
 
 pub mod attest;
 pub mod build;
 pub mod ci;
-pub mod cli;
 pub mod image;
 pub mod layer;
 pub mod oci;

@@ -3,13 +3,13 @@
 
 use super::RegistryArguments;
 use super::report::{Mode, Reporter};
-use crate::attest::{self, Builder, FileTree, SourceRepository};
-use crate::build::attest::{AttachMode, AttestRequest};
-use crate::build::transport::{Transports, parse_reference};
-use crate::image::{Blob, Image, Manifest};
-use crate::oci::{Digest, Location, Platform, sha256_digest};
-use crate::spec::plan::ProvenanceLevel;
-use crate::spec::{ImagePlan, Plan};
+use hoist::attest::{self, Builder, FileTree, SourceRepository};
+use hoist::build::attest::{AttachMode, AttestRequest};
+use hoist::build::transport::{Transports, parse_reference};
+use hoist::image::{Blob, Image, Manifest};
+use hoist::oci::{Digest, Location, Platform, sha256_digest};
+use hoist::spec::plan::ProvenanceLevel;
+use hoist::spec::{ImagePlan, Plan};
 use anyhow::{Context, bail};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -41,7 +41,7 @@ pub fn request(
     let sbom = sbom_flag || image.sbom;
     let provenance = provenance_flag.or(image.provenance);
     let source = if provenance.is_some() {
-        crate::ci::GitInfo::discover(&plan.spec_directory)?.and_then(|git| {
+        hoist::ci::GitInfo::discover(&plan.spec_directory)?.and_then(|git| {
             git.remote_url.map(|url| SourceRepository {
                 url,
                 commit: git.commit,
@@ -224,7 +224,7 @@ fn choose_image(manifest: &Manifest, platform: Option<&str>) -> anyhow::Result<I
         None => None,
     };
     if let Some(wanted) = &wanted {
-        return Ok(crate::source::select_platform(manifest, wanted)?);
+        return Ok(hoist::source::select_platform(manifest, wanted)?);
     }
     let images = platform_images(manifest)?;
     if let [(_, image)] = images.as_slice() {
@@ -332,14 +332,14 @@ pub fn attestations(arguments: AttestationsArguments) -> anyhow::Result<()> {
             let client = transports.registry()?;
             let mut images = Vec::new();
             for subject in &subjects {
-                let listed = crate::registry::referrers::list_referrers(client, &parsed, subject)
+                let listed = hoist::registry::referrers::list_referrers(client, &parsed, subject)
                     .with_context(|| format!("listing the referrers of {subject}"))?;
                 for descriptor in listed.descriptors() {
-                    let source = crate::registry::RegistrySource::new(
+                    let source = hoist::registry::RegistrySource::new(
                         client.clone(),
                         parsed.with_digest(descriptor.digest().clone()),
                     );
-                    if let Manifest::Image(image) = crate::source::Source::resolve(&source)? {
+                    if let Manifest::Image(image) = hoist::source::Source::resolve(&source)? {
                         images.push((subject.clone(), image));
                     }
                 }
@@ -419,7 +419,7 @@ fn short_kind(kind: &str) -> &'static str {
 
 /// Reads an attached document, checking its digest; documents are small.
 fn read_blob(blob: &dyn Blob) -> anyhow::Result<Vec<u8>> {
-    let reader = crate::oci::DigestReader::new(
+    let reader = hoist::oci::DigestReader::new(
         blob.open()
             .with_context(|| format!("opening {}", blob.digest()))?,
         blob.digest().clone(),
@@ -472,7 +472,7 @@ fn layout_referrers(directory: &Path, subjects: &[Digest]) -> anyhow::Result<Vec
             .layers()
             .iter()
             .map(|layer| {
-                std::sync::Arc::new(crate::image::FileBlob::new(
+                std::sync::Arc::new(hoist::image::FileBlob::new(
                     layer.clone(),
                     blob_path(layer.digest()),
                 )) as std::sync::Arc<dyn Blob>
@@ -482,8 +482,8 @@ fn layout_referrers(directory: &Path, subjects: &[Digest]) -> anyhow::Result<Vec
         let config = std::fs::read(&config_path)
             .with_context(|| format!("reading {}", config_path.display()))?;
         let image = Image {
-            manifest: crate::image::BytesBlob::with_descriptor(entry.clone(), bytes),
-            config: crate::image::BytesBlob::with_descriptor(manifest.config().clone(), config),
+            manifest: hoist::image::BytesBlob::with_descriptor(entry.clone(), bytes),
+            config: hoist::image::BytesBlob::with_descriptor(manifest.config().clone(), config),
             layers,
         };
         found.push((subject.digest().clone(), image));

@@ -4,15 +4,15 @@ mod publish;
 
 use super::report::Reporter;
 use super::{RegistryArguments, RunArguments};
-use crate::build::attest::{AttachMode, attest_image, check_referrers_output};
-use crate::build::stream::RegistryStream;
-use crate::build::transport::{Transports, destination_tag};
-use crate::build::{BuildOptions, BuiltImage, build_image};
-use crate::image::{Blob, Manifest};
-use crate::layer::BlobStream;
-use crate::layer::LayerCache;
-use crate::oci::{Location, Platform};
-use crate::spec::{Plan, PlanOptions};
+use hoist::build::attest::{AttachMode, attest_image, check_referrers_output};
+use hoist::build::stream::RegistryStream;
+use hoist::build::transport::{Transports, destination_tag};
+use hoist::build::{BuildOptions, BuiltImage, build_image};
+use hoist::image::{Blob, Manifest};
+use hoist::layer::BlobStream;
+use hoist::layer::LayerCache;
+use hoist::oci::{Location, Platform};
+use hoist::spec::{Plan, PlanOptions};
 use anyhow::{Context, bail};
 use publish::{Publishing, ToPublish};
 use serde_json::json;
@@ -155,7 +155,7 @@ pub fn run(arguments: BuildArguments) -> anyhow::Result<()> {
     }) || plan.images.iter().any(|image| {
         matches!(
             image.base,
-            crate::spec::BaseImage::Location(Location::Registry { .. })
+            hoist::spec::BaseImage::Location(Location::Registry { .. })
         )
     });
     let revision = std::thread::scope(|scope| {
@@ -163,16 +163,16 @@ pub fn run(arguments: BuildArguments) -> anyhow::Result<()> {
             // A failure here is reported by the first real use.
             scope.spawn(|| transports.registry().is_ok());
         }
-        crate::build::changes::revision(&plan)
+        hoist::build::changes::revision(&plan)
     })?;
     let first_output = outputs.iter().find_map(|output| match output {
         Output::Location(location) => Some(location),
         Output::Push => None,
     });
-    let prepared = crate::build::changes::prepare(
+    let prepared = hoist::build::changes::prepare(
         &plan,
         &revision,
-        &crate::build::changes::PrepareOptions {
+        &hoist::build::changes::PrepareOptions {
             pushing,
             changed: arguments.changed,
             extra_tags: &arguments.tags,
@@ -274,7 +274,7 @@ pub fn run(arguments: BuildArguments) -> anyhow::Result<()> {
     let mut final_digest = None;
     let mut image_metadata = Vec::new();
     for skipped in &prepared.skipped {
-        image_metadata.push(crate::ci::ImageMetadata::from_manifest(
+        image_metadata.push(hoist::ci::ImageMetadata::from_manifest(
             &skipped.name,
             skipped.repository.as_deref(),
             &skipped.manifest,
@@ -332,7 +332,7 @@ pub fn run(arguments: BuildArguments) -> anyhow::Result<()> {
         rollback.extend(published.rollback);
     }
     reporter.finish();
-    let metadata = crate::ci::BuildMetadata {
+    let metadata = hoist::ci::BuildMetadata {
         images: image_metadata,
         timings_ms: [
             ("build", build_time),
@@ -377,8 +377,8 @@ fn own_registries(plan: &Plan, outputs: &[Output]) -> Vec<String> {
         }
     }
     let bases = plan.images.iter().filter_map(|image| match &image.base {
-        crate::spec::BaseImage::Location(location) => Some(location),
-        crate::spec::BaseImage::Scratch => None,
+        hoist::spec::BaseImage::Location(location) => Some(location),
+        hoist::spec::BaseImage::Scratch => None,
     });
     super::own_registries(&written, bases)
 }

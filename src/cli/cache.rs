@@ -2,7 +2,7 @@
 //! layer cache lives, and keeping it within a size.
 
 use super::report::{Mode, Reporter};
-use crate::layer::LayerCache;
+use hoist::layer::LayerCache;
 use anyhow::Context;
 use bytesize::ByteSize;
 use serde_json::json;

@@ -3,10 +3,10 @@
 
 use super::report::Reporter;
 use super::{RegistryArguments, RunArguments};
-use crate::build::transport::{Transports, destination_tag};
-use crate::image::{Manifest, publish};
-use crate::oci::{Location, Platform};
-use crate::source::select_platform;
+use hoist::build::transport::{Transports, destination_tag};
+use hoist::image::{Manifest, publish};
+use hoist::oci::{Location, Platform};
+use hoist::source::select_platform;
 use anyhow::Context;
 use serde_json::json;
 

@@ -2,7 +2,7 @@
 //! keep them, checked against the registry before they are stored.
 
 use super::RegistryArguments;
-use crate::registry::{RegistryClient, credentials};
+use hoist::registry::{RegistryClient, credentials};
 use anyhow::{Context, bail};
 use std::io::Read;
 

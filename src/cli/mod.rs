@@ -13,7 +13,7 @@ mod repository;
 mod sign;
 mod tags;
 
-use crate::oci::Location;
+use hoist::oci::Location;
 use clap::{Parser, Subcommand};
 use std::io::IsTerminal;
 
@@ -193,7 +193,7 @@ impl RegistryArguments {
         &self,
         jobs: usize,
         hosts: &[String],
-    ) -> anyhow::Result<crate::registry::ClientOptions> {
+    ) -> anyhow::Result<hoist::registry::ClientOptions> {
         let mut options = self.client_options(jobs)?;
         let (everywhere, mut scoped): (Vec<_>, Vec<_>) = options
             .credentials
@@ -201,7 +201,7 @@ impl RegistryArguments {
             .partition(|given| given.registry.is_none());
         for given in everywhere {
             for host in hosts {
-                let for_host = crate::registry::GivenCredentials::for_registry(
+                let for_host = hoist::registry::GivenCredentials::for_registry(
                     host,
                     &given.username,
                     &given.password,
@@ -218,8 +218,8 @@ impl RegistryArguments {
         Ok(options)
     }
 
-    pub fn client_options(&self, jobs: usize) -> anyhow::Result<crate::registry::ClientOptions> {
-        let mut credentials: Vec<crate::registry::GivenCredentials> = Vec::new();
+    pub fn client_options(&self, jobs: usize) -> anyhow::Result<hoist::registry::ClientOptions> {
+        let mut credentials: Vec<hoist::registry::GivenCredentials> = Vec::new();
         for text in &self.creds {
             let given = parse_creds(text)?;
             if credentials
@@ -233,7 +233,7 @@ impl RegistryArguments {
             }
             credentials.push(given);
         }
-        Ok(crate::registry::ClientOptions {
+        Ok(hoist::registry::ClientOptions {
             insecure_registries: self.insecure_registries.clone(),
             ca_certificates: self.ca_certificates.clone(),
             credentials,
@@ -264,7 +264,7 @@ pub fn registry_hosts<'a>(locations: impl IntoIterator<Item = &'a Location>) -> 
     let mut hosts: Vec<String> = Vec::new();
     for location in locations {
         if let Location::Registry { reference } = location
-            && let Ok(parsed) = crate::build::transport::parse_reference(reference)
+            && let Ok(parsed) = hoist::build::transport::parse_reference(reference)
             && !hosts.contains(&parsed.registry)
         {
             hosts.push(parsed.registry);
@@ -276,8 +276,8 @@ pub fn registry_hosts<'a>(locations: impl IntoIterator<Item = &'a Location>) -> 
 /// One `--creds` value: `REGISTRY=USER:PASSWORD` when what comes before the
 /// first `=` is a registry host (it has a dot or a port, or is `localhost`),
 /// else `USER:PASSWORD`. Errors never repeat the value.
-fn parse_creds(text: &str) -> anyhow::Result<crate::registry::GivenCredentials> {
-    use crate::registry::GivenCredentials;
+fn parse_creds(text: &str) -> anyhow::Result<hoist::registry::GivenCredentials> {
+    use hoist::registry::GivenCredentials;
     let (registry, pair) = match text.split_once('=') {
         Some((registry, pair)) if looks_like_registry(registry) => (Some(registry), pair),
         _ => (None, text),
@@ -365,7 +365,7 @@ mod tests {
         assert_eq!(own, ["ghcr.io"]);
         let options = arguments.client_options_for(1, &own).unwrap();
         let user = |host: &str| {
-            crate::registry::GivenCredentials::choose(&options.credentials, host)
+            hoist::registry::GivenCredentials::choose(&options.credentials, host)
                 .map(|given| given.username.clone())
         };
         assert_eq!(user("ghcr.io").as_deref(), Some("bob"));

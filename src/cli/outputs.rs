@@ -3,7 +3,7 @@
 //! GitLab dotenv report (`--dotenv`, or `hoist.env` on GitLab CI), the
 //! `--metadata-file` and the `--rollback-file`.
 
-use crate::ci::{BuildMetadata, GitHubOutputs, GitLabDotenv, RollbackRecord, step_summary};
+use hoist::ci::{BuildMetadata, GitHubOutputs, GitLabDotenv, RollbackRecord, step_summary};
 use anyhow::Context;
 use std::path::{Path, PathBuf};
 
@@ -31,7 +31,7 @@ pub fn write(
         metadata.write(path)?;
     }
     if let Some(path) = files.rollback {
-        crate::ci::write_rollback_file(path, rollback)?;
+        hoist::ci::write_rollback_file(path, rollback)?;
     }
     if let Some(path) = variable("GITHUB_OUTPUT")
         && let Some(outputs) = GitHubOutputs::from_metadata(metadata)?

@@ -2,8 +2,8 @@
 //! terminal, one JSON object per line with `--json`, nothing but the digest
 //! with `--quiet`. Results go to stdout, everything else to stderr.
 
-use crate::image::publish::BlobOutcome;
-use crate::progress::{Event, Observer};
+use hoist::image::publish::BlobOutcome;
+use hoist::progress::{Event, Observer};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -250,7 +250,7 @@ fn result_line(event: &Event) -> Option<String> {
 }
 
 /// `sha256:0123456789ab`: enough to tell blobs apart on a progress line.
-fn short_digest(digest: &crate::oci::Digest) -> String {
+fn short_digest(digest: &hoist::oci::Digest) -> String {
     let text = digest.to_string();
     text.chars().take(19).collect()
 }

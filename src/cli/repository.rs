@@ -7,10 +7,10 @@
 
 use super::RegistryArguments;
 use super::report::{Mode, Reporter};
-use crate::build::transport::parse_reference;
-use crate::image::Blob as _;
-use crate::registry::prune::{KeptBecause, PrunePolicy};
-use crate::registry::{Reference, RegistryClient, prune, tags};
+use hoist::build::transport::parse_reference;
+use hoist::image::Blob as _;
+use hoist::registry::prune::{KeptBecause, PrunePolicy};
+use hoist::registry::{Reference, RegistryClient, prune, tags};
 use anyhow::{Context, bail};
 use serde_json::json;
 
@@ -212,7 +212,7 @@ pub fn digest(arguments: DigestArguments) -> anyhow::Result<()> {
         .platform
         .as_deref()
         .map(|text| {
-            text.parse::<crate::oci::Platform>()
+            text.parse::<hoist::oci::Platform>()
                 .with_context(|| format!("--platform {text}"))
         })
         .transpose()?;
@@ -224,13 +224,13 @@ pub fn digest(arguments: DigestArguments) -> anyhow::Result<()> {
     let client = client_for(&arguments.registry, &references)?;
     for reference in &references {
         let digest = match &platform {
-            None => crate::registry::require_manifest_digest(&client, reference)?,
+            None => hoist::registry::require_manifest_digest(&client, reference)?,
             Some(platform) => {
-                use crate::source::Source as _;
+                use hoist::source::Source as _;
                 let manifest =
-                    crate::registry::RegistrySource::new(client.clone(), reference.clone())
+                    hoist::registry::RegistrySource::new(client.clone(), reference.clone())
                         .resolve()?;
-                crate::source::select_platform(&manifest, platform)?
+                hoist::source::select_platform(&manifest, platform)?
                     .manifest
                     .digest()
                     .clone()
@@ -389,7 +389,7 @@ pub fn delete(arguments: DeleteArguments) -> anyhow::Result<()> {
     for reference in &references {
         // Pinned first, so the attachments looked up are those of what is
         // deleted even if the tag moves meanwhile.
-        let digest = crate::registry::require_manifest_digest(&client, reference)?;
+        let digest = hoist::registry::require_manifest_digest(&client, reference)?;
         let listed = if arguments.keep_attachments {
             Vec::new()
         } else {

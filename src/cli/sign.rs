@@ -2,19 +2,19 @@
 //! pairs and signatures, stored where cosign 2 looks (`sha256-<hex>.sig`),
 //! in a registry or an OCI layout.
 //!
-//! Keyless signing needs Fulcio and Rekor; [`crate::attest::sign::Signer`]
+//! Keyless signing needs Fulcio and Rekor; [`hoist::attest::sign::Signer`]
 //! is the seam where such a signer plugs in.
 
 use super::RegistryArguments;
 use super::report::{Mode, Reporter};
-use crate::attest::key::{generate_key_pair, load_private_key, load_public_key};
-use crate::attest::sign::{
+use hoist::attest::key::{generate_key_pair, load_private_key, load_public_key};
+use hoist::attest::sign::{
     VerifiedSignature, add_signature, docker_reference, signature_tag, verify,
 };
-use crate::build::transport::{Transports, parse_reference};
-use crate::image::{Blob, Manifest, publish};
-use crate::oci::{Digest, Location};
-use crate::registry::get_manifest_digest;
+use hoist::build::transport::{Transports, parse_reference};
+use hoist::image::{Blob, Manifest, publish};
+use hoist::oci::{Digest, Location};
+use hoist::registry::get_manifest_digest;
 use anyhow::{Context, bail};
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
@@ -234,7 +234,7 @@ fn layout_has_tag(directory: &Path, tag: &str) -> anyhow::Result<bool> {
 fn signature_image(
     target: &Target,
     transports: &Transports,
-) -> anyhow::Result<Option<crate::image::Image>> {
+) -> anyhow::Result<Option<hoist::image::Image>> {
     if !target.signed {
         return Ok(None);
     }

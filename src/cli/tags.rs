@@ -2,8 +2,8 @@
 //! environment, without building anything.
 
 use super::report::{Mode, Reporter};
-use crate::build::changes::{image_tags, revision};
-use crate::spec::{Plan, PlanOptions};
+use hoist::build::changes::{image_tags, revision};
+use hoist::spec::{Plan, PlanOptions};
 use serde_json::json;
 use std::path::PathBuf;
 

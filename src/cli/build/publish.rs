@@ -3,15 +3,15 @@
 //! metadata and rollback files.
 
 use super::{Output, push_tags_of, top_and_tags};
-use crate::build::BuiltImage;
-use crate::build::attest::{Referrer, publish_referrers};
-use crate::build::stream::{RegistryStream, StreamedSink};
-use crate::build::transport::Transports;
-use crate::ci::{ImageMetadata, RollbackRecord};
+use hoist::build::BuiltImage;
+use hoist::build::attest::{Referrer, publish_referrers};
+use hoist::build::stream::{RegistryStream, StreamedSink};
+use hoist::build::transport::Transports;
+use hoist::ci::{ImageMetadata, RollbackRecord};
 use crate::cli::report::Reporter;
-use crate::image::{Manifest, publish};
-use crate::oci::Location;
-use crate::spec::Plan;
+use hoist::image::{Manifest, publish};
+use hoist::oci::Location;
+use hoist::spec::Plan;
 use anyhow::Context;
 use serde_json::json;
 use std::sync::Arc;
@@ -65,7 +65,7 @@ impl Publishing<'_> {
             .iter()
             .all(|output| matches!(output, Output::Push));
         let workers = if remote_only { IMAGES_AT_ONCE } else { 1 };
-        crate::parallel::for_each_at_once(images, workers, |image| self.image(image))
+        hoist::parallel::for_each_at_once(images, workers, |image| self.image(image))
     }
 
     /// One image to each output in turn.
@@ -204,9 +204,9 @@ impl Publishing<'_> {
             let client = self.transports.registry()?;
             for tag in &tags {
                 let reference = format!("{repository}:{tag}");
-                let parsed = crate::build::transport::parse_reference(&reference)?;
+                let parsed = hoist::build::transport::parse_reference(&reference)?;
                 let previous =
-                    crate::registry::get_manifest_digest(client, &parsed).with_context(|| {
+                    hoist::registry::get_manifest_digest(client, &parsed).with_context(|| {
                         format!("reading what {reference} points to before pushing")
                     })?;
                 published.rollback.push(RollbackRecord::new(
