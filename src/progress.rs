@@ -51,6 +51,36 @@ pub enum Event {
         target: String,
         inputs: Digest,
     },
+    /// One platform of an image is built (not yet written anywhere).
+    ImageBuilt {
+        image: String,
+        platform: String,
+        digest: Digest,
+        size: u64,
+        layers: usize,
+    },
+    /// An image reached an output; the counts are of its blobs.
+    ImageWritten {
+        image: String,
+        output: String,
+        /// The output is a registry (a push).
+        registry: bool,
+        digest: Digest,
+        tags: Vec<String>,
+        uploaded: usize,
+        bytes: u64,
+        mounted: usize,
+        existed: usize,
+        /// Of those, uploaded while the image was built.
+        streamed: usize,
+    },
+    /// A dry run: what a push would have pushed.
+    WouldPush {
+        image: String,
+        repository: String,
+        digest: Digest,
+        tags: Vec<String>,
+    },
 }
 
 /// Receives events; implementations must be cheap and thread-safe.

@@ -7,6 +7,7 @@ pub mod attest;
 pub mod changes;
 pub mod config;
 pub mod metadata;
+pub mod run;
 pub mod stream;
 pub mod transport;
 

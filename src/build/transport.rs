@@ -5,7 +5,8 @@
 use crate::image::{Sink, SinkError};
 use crate::oci::Location;
 use crate::registry::{
-    ClientOptions, Reference, RegistryClient, RegistryError, RegistrySink, RegistrySource,
+    ClientOptions, GivenCredentials, Reference, RegistryClient, RegistryError, RegistrySink,
+    RegistrySource,
 };
 use crate::sink::docker_archive::DockerArchiveSink;
 use crate::sink::layout::LayoutSink;
@@ -115,4 +116,58 @@ pub fn destination_tag(location: &Location) -> Result<Option<String>, TransportE
         }
         other => Ok(other.tag().map(str::to_string)),
     }
+}
+
+/// Credentials given for every registry go only to the registries a
+/// command works on (`hosts`: the ones it writes to, or reads when it writes
+/// to none), never to a base image's registry or a token realm elsewhere,
+/// which would refuse (or keep) a password not theirs. Credentials given
+/// for one registry stay as they are and win over the unscoped ones.
+pub fn scope_credentials(mut options: ClientOptions, hosts: &[String]) -> ClientOptions {
+    let (everywhere, mut scoped): (Vec<_>, Vec<_>) = options
+        .credentials
+        .into_iter()
+        .partition(|given| given.registry.is_none());
+    for given in everywhere {
+        for host in hosts {
+            let for_host = GivenCredentials::for_registry(host, &given.username, &given.password);
+            if !scoped
+                .iter()
+                .any(|other| other.registry == for_host.registry)
+            {
+                scoped.push(for_host);
+            }
+        }
+    }
+    options.credentials = scoped;
+    options
+}
+
+/// The registries a command works on: those it writes to, else those it
+/// reads from.
+pub fn own_registries<'a>(
+    writes: impl IntoIterator<Item = &'a Location>,
+    reads: impl IntoIterator<Item = &'a Location>,
+) -> Vec<String> {
+    let written = registry_hosts(writes);
+    if written.is_empty() {
+        registry_hosts(reads)
+    } else {
+        written
+    }
+}
+
+/// The registries among `locations` (their hosts as references name them),
+/// each once.
+pub fn registry_hosts<'a>(locations: impl IntoIterator<Item = &'a Location>) -> Vec<String> {
+    let mut hosts: Vec<String> = Vec::new();
+    for location in locations {
+        if let Location::Registry { reference } = location
+            && let Ok(parsed) = parse_reference(reference)
+            && !hosts.contains(&parsed.registry)
+        {
+            hosts.push(parsed.registry);
+        }
+    }
+    hosts
 }

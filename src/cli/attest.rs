@@ -3,17 +3,14 @@
 
 use super::RegistryArguments;
 use super::report::{Mode, Reporter};
-use hoist::attest::{self, Builder, FileTree, SourceRepository};
-use hoist::build::attest::{AttachMode, AttestRequest};
+use anyhow::{Context, bail};
+use hoist::attest::{self, FileTree};
 use hoist::build::transport::{Transports, parse_reference};
 use hoist::image::{Blob, Image, Manifest};
 use hoist::oci::{Digest, Location, Platform, sha256_digest};
 use hoist::spec::plan::ProvenanceLevel;
-use hoist::spec::{ImagePlan, Plan};
-use anyhow::{Context, bail};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
 
 /// `--provenance[=min|max]` as a level.
 pub fn provenance_level(flag: Option<&str>) -> anyhow::Result<Option<ProvenanceLevel>> {
@@ -25,40 +22,6 @@ pub fn provenance_level(flag: Option<&str>) -> anyhow::Result<Option<ProvenanceL
             bail!("--provenance={other}: use --provenance, --provenance=min or --provenance=max")
         }
     }
-}
-
-/// The attestations one image gets: the spec's `sbom` and `provenance`,
-/// turned on (never off) by the command line's flags.
-pub fn request(
-    plan: &Plan,
-    image: &ImagePlan,
-    sbom_flag: bool,
-    provenance_flag: Option<ProvenanceLevel>,
-    attach: AttachMode,
-    tags: Vec<String>,
-    started_on: SystemTime,
-) -> anyhow::Result<AttestRequest> {
-    let sbom = sbom_flag || image.sbom;
-    let provenance = provenance_flag.or(image.provenance);
-    let source = if provenance.is_some() {
-        hoist::ci::GitInfo::discover(&plan.spec_directory)?.and_then(|git| {
-            git.remote_url.map(|url| SourceRepository {
-                url,
-                commit: git.commit,
-            })
-        })
-    } else {
-        None
-    };
-    Ok(AttestRequest {
-        sbom,
-        provenance,
-        attach,
-        tags,
-        source,
-        builder: Builder::from_environment(|name| std::env::var(name).ok()),
-        started_on,
-    })
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

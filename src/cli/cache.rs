@@ -2,9 +2,9 @@
 //! layer cache lives, and keeping it within a size.
 
 use super::report::{Mode, Reporter};
-use hoist::layer::LayerCache;
 use anyhow::Context;
 use bytesize::ByteSize;
+use hoist::layer::LayerCache;
 use serde_json::json;
 
 #[derive(Debug, clap::Args)]

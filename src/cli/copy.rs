@@ -3,11 +3,11 @@
 
 use super::report::Reporter;
 use super::{RegistryArguments, RunArguments};
+use anyhow::Context;
 use hoist::build::transport::{Transports, destination_tag};
 use hoist::image::{Manifest, publish};
 use hoist::oci::{Location, Platform};
 use hoist::source::select_platform;
-use anyhow::Context;
 use serde_json::json;
 
 #[derive(Debug, clap::Args)]

@@ -2,8 +2,8 @@
 //! keep them, checked against the registry before they are stored.
 
 use super::RegistryArguments;
-use hoist::registry::{RegistryClient, credentials};
 use anyhow::{Context, bail};
+use hoist::registry::{RegistryClient, credentials};
 use std::io::Read;
 
 #[derive(Debug, clap::Args)]

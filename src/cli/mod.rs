@@ -7,13 +7,12 @@ mod build;
 mod cache;
 mod copy;
 mod login;
-mod outputs;
+
 mod report;
 mod repository;
 mod sign;
 mod tags;
 
-use hoist::oci::Location;
 use clap::{Parser, Subcommand};
 use std::io::IsTerminal;
 
@@ -194,28 +193,10 @@ impl RegistryArguments {
         jobs: usize,
         hosts: &[String],
     ) -> anyhow::Result<hoist::registry::ClientOptions> {
-        let mut options = self.client_options(jobs)?;
-        let (everywhere, mut scoped): (Vec<_>, Vec<_>) = options
-            .credentials
-            .into_iter()
-            .partition(|given| given.registry.is_none());
-        for given in everywhere {
-            for host in hosts {
-                let for_host = hoist::registry::GivenCredentials::for_registry(
-                    host,
-                    &given.username,
-                    &given.password,
-                );
-                if !scoped
-                    .iter()
-                    .any(|other| other.registry == for_host.registry)
-                {
-                    scoped.push(for_host);
-                }
-            }
-        }
-        options.credentials = scoped;
-        Ok(options)
+        Ok(hoist::build::transport::scope_credentials(
+            self.client_options(jobs)?,
+            hosts,
+        ))
     }
 
     pub fn client_options(&self, jobs: usize) -> anyhow::Result<hoist::registry::ClientOptions> {
@@ -244,34 +225,7 @@ impl RegistryArguments {
     }
 }
 
-/// The registries a command calls its own: those of the locations it
-/// writes, else those of the locations it reads.
-pub fn own_registries<'a>(
-    writes: impl IntoIterator<Item = &'a Location>,
-    reads: impl IntoIterator<Item = &'a Location>,
-) -> Vec<String> {
-    let written = registry_hosts(writes);
-    if written.is_empty() {
-        registry_hosts(reads)
-    } else {
-        written
-    }
-}
-
-/// The registries among `locations` (their hosts as references name them),
-/// each once.
-pub fn registry_hosts<'a>(locations: impl IntoIterator<Item = &'a Location>) -> Vec<String> {
-    let mut hosts: Vec<String> = Vec::new();
-    for location in locations {
-        if let Location::Registry { reference } = location
-            && let Ok(parsed) = hoist::build::transport::parse_reference(reference)
-            && !hosts.contains(&parsed.registry)
-        {
-            hosts.push(parsed.registry);
-        }
-    }
-    hosts
-}
+pub use hoist::build::transport::own_registries;
 
 /// One `--creds` value: `REGISTRY=USER:PASSWORD` when what comes before the
 /// first `=` is a registry host (it has a dot or a port, or is `localhost`),
@@ -328,6 +282,7 @@ fn cache_directory() -> anyhow::Result<std::path::PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hoist::oci::Location;
 
     #[test]
     fn creds_name_a_registry_or_every_one() {

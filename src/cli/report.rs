@@ -217,10 +217,14 @@ impl Observer for Reporter {
                             indicatif::HumanBytes(size)
                         ));
                     }
-                    // Handled above, in every mode.
+                    // Handled above, in every mode; a write to a local
+                    // output has no line of its own.
                     Event::Warning { .. }
                     | Event::ImageUnchanged { .. }
-                    | Event::ImageChanged { .. } => {}
+                    | Event::ImageChanged { .. }
+                    | Event::ImageBuilt { .. }
+                    | Event::ImageWritten { .. }
+                    | Event::WouldPush { .. } => {}
                 }
             }
         }
@@ -230,6 +234,44 @@ impl Observer for Reporter {
 /// The line a person sees for an event that reports a decision.
 fn result_line(event: &Event) -> Option<String> {
     match event {
+        Event::ImageBuilt {
+            image,
+            platform,
+            digest,
+            size,
+            layers,
+        } => Some(format!(
+            "{image} {platform} {digest} {size} {layers} layers"
+        )),
+        Event::ImageWritten {
+            image,
+            output,
+            registry: true,
+            tags,
+            uploaded,
+            bytes,
+            mounted,
+            existed,
+            streamed,
+            ..
+        } => Some(format!(
+            "pushed {image} to {} ({}): {uploaded} blobs uploaded ({bytes} bytes), {mounted} mounted, {existed} already there ({streamed} of them streamed while building)",
+            output.trim_start_matches("docker://"),
+            tags.join(", "),
+        )),
+        Event::WouldPush {
+            image,
+            repository,
+            digest,
+            tags,
+        } => Some(format!(
+            "would push {image} to {repository} ({}): {digest}",
+            if tags.is_empty() {
+                "no tags".to_string()
+            } else {
+                tags.join(", ")
+            }
+        )),
         Event::ImageUnchanged {
             image,
             target,
@@ -290,6 +332,41 @@ fn event_json(event: &Event) -> Value {
             json!({"event": "blob", "digest": digest.to_string(), "size": size, "outcome": outcome_name(*outcome)})
         }
         Event::Warning { message } => json!({"event": "warning", "message": message}),
+        Event::ImageBuilt {
+            image,
+            platform,
+            digest,
+            size,
+            layers,
+        } => json!({
+            "event": "image", "image": image, "platform": platform,
+            "digest": digest.to_string(), "size": size, "layers": layers
+        }),
+        Event::ImageWritten {
+            image,
+            output,
+            digest,
+            tags,
+            uploaded,
+            bytes,
+            mounted,
+            existed,
+            streamed,
+            ..
+        } => json!({
+            "event": "output", "image": image, "output": output,
+            "digest": digest.to_string(), "tags": tags, "uploaded": uploaded,
+            "bytes": bytes, "mounted": mounted, "existed": existed, "streamed": streamed
+        }),
+        Event::WouldPush {
+            image,
+            repository,
+            digest,
+            tags,
+        } => json!({
+            "event": "would-push", "image": image, "repository": repository,
+            "digest": digest.to_string(), "tags": tags
+        }),
         Event::ImageUnchanged {
             image,
             target,

@@ -7,11 +7,11 @@
 
 use super::RegistryArguments;
 use super::report::{Mode, Reporter};
+use anyhow::{Context, bail};
 use hoist::build::transport::parse_reference;
 use hoist::image::Blob as _;
 use hoist::registry::prune::{KeptBecause, PrunePolicy};
 use hoist::registry::{Reference, RegistryClient, prune, tags};
-use anyhow::{Context, bail};
 use serde_json::json;
 
 #[derive(Debug, clap::Args)]

@@ -7,6 +7,7 @@
 
 use super::RegistryArguments;
 use super::report::{Mode, Reporter};
+use anyhow::{Context, bail};
 use hoist::attest::key::{generate_key_pair, load_private_key, load_public_key};
 use hoist::attest::sign::{
     VerifiedSignature, add_signature, docker_reference, signature_tag, verify,
@@ -15,7 +16,6 @@ use hoist::build::transport::{Transports, parse_reference};
 use hoist::image::{Blob, Manifest, publish};
 use hoist::oci::{Digest, Location};
 use hoist::registry::get_manifest_digest;
-use anyhow::{Context, bail};
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};

@@ -1,19 +1,18 @@
-//! The last step of `hoist build`: each built image to each of its outputs,
-//! its attestations beside it, and a record of what went where for the
+//! The last step of a build: each built image to each of its outputs, its
+//! attestations beside it, and a record of what went where for the
 //! metadata and rollback files.
 
-use super::{Output, push_tags_of, top_and_tags};
-use hoist::build::BuiltImage;
-use hoist::build::attest::{Referrer, publish_referrers};
-use hoist::build::stream::{RegistryStream, StreamedSink};
-use hoist::build::transport::Transports;
-use hoist::ci::{ImageMetadata, RollbackRecord};
-use crate::cli::report::Reporter;
-use hoist::image::{Manifest, publish};
-use hoist::oci::Location;
-use hoist::spec::Plan;
-use anyhow::Context;
-use serde_json::json;
+use super::RunError;
+use super::checks::{Output, push_tags_of, top_and_tags};
+use crate::build::BuiltImage;
+use crate::build::attest::{Referrer, publish_referrers};
+use crate::build::stream::{RegistryStream, StreamedSink};
+use crate::build::transport::Transports;
+use crate::ci::{ImageMetadata, RollbackRecord};
+use crate::image::{Manifest, publish};
+use crate::oci::Location;
+use crate::progress::{Event, Observer};
+use crate::spec::Plan;
 use std::sync::Arc;
 
 /// How many images go to registries at once. Each keeps its own blob
@@ -33,7 +32,7 @@ pub(super) struct Publishing<'a> {
     pub record_rollback: bool,
     pub transports: &'a Transports,
     pub pool: &'a rayon::ThreadPool,
-    pub reporter: &'a Reporter,
+    pub observer: &'a dyn Observer,
 }
 
 /// One built image with what goes beside it.
@@ -59,17 +58,17 @@ impl Publishing<'_> {
     /// repository and the tail of a push is round trips; to a local output
     /// they go one after another, since images written to one layout share
     /// its `index.json`.
-    pub fn all(&self, images: &[ToPublish<'_>]) -> anyhow::Result<Vec<Published>> {
+    pub fn all(&self, images: &[ToPublish<'_>]) -> Result<Vec<Published>, RunError> {
         let remote_only = self
             .outputs
             .iter()
             .all(|output| matches!(output, Output::Push));
         let workers = if remote_only { IMAGES_AT_ONCE } else { 1 };
-        hoist::parallel::for_each_at_once(images, workers, |image| self.image(image))
+        crate::parallel::for_each_at_once(images, workers, |image| self.image(image))
     }
 
     /// One image to each output in turn.
-    fn image(&self, to_publish: &ToPublish<'_>) -> anyhow::Result<Published> {
+    fn image(&self, to_publish: &ToPublish<'_>) -> Result<Published, RunError> {
         let image = to_publish.image;
         let mut published = Published::default();
         for output in self.outputs {
@@ -85,11 +84,20 @@ impl Publishing<'_> {
                     &tags,
                 )?);
             }
-            let sink = self.transports.sink(&location)?;
+            let publish_error =
+                |source: Box<dyn std::error::Error + Send + Sync>| RunError::Publish {
+                    image: image.name.clone(),
+                    location: location.to_string(),
+                    source,
+                };
+            let sink = self
+                .transports
+                .sink(&location)
+                .map_err(|error| publish_error(Box::new(error)))?;
             let sink = StreamedSink::new(sink.as_ref(), to_publish.stream.map(Arc::as_ref));
             let report = self
-                .run_for(&location, || publish(&top, &sink, &tags, self.reporter))
-                .with_context(|| format!("writing image `{}` to {location}", image.name))?;
+                .run_for(&location, || publish(&top, &sink, &tags, self.observer))
+                .map_err(|error| publish_error(Box::new(error)))?;
             let streamed = to_publish
                 .stream
                 .map_or_else(Vec::new, |stream| stream.streamed());
@@ -100,34 +108,22 @@ impl Publishing<'_> {
                         to_publish.referrers,
                         &location,
                         self.transports,
-                        self.reporter,
+                        self.observer,
                     )
                 })?;
             }
-            if let Location::Registry { reference } = &location {
-                self.reporter.line(&format!(
-                    "pushed {} to {reference} ({}): {} blobs uploaded ({} bytes), {} mounted, {} already there ({} of them streamed while building)",
-                    image.name,
-                    tags.join(", "),
-                    report.uploaded.len(),
-                    report.bytes_sent,
-                    report.mounted.len(),
-                    report.existed.len(),
-                    streamed.len()
-                ));
-            }
-            self.reporter.json(json!({
-                "event": "output",
-                "image": image.name,
-                "output": location.to_string(),
-                "digest": top.digest().to_string(),
-                "tags": tags,
-                "uploaded": report.uploaded.len(),
-                "bytes": report.bytes_sent,
-                "mounted": report.mounted.len(),
-                "existed": report.existed.len(),
-                "streamed": streamed.len(),
-            }));
+            self.observer.event(Event::ImageWritten {
+                image: image.name.clone(),
+                output: location.to_string(),
+                registry: matches!(location, Location::Registry { .. }),
+                digest: top.digest().clone(),
+                tags: tags.clone(),
+                uploaded: report.uploaded.len(),
+                bytes: report.bytes_sent,
+                mounted: report.mounted.len(),
+                existed: report.existed.len(),
+                streamed: streamed.len(),
+            });
             published
                 .first_digest
                 .get_or_insert_with(|| top.digest().to_string());
@@ -155,7 +151,7 @@ impl Publishing<'_> {
         image: &BuiltImage,
         output: &Output,
         published: &mut Published,
-    ) -> anyhow::Result<Option<(Location, Manifest, Vec<String>)>> {
+    ) -> Result<Option<(Location, Manifest, Vec<String>)>, RunError> {
         let repository = match output {
             Output::Location(location) => {
                 let (top, tags) = top_and_tags(image, location, self.extra_tags)?;
@@ -167,7 +163,10 @@ impl Publishing<'_> {
                 .iter()
                 .find(|candidate| candidate.name == image.name)
                 .and_then(|candidate| candidate.repository.as_deref())
-                .context("--push without a repository")?,
+                .ok_or_else(|| RunError::PushWithoutRepository {
+                    image: image.name.clone(),
+                    spec: self.plan.spec_path.display().to_string(),
+                })?,
         };
         let tags = push_tags_of(self.push_tags, &image.name).to_vec();
         let top = Manifest::Index(image.index.clone());
@@ -178,23 +177,12 @@ impl Publishing<'_> {
             &tags,
         )?);
         if self.dry_run {
-            self.reporter.line(&format!(
-                "would push {} to {repository} ({}): {}",
-                image.name,
-                if tags.is_empty() {
-                    "no tags".to_string()
-                } else {
-                    tags.join(", ")
-                },
-                top.digest()
-            ));
-            self.reporter.json(json!({
-                "event": "would-push",
-                "image": image.name,
-                "repository": repository,
-                "digest": top.digest().to_string(),
-                "tags": tags,
-            }));
+            self.observer.event(Event::WouldPush {
+                image: image.name.clone(),
+                repository: repository.to_string(),
+                digest: top.digest().clone(),
+                tags: tags.clone(),
+            });
             published
                 .first_digest
                 .get_or_insert_with(|| top.digest().to_string());
@@ -204,10 +192,13 @@ impl Publishing<'_> {
             let client = self.transports.registry()?;
             for tag in &tags {
                 let reference = format!("{repository}:{tag}");
-                let parsed = hoist::build::transport::parse_reference(&reference)?;
+                let parsed = crate::build::transport::parse_reference(&reference)?;
                 let previous =
-                    hoist::registry::get_manifest_digest(client, &parsed).with_context(|| {
-                        format!("reading what {reference} points to before pushing")
+                    crate::registry::get_manifest_digest(client, &parsed).map_err(|source| {
+                        RunError::Rollback {
+                            reference: reference.clone(),
+                            source,
+                        }
                     })?;
                 published.rollback.push(RollbackRecord::new(
                     repository,
