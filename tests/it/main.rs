@@ -1,6 +1,7 @@
 //! The integration tests, one binary: a module per area, shared helpers in
 //! `common`. Run one area with `cargo test --test it build_layout::`.
 
+mod architecture;
 mod attest_attach;
 mod attest_catalog;
 mod attest_sbom;
