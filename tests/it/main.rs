@@ -25,6 +25,7 @@ mod common;
 mod layer_output;
 mod layer_support;
 mod layer_tar;
+mod properties;
 mod registry_concurrency;
 mod registry_faults;
 mod registry_login;
