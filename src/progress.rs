@@ -1,7 +1,6 @@
 //! Events the pipeline reports as it goes. The library never prints: the CLI
 //! turns these into progress bars, JSON lines or nothing.
 
-use crate::image::publish::BlobOutcome;
 use crate::oci::Digest;
 
 #[derive(Clone, Debug)]
@@ -81,6 +80,17 @@ pub enum Event {
         digest: Digest,
         tags: Vec<String>,
     },
+}
+
+/// How a blob reached a sink. Defined here, below `image`, because both
+/// [`Event::BlobDone`] and the `Sink` trait of `image::publish` speak of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlobOutcome {
+    Uploaded,
+    /// Mounted from another repository of the same registry.
+    Mounted,
+    /// The sink had it already.
+    Existed,
 }
 
 /// Receives events; implementations must be cheap and thread-safe.

@@ -8,6 +8,7 @@ use super::blob::{Blob, BytesBlob};
 use super::model::Manifest;
 use crate::oci::Digest;
 use crate::parallel::for_each_at_once;
+pub use crate::progress::BlobOutcome;
 use crate::progress::{Event, Observer};
 use oci_spec::image::Descriptor;
 use std::collections::HashSet;
@@ -62,15 +63,6 @@ pub enum ManifestRole<'a> {
     Child,
     /// The top of the tree, stored under `tag` (or untagged).
     Top { tag: Option<&'a str> },
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BlobOutcome {
-    Uploaded,
-    /// Mounted from another repository of the same registry.
-    Mounted,
-    /// The sink had it already.
-    Existed,
 }
 
 /// A sink operation that failed, naming the sink and what it was doing.

@@ -22,7 +22,7 @@ use std::sync::Mutex;
 use tempfile::TempDir;
 
 /// The annotation an OCI layout's `index.json` names its images by.
-pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+pub const REF_NAME: &str = oci_spec::image::ANNOTATION_REF_NAME;
 
 const LAYOUT_FILE: &str = "oci-layout";
 const INDEX_FILE: &str = "index.json";

@@ -6,8 +6,7 @@ use super::ReadError;
 use crate::image::{Blob, BytesBlob, Image, Index, Manifest};
 use crate::oci::digest::DigestError;
 use crate::oci::{media_type, sha256_digest};
-use crate::sink::layout::REF_NAME;
-use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
+use oci_spec::image::{ANNOTATION_REF_NAME, Descriptor, ImageIndex, ImageManifest};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -72,7 +71,7 @@ pub(crate) fn choose_entry(index_json: &[u8], tag: Option<&str>) -> Result<Descr
     let name = |entry: &Value| {
         entry
             .get("annotations")
-            .and_then(|annotations| annotations.get(REF_NAME))
+            .and_then(|annotations| annotations.get(ANNOTATION_REF_NAME))
             .and_then(Value::as_str)
             .map(str::to_string)
     };

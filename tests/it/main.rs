@@ -1,6 +1,7 @@
 //! The integration tests, one binary: a module per area, shared helpers in
 //! `common`. Run one area with `cargo test --test it build_layout::`.
 
+mod architecture;
 mod attest_attach;
 mod attest_catalog;
 mod attest_sbom;
@@ -25,6 +26,7 @@ mod common;
 mod layer_output;
 mod layer_support;
 mod layer_tar;
+mod properties;
 mod registry_concurrency;
 mod registry_faults;
 mod registry_login;
