@@ -13,7 +13,7 @@ use crate::ci::{
 };
 use crate::image::Manifest;
 use crate::layer::walk::{FileKind, PlannedEntry, plan as walk_plan};
-use crate::layer::{OwnerPolicy, Permissions};
+use crate::layer::{OwnerPolicy, entry_mode};
 use crate::oci::{Digest, DigestWriter, Location};
 use crate::progress::Observer;
 use crate::source::SourceError;
@@ -152,12 +152,14 @@ pub fn image_inputs_digest(
                     PlannedEntry::Whiteout => "whiteout".to_string(),
                     PlannedEntry::Disk(disk) => {
                         let facts = &disk.facts;
-                        let mode = disk.mode_override.unwrap_or(match recipe.permissions {
-                            // Only what normalizing keeps: the umask and the
-                            // checkout must not count as a change.
-                            Permissions::Normalize => facts.mode & 0o7100,
-                            _ => facts.mode & 0o7777,
-                        });
+                        // The mode the layer gets: what normalizing drops
+                        // (the umask, the checkout) is no change.
+                        let mode = entry_mode(
+                            recipe.permissions,
+                            facts.kind,
+                            facts.mode,
+                            disk.mode_override,
+                        );
                         let owner = match recipe.owner {
                             OwnerPolicy::Preserve => format!("{}:{}", facts.uid, facts.gid),
                             OwnerPolicy::Fixed { uid, gid } => format!("{uid}:{gid}"),

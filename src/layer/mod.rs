@@ -24,13 +24,14 @@ use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 pub use stream::{BlobStream, StreamedBlob};
+pub(crate) use writer::entry_mode;
 
 use crate::progress::Observer;
 
 /// Version of the layer format: bumped whenever the same recipe and files
 /// would give different bytes (tar encoding, block size, compressor
 /// settings), so cached layers of an older hoist are not reused.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Output buffer in front of the blob file.
 const WRITE_BUFFER: usize = 1 << 20;
@@ -76,7 +77,10 @@ pub enum OwnerPolicy {
 pub enum Permissions {
     /// As git sees them: 0755 when the owner may execute, else 0644;
     /// directories 0755; setuid, setgid and sticky bits kept. The umask and
-    /// the checkout do not change the bytes.
+    /// the checkout do not change the bytes. Never at the cost of what the
+    /// special bits are for: device nodes and FIFOs keep their mode, a
+    /// sticky world-writable directory stays 1777, and a setuid or setgid
+    /// file gains no group or other execute.
     Normalize,
     /// The mode bits on disk, exactly (a root filesystem).
     Preserve,

@@ -299,15 +299,30 @@ pub(crate) fn entry_mode(
     }
     match permissions {
         Permissions::Preserve => disk_mode & 0o7777,
-        Permissions::Normalize => {
-            let special = disk_mode & 0o7000;
-            let base = if kind == FileKind::Directory || disk_mode & 0o100 != 0 {
-                0o755
-            } else {
-                0o644
-            };
-            base | special
+        Permissions::Normalize => normalized_mode(kind, disk_mode),
+    }
+}
+
+/// git's view of a mode (0755 when the owner may execute, else 0644;
+/// directories 0755), without taking away what the special bits need:
+/// device nodes and FIFOs keep their mode (who may open `/dev/loop0` is the
+/// point of it), a sticky world-writable directory stays world-writable
+/// (`/tmp` is 1777 so anyone may create files in it), and a setuid or setgid
+/// file gets group or other execute only where it had it (a 4754 helper
+/// meant for one group must not become runnable by everyone).
+pub(crate) fn normalized_mode(kind: FileKind, disk_mode: u32) -> u32 {
+    let special = disk_mode & 0o7000;
+    match kind {
+        FileKind::CharDevice | FileKind::BlockDevice | FileKind::Fifo => disk_mode & 0o7777,
+        FileKind::Symlink => 0o777,
+        FileKind::Directory if special & 0o1000 != 0 && disk_mode & 0o002 != 0 => special | 0o777,
+        FileKind::Directory => special | 0o755,
+        FileKind::Regular if disk_mode & 0o100 == 0 => special | 0o644,
+        FileKind::Regular if special & 0o6000 != 0 => {
+            // Execute for group and other only as far as the disk gave it.
+            special | 0o744 | (disk_mode & 0o011)
         }
+        FileKind::Regular => special | 0o755,
     }
 }
 
@@ -327,7 +342,6 @@ mod tests {
         assert_eq!(mode(FileKind::Regular, 0o700), 0o755);
         assert_eq!(mode(FileKind::Regular, 0o4711), 0o4755);
         assert_eq!(mode(FileKind::Directory, 0o700), 0o755);
-        assert_eq!(mode(FileKind::Directory, 0o1777), 0o1755);
         assert_eq!(mode(FileKind::Symlink, 0o777), 0o777);
         assert_eq!(
             entry_mode(Permissions::Preserve, FileKind::Regular, 0o2640, None),
@@ -342,6 +356,44 @@ mod tests {
             ),
             0o700
         );
+    }
+
+    #[test]
+    fn normalizing_keeps_sticky_world_writable_directories_writable() {
+        let mode = |disk| entry_mode(Permissions::Normalize, FileKind::Directory, disk, None);
+        assert_eq!(mode(0o1777), 0o1777);
+        assert_eq!(mode(0o1773), 0o1777);
+        // Sticky but not world-writable: nothing to keep open.
+        assert_eq!(mode(0o1700), 0o1755);
+        // World-writable without the sticky bit is not kept: that is the
+        // umask of whoever made it, not a deliberate /tmp.
+        assert_eq!(mode(0o777), 0o755);
+    }
+
+    #[test]
+    fn normalizing_never_adds_execute_to_setuid_or_setgid_files() {
+        let mode = |disk| entry_mode(Permissions::Normalize, FileKind::Regular, disk, None);
+        assert_eq!(mode(0o4754), 0o4754);
+        assert_eq!(mode(0o4750), 0o4754);
+        assert_eq!(mode(0o4700), 0o4744);
+        assert_eq!(mode(0o2710), 0o2754);
+        assert_eq!(mode(0o6711), 0o6755);
+        assert_eq!(mode(0o4755), 0o4755);
+        // Not executable at all: the usual 0644, special bits kept.
+        assert_eq!(mode(0o4600), 0o4644);
+    }
+
+    #[test]
+    fn normalizing_leaves_device_nodes_and_fifos_alone() {
+        for kind in [FileKind::CharDevice, FileKind::BlockDevice, FileKind::Fifo] {
+            for disk in [0o640, 0o600, 0o666, 0o620] {
+                assert_eq!(
+                    entry_mode(Permissions::Normalize, kind, disk, None),
+                    disk,
+                    "{kind:?} {disk:o}"
+                );
+            }
+        }
     }
 
     #[test]
