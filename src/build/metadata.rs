@@ -12,8 +12,8 @@ use crate::ci::{
     INPUTS_DIGEST_LABEL, ImageLabels, Revision, SourceFingerprint, inputs_digest, standard_labels,
 };
 use crate::image::Manifest;
+use crate::layer::entry_mode;
 use crate::layer::walk::{FileKind, PlannedEntry, plan as walk_plan};
-use crate::layer::{OwnerPolicy, entry_mode};
 use crate::oci::{Digest, DigestWriter, Location};
 use crate::progress::Observer;
 use crate::source::SourceError;
@@ -160,10 +160,8 @@ pub fn image_inputs_digest(
                             facts.mode,
                             disk.mode_override,
                         );
-                        let owner = match recipe.owner {
-                            OwnerPolicy::Preserve => format!("{}:{}", facts.uid, facts.gid),
-                            OwnerPolicy::Fixed { uid, gid } => format!("{uid}:{gid}"),
-                        };
+                        let (uid, gid) = recipe.owner.owner_of(facts.uid, facts.gid);
+                        let owner = format!("{uid}:{gid}");
                         let content = match facts.kind {
                             FileKind::Regular => {
                                 file_digest(&disk.source).map_err(|source| MetadataError::Read {

@@ -392,6 +392,12 @@ fn cache_key(recipe: &LayerRecipe, plan: &Plan) -> String {
             key.number(gid);
         }
         OwnerPolicy::Preserve => key.number(1),
+        // The running user decides which owners become root.
+        OwnerPolicy::RunningUserAsRoot { uid, gid } => {
+            key.number(2);
+            key.number(uid);
+            key.number(gid);
+        }
     }
     key.number(match recipe.permissions {
         Permissions::Normalize => 0,

@@ -67,10 +67,50 @@ pub struct LayerInput {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum OwnerPolicy {
-    /// Every entry gets this uid and gid (the default is 0:0, as `COPY` does).
+    /// The default: a uid or gid equal to the effective uid or gid of the
+    /// user running hoist (given here) is recorded as 0, any other is kept.
+    /// A checkout made by a CI user comes out owned by root, as `COPY` would
+    /// have it, while a root filesystem made by root keeps `root:shadow`,
+    /// `_apt` and every other owner its packages gave it.
+    RunningUserAsRoot { uid: u64, gid: u64 },
+    /// Every entry gets this uid and gid (`owner = "UID:GID"`).
     Fixed { uid: u64, gid: u64 },
-    /// Each entry keeps the uid and gid it has on disk (a root filesystem).
+    /// Each entry keeps the uid and gid it has on disk (`owner = "preserve"`).
     Preserve,
+}
+
+impl OwnerPolicy {
+    /// [`OwnerPolicy::RunningUserAsRoot`] for the user running this process.
+    pub fn running_user_as_root() -> OwnerPolicy {
+        OwnerPolicy::RunningUserAsRoot {
+            uid: u64::from(rustix::process::geteuid().as_raw()),
+            gid: u64::from(rustix::process::getegid().as_raw()),
+        }
+    }
+
+    /// The uid and gid recorded for an entry owned by `uid:gid` on disk.
+    pub fn owner_of(self, uid: u64, gid: u64) -> (u64, u64) {
+        match self {
+            OwnerPolicy::RunningUserAsRoot {
+                uid: running_uid,
+                gid: running_gid,
+            } => (
+                if uid == running_uid { 0 } else { uid },
+                if gid == running_gid { 0 } else { gid },
+            ),
+            OwnerPolicy::Fixed { uid, gid } => (uid, gid),
+            OwnerPolicy::Preserve => (uid, gid),
+        }
+    }
+
+    /// The owner of entries that exist on no disk (parents, whiteouts): the
+    /// fixed owner, else root.
+    pub fn synthesized_owner(self) -> (u64, u64) {
+        match self {
+            OwnerPolicy::Fixed { uid, gid } => (uid, gid),
+            OwnerPolicy::RunningUserAsRoot { .. } | OwnerPolicy::Preserve => (0, 0),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -5,7 +5,7 @@
 
 use super::tar_header::{EntryHeader, TarKind, write_end, write_header, write_padding};
 use super::walk::{DiskEntry, FileKind, Plan, PlannedEntry};
-use super::{LayerError, LayerRecipe, OwnerPolicy, Permissions};
+use super::{LayerError, LayerRecipe, Permissions};
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::fs::{File, OpenOptions};
@@ -48,7 +48,7 @@ pub(crate) fn write_tar(
     for (key, planned) in plan {
         match planned {
             PlannedEntry::ParentDirectory => {
-                let (uid, gid) = synthesized_owner(recipe.owner);
+                let (uid, gid) = recipe.owner.synthesized_owner();
                 let path = directory_path(key);
                 let header = EntryHeader {
                     path: &path,
@@ -66,7 +66,7 @@ pub(crate) fn write_tar(
                 write_header(out, &header).map_err(write_error)?;
             }
             PlannedEntry::Whiteout => {
-                let (uid, gid) = synthesized_owner(recipe.owner);
+                let (uid, gid) = recipe.owner.synthesized_owner();
                 let header = EntryHeader {
                     path: key,
                     kind: TarKind::Regular,
@@ -110,10 +110,7 @@ fn write_disk_entry(
         source: error,
     };
     let facts = &entry.facts;
-    let (uid, gid) = match recipe.owner {
-        OwnerPolicy::Fixed { uid, gid } => (uid, gid),
-        OwnerPolicy::Preserve => (facts.uid, facts.gid),
-    };
+    let (uid, gid) = recipe.owner.owner_of(facts.uid, facts.gid);
     let mode = entry_mode(
         recipe.permissions,
         facts.kind,
@@ -273,15 +270,6 @@ fn directory_path(key: &[u8]) -> Vec<u8> {
     path
 }
 
-/// Owner of entries that exist on no disk (parents, whiteouts): the fixed
-/// owner, or root when owners are preserved.
-fn synthesized_owner(policy: OwnerPolicy) -> (u64, u64) {
-    match policy {
-        OwnerPolicy::Fixed { uid, gid } => (uid, gid),
-        OwnerPolicy::Preserve => (0, 0),
-    }
-}
-
 /// The mode bits a header gets; see [`Permissions`].
 pub(crate) fn entry_mode(
     permissions: Permissions,
@@ -334,6 +322,7 @@ pub(crate) fn clamp_mtime(mtime: i64, epoch: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layer::OwnerPolicy;
 
     #[test]
     fn normalized_modes_follow_the_owner_execute_bit() {
@@ -394,6 +383,29 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn the_running_user_is_recorded_as_root_and_other_owners_are_kept() {
+        let policy = OwnerPolicy::RunningUserAsRoot {
+            uid: 1001,
+            gid: 1002,
+        };
+        assert_eq!(policy.owner_of(1001, 1002), (0, 0));
+        assert_eq!(policy.owner_of(0, 42), (0, 42));
+        assert_eq!(policy.owner_of(100, 65534), (100, 65534));
+        // Each id on its own: the user's file in another group keeps the group.
+        assert_eq!(policy.owner_of(1001, 118), (0, 118));
+        assert_eq!(policy.synthesized_owner(), (0, 0));
+        // Run by root, nothing moves: root:shadow stays root:shadow.
+        let as_root = OwnerPolicy::RunningUserAsRoot { uid: 0, gid: 0 };
+        assert_eq!(as_root.owner_of(0, 42), (0, 42));
+        assert_eq!(as_root.owner_of(1000, 1000), (1000, 1000));
+        assert_eq!(
+            OwnerPolicy::Fixed { uid: 7, gid: 8 }.owner_of(1001, 1002),
+            (7, 8)
+        );
+        assert_eq!(OwnerPolicy::Preserve.owner_of(1001, 1002), (1001, 1002));
     }
 
     #[test]

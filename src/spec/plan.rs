@@ -640,7 +640,7 @@ impl Resolver<'_> {
             (None, None) => {}
         }
         let owner = match &layer.owner {
-            None => OwnerPolicy::Fixed { uid: 0, gid: 0 },
+            None => OwnerPolicy::running_user_as_root(),
             Some(owner) if owner.get_ref() == "preserve" => OwnerPolicy::Preserve,
             Some(owner) => {
                 let parsed = owner.get_ref().split_once(':').and_then(|(uid, gid)| {

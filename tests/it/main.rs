@@ -22,6 +22,7 @@ mod cli_copy;
 mod cli_registry;
 mod common;
 mod layer_output;
+mod layer_rootfs;
 mod layer_support;
 mod layer_tar;
 mod registry_concurrency;
