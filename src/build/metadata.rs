@@ -12,8 +12,8 @@ use crate::ci::{
     INPUTS_DIGEST_LABEL, ImageLabels, Revision, SourceFingerprint, inputs_digest, standard_labels,
 };
 use crate::image::Manifest;
-use crate::layer::entry_mode;
 use crate::layer::walk::{FileKind, PlannedEntry, plan as walk_plan};
+use crate::layer::{TrackedFiles, entry_mode};
 use crate::oci::{Digest, DigestWriter, Location};
 use crate::progress::Observer;
 use crate::source::SourceError;
@@ -135,16 +135,18 @@ pub fn add_standard_labels(
 pub fn image_inputs_digest(
     plan: &ImagePlan,
     base_digest: Option<&Digest>,
+    tracked: &TrackedFiles,
     observer: &dyn Observer,
 ) -> Result<Digest, MetadataError> {
     let mut fingerprints = Vec::new();
     for platform in &plan.platforms {
         for (position, recipe) in plan.recipes(platform).iter().enumerate() {
-            let walked = walk_plan(recipe, observer).map_err(|source| MetadataError::Walk {
-                image: plan.name.clone(),
-                layer: recipe.name.clone(),
-                source: Box::new(source),
-            })?;
+            let walked =
+                walk_plan(recipe, tracked, observer).map_err(|source| MetadataError::Walk {
+                    image: plan.name.clone(),
+                    layer: recipe.name.clone(),
+                    source: Box::new(source),
+                })?;
             for (key, entry) in walked {
                 let path = format!("{platform}/{position}/{}", String::from_utf8_lossy(&key));
                 let fingerprint = match entry {
@@ -154,12 +156,7 @@ pub fn image_inputs_digest(
                         let facts = &disk.facts;
                         // The mode the layer gets: what normalizing drops
                         // (the umask, the checkout) is no change.
-                        let mode = entry_mode(
-                            recipe.permissions,
-                            facts.kind,
-                            facts.mode,
-                            disk.mode_override,
-                        );
+                        let mode = entry_mode(recipe.permissions, &disk);
                         let (uid, gid) = recipe.owner.owner_of(facts.uid, facts.gid);
                         let owner = format!("{uid}:{gid}");
                         let content = match facts.kind {

@@ -10,7 +10,7 @@ use crate::build::transport::{Transports, destination_tag};
 use crate::build::{BuildOptions, BuiltImage, build_image};
 use crate::image::{Blob, Manifest};
 use crate::layer::BlobStream;
-use crate::layer::LayerCache;
+use crate::layer::{LayerCache, TrackedFiles};
 use crate::oci::{Location, Platform};
 use crate::spec::{Plan, PlanOptions};
 use anyhow::{Context, bail};
@@ -169,6 +169,9 @@ pub fn run(arguments: BuildArguments) -> anyhow::Result<()> {
         Output::Location(location) => Some(location),
         Output::Push => None,
     });
+    // git is asked what it tracks once per repository, for the inputs
+    // digests and the layers alike.
+    let tracked = Arc::new(TrackedFiles::new());
     let prepared = crate::build::changes::prepare(
         &plan,
         &revision,
@@ -177,6 +180,7 @@ pub fn run(arguments: BuildArguments) -> anyhow::Result<()> {
             changed: arguments.changed,
             extra_tags: &arguments.tags,
             first_output,
+            tracked: &tracked,
         },
         &transports,
         &reporter,
@@ -205,6 +209,7 @@ pub fn run(arguments: BuildArguments) -> anyhow::Result<()> {
         blob_directory: blob_directory.path().to_path_buf(),
         cache,
         stream: None,
+        tracked,
     };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs)

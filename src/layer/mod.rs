@@ -11,6 +11,7 @@ pub mod gzip;
 mod pipe;
 pub mod stream;
 mod tar_header;
+pub mod tracked;
 pub(crate) mod walk;
 mod writer;
 
@@ -24,6 +25,7 @@ use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 pub use stream::{BlobStream, StreamedBlob};
+pub use tracked::TrackedFiles;
 pub(crate) use writer::entry_mode;
 
 use crate::progress::Observer;
@@ -115,6 +117,12 @@ impl OwnerPolicy {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Permissions {
+    /// The default: a regular file git tracks gets the mode git records
+    /// (0644, or 0755 for 100755), and a directory holding tracked files
+    /// 0755, as any checkout makes them, so the umask does not change the
+    /// bytes. Everything else (a root filesystem, build outputs) keeps its
+    /// mode on disk exactly, special bits included. See [`TrackedFiles`].
+    GitOrDisk,
     /// As git sees them: 0755 when the owner may execute, else 0644;
     /// directories 0755; setuid, setgid and sticky bits kept. The umask and
     /// the checkout do not change the bytes. Never at the cost of what the
@@ -199,26 +207,31 @@ pub enum LayerError {
 /// hashes it (diff_id), compresses it on `threads` threads (the bytes do not
 /// depend on `threads`), hashes the result and stores it as
 /// `blob_dir/<hex digest>`. Warnings (skipped sockets) go to `observer`.
+/// git is asked what it tracks for this layer alone; a build of several
+/// layers shares one [`TrackedFiles`] through [`build_layer_streamed`].
 pub fn build_layer(
     recipe: &LayerRecipe,
     blob_dir: &Path,
     threads: usize,
     observer: &dyn Observer,
 ) -> Result<BuiltLayer, LayerError> {
-    build_layer_streamed(recipe, blob_dir, threads, observer, None)
+    let tracked = TrackedFiles::new();
+    build_layer_streamed(recipe, blob_dir, threads, observer, None, &tracked)
 }
 
 /// [`build_layer`], also sending the compressed bytes to `stream` while
-/// they are produced (an upload that overlaps compression).
+/// they are produced (an upload that overlaps compression), with what git
+/// tracks from `tracked`.
 pub fn build_layer_streamed(
     recipe: &LayerRecipe,
     blob_dir: &Path,
     threads: usize,
     observer: &dyn Observer,
     stream: Option<&dyn BlobStream>,
+    tracked: &TrackedFiles,
 ) -> Result<BuiltLayer, LayerError> {
     let started = std::time::Instant::now();
-    let plan = walk::plan(recipe, observer)?;
+    let plan = walk::plan(recipe, tracked, observer)?;
     tracing::debug!(
         "layer {}: walked {} entries in {:.3?}",
         recipe.name,

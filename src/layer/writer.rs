@@ -4,6 +4,7 @@
 //! large buffers and checked against what the walk saw.
 
 use super::tar_header::{EntryHeader, TarKind, write_end, write_header, write_padding};
+use super::tracked::Tracked;
 use super::walk::{DiskEntry, FileKind, Plan, PlannedEntry};
 use super::{LayerError, LayerRecipe, Permissions};
 use std::collections::HashMap;
@@ -111,12 +112,7 @@ fn write_disk_entry(
     };
     let facts = &entry.facts;
     let (uid, gid) = recipe.owner.owner_of(facts.uid, facts.gid);
-    let mode = entry_mode(
-        recipe.permissions,
-        facts.kind,
-        facts.mode,
-        entry.mode_override,
-    );
+    let mode = entry_mode(recipe.permissions, entry);
     let mtime = clamp_mtime(facts.mtime, recipe.epoch);
     let mut header = EntryHeader {
         path: key,
@@ -270,12 +266,23 @@ fn directory_path(key: &[u8]) -> Vec<u8> {
     path
 }
 
-/// The mode bits a header gets; see [`Permissions`].
-pub(crate) fn entry_mode(
+/// The mode bits the header of a disk entry gets; see [`Permissions`].
+pub(crate) fn entry_mode(permissions: Permissions, entry: &DiskEntry) -> u32 {
+    mode_of(
+        permissions,
+        entry.facts.kind,
+        entry.facts.mode,
+        entry.mode_override,
+        entry.tracked,
+    )
+}
+
+fn mode_of(
     permissions: Permissions,
     kind: FileKind,
     disk_mode: u32,
     mode_override: Option<u32>,
+    tracked: Tracked,
 ) -> u32 {
     if kind == FileKind::Symlink {
         return 0o777;
@@ -285,9 +292,14 @@ pub(crate) fn entry_mode(
     {
         return mode & 0o7777;
     }
-    match permissions {
-        Permissions::Preserve => disk_mode & 0o7777,
-        Permissions::Normalize => normalized_mode(kind, disk_mode),
+    match (permissions, tracked) {
+        (Permissions::Preserve, _) => disk_mode & 0o7777,
+        (Permissions::Normalize, _) => normalized_mode(kind, disk_mode),
+        // A checkout makes these: git's mode, whatever the umask gave them.
+        (Permissions::GitOrDisk, Tracked::File { executable: true }) => 0o755,
+        (Permissions::GitOrDisk, Tracked::File { executable: false }) => 0o644,
+        (Permissions::GitOrDisk, Tracked::Directory) => 0o755,
+        (Permissions::GitOrDisk, Tracked::No) => disk_mode & 0o7777,
     }
 }
 
@@ -326,22 +338,65 @@ mod tests {
 
     #[test]
     fn normalized_modes_follow_the_owner_execute_bit() {
-        let mode = |kind, disk| entry_mode(Permissions::Normalize, kind, disk, None);
+        let mode = |kind, disk| mode_of(Permissions::Normalize, kind, disk, None, Tracked::No);
         assert_eq!(mode(FileKind::Regular, 0o600), 0o644);
         assert_eq!(mode(FileKind::Regular, 0o700), 0o755);
         assert_eq!(mode(FileKind::Regular, 0o4711), 0o4755);
         assert_eq!(mode(FileKind::Directory, 0o700), 0o755);
         assert_eq!(mode(FileKind::Symlink, 0o777), 0o777);
         assert_eq!(
-            entry_mode(Permissions::Preserve, FileKind::Regular, 0o2640, None),
+            mode_of(
+                Permissions::Preserve,
+                FileKind::Regular,
+                0o2640,
+                None,
+                Tracked::No
+            ),
             0o2640
         );
         assert_eq!(
-            entry_mode(
+            mode_of(
                 Permissions::Normalize,
                 FileKind::Regular,
                 0o644,
-                Some(0o700)
+                Some(0o700),
+                Tracked::No
+            ),
+            0o700
+        );
+    }
+
+    #[test]
+    fn by_default_git_decides_what_it_tracks_and_the_disk_the_rest() {
+        let mode = |kind, disk, tracked| mode_of(Permissions::GitOrDisk, kind, disk, None, tracked);
+        let file = |executable| Tracked::File { executable };
+        // Whatever the umask or a chmod did since the checkout.
+        assert_eq!(mode(FileKind::Regular, 0o600, file(false)), 0o644);
+        assert_eq!(mode(FileKind::Regular, 0o664, file(false)), 0o644);
+        assert_eq!(mode(FileKind::Regular, 0o700, file(true)), 0o755);
+        assert_eq!(mode(FileKind::Regular, 0o644, file(true)), 0o755);
+        assert_eq!(mode(FileKind::Directory, 0o700, Tracked::Directory), 0o755);
+        // Untracked: exactly as on disk.
+        for (kind, disk) in [
+            (FileKind::Regular, 0o640),
+            (FileKind::Regular, 0o600),
+            (FileKind::Regular, 0o4754),
+            (FileKind::Directory, 0o1777),
+            (FileKind::Directory, 0o700),
+            (FileKind::CharDevice, 0o640),
+            (FileKind::Fifo, 0o620),
+        ] {
+            assert_eq!(mode(kind, disk, Tracked::No), disk, "{kind:?} {disk:o}");
+        }
+        assert_eq!(mode(FileKind::Symlink, 0o777, Tracked::No), 0o777);
+        // An explicit file mode still wins.
+        assert_eq!(
+            mode_of(
+                Permissions::GitOrDisk,
+                FileKind::Regular,
+                0o644,
+                Some(0o700),
+                file(false)
             ),
             0o700
         );
@@ -349,7 +404,15 @@ mod tests {
 
     #[test]
     fn normalizing_keeps_sticky_world_writable_directories_writable() {
-        let mode = |disk| entry_mode(Permissions::Normalize, FileKind::Directory, disk, None);
+        let mode = |disk| {
+            mode_of(
+                Permissions::Normalize,
+                FileKind::Directory,
+                disk,
+                None,
+                Tracked::No,
+            )
+        };
         assert_eq!(mode(0o1777), 0o1777);
         assert_eq!(mode(0o1773), 0o1777);
         // Sticky but not world-writable: nothing to keep open.
@@ -361,7 +424,15 @@ mod tests {
 
     #[test]
     fn normalizing_never_adds_execute_to_setuid_or_setgid_files() {
-        let mode = |disk| entry_mode(Permissions::Normalize, FileKind::Regular, disk, None);
+        let mode = |disk| {
+            mode_of(
+                Permissions::Normalize,
+                FileKind::Regular,
+                disk,
+                None,
+                Tracked::No,
+            )
+        };
         assert_eq!(mode(0o4754), 0o4754);
         assert_eq!(mode(0o4750), 0o4754);
         assert_eq!(mode(0o4700), 0o4744);
@@ -377,7 +448,7 @@ mod tests {
         for kind in [FileKind::CharDevice, FileKind::BlockDevice, FileKind::Fifo] {
             for disk in [0o640, 0o600, 0o666, 0o620] {
                 assert_eq!(
-                    entry_mode(Permissions::Normalize, kind, disk, None),
+                    mode_of(Permissions::Normalize, kind, disk, None, Tracked::No),
                     disk,
                     "{kind:?} {disk:o}"
                 );

@@ -663,7 +663,8 @@ impl Resolver<'_> {
             .as_ref()
             .map(|value| (value.get_ref().as_str(), value.span()))
         {
-            None | Some(("normalize", _)) => Permissions::Normalize,
+            None => Permissions::GitOrDisk,
+            Some(("normalize", _)) => Permissions::Normalize,
             Some(("preserve", _)) => Permissions::Preserve,
             Some((other, span)) => {
                 return Err(self.invalid(

@@ -87,3 +87,122 @@ fn the_running_users_files_become_root_and_others_keep_their_owner() {
     let group_only = find(&entries, "group-only");
     assert_eq!((group_only.uid, group_only.gid), (0, 5003));
 }
+
+/// A root filesystem made by root, as debootstrap or apk leave one, built
+/// with no `owner` or `permissions`: every owner, mode (special bits
+/// included) and device number comes out as it is on disk.
+#[test]
+fn a_root_filesystem_made_by_root_comes_out_exactly() {
+    let work = tempfile::tempdir().unwrap();
+    let rootfs = work.path().join("rootfs");
+    for directory in ["etc", "root", "tmp", "dev", "usr/bin", "var/cache/apt"] {
+        fs::create_dir_all(rootfs.join(directory)).unwrap();
+    }
+    let file = |path: &str, mode: u32, uid: u32, gid: u32| {
+        let path = rootfs.join(path);
+        if !path.exists() {
+            fs::write(&path, path.to_string_lossy().as_bytes()).unwrap();
+        }
+        chown(&path, Some(uid), Some(gid)).unwrap();
+        set_mode(&path, mode);
+    };
+    file("etc/shadow", 0o640, 0, 42);
+    file("etc/passwd", 0o644, 0, 0);
+    file("root/.ssh-key", 0o600, 0, 0);
+    file("usr/bin/helper", 0o4754, 0, 50);
+    file("usr/bin/wall", 0o2755, 0, 5);
+    file("var/cache/apt/pkgcache.bin", 0o644, 100, 65534);
+    file("root", 0o700, 0, 0);
+    file("tmp", 0o1777, 0, 0);
+    file("var/cache/apt", 0o755, 100, 65534);
+    let device = |path: &str, mode: &str, kind: &str, numbers: [&str; 2], group: u32| {
+        crate::common::run(
+            std::process::Command::new("mknod")
+                .args(["-m", mode])
+                .arg(rootfs.join(path))
+                .arg(kind)
+                .args(numbers),
+        );
+        chown(rootfs.join(path), Some(0), Some(group)).unwrap();
+    };
+    device("dev/loop0", "0640", "b", ["7", "0"], 6);
+    device("dev/tty1", "0620", "c", ["4", "1"], 5);
+    default_spec(work.path(), "rootfs");
+
+    hoist_in(work.path(), ["build", "--no-cache", "-o", "oci:out"])
+        .current_dir(work.path())
+        .run()
+        .success();
+    let entries = layer_entries(&work.path().join("out"));
+    let expected: &[(&str, u32, u64, u64)] = &[
+        ("etc/shadow", 0o640, 0, 42),
+        ("etc/passwd", 0o644, 0, 0),
+        ("root/", 0o700, 0, 0),
+        ("root/.ssh-key", 0o600, 0, 0),
+        ("tmp/", 0o1777, 0, 0),
+        ("usr/bin/helper", 0o4754, 0, 50),
+        ("usr/bin/wall", 0o2755, 0, 5),
+        ("var/cache/apt/", 0o755, 100, 65534),
+        ("var/cache/apt/pkgcache.bin", 0o644, 100, 65534),
+        ("dev/loop0", 0o640, 0, 6),
+        ("dev/tty1", 0o620, 0, 5),
+    ];
+    for &(path, mode, uid, gid) in expected {
+        let entry = find(&entries, path);
+        assert_eq!(
+            (entry.mode, entry.uid, entry.gid),
+            (mode, uid, gid),
+            "/{path}: mode {:o}, owner {}:{}",
+            entry.mode,
+            entry.uid,
+            entry.gid
+        );
+    }
+    let loop0 = find(&entries, "dev/loop0");
+    assert!(loop0.kind.is_block_special());
+    assert_eq!(loop0.device, Some((7, 0)));
+    let tty1 = find(&entries, "dev/tty1");
+    assert!(tty1.kind.is_character_special());
+    assert_eq!(tty1.device, Some((4, 1)));
+}
+
+/// In a checkout, what git tracks gets git's mode whatever the disk says
+/// (a umask, a chmod since), while an untracked file beside it, a build
+/// output, keeps its mode on disk.
+#[test]
+fn tracked_files_get_gits_mode_and_untracked_ones_their_own() {
+    let work = tempfile::tempdir().unwrap();
+    let checkout = work.path().join("checkout");
+    let app = checkout.join("app");
+    fs::create_dir_all(app.join("bin")).unwrap();
+    fs::write(app.join("config.txt"), b"config").unwrap();
+    fs::write(app.join("bin/run"), b"#!/bin/sh\n").unwrap();
+    set_mode(&app.join("config.txt"), 0o644);
+    set_mode(&app.join("bin/run"), 0o755);
+    crate::common::stage_with_git(&checkout);
+    // What a strict umask or a later chmod leaves on disk.
+    set_mode(&app.join("config.txt"), 0o600);
+    set_mode(&app.join("bin/run"), 0o700);
+    set_mode(&app.join("bin"), 0o700);
+    // Made by the build, never added to git.
+    fs::create_dir(app.join("generated")).unwrap();
+    fs::write(app.join("generated/secret.key"), b"key").unwrap();
+    set_mode(&app.join("generated/secret.key"), 0o600);
+    set_mode(&app.join("generated"), 0o750);
+    fs::write(app.join("local.conf"), b"local").unwrap();
+    set_mode(&app.join("local.conf"), 0o640);
+    default_spec(&checkout, "app");
+
+    hoist_in(work.path(), ["build", "--no-cache", "-o", "oci:out"])
+        .current_dir(&checkout)
+        .run()
+        .success();
+    let entries = layer_entries(&checkout.join("out"));
+    let mode = |path| find(&entries, path).mode;
+    assert_eq!(mode("config.txt"), 0o644, "git records 100644");
+    assert_eq!(mode("bin/run"), 0o755, "git records 100755");
+    assert_eq!(mode("bin/"), 0o755, "the checkout made this directory");
+    assert_eq!(mode("generated/"), 0o750);
+    assert_eq!(mode("generated/secret.key"), 0o600);
+    assert_eq!(mode("local.conf"), 0o640);
+}
