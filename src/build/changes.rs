@@ -10,6 +10,7 @@ use super::metadata::{
 use super::transport::{Transports, parse_reference};
 use crate::ci::{CiEnvironment, CiError, GitInfo, Revision, compute_tags, stable_tag};
 use crate::image::Manifest;
+use crate::layer::TrackedFiles;
 use crate::oci::Location;
 use crate::progress::{Event, Observer};
 use crate::spec::{ImagePlan, Plan};
@@ -108,6 +109,8 @@ pub struct PrepareOptions<'a> {
     pub extra_tags: &'a [String],
     /// Where a local build writes first, for `--changed` without `--push`.
     pub first_output: Option<&'a Location>,
+    /// What git tracks, shared with the build that follows.
+    pub tracked: &'a TrackedFiles,
 }
 
 /// Adds labels and the inputs digest to each image and drops the images
@@ -151,7 +154,7 @@ pub fn prepare(
         };
         add_standard_labels(&mut image, revision, ref_name.as_deref(), base.as_ref())?;
         if detect {
-            let inputs = image_inputs_digest(&image, base.as_ref(), observer)?;
+            let inputs = image_inputs_digest(&image, base.as_ref(), options.tracked, observer)?;
             add_inputs_label(&mut image, &inputs);
             match target(&image, &tags, options) {
                 None => observer.event(Event::Warning {

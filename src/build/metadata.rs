@@ -13,7 +13,7 @@ use crate::ci::{
 };
 use crate::image::Manifest;
 use crate::layer::walk::{FileKind, PlannedEntry, plan as walk_plan};
-use crate::layer::{OwnerPolicy, Permissions};
+use crate::layer::{TrackedFiles, entry_mode};
 use crate::oci::{Digest, DigestWriter, Location};
 use crate::progress::Observer;
 use crate::source::SourceError;
@@ -135,16 +135,18 @@ pub fn add_standard_labels(
 pub fn image_inputs_digest(
     plan: &ImagePlan,
     base_digest: Option<&Digest>,
+    tracked: &TrackedFiles,
     observer: &dyn Observer,
 ) -> Result<Digest, MetadataError> {
     let mut fingerprints = Vec::new();
     for platform in &plan.platforms {
         for (position, recipe) in plan.recipes(platform).iter().enumerate() {
-            let walked = walk_plan(recipe, observer).map_err(|source| MetadataError::Walk {
-                image: plan.name.clone(),
-                layer: recipe.name.clone(),
-                source: Box::new(source),
-            })?;
+            let walked =
+                walk_plan(recipe, tracked, observer).map_err(|source| MetadataError::Walk {
+                    image: plan.name.clone(),
+                    layer: recipe.name.clone(),
+                    source: Box::new(source),
+                })?;
             for (key, entry) in walked {
                 let path = format!("{platform}/{position}/{}", String::from_utf8_lossy(&key));
                 let fingerprint = match entry {
@@ -152,16 +154,11 @@ pub fn image_inputs_digest(
                     PlannedEntry::Whiteout => "whiteout".to_string(),
                     PlannedEntry::Disk(disk) => {
                         let facts = &disk.facts;
-                        let mode = disk.mode_override.unwrap_or(match recipe.permissions {
-                            // Only what normalizing keeps: the umask and the
-                            // checkout must not count as a change.
-                            Permissions::Normalize => facts.mode & 0o7100,
-                            _ => facts.mode & 0o7777,
-                        });
-                        let owner = match recipe.owner {
-                            OwnerPolicy::Preserve => format!("{}:{}", facts.uid, facts.gid),
-                            OwnerPolicy::Fixed { uid, gid } => format!("{uid}:{gid}"),
-                        };
+                        // The mode the layer gets: what normalizing drops
+                        // (the umask, the checkout) is no change.
+                        let mode = entry_mode(recipe.permissions, &disk);
+                        let (uid, gid) = recipe.owner.owner_of(facts.uid, facts.gid);
+                        let owner = format!("{uid}:{gid}");
                         let content = match facts.kind {
                             FileKind::Regular => {
                                 file_digest(&disk.source).map_err(|source| MetadataError::Read {

@@ -15,7 +15,8 @@ use crate::image::{
     Blob, BytesBlob, FileBlob, Image, Index, Manifest, as_oci_layer, model::ChildEntry,
 };
 use crate::layer::{
-    BlobStream, BuiltLayer, CacheError, LayerCache, LayerError, LayerRecipe, build_layer_streamed,
+    BlobStream, BuiltLayer, CacheError, LayerCache, LayerError, LayerRecipe, TrackedFiles,
+    build_layer_streamed,
 };
 use crate::oci::{Platform, to_canonical_json};
 use crate::progress::{Event, Observer};
@@ -41,6 +42,8 @@ pub struct BuildOptions {
     /// Where layers are sent while they are compressed (the one registry
     /// output of a build with no local output); publishing then finds them there.
     pub stream: Option<Arc<dyn BlobStream>>,
+    /// What git tracks, asked once per repository for the whole build.
+    pub tracked: Arc<TrackedFiles>,
 }
 
 /// One platform's image.
@@ -181,7 +184,7 @@ pub fn build_image(
             let stream = options.stream.as_deref();
             let built = match &options.cache {
                 Some(cache) => cache
-                    .build_layer_streamed(recipe, options.jobs, observer, stream)
+                    .build_layer_streamed(recipe, options.jobs, observer, stream, &options.tracked)
                     .map(|cached| (cached.layer, cached.cached))
                     .map_err(LayerFailure::from),
                 None => build_layer_streamed(
@@ -190,6 +193,7 @@ pub fn build_image(
                     options.jobs,
                     observer,
                     stream,
+                    &options.tracked,
                 )
                 .map(|layer| (layer, false))
                 .map_err(LayerFailure::from),

@@ -10,6 +10,7 @@
 //! `prune` takes it exclusively, so it never removes a blob a running build
 //! has just found or written.
 
+use super::tracked::{Tracked, TrackedFiles};
 use super::walk::{self, FileKind, Plan, PlannedEntry};
 use super::{
     BuiltLayer, Compression, FORMAT_VERSION, LayerError, LayerRecipe, OwnerPolicy, Permissions,
@@ -119,19 +120,21 @@ impl LayerCache {
         threads: usize,
         observer: &dyn Observer,
     ) -> Result<CachedLayer, CacheError> {
-        self.build_layer_streamed(recipe, threads, observer, None)
+        self.build_layer_streamed(recipe, threads, observer, None, &TrackedFiles::new())
     }
 
-    /// [`LayerCache::build_layer`]; a layer that is built (not a hit) is also
-    /// sent to `stream` while it is compressed.
+    /// [`LayerCache::build_layer`] with what git tracks from `tracked`; a
+    /// layer that is built (not a hit) is also sent to `stream` while it is
+    /// compressed.
     pub fn build_layer_streamed(
         &self,
         recipe: &LayerRecipe,
         threads: usize,
         observer: &dyn Observer,
         stream: Option<&dyn super::BlobStream>,
+        tracked: &TrackedFiles,
     ) -> Result<CachedLayer, CacheError> {
-        let plan = walk::plan(recipe, observer)?;
+        let plan = walk::plan(recipe, tracked, observer)?;
         let key = cache_key(recipe, &plan);
         let entry_path = self.entry_dir.join(format!("{key}.json"));
         if let Some(layer) = self.lookup(&entry_path) {
@@ -392,10 +395,17 @@ fn cache_key(recipe: &LayerRecipe, plan: &Plan) -> String {
             key.number(gid);
         }
         OwnerPolicy::Preserve => key.number(1),
+        // The running user decides which owners become root.
+        OwnerPolicy::RunningUserAsRoot { uid, gid } => {
+            key.number(2);
+            key.number(uid);
+            key.number(gid);
+        }
     }
     key.number(match recipe.permissions {
         Permissions::Normalize => 0,
         Permissions::Preserve => 1,
+        Permissions::GitOrDisk => 2,
     });
     key.number(recipe.remove.len() as u64);
     for removed in &recipe.remove {
@@ -445,6 +455,13 @@ fn cache_key(recipe: &LayerRecipe, plan: &Plan) -> String {
                     },
                 );
                 key.number(entry.mode_override.map_or(u64::MAX, u64::from));
+                // Staging a mode change touches no file on disk.
+                key.number(match entry.tracked {
+                    Tracked::No => 0,
+                    Tracked::File { executable: false } => 1,
+                    Tracked::File { executable: true } => 2,
+                    Tracked::Directory => 3,
+                });
             }
         }
     }
@@ -524,6 +541,37 @@ mod tests {
         let mut zstd = recipe.clone();
         zstd.compression = Compression::Zstd { level: 3 };
         assert!(!cache.build_layer(&zstd, 2, &Silent).unwrap().cached);
+    }
+
+    #[test]
+    fn a_mode_staged_in_git_is_part_of_the_key() {
+        let work = tempfile::tempdir().unwrap();
+        let source = work.path().join("src");
+        tree(&source);
+        let git = |arguments: &[&str]| {
+            let status = std::process::Command::new("git")
+                .arg("-C")
+                .arg(&source)
+                .args(arguments)
+                .status()
+                .unwrap();
+            assert!(status.success(), "git {arguments:?}");
+        };
+        git(&["init", "--quiet"]);
+        git(&["add", "--all"]);
+        let cache = LayerCache::open(work.path().join("cache")).unwrap();
+        let mut recipe = recipe(&source);
+        recipe.permissions = Permissions::GitOrDisk;
+        let first = cache.build_layer(&recipe, 1, &Silent).unwrap();
+        assert!(cache.build_layer(&recipe, 1, &Silent).unwrap().cached);
+        // Only the index changes: no file on disk is touched.
+        git(&["update-index", "--chmod=+x", "b"]);
+        let executable = cache.build_layer(&recipe, 1, &Silent).unwrap();
+        assert!(!executable.cached);
+        assert_ne!(
+            executable.layer.layer.blob.digest(),
+            first.layer.layer.blob.digest()
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod gzip;
 mod pipe;
 pub mod stream;
 mod tar_header;
+pub mod tracked;
 pub(crate) mod walk;
 mod writer;
 
@@ -24,13 +25,15 @@ use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 pub use stream::{BlobStream, StreamedBlob};
+pub use tracked::TrackedFiles;
+pub(crate) use writer::entry_mode;
 
 use crate::progress::Observer;
 
 /// Version of the layer format: bumped whenever the same recipe and files
 /// would give different bytes (tar encoding, block size, compressor
 /// settings), so cached layers of an older hoist are not reused.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Output buffer in front of the blob file.
 const WRITE_BUFFER: usize = 1 << 20;
@@ -66,17 +69,66 @@ pub struct LayerInput {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum OwnerPolicy {
-    /// Every entry gets this uid and gid (the default is 0:0, as `COPY` does).
+    /// The default: a uid or gid equal to the effective uid or gid of the
+    /// user running hoist (given here) is recorded as 0, any other is kept.
+    /// A checkout made by a CI user comes out owned by root, as `COPY` would
+    /// have it, while a root filesystem made by root keeps `root:shadow`,
+    /// `_apt` and every other owner its packages gave it.
+    RunningUserAsRoot { uid: u64, gid: u64 },
+    /// Every entry gets this uid and gid (`owner = "UID:GID"`).
     Fixed { uid: u64, gid: u64 },
-    /// Each entry keeps the uid and gid it has on disk (a root filesystem).
+    /// Each entry keeps the uid and gid it has on disk (`owner = "preserve"`).
     Preserve,
+}
+
+impl OwnerPolicy {
+    /// [`OwnerPolicy::RunningUserAsRoot`] for the user running this process.
+    pub fn running_user_as_root() -> OwnerPolicy {
+        OwnerPolicy::RunningUserAsRoot {
+            uid: u64::from(rustix::process::geteuid().as_raw()),
+            gid: u64::from(rustix::process::getegid().as_raw()),
+        }
+    }
+
+    /// The uid and gid recorded for an entry owned by `uid:gid` on disk.
+    pub fn owner_of(self, uid: u64, gid: u64) -> (u64, u64) {
+        match self {
+            OwnerPolicy::RunningUserAsRoot {
+                uid: running_uid,
+                gid: running_gid,
+            } => (
+                if uid == running_uid { 0 } else { uid },
+                if gid == running_gid { 0 } else { gid },
+            ),
+            OwnerPolicy::Fixed { uid, gid } => (uid, gid),
+            OwnerPolicy::Preserve => (uid, gid),
+        }
+    }
+
+    /// The owner of entries that exist on no disk (parents, whiteouts): the
+    /// fixed owner, else root.
+    pub fn synthesized_owner(self) -> (u64, u64) {
+        match self {
+            OwnerPolicy::Fixed { uid, gid } => (uid, gid),
+            OwnerPolicy::RunningUserAsRoot { .. } | OwnerPolicy::Preserve => (0, 0),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Permissions {
+    /// The default: a regular file git tracks gets the mode git records
+    /// (0644, or 0755 for 100755), and a directory holding tracked files
+    /// 0755, as any checkout makes them, so the umask does not change the
+    /// bytes. Everything else (a root filesystem, build outputs) keeps its
+    /// mode on disk exactly, special bits included. See [`TrackedFiles`].
+    GitOrDisk,
     /// As git sees them: 0755 when the owner may execute, else 0644;
     /// directories 0755; setuid, setgid and sticky bits kept. The umask and
-    /// the checkout do not change the bytes.
+    /// the checkout do not change the bytes. Never at the cost of what the
+    /// special bits are for: device nodes and FIFOs keep their mode, a
+    /// sticky world-writable directory stays 1777, and a setuid or setgid
+    /// file gains no group or other execute.
     Normalize,
     /// The mode bits on disk, exactly (a root filesystem).
     Preserve,
@@ -155,26 +207,31 @@ pub enum LayerError {
 /// hashes it (diff_id), compresses it on `threads` threads (the bytes do not
 /// depend on `threads`), hashes the result and stores it as
 /// `blob_dir/<hex digest>`. Warnings (skipped sockets) go to `observer`.
+/// git is asked what it tracks for this layer alone; a build of several
+/// layers shares one [`TrackedFiles`] through [`build_layer_streamed`].
 pub fn build_layer(
     recipe: &LayerRecipe,
     blob_dir: &Path,
     threads: usize,
     observer: &dyn Observer,
 ) -> Result<BuiltLayer, LayerError> {
-    build_layer_streamed(recipe, blob_dir, threads, observer, None)
+    let tracked = TrackedFiles::new();
+    build_layer_streamed(recipe, blob_dir, threads, observer, None, &tracked)
 }
 
 /// [`build_layer`], also sending the compressed bytes to `stream` while
-/// they are produced (an upload that overlaps compression).
+/// they are produced (an upload that overlaps compression), with what git
+/// tracks from `tracked`.
 pub fn build_layer_streamed(
     recipe: &LayerRecipe,
     blob_dir: &Path,
     threads: usize,
     observer: &dyn Observer,
     stream: Option<&dyn BlobStream>,
+    tracked: &TrackedFiles,
 ) -> Result<BuiltLayer, LayerError> {
     let started = std::time::Instant::now();
-    let plan = walk::plan(recipe, observer)?;
+    let plan = walk::plan(recipe, tracked, observer)?;
     tracing::debug!(
         "layer {}: walked {} entries in {:.3?}",
         recipe.name,

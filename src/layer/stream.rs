@@ -64,7 +64,7 @@ impl Write for Tee {
 mod tests {
     use super::*;
     use crate::layer::{
-        Compression, LayerInput, LayerRecipe, OwnerPolicy, Permissions, build_layer,
+        Compression, LayerInput, LayerRecipe, OwnerPolicy, Permissions, TrackedFiles, build_layer,
         build_layer_streamed,
     };
     use crate::progress::Silent;
@@ -160,6 +160,7 @@ mod tests {
             2,
             &Silent,
             Some(&collector),
+            &TrackedFiles::new(),
         )
         .unwrap();
         let plain = build_layer(&recipe(&source), &work.path().join("plain"), 2, &Silent).unwrap();
@@ -187,6 +188,7 @@ mod tests {
             2,
             &Silent,
             Some(&collector),
+            &TrackedFiles::new(),
         )
         .unwrap();
         let plain = build_layer(&recipe(&source), &work.path().join("plain"), 2, &Silent).unwrap();

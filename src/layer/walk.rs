@@ -4,7 +4,8 @@
 //! where a target needs them and whiteouts for removed paths. Only `lstat`
 //! happens here; contents are read when the tar is written.
 
-use super::{LayerError, LayerInput, LayerRecipe};
+use super::tracked::{Tracked, TrackedFiles, TrackedView};
+use super::{LayerError, LayerInput, LayerRecipe, Permissions};
 use crate::progress::{Event, Observer};
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use rayon::prelude::*;
@@ -52,6 +53,8 @@ pub(crate) struct DiskEntry {
     pub facts: FileFacts,
     /// The input's explicit `mode`, for a file input.
     pub mode_override: Option<u32>,
+    /// What git says about it, when the permissions ask.
+    pub tracked: Tracked,
 }
 
 #[derive(Clone, Debug)]
@@ -67,11 +70,20 @@ pub(crate) enum PlannedEntry {
 /// `/` (and without a trailing one), in byte order.
 pub(crate) type Plan = BTreeMap<Vec<u8>, PlannedEntry>;
 
-/// Walks the recipe's inputs into a [`Plan`].
-pub(crate) fn plan(recipe: &LayerRecipe, observer: &dyn Observer) -> Result<Plan, LayerError> {
+/// Walks the recipe's inputs into a [`Plan`]; `tracked` says what git
+/// tracks, where the recipe's permissions depend on it.
+pub(crate) fn plan(
+    recipe: &LayerRecipe,
+    tracked: &TrackedFiles,
+    observer: &dyn Observer,
+) -> Result<Plan, LayerError> {
     let mut plan = Plan::new();
     for input in &recipe.inputs {
-        add_input(&mut plan, input, observer)?;
+        let view = match recipe.permissions {
+            Permissions::GitOrDisk => tracked.view(&input.source, observer),
+            Permissions::Normalize | Permissions::Preserve => None,
+        };
+        add_input(&mut plan, input, view.as_ref(), observer)?;
     }
     add_parents(&mut plan)?;
     for removed in &recipe.remove {
@@ -84,6 +96,7 @@ pub(crate) fn plan(recipe: &LayerRecipe, observer: &dyn Observer) -> Result<Plan
 fn add_input(
     plan: &mut Plan,
     input: &LayerInput,
+    view: Option<&TrackedView>,
     observer: &dyn Observer,
 ) -> Result<(), LayerError> {
     let target = image_path_key(&input.target).map_err(|reason| LayerError::InvalidTarget {
@@ -107,12 +120,14 @@ fn add_input(
         }
         if let Some(facts) = facts_or_socket(&metadata) {
             check_name(&target, &input.source)?;
+            let tracked = tracked_state(view, b"", facts.kind);
             plan.insert(
                 target,
                 PlannedEntry::Disk(DiskEntry {
                     source: input.source.clone(),
                     facts,
                     mode_override: input.mode,
+                    tracked,
                 }),
             );
         } else {
@@ -125,18 +140,21 @@ fn add_input(
     let walk = DirectoryWalk {
         target: &target,
         excludes: (!excludes.is_empty()).then_some(&excludes),
+        view,
     };
     let mut entries = Vec::new();
     if !target.is_empty() {
         // The directory itself, at its target; its facts were read above.
         if let Some(facts) = facts_or_socket(&metadata) {
             check_name(&target, &input.source)?;
+            let tracked = tracked_state(view, b"", facts.kind);
             entries.push((
                 target.clone(),
                 DiskEntry {
                     source: input.source.clone(),
                     facts,
                     mode_override: None,
+                    tracked,
                 },
             ));
         }
@@ -189,6 +207,8 @@ struct DirectoryWalk<'a> {
     target: &'a [u8],
     /// `None` when the input excludes nothing, which skips the matching.
     excludes: Option<&'a GlobSet>,
+    /// The input's place in its repository, when git's modes count.
+    view: Option<&'a TrackedView>,
 }
 
 impl DirectoryWalk<'_> {
@@ -224,6 +244,7 @@ impl DirectoryWalk<'_> {
             };
             let key = join_key(self.target, OsStr::from_bytes(&entry_relative));
             check_name(&key, &entry_path)?;
+            let tracked = tracked_state(self.view, &entry_relative, facts.kind);
             if facts.kind == FileKind::Directory {
                 directories.push((entry_path.clone(), entry_relative));
             }
@@ -233,6 +254,7 @@ impl DirectoryWalk<'_> {
                     source: entry_path,
                     facts,
                     mode_override: None,
+                    tracked,
                 }),
             ));
         }
@@ -244,6 +266,10 @@ impl DirectoryWalk<'_> {
             .into_par_iter()
             .try_for_each(|(path, relative)| self.directory(&path, &relative, found))
     }
+}
+
+fn tracked_state(view: Option<&TrackedView>, relative: &[u8], kind: FileKind) -> Tracked {
+    view.map_or(Tracked::No, |view| view.lookup(relative, kind))
 }
 
 fn warn_socket(path: &Path, observer: &dyn Observer) {

@@ -4,8 +4,9 @@
 //! large buffers and checked against what the walk saw.
 
 use super::tar_header::{EntryHeader, TarKind, write_end, write_header, write_padding};
+use super::tracked::Tracked;
 use super::walk::{DiskEntry, FileKind, Plan, PlannedEntry};
-use super::{LayerError, LayerRecipe, OwnerPolicy, Permissions};
+use super::{LayerError, LayerRecipe, Permissions};
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::fs::{File, OpenOptions};
@@ -48,7 +49,7 @@ pub(crate) fn write_tar(
     for (key, planned) in plan {
         match planned {
             PlannedEntry::ParentDirectory => {
-                let (uid, gid) = synthesized_owner(recipe.owner);
+                let (uid, gid) = recipe.owner.synthesized_owner();
                 let path = directory_path(key);
                 let header = EntryHeader {
                     path: &path,
@@ -66,7 +67,7 @@ pub(crate) fn write_tar(
                 write_header(out, &header).map_err(write_error)?;
             }
             PlannedEntry::Whiteout => {
-                let (uid, gid) = synthesized_owner(recipe.owner);
+                let (uid, gid) = recipe.owner.synthesized_owner();
                 let header = EntryHeader {
                     path: key,
                     kind: TarKind::Regular,
@@ -110,16 +111,8 @@ fn write_disk_entry(
         source: error,
     };
     let facts = &entry.facts;
-    let (uid, gid) = match recipe.owner {
-        OwnerPolicy::Fixed { uid, gid } => (uid, gid),
-        OwnerPolicy::Preserve => (facts.uid, facts.gid),
-    };
-    let mode = entry_mode(
-        recipe.permissions,
-        facts.kind,
-        facts.mode,
-        entry.mode_override,
-    );
+    let (uid, gid) = recipe.owner.owner_of(facts.uid, facts.gid);
+    let mode = entry_mode(recipe.permissions, entry);
     let mtime = clamp_mtime(facts.mtime, recipe.epoch);
     let mut header = EntryHeader {
         path: key,
@@ -273,21 +266,23 @@ fn directory_path(key: &[u8]) -> Vec<u8> {
     path
 }
 
-/// Owner of entries that exist on no disk (parents, whiteouts): the fixed
-/// owner, or root when owners are preserved.
-fn synthesized_owner(policy: OwnerPolicy) -> (u64, u64) {
-    match policy {
-        OwnerPolicy::Fixed { uid, gid } => (uid, gid),
-        OwnerPolicy::Preserve => (0, 0),
-    }
+/// The mode bits the header of a disk entry gets; see [`Permissions`].
+pub(crate) fn entry_mode(permissions: Permissions, entry: &DiskEntry) -> u32 {
+    mode_of(
+        permissions,
+        entry.facts.kind,
+        entry.facts.mode,
+        entry.mode_override,
+        entry.tracked,
+    )
 }
 
-/// The mode bits a header gets; see [`Permissions`].
-pub(crate) fn entry_mode(
+fn mode_of(
     permissions: Permissions,
     kind: FileKind,
     disk_mode: u32,
     mode_override: Option<u32>,
+    tracked: Tracked,
 ) -> u32 {
     if kind == FileKind::Symlink {
         return 0o777;
@@ -297,17 +292,37 @@ pub(crate) fn entry_mode(
     {
         return mode & 0o7777;
     }
-    match permissions {
-        Permissions::Preserve => disk_mode & 0o7777,
-        Permissions::Normalize => {
-            let special = disk_mode & 0o7000;
-            let base = if kind == FileKind::Directory || disk_mode & 0o100 != 0 {
-                0o755
-            } else {
-                0o644
-            };
-            base | special
+    match (permissions, tracked) {
+        (Permissions::Preserve, _) => disk_mode & 0o7777,
+        (Permissions::Normalize, _) => normalized_mode(kind, disk_mode),
+        // A checkout makes these: git's mode, whatever the umask gave them.
+        (Permissions::GitOrDisk, Tracked::File { executable: true }) => 0o755,
+        (Permissions::GitOrDisk, Tracked::File { executable: false }) => 0o644,
+        (Permissions::GitOrDisk, Tracked::Directory) => 0o755,
+        (Permissions::GitOrDisk, Tracked::No) => disk_mode & 0o7777,
+    }
+}
+
+/// git's view of a mode (0755 when the owner may execute, else 0644;
+/// directories 0755), without taking away what the special bits need:
+/// device nodes and FIFOs keep their mode (who may open `/dev/loop0` is the
+/// point of it), a sticky world-writable directory stays world-writable
+/// (`/tmp` is 1777 so anyone may create files in it), and a setuid or setgid
+/// file gets group or other execute only where it had it (a 4754 helper
+/// meant for one group must not become runnable by everyone).
+pub(crate) fn normalized_mode(kind: FileKind, disk_mode: u32) -> u32 {
+    let special = disk_mode & 0o7000;
+    match kind {
+        FileKind::CharDevice | FileKind::BlockDevice | FileKind::Fifo => disk_mode & 0o7777,
+        FileKind::Symlink => 0o777,
+        FileKind::Directory if special & 0o1000 != 0 && disk_mode & 0o002 != 0 => special | 0o777,
+        FileKind::Directory => special | 0o755,
+        FileKind::Regular if disk_mode & 0o100 == 0 => special | 0o644,
+        FileKind::Regular if special & 0o6000 != 0 => {
+            // Execute for group and other only as far as the disk gave it.
+            special | 0o744 | (disk_mode & 0o011)
         }
+        FileKind::Regular => special | 0o755,
     }
 }
 
@@ -319,29 +334,149 @@ pub(crate) fn clamp_mtime(mtime: i64, epoch: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layer::OwnerPolicy;
 
     #[test]
     fn normalized_modes_follow_the_owner_execute_bit() {
-        let mode = |kind, disk| entry_mode(Permissions::Normalize, kind, disk, None);
+        let mode = |kind, disk| mode_of(Permissions::Normalize, kind, disk, None, Tracked::No);
         assert_eq!(mode(FileKind::Regular, 0o600), 0o644);
         assert_eq!(mode(FileKind::Regular, 0o700), 0o755);
         assert_eq!(mode(FileKind::Regular, 0o4711), 0o4755);
         assert_eq!(mode(FileKind::Directory, 0o700), 0o755);
-        assert_eq!(mode(FileKind::Directory, 0o1777), 0o1755);
         assert_eq!(mode(FileKind::Symlink, 0o777), 0o777);
         assert_eq!(
-            entry_mode(Permissions::Preserve, FileKind::Regular, 0o2640, None),
+            mode_of(
+                Permissions::Preserve,
+                FileKind::Regular,
+                0o2640,
+                None,
+                Tracked::No
+            ),
             0o2640
         );
         assert_eq!(
-            entry_mode(
+            mode_of(
                 Permissions::Normalize,
                 FileKind::Regular,
                 0o644,
-                Some(0o700)
+                Some(0o700),
+                Tracked::No
             ),
             0o700
         );
+    }
+
+    #[test]
+    fn by_default_git_decides_what_it_tracks_and_the_disk_the_rest() {
+        let mode = |kind, disk, tracked| mode_of(Permissions::GitOrDisk, kind, disk, None, tracked);
+        let file = |executable| Tracked::File { executable };
+        // Whatever the umask or a chmod did since the checkout.
+        assert_eq!(mode(FileKind::Regular, 0o600, file(false)), 0o644);
+        assert_eq!(mode(FileKind::Regular, 0o664, file(false)), 0o644);
+        assert_eq!(mode(FileKind::Regular, 0o700, file(true)), 0o755);
+        assert_eq!(mode(FileKind::Regular, 0o644, file(true)), 0o755);
+        assert_eq!(mode(FileKind::Directory, 0o700, Tracked::Directory), 0o755);
+        // Untracked: exactly as on disk.
+        for (kind, disk) in [
+            (FileKind::Regular, 0o640),
+            (FileKind::Regular, 0o600),
+            (FileKind::Regular, 0o4754),
+            (FileKind::Directory, 0o1777),
+            (FileKind::Directory, 0o700),
+            (FileKind::CharDevice, 0o640),
+            (FileKind::Fifo, 0o620),
+        ] {
+            assert_eq!(mode(kind, disk, Tracked::No), disk, "{kind:?} {disk:o}");
+        }
+        assert_eq!(mode(FileKind::Symlink, 0o777, Tracked::No), 0o777);
+        // An explicit file mode still wins.
+        assert_eq!(
+            mode_of(
+                Permissions::GitOrDisk,
+                FileKind::Regular,
+                0o644,
+                Some(0o700),
+                file(false)
+            ),
+            0o700
+        );
+    }
+
+    #[test]
+    fn normalizing_keeps_sticky_world_writable_directories_writable() {
+        let mode = |disk| {
+            mode_of(
+                Permissions::Normalize,
+                FileKind::Directory,
+                disk,
+                None,
+                Tracked::No,
+            )
+        };
+        assert_eq!(mode(0o1777), 0o1777);
+        assert_eq!(mode(0o1773), 0o1777);
+        // Sticky but not world-writable: nothing to keep open.
+        assert_eq!(mode(0o1700), 0o1755);
+        // World-writable without the sticky bit is not kept: that is the
+        // umask of whoever made it, not a deliberate /tmp.
+        assert_eq!(mode(0o777), 0o755);
+    }
+
+    #[test]
+    fn normalizing_never_adds_execute_to_setuid_or_setgid_files() {
+        let mode = |disk| {
+            mode_of(
+                Permissions::Normalize,
+                FileKind::Regular,
+                disk,
+                None,
+                Tracked::No,
+            )
+        };
+        assert_eq!(mode(0o4754), 0o4754);
+        assert_eq!(mode(0o4750), 0o4754);
+        assert_eq!(mode(0o4700), 0o4744);
+        assert_eq!(mode(0o2710), 0o2754);
+        assert_eq!(mode(0o6711), 0o6755);
+        assert_eq!(mode(0o4755), 0o4755);
+        // Not executable at all: the usual 0644, special bits kept.
+        assert_eq!(mode(0o4600), 0o4644);
+    }
+
+    #[test]
+    fn normalizing_leaves_device_nodes_and_fifos_alone() {
+        for kind in [FileKind::CharDevice, FileKind::BlockDevice, FileKind::Fifo] {
+            for disk in [0o640, 0o600, 0o666, 0o620] {
+                assert_eq!(
+                    mode_of(Permissions::Normalize, kind, disk, None, Tracked::No),
+                    disk,
+                    "{kind:?} {disk:o}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_running_user_is_recorded_as_root_and_other_owners_are_kept() {
+        let policy = OwnerPolicy::RunningUserAsRoot {
+            uid: 1001,
+            gid: 1002,
+        };
+        assert_eq!(policy.owner_of(1001, 1002), (0, 0));
+        assert_eq!(policy.owner_of(0, 42), (0, 42));
+        assert_eq!(policy.owner_of(100, 65534), (100, 65534));
+        // Each id on its own: the user's file in another group keeps the group.
+        assert_eq!(policy.owner_of(1001, 118), (0, 118));
+        assert_eq!(policy.synthesized_owner(), (0, 0));
+        // Run by root, nothing moves: root:shadow stays root:shadow.
+        let as_root = OwnerPolicy::RunningUserAsRoot { uid: 0, gid: 0 };
+        assert_eq!(as_root.owner_of(0, 42), (0, 42));
+        assert_eq!(as_root.owner_of(1000, 1000), (1000, 1000));
+        assert_eq!(
+            OwnerPolicy::Fixed { uid: 7, gid: 8 }.owner_of(1001, 1002),
+            (7, 8)
+        );
+        assert_eq!(OwnerPolicy::Preserve.owner_of(1001, 1002), (1001, 1002));
     }
 
     #[test]

@@ -640,7 +640,7 @@ impl Resolver<'_> {
             (None, None) => {}
         }
         let owner = match &layer.owner {
-            None => OwnerPolicy::Fixed { uid: 0, gid: 0 },
+            None => OwnerPolicy::running_user_as_root(),
             Some(owner) if owner.get_ref() == "preserve" => OwnerPolicy::Preserve,
             Some(owner) => {
                 let parsed = owner.get_ref().split_once(':').and_then(|(uid, gid)| {
@@ -663,7 +663,8 @@ impl Resolver<'_> {
             .as_ref()
             .map(|value| (value.get_ref().as_str(), value.span()))
         {
-            None | Some(("normalize", _)) => Permissions::Normalize,
+            None => Permissions::GitOrDisk,
+            Some(("normalize", _)) => Permissions::Normalize,
             Some(("preserve", _)) => Permissions::Preserve,
             Some((other, span)) => {
                 return Err(self.invalid(

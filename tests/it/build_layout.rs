@@ -35,10 +35,13 @@ fn is_epoch_timestamp(value: &Value) -> bool {
 fn normalized_modes_follow_git() {
     assert_eq!(normalized_mode(Kind::File, 0o600), 0o644);
     assert_eq!(normalized_mode(Kind::File, 0o700), 0o755);
-    assert_eq!(normalized_mode(Kind::File, 0o4700), 0o4755);
+    assert_eq!(normalized_mode(Kind::File, 0o4700), 0o4744);
     assert_eq!(normalized_mode(Kind::File, 0o2611), 0o2644);
     assert_eq!(normalized_mode(Kind::Directory, 0o1700), 0o1755);
     assert_eq!(normalized_mode(Kind::Directory, 0o700), 0o755);
+    assert_eq!(normalized_mode(Kind::Directory, 0o1777), 0o1777);
+    assert_eq!(normalized_mode(Kind::File, 0o4754), 0o4754);
+    assert_eq!(normalized_mode(Kind::CharDevice, 0o640), 0o640);
 }
 
 /// GNU tar keeps everything the comparison looks at, so a tar round trip of

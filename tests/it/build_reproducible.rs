@@ -29,12 +29,14 @@ fn temp() -> tempfile::TempDir {
 /// The spec directory is copied (mtimes kept) to a temporary directory
 /// first: inside this repository, the build would take the checkout's
 /// commit into its labels, and the pinned digests would move with every
-/// commit.
+/// commit. The copy is staged in a repository of its own, as a checkout of
+/// the fixture would be, so git's modes count rather than the umask's.
 fn build(spec_dir: &Path, extra: &[&str], environment: &[(&str, &str)]) -> HoistOutput {
     let work = temp();
     let out = work.path().join("out");
     let copy = work.path().join("spec");
     copy_tree(spec_dir, &copy);
+    common::stage_with_git(&copy);
     let mut command = hoist(["build", "-f"])
         .arg(copy.join("hoist.toml"))
         .arg("-o")

@@ -114,8 +114,11 @@ fn owners_modes_and_mtimes_follow_the_policies() {
     let mode = |path| find(&entries, path).mode;
     assert_eq!(mode("plain"), 0o644);
     assert_eq!(mode("script"), 0o755);
-    assert_eq!(mode("suid"), 0o4755);
-    assert_eq!(mode("tmp/"), 0o1755);
+    // 4750 gains read for others but never execute: the helper stays
+    // runnable by its group only.
+    assert_eq!(mode("suid"), 0o4754);
+    // Still writable by everyone: normalizing must not break /tmp.
+    assert_eq!(mode("tmp/"), 0o1777);
     for entry in &entries {
         assert_eq!((entry.uid, entry.gid), (1000, 1001), "{}", entry.path());
         assert!(entry.username.is_empty() && entry.groupname.is_empty());

@@ -24,6 +24,7 @@ mod cli_copy;
 mod cli_registry;
 mod common;
 mod layer_output;
+mod layer_rootfs;
 mod layer_support;
 mod layer_tar;
 mod properties;

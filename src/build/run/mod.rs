@@ -20,7 +20,7 @@ use super::{BuildError, BuildOptions, BuiltImage, build_image};
 use crate::attest::provenance::{Builder, SourceRepository};
 use crate::ci::{BuildMetadata, CiError, GitInfo, ImageMetadata, RollbackRecord};
 use crate::image::Blob;
-use crate::layer::{BlobStream, CacheError, LayerCache};
+use crate::layer::{BlobStream, CacheError, LayerCache, TrackedFiles};
 use crate::oci::Location;
 use crate::progress::{Event, Observer};
 use crate::registry::ClientOptions;
@@ -174,6 +174,9 @@ pub fn run_build(
     })?;
     let first_output = outputs.iter().find_map(Output::location);
     let pushing = outputs.iter().any(|output| matches!(output, Output::Push));
+    // git is asked what it tracks once per repository, for the inputs
+    // digests and the layers alike.
+    let tracked = Arc::new(TrackedFiles::new());
     let prepared = prepare(
         &plan,
         &revision,
@@ -182,6 +185,7 @@ pub fn run_build(
             changed: request.changed,
             extra_tags: &request.extra_tags,
             first_output,
+            tracked: &tracked,
         },
         &transports,
         observer,
@@ -211,6 +215,7 @@ pub fn run_build(
         blob_directory: blob_directory.path().to_path_buf(),
         cache: open_cache(request.cache.as_deref())?,
         stream: None,
+        tracked,
     };
     let (mut built, streams) = context.build_all(&prepared, &options)?;
     let referrers = context.attest_all(&mut built, &prepared, started_on)?;

@@ -93,6 +93,8 @@ fn resolves_the_documented_example() {
     assert_eq!(recipes[1].inputs[0].target, "/app/run");
     assert_eq!(recipes[1].remove, ["/etc/motd"]);
     assert_eq!(recipes[1].owner, OwnerPolicy::Fixed { uid: 0, gid: 0 });
+    // No `owner`: the running user's files become root's, others keep theirs.
+    assert_eq!(recipes[0].owner, OwnerPolicy::running_user_as_root());
 }
 
 #[test]

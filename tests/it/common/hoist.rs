@@ -90,6 +90,14 @@ impl Hoist {
         self
     }
 
+    /// Runs hoist as another user (the tests run as root), with no
+    /// supplementary groups.
+    pub fn run_as(mut self, uid: u32, gid: u32) -> Hoist {
+        use std::os::unix::process::CommandExt as _;
+        self.command.uid(uid).gid(gid);
+        self
+    }
+
     /// Feeds `bytes` to the command's standard input (else it reads nothing).
     pub fn stdin(mut self, bytes: impl Into<Vec<u8>>) -> Hoist {
         self.stdin = Some(bytes.into());

@@ -51,6 +51,21 @@ pub fn run(command: &mut Command) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// Makes `directory` a git repository with every file in it staged, as a
+/// checkout is: git then records each file's mode (0644 or 0755), which
+/// hoist takes instead of the mode on disk. Nothing is committed, so no
+/// revision reaches the image's labels.
+pub fn stage_with_git(directory: &Path) {
+    run(Command::new("git")
+        .arg("-C")
+        .arg(directory)
+        .args(["init", "--quiet"]));
+    run(Command::new("git")
+        .arg("-C")
+        .arg(directory)
+        .args(["add", "--all"]));
+}
+
 pub mod certificates;
 pub mod http;
 pub mod images;

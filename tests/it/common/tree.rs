@@ -106,15 +106,19 @@ impl Policy {
 }
 
 /// `permissions = "normalize"`: 0755 for directories and owner-executable
-/// files, else 0644, with setuid, setgid and sticky kept.
+/// files, else 0644, with setuid, setgid and sticky kept; devices and FIFOs
+/// as they are, sticky world-writable directories 1777, and setuid or setgid
+/// files with group or other execute only where the disk had it.
 pub fn normalized_mode(kind: Kind, mode: u32) -> u32 {
     let special = mode & 0o7000;
-    let base = if kind == Kind::Directory || mode & 0o100 != 0 {
-        0o755
-    } else {
-        0o644
-    };
-    special | base
+    match kind {
+        Kind::CharDevice | Kind::BlockDevice | Kind::Fifo => mode & 0o7777,
+        Kind::Directory if special & 0o1000 != 0 && mode & 0o002 != 0 => special | 0o777,
+        Kind::Directory => special | 0o755,
+        _ if mode & 0o100 == 0 => special | 0o644,
+        _ if special & 0o6000 != 0 => special | 0o744 | (mode & 0o011),
+        _ => special | 0o755,
+    }
 }
 
 /// `permissions = "preserve"`: the mode on disk.
