@@ -433,6 +433,17 @@ fn read_blob(blob: &dyn Blob) -> anyhow::Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// A manifest or config of a layout: a regular file (never a symlink
+/// followed out of the layout), read up to the size a document may have.
+fn read_layout_document(path: &Path) -> anyhow::Result<Vec<u8>> {
+    let file = crate::image::open_regular_file(path)?;
+    let mut bytes = Vec::new();
+    file.take(64 << 20)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("reading {}", path.display()))?;
+    Ok(bytes)
+}
+
 /// The artifact manifests in a layout's `index.json` whose `subject` is one
 /// of `subjects` (hoist stores referrers there, untagged).
 fn layout_referrers(directory: &Path, subjects: &[Digest]) -> anyhow::Result<Vec<(Digest, Image)>> {
@@ -453,7 +464,7 @@ fn layout_referrers(directory: &Path, subjects: &[Digest]) -> anyhow::Result<Vec
             continue;
         }
         let path = blob_path(entry.digest());
-        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let bytes = read_layout_document(&path)?;
         anyhow::ensure!(
             &sha256_digest(&bytes) == entry.digest(),
             "{} does not match its digest: the layout is damaged",
@@ -472,15 +483,19 @@ fn layout_referrers(directory: &Path, subjects: &[Digest]) -> anyhow::Result<Vec
             .layers()
             .iter()
             .map(|layer| {
-                std::sync::Arc::new(crate::image::FileBlob::new(
+                std::sync::Arc::new(crate::image::FileBlob::foreign(
                     layer.clone(),
                     blob_path(layer.digest()),
                 )) as std::sync::Arc<dyn Blob>
             })
             .collect();
         let config_path = blob_path(manifest.config().digest());
-        let config = std::fs::read(&config_path)
-            .with_context(|| format!("reading {}", config_path.display()))?;
+        let config = read_layout_document(&config_path)?;
+        anyhow::ensure!(
+            &sha256_digest(&config) == manifest.config().digest(),
+            "{} does not match its digest: the layout is damaged",
+            config_path.display()
+        );
         let image = Image {
             manifest: crate::image::BytesBlob::with_descriptor(entry.clone(), bytes),
             config: crate::image::BytesBlob::with_descriptor(manifest.config().clone(), config),

@@ -52,6 +52,7 @@ pub fn run(command: &mut Command) -> String {
 }
 
 pub mod certificates;
+pub mod hostile;
 pub mod http;
 pub mod images;
 pub mod proxy;
