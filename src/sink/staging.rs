@@ -103,7 +103,7 @@ pub(crate) fn stage_blob(blob: &dyn Blob, target: &Path) -> Result<(), OutputErr
         && fs::hard_link(local, target).is_ok()
     {
         if blob.local_path_trusted() {
-            return Ok(());
+            return readable_by_all(target);
         }
         // The link shares the source's inode, so what is checked here is
         // what the output holds. A symlink linked this way stays a symlink,
@@ -126,6 +126,18 @@ pub(crate) fn stage_blob(blob: &dyn Blob, target: &Path) -> Result<(), OutputErr
     drop(buffered);
     check_content(blob, &digest, size)?;
     persist(file, target)
+}
+
+/// Makes a blob of hoist's own that an older version spooled as 0600 (and
+/// that a hard link shares) readable like every other blob.
+fn readable_by_all(target: &Path) -> Result<(), OutputError> {
+    let metadata =
+        fs::metadata(target).map_err(|source| OutputError::io("inspecting", target, source))?;
+    if metadata.permissions().mode() & 0o044 == 0o044 {
+        return Ok(());
+    }
+    fs::set_permissions(target, Permissions::from_mode(0o644))
+        .map_err(|source| OutputError::io("setting permissions of", target, source))
 }
 
 /// Hashes the file hard-linked at `target` and compares it with `blob`.

@@ -773,3 +773,52 @@ fn a_commit_that_fails_takes_its_blobs_back_out() {
         leftovers(work.path())
     );
 }
+
+/// Modes of every file under `root`, by path.
+fn file_modes(root: &Path) -> Vec<(PathBuf, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    crate::common::hostile::files_under(root)
+        .into_iter()
+        .map(|path| {
+            let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o7777;
+            (path, mode)
+        })
+        .collect()
+}
+
+/// Layer blobs are spooled by the build and hard-linked into a layout; they
+/// must be readable like the blobs the layout writes itself, with the
+/// cache, without it, and from a cache an older version filled with 0600.
+#[test]
+fn layer_blobs_in_a_layout_have_the_mode_of_every_blob() {
+    use std::os::unix::fs::PermissionsExt;
+    let work = tempfile::tempdir().unwrap();
+    let spec = crate::common::hoist::fixture("hello/hoist.toml");
+    let cache = work.path().join("cache");
+    let build = |output: &str, extra: &[&str]| {
+        crate::common::hoist::hoist(["build", "-q", "-f"])
+            .arg(&spec)
+            .args(extra)
+            .arg("-o")
+            .arg(format!("oci:{}", work.path().join(output).display()))
+            .env("HOIST_CACHE", &cache)
+            .run()
+            .success();
+    };
+    let assert_all_readable = |output: &str| {
+        let modes = file_modes(&work.path().join(output).join("blobs"));
+        assert!(modes.len() > 4, "{modes:?}");
+        for (path, mode) in modes {
+            assert_eq!(mode, 0o644, "{}", path.display());
+        }
+    };
+    build("cached", &[]);
+    assert_all_readable("cached");
+    build("uncached", &["--no-cache"]);
+    assert_all_readable("uncached");
+    for (path, _) in file_modes(&cache) {
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    build("from-old-cache", &[]);
+    assert_all_readable("from-old-cache");
+}
