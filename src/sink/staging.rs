@@ -212,6 +212,15 @@ pub(crate) fn persist(file: tempfile::NamedTempFile, target: &Path) -> Result<()
     Ok(())
 }
 
+/// Flushes a file's content, or a directory's entries, to the disk: blobs
+/// must be there before an `index.json` that names them, or a crash could
+/// leave an index pointing at empty or missing files.
+pub(crate) fn sync_to_disk(path: &Path) -> Result<(), OutputError> {
+    File::open(path)
+        .and_then(|file| file.sync_all())
+        .map_err(|source| OutputError::io("flushing to disk", path, source))
+}
+
 /// Writes `bytes` to `target` through a temporary file and a rename.
 pub(crate) fn write_atomically(target: &Path, bytes: &[u8]) -> Result<(), OutputError> {
     let mut file = temporary_file(&parent_of(target))?;

@@ -822,3 +822,99 @@ fn layer_blobs_in_a_layout_have_the_mode_of_every_blob() {
     build("from-old-cache", &[]);
     assert_all_readable("from-old-cache");
 }
+
+/// Runs `hoist ARGS` under strace; returns the fsync and rename calls in
+/// the order they were made, with the paths of their descriptors.
+fn traced_syncs_and_renames(work: &Path, args: &[String]) -> Vec<String> {
+    let trace = work.join("trace");
+    let status = Command::new("strace")
+        .args([
+            "-f",
+            "-y",
+            "-qq",
+            "-e",
+            "trace=fsync,fdatasync,rename,renameat,renameat2",
+        ])
+        .arg("-o")
+        .arg(&trace)
+        .arg(env!("CARGO_BIN_EXE_hoist"))
+        .args(args)
+        .env("HOIST_CACHE", work.join("cache"))
+        .status()
+        .expect("strace runs (apt-get install -y strace)");
+    assert!(status.success(), "hoist {args:?} under strace");
+    fs::read_to_string(&trace)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Every blob of `layout`, its blob directory and the layout's blobs
+/// directory are flushed (fsync) before `index.json` is renamed into place.
+fn assert_blobs_on_disk_before_index(calls: &[String], layout: &Path) {
+    let index_at = calls
+        .iter()
+        .position(|call| call.starts_with_rename() && call.contains("index.json\""))
+        .unwrap_or_else(|| panic!("no rename to index.json in {calls:#?}"));
+    let synced_before = |suffix: &str| {
+        calls[..index_at]
+            .iter()
+            .any(|call| call.contains("sync(") && call.contains(&format!("{suffix}>")))
+    };
+    for entry in fs::read_dir(layout.join("blobs/sha256")).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        assert!(
+            synced_before(&format!("/blobs/sha256/{name}")),
+            "blob {name} is not flushed before index.json: {calls:#?}"
+        );
+    }
+    assert!(synced_before("/blobs/sha256"), "{calls:#?}");
+    assert!(synced_before("/blobs"), "{calls:#?}");
+}
+
+trait TraceLine {
+    fn starts_with_rename(&self) -> bool;
+}
+
+impl TraceLine for String {
+    fn starts_with_rename(&self) -> bool {
+        // `PID rename...(` with -f.
+        self.split_whitespace()
+            .nth(1)
+            .is_some_and(|call| call.starts_with("rename"))
+    }
+}
+
+#[test]
+fn blobs_are_on_disk_before_the_index_that_names_them() {
+    let work = tempfile::tempdir().unwrap();
+    let created = work.path().join("created");
+    let spec = crate::common::hoist::fixture("hello/hoist.toml");
+    let calls = traced_syncs_and_renames(
+        work.path(),
+        &[
+            "build".to_string(),
+            "-q".to_string(),
+            "-f".to_string(),
+            spec.display().to_string(),
+            "-o".to_string(),
+            format!("oci:{}", created.display()),
+        ],
+    );
+    assert_blobs_on_disk_before_index(&calls, &created);
+
+    // Into an existing directory, blobs are moved in rather than the
+    // staging directory renamed: the same must hold.
+    let merged = work.path().join("merged");
+    fs::create_dir(&merged).unwrap();
+    let calls = traced_syncs_and_renames(
+        work.path(),
+        &[
+            "copy".to_string(),
+            format!("oci:{}", created.display()),
+            format!("oci:{}", merged.display()),
+        ],
+    );
+    assert_blobs_on_disk_before_index(&calls, &merged);
+}
