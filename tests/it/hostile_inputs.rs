@@ -7,6 +7,7 @@
 
 use crate::common::hoist::{HoistOutput, hoist};
 use crate::common::hostile::{HostileInputs, SECRET_MARKER, assert_nothing_holds, hostile_inputs};
+use serde_json::Value;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -236,4 +237,136 @@ fn a_build_on_a_hostile_base_is_refused() {
         );
     }
     outputs.assert_nothing_holds(&inputs.target_bytes());
+}
+
+/// What the SBOM step may hold at once: its 256 MiB budget, one file's
+/// copy while it is decoded, and the program itself.
+const SBOM_PEAK_LIMIT_KIB: u64 = (256 + 192) * 1024;
+
+/// `hoist sbom LOCATION --format FORMAT` under GNU time: the document, the
+/// warnings, and the peak resident memory in KiB.
+fn sbom_measured(work: &Path, location: &str, format: &str) -> (Value, String, u64) {
+    let document = work.join(format!("sbom.{format}"));
+    let peak = work.join("peak");
+    let output = std::process::Command::new("/usr/bin/time")
+        .args(["-f", "%M", "-o"])
+        .arg(&peak)
+        .arg(env!("CARGO_BIN_EXE_hoist"))
+        .args(["sbom", location, "--format", format, "-o"])
+        .arg(&document)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("GNU time runs (apt-get install -y time)");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "hoist sbom failed:\n{stderr}");
+    let peak = fs::read_to_string(&peak).unwrap();
+    let peak: u64 = peak.trim().lines().last().unwrap().parse().unwrap();
+    let value = serde_json::from_slice(&fs::read(&document).unwrap()).unwrap();
+    (value, stderr, peak)
+}
+
+/// Paths of the hostile tree the SBOM step must skip, and why.
+fn expected_skips() -> Vec<(String, &'static str)> {
+    let mut skips = vec![
+        ("/var/lib/dpkg/status".to_string(), "more than the 64 MiB"),
+        (
+            "/usr/bin/tool-a".to_string(),
+            "a hard link to /usr/bin/tool",
+        ),
+        (
+            "/usr/bin/tool-b".to_string(),
+            "a hard link to /usr/bin/tool",
+        ),
+    ];
+    // 4 × 60 MiB fit in the 256 MiB budget; the fifth does not.
+    for number in 4..10 {
+        skips.push((
+            format!("/usr/lib/python3/dist-packages/big{number}-1.0.dist-info/METADATA"),
+            "256 MiB budget",
+        ));
+    }
+    skips
+}
+
+/// An image with an oversized package database, many large metadata files
+/// and a large executable shared by hard links: the SBOM step reads within
+/// its limits, names every file it skipped in a warning, and marks both
+/// documents incomplete, naming them; what fits is still cataloged.
+#[test]
+fn the_sbom_of_a_hostile_image_is_bounded_and_marked_incomplete() {
+    let (work, inputs) = inputs();
+    let image = work.path().join("sbom-image");
+    hoist(["build", "-q", "-f"])
+        .arg(inputs.variant("sbom-tree/hoist.toml"))
+        .arg("-o")
+        .arg(format!("oci:{}:hostile", image.display()))
+        .env("HOIST_CACHE", work.path().join("cache"))
+        .run()
+        .success();
+    let location = format!("oci:{}:hostile", image.display());
+
+    let (spdx, warnings, peak) = sbom_measured(work.path(), &location, "spdx-json");
+    assert!(
+        peak < SBOM_PEAK_LIMIT_KIB,
+        "the SBOM step held {peak} KiB, more than its budget allows"
+    );
+    crate::common::assert_valid_json_bytes(
+        "spdx/spdx-2.3.schema.json",
+        &serde_json::to_vec(&spdx).unwrap(),
+    );
+    let comment = spdx["creationInfo"]["comment"].as_str().unwrap_or_default();
+    assert!(
+        comment.starts_with("hoist: incomplete catalog"),
+        "{comment}"
+    );
+    for (path, reason) in expected_skips() {
+        assert!(comment.contains(&path), "{path} not named in: {comment}");
+        let warning = warnings
+            .lines()
+            .find(|line| {
+                line.starts_with("warning: ") && line.contains(&format!("skipping {path}:"))
+            })
+            .unwrap_or_else(|| panic!("no warning names {path}:\n{warnings}"));
+        assert!(warning.contains(reason), "{warning}");
+    }
+    let names: Vec<&str> = spdx["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|package| package["name"].as_str())
+        .collect();
+    assert!(names.contains(&"aaa-small"), "{names:?}");
+
+    let (cyclonedx, _, _) = sbom_measured(work.path(), &location, "cyclonedx-json");
+    crate::common::assert_valid_json_bytes(
+        "cyclonedx/bom-1.6.schema.json",
+        &serde_json::to_vec(&cyclonedx).unwrap(),
+    );
+    assert_eq!(
+        cyclonedx["compositions"],
+        serde_json::json!([{"aggregate": "incomplete", "assemblies": ["image"]}])
+    );
+    let skipped: Vec<&str> = cyclonedx["metadata"]["properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|property| property["name"] == "hoist:sbom:skipped")
+        .filter_map(|property| property["value"].as_str())
+        .collect();
+    assert_eq!(skipped.len(), expected_skips().len() + 4, "{skipped:?}");
+    for (path, _) in expected_skips() {
+        assert!(
+            skipped
+                .iter()
+                .any(|value| value.starts_with(&format!("{path}: "))),
+            "{path} not in {skipped:?}"
+        );
+    }
+
+    // A complete catalog says nothing of the kind.
+    let good = format!("oci:{}:small", inputs.good.display());
+    let (spdx, _, _) = sbom_measured(work.path(), &good, "spdx-json");
+    assert!(spdx["creationInfo"].get("comment").is_none(), "{spdx}");
+    let (cyclonedx, _, _) = sbom_measured(work.path(), &good, "cyclonedx-json");
+    assert!(cyclonedx.get("compositions").is_none(), "{cyclonedx}");
 }
