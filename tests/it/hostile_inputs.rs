@@ -204,6 +204,22 @@ fn an_archive_with_a_link_out_or_other_bytes_is_refused() {
     outputs.assert_nothing_holds(SECRET_MARKER.as_bytes());
 }
 
+/// A docker archive's layers are entries of the archive, never files its
+/// `manifest.json` or a symlink entry names elsewhere.
+#[test]
+fn a_docker_archive_cannot_name_a_file_outside_it() {
+    let (work, inputs) = inputs();
+    let outputs = Outputs::new(work.path());
+    for (archive, entry) in [
+        ("docker-symlink.tar", "layer.tar"),
+        ("docker-dotdot.tar", "../../outside/secret"),
+    ] {
+        let source = format!("docker-archive:{}", inputs.variant(archive).display());
+        assert_refused_everywhere(&outputs, archive, &source, &[entry]);
+    }
+    outputs.assert_nothing_holds(SECRET_MARKER.as_bytes());
+}
+
 /// A base image is read through the same source: a build on a hostile
 /// layout fails before writing anything.
 #[test]
