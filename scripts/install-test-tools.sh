@@ -27,6 +27,7 @@ declare -A packages=(
     [htpasswd]=apache2-utils
     [openssl]=openssl
     [jq]=jq
+    [strace]=strace
     [setcap]=libcap2-bin
     [getcap]=libcap2-bin
     [go]=golang-go

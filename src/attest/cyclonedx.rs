@@ -22,6 +22,10 @@ struct Bom {
     metadata: Metadata,
     components: Vec<Component>,
     dependencies: Vec<Dependency>,
+    /// Present only when files were skipped: the image's assembly is
+    /// `incomplete`, which a gate can refuse.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    compositions: Vec<Composition>,
 }
 
 #[derive(Serialize)]
@@ -29,7 +33,19 @@ struct Metadata {
     timestamp: String,
     tools: Tools,
     component: Component,
+    /// One `hoist:sbom:skipped` property per file skipped, naming it and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    properties: Vec<Property>,
 }
+
+#[derive(Serialize)]
+struct Composition {
+    aggregate: &'static str,
+    assemblies: Vec<String>,
+}
+
+/// The property naming a skipped file, `PATH: REASON`.
+pub const SKIPPED_PROPERTY: &str = "hoist:sbom:skipped";
 
 #[derive(Serialize)]
 struct Tools {
@@ -102,6 +118,11 @@ pub fn serial_number(name: &str, image: &Digest) -> String {
     format!("urn:uuid:{uuid}")
 }
 
+/// The `bom-ref` of the image, the metadata component.
+fn image_ref_name() -> String {
+    "image".to_string()
+}
+
 /// Writes the CycloneDX 1.6 BOM for the image `name` with manifest digest
 /// `image`, timestamped at `epoch` (seconds since 1970).
 pub fn cyclonedx_json(
@@ -111,7 +132,7 @@ pub fn cyclonedx_json(
     epoch: i64,
 ) -> Result<Vec<u8>, AttestError> {
     sha256_hex(image)?;
-    let image_ref = "image".to_string();
+    let image_ref = image_ref_name();
     let mut components = Vec::new();
     if let Some(os) = &inventory.operating_system {
         components.push(Component {
@@ -131,7 +152,7 @@ pub fn cyclonedx_json(
             .filter_map(|component| component.bom_ref.clone())
             .collect(),
     }];
-    let bom = Bom {
+    let mut bom = Bom {
         bom_format: "CycloneDX",
         spec_version: "1.6",
         serial_number: serial_number(name, image),
@@ -154,10 +175,26 @@ pub fn cyclonedx_json(
                 purl: image_purl(name, image),
                 ..Component::default()
             },
+            properties: Vec::new(),
         },
         components,
         dependencies,
+        compositions: Vec::new(),
     };
+    if !inventory.is_complete() {
+        bom.compositions.push(Composition {
+            aggregate: "incomplete",
+            assemblies: vec![image_ref_name()],
+        });
+        bom.metadata.properties = inventory
+            .skipped
+            .iter()
+            .map(|(path, reason)| Property {
+                name: SKIPPED_PROPERTY,
+                value: format!("{path}: {reason}"),
+            })
+            .collect();
+    }
     to_canonical_json(&bom).map_err(|source| AttestError::Encode {
         what: "CycloneDX BOM",
         source,

@@ -389,10 +389,16 @@ impl FileTree {
     /// Streams the content of every file `wanted` selects to `visit`, in path
     /// order per layer. Only layers holding a wanted file are opened, and each
     /// is read only up to its last wanted entry.
+    ///
+    /// Paths that share one tar entry (hard links) are read once: the bytes
+    /// are held for the other paths only up to [`SHARED_BUFFER_LIMIT`]; past
+    /// that only the first path is visited and each other one is passed to
+    /// `unread` with the path that was, so the caller can say it was skipped.
     pub fn read_files(
         &self,
         wanted: &dyn Fn(&str, &FileEntry) -> bool,
         visit: &mut dyn FnMut(&str, &FileEntry, &mut dyn Read),
+        unread: &mut dyn FnMut(&str, &FileEntry, &str),
     ) -> Result<(), AttestError> {
         match &self.source {
             TreeSource::Directory(root) => {
@@ -401,13 +407,15 @@ impl FileTree {
                         continue;
                     }
                     let disk_path = root.join(path.trim_start_matches('/'));
-                    let mut file = std::fs::File::open(&disk_path).map_err(|source| {
+                    let file = std::fs::File::open(&disk_path).map_err(|source| {
                         AttestError::DirectoryRead {
                             path: disk_path.clone(),
                             source,
                         }
                     })?;
-                    visit(path, entry, &mut file);
+                    // Never more than the walk saw: a file that grew since is
+                    // not read past the size its limits were checked against.
+                    visit(path, entry, &mut file.take(entry.size));
                 }
                 Ok(())
             }
@@ -430,7 +438,7 @@ impl FileTree {
                     let Some(blob) = layers.get(layer_position) else {
                         continue;
                     };
-                    read_layer_entries(blob.as_ref(), &wanted_here, &self.entries, visit)?;
+                    read_layer_entries(blob.as_ref(), &wanted_here, &self.entries, visit, unread)?;
                 }
                 Ok(())
             }
@@ -438,11 +446,16 @@ impl FileTree {
     }
 }
 
+/// The most bytes of one tar entry held in memory to hand to each of the
+/// paths hard-linked to it; a larger shared entry is read for one path only.
+pub const SHARED_BUFFER_LIMIT: u64 = 64 << 20;
+
 fn read_layer_entries(
     blob: &dyn Blob,
     wanted: &BTreeMap<u64, Vec<&str>>,
     entries: &BTreeMap<String, FileEntry>,
     visit: &mut dyn FnMut(&str, &FileEntry, &mut dyn Read),
+    unread: &mut dyn FnMut(&str, &FileEntry, &str),
 ) -> Result<(), AttestError> {
     let layer_error = |source: io::Error| AttestError::LayerRead {
         digest: blob.digest().clone(),
@@ -464,10 +477,24 @@ fn read_layer_entries(
             if let Some(file) = found(path) {
                 visit(path, &file, &mut entry);
             }
+        } else if entry.size() > SHARED_BUFFER_LIMIT {
+            // The size is the header's, checked before a byte is held.
+            let (first, others) = paths.split_first().unwrap_or((&"", &[]));
+            if let Some(file) = found(first) {
+                visit(first, &file, &mut entry);
+            }
+            for path in others {
+                if let Some(file) = found(path) {
+                    unread(path, &file, first);
+                }
+            }
         } else {
-            // Hardlinks to one entry: rare, so buffering them is fine.
+            // Hardlinks to one entry, small enough to hold once for all.
             let mut bytes = Vec::new();
-            entry.read_to_end(&mut bytes).map_err(layer_error)?;
+            (&mut entry)
+                .take(SHARED_BUFFER_LIMIT)
+                .read_to_end(&mut bytes)
+                .map_err(layer_error)?;
             for path in paths {
                 if let Some(file) = found(path) {
                     visit(path, &file, &mut &bytes[..]);
@@ -546,11 +573,15 @@ mod tests {
         wanted: &dyn Fn(&str, &FileEntry) -> bool,
     ) -> Vec<(String, String)> {
         let mut out = Vec::new();
-        tree.read_files(wanted, &mut |path, _, reader| {
-            let mut text = String::new();
-            reader.read_to_string(&mut text).unwrap();
-            out.push((path.to_string(), text));
-        })
+        tree.read_files(
+            wanted,
+            &mut |path, _, reader| {
+                let mut text = String::new();
+                reader.read_to_string(&mut text).unwrap();
+                out.push((path.to_string(), text));
+            },
+            &mut |path, _, first| panic!("{path} (a link to {first}) was not read"),
+        )
         .unwrap();
         out.sort();
         out

@@ -89,6 +89,26 @@ pub enum Rejection {
     },
     /// Signed by another key, or the payload or signature was altered.
     SignatureDoesNotVerify,
+    /// Validly signed with this key, but the payload names another
+    /// manifest: copied beside this image, or the image was swapped.
+    SignedForAnotherManifest {
+        signed: String,
+    },
+    /// Validly signed with this key, but not a cosign image signature.
+    NotACosignPayload {
+        reason: String,
+    },
+}
+
+impl Rejection {
+    /// Whether the layer verified with the key yet does not vouch for this
+    /// image: worth a warning even when another signature verifies.
+    pub fn is_suspicious(&self) -> bool {
+        matches!(
+            self,
+            Rejection::SignedForAnotherManifest { .. } | Rejection::NotACosignPayload { .. }
+        )
+    }
 }
 
 impl std::fmt::Display for Rejection {
@@ -111,6 +131,14 @@ impl std::fmt::Display for Rejection {
                 formatter,
                 "the signature does not verify with this key (another key, or altered)"
             ),
+            Rejection::SignedForAnotherManifest { signed } => write!(
+                formatter,
+                "validly signed, but for manifest {signed}: the signature was copied here or the image swapped"
+            ),
+            Rejection::NotACosignPayload { reason } => write!(
+                formatter,
+                "validly signed, but the payload is not a cosign image signature: {reason}"
+            ),
         }
     }
 }
@@ -128,21 +156,6 @@ pub enum VerifyError {
         expected: Digest,
         rejected: Vec<(Digest, Rejection)>,
     },
-    /// A valid signature made for another image was put beside this one:
-    /// never accepted, and reported loudly because it means tampering.
-    #[error(
-        "signature layer {layer} is validly signed but for manifest {signed}, \
-         not {expected}: the signature image was tampered with or copied"
-    )]
-    DigestMismatch {
-        layer: Digest,
-        signed: String,
-        expected: Digest,
-    },
-    #[error(
-        "signature layer {layer} is validly signed but its payload is not a cosign payload: {reason}"
-    )]
-    UnsupportedPayload { layer: Digest, reason: String },
 }
 
 fn summarize(rejected: &[(Digest, Rejection)]) -> String {
@@ -454,17 +467,28 @@ struct ImageClaim {
     docker_manifest_digest: String,
 }
 
+/// What [`verify`] found: the signatures that vouch for the manifest, and
+/// the layers passed over, with why.
+#[derive(Clone, Debug)]
+pub struct Verification {
+    pub verified: Vec<VerifiedSignature>,
+    pub skipped: Vec<(Digest, Rejection)>,
+}
+
 /// Checks the signatures in `image` (a `.sig` signature image) for the
 /// manifest `expected_digest`, like `cosign verify --key`.
 ///
-/// Layers signed by other keys are passed over (several parties may sign one
-/// image) and reported only if nothing verifies. A layer this key did sign
-/// but for another digest is an error, never a valid signature.
+/// Every layer is checked on its own, and one that does not vouch for this
+/// manifest is passed over for the next: signed by other keys (several
+/// parties may sign one image), altered, or validly signed for another
+/// digest (a signature copied beside this image is never valid for it).
+/// The image verifies when at least one layer does; what was skipped is
+/// returned for the caller to report.
 pub fn verify(
     public_key: &PublicKey,
     image: &Image,
     expected_digest: &Digest,
-) -> Result<Vec<VerifiedSignature>, VerifyError> {
+) -> Result<Verification, VerifyError> {
     let manifest = image.manifest.digest().clone();
     if image.layers.is_empty() {
         return Err(VerifyError::NoSignatures {
@@ -473,54 +497,56 @@ pub fn verify(
         });
     }
     let mut verified = Vec::new();
-    let mut rejected = Vec::new();
+    let mut skipped = Vec::new();
     for layer in &image.layers {
         let layer_digest = layer.digest().clone();
-        match check_layer(public_key, layer.as_ref()) {
-            Err(reason) => rejected.push((layer_digest, reason)),
-            Ok((payload, signature)) => {
-                let parsed: Payload = serde_json::from_slice(&payload).map_err(|error| {
-                    VerifyError::UnsupportedPayload {
-                        layer: layer_digest.clone(),
-                        reason: error.to_string(),
-                    }
-                })?;
-                if parsed.critical.kind != SIGNATURE_TYPE {
-                    return Err(VerifyError::UnsupportedPayload {
-                        layer: layer_digest,
-                        reason: format!(
-                            "type is `{}`, expected `{SIGNATURE_TYPE}`",
-                            parsed.critical.kind
-                        ),
-                    });
-                }
-                let signed = parsed.critical.image.docker_manifest_digest;
-                if signed != expected_digest.to_string() {
-                    return Err(VerifyError::DigestMismatch {
-                        layer: layer_digest,
-                        signed,
-                        expected: expected_digest.clone(),
-                    });
-                }
-                verified.push(VerifiedSignature {
-                    layer: layer_digest,
-                    docker_reference: parsed.critical.identity.docker_reference,
-                    manifest_digest: expected_digest.clone(),
-                    optional: parsed.optional.filter(|value| !value.is_null()),
-                    payload,
-                    signature,
-                });
-            }
+        match verify_layer(public_key, layer.as_ref(), expected_digest) {
+            Ok(signature) => verified.push(signature),
+            Err(reason) => skipped.push((layer_digest, reason)),
         }
     }
     if verified.is_empty() {
         return Err(VerifyError::NoValidSignature {
             manifest,
             expected: expected_digest.clone(),
-            rejected,
+            rejected: skipped,
         });
     }
-    Ok(verified)
+    Ok(Verification { verified, skipped })
+}
+
+/// One layer checked: its signature with the key, then its payload names
+/// `expected_digest` as a cosign signature.
+fn verify_layer(
+    public_key: &PublicKey,
+    layer: &dyn Blob,
+    expected_digest: &Digest,
+) -> Result<VerifiedSignature, Rejection> {
+    let (payload, signature) = check_layer(public_key, layer)?;
+    let parsed: Payload =
+        serde_json::from_slice(&payload).map_err(|error| Rejection::NotACosignPayload {
+            reason: error.to_string(),
+        })?;
+    if parsed.critical.kind != SIGNATURE_TYPE {
+        return Err(Rejection::NotACosignPayload {
+            reason: format!(
+                "type is `{}`, expected `{SIGNATURE_TYPE}`",
+                parsed.critical.kind
+            ),
+        });
+    }
+    let signed = parsed.critical.image.docker_manifest_digest;
+    if signed != expected_digest.to_string() {
+        return Err(Rejection::SignedForAnotherManifest { signed });
+    }
+    Ok(VerifiedSignature {
+        layer: layer.digest().clone(),
+        docker_reference: parsed.critical.identity.docker_reference,
+        manifest_digest: expected_digest.clone(),
+        optional: parsed.optional.filter(|value| !value.is_null()),
+        payload,
+        signature,
+    })
 }
 
 /// The payload and signature of a layer whose signature verifies.
@@ -678,7 +704,9 @@ mod tests {
         let config: serde_json::Value = serde_json::from_slice(both.image.config.bytes()).unwrap();
         assert_eq!(config["rootfs"]["diff_ids"].as_array().unwrap().len(), 2);
         for key in [&alice, &bob] {
-            let verified = verify(&key.public_key(), &both.image, &target).unwrap();
+            let verified = verify(&key.public_key(), &both.image, &target)
+                .unwrap()
+                .verified;
             assert_eq!(verified.len(), 1);
             assert_eq!(verified[0].docker_reference, "registry.local/app");
         }

@@ -35,7 +35,14 @@ struct Document {
 struct CreationInfo {
     created: String,
     creators: Vec<String>,
+    /// Present only when files were skipped: begins with
+    /// [`INCOMPLETE_MARKER`], which a gate can refuse, and names them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    comment: Option<String>,
 }
+
+/// How the creation comment of an incomplete document begins.
+pub const INCOMPLETE_MARKER: &str = "hoist: incomplete catalog";
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -180,6 +187,7 @@ pub fn spdx_json(
         creation_info: CreationInfo {
             created: rfc3339(epoch)?,
             creators: vec![format!("Tool: hoist-{}", env!("CARGO_PKG_VERSION"))],
+            comment: (!inventory.is_complete()).then(|| incomplete_comment(inventory)),
         },
         packages,
         relationships,
@@ -196,6 +204,20 @@ pub fn spdx_json(
         what: "SPDX document",
         source,
     })
+}
+
+/// Says the catalog is incomplete and names every file skipped, with why.
+fn incomplete_comment(inventory: &Inventory) -> String {
+    let skipped: Vec<String> = inventory
+        .skipped
+        .iter()
+        .map(|(path, reason)| format!("{path} ({reason})"))
+        .collect();
+    format!(
+        "{INCOMPLETE_MARKER}: {} file(s) the catalogers wanted were skipped, so packages may be missing: {}",
+        skipped.len(),
+        skipped.join("; ")
+    )
 }
 
 fn purl_ref(locator: String) -> ExternalRef {

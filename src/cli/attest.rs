@@ -227,7 +227,7 @@ pub struct AttestationsArguments {
     /// The image: oci:DIR[:TAG], oci-archive:FILE[:TAG], docker://REF.
     location: String,
     /// Write every attached document into this directory, one file each,
-    /// named `<platform manifest hex>/<kind>.json`.
+    /// named `<platform manifest hex>/<form>-<kind>-<digest hex>.json`.
     #[arg(long, value_name = "DIR")]
     extract: Option<PathBuf>,
     #[command(flatten)]
@@ -334,6 +334,7 @@ pub fn attestations(arguments: AttestationsArguments) -> anyhow::Result<()> {
         }
     }
 
+    let mut written = std::collections::HashSet::new();
     for item in &found {
         reporter.line(&format!(
             "{} {} {} {}",
@@ -343,12 +344,7 @@ pub fn attestations(arguments: AttestationsArguments) -> anyhow::Result<()> {
             item.blob.digest()
         ));
         if let Some(directory) = &arguments.extract {
-            let folder = directory.join(item.subject.digest());
-            std::fs::create_dir_all(&folder)
-                .with_context(|| format!("creating {}", folder.display()))?;
-            let path = folder.join(format!("{}-{}.json", item.form, short_kind(&item.kind)));
-            let bytes = read_blob(item.blob.as_ref())?;
-            std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
+            extract(directory, item, &mut written)?;
         }
     }
     if found.is_empty() {
@@ -356,6 +352,41 @@ pub fn attestations(arguments: AttestationsArguments) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Writes one document to `<subject hex>/<form>-<kind>-<digest hex>.json`
+/// under `directory`. The digest in the name keeps two documents of one
+/// kind (two SBOMs of one image) apart; a name this run already wrote is
+/// refused rather than overwritten.
+fn extract(
+    directory: &Path,
+    item: &Attached,
+    written: &mut std::collections::HashSet<PathBuf>,
+) -> anyhow::Result<()> {
+    let folder = directory.join(item.subject.digest());
+    std::fs::create_dir_all(&folder).with_context(|| format!("creating {}", folder.display()))?;
+    let hex = item.blob.digest().digest();
+    let name = format!(
+        "{}-{}-{}.json",
+        item.form,
+        short_kind(&item.kind),
+        &hex[..hex.len().min(DIGEST_IN_NAME)]
+    );
+    let path = folder.join(name);
+    anyhow::ensure!(
+        written.insert(path.clone()),
+        "{} was already written by this run for another document; refusing to overwrite it with {}",
+        path.display(),
+        item.blob.digest()
+    );
+    let bytes = read_blob(item.blob.as_ref())?;
+    std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Hex digits of a document's digest in its extracted file's name.
+const DIGEST_IN_NAME: usize = 16;
+
+/// The largest attached document `--extract` reads into memory.
+const MAX_ATTACHED_DOCUMENT: u64 = 64 << 20;
 
 fn predicate_or_media_type(layer: &dyn Blob) -> String {
     layer
@@ -380,9 +411,18 @@ fn short_kind(kind: &str) -> &'static str {
     }
 }
 
-/// Reads an attached document, checking its digest; documents are small.
+/// Reads an attached document whole, checking its digest and size. One
+/// larger than the limit is an error, never cut short: the checking reader
+/// fails on a byte past the descriptor's size, so the whole is read or none.
 fn read_blob(blob: &dyn Blob) -> anyhow::Result<Vec<u8>> {
-    let reader = hoist::oci::DigestReader::new(
+    anyhow::ensure!(
+        blob.size() <= MAX_ATTACHED_DOCUMENT,
+        "attached document {} is {} bytes, more than the {} MiB hoist reads into memory",
+        blob.digest(),
+        blob.size(),
+        MAX_ATTACHED_DOCUMENT >> 20
+    );
+    let mut reader = hoist::oci::DigestReader::new(
         blob.open()
             .with_context(|| format!("opening {}", blob.digest()))?,
         blob.digest().clone(),
@@ -390,9 +430,19 @@ fn read_blob(blob: &dyn Blob) -> anyhow::Result<Vec<u8>> {
     );
     let mut bytes = Vec::new();
     reader
-        .take(64 << 20)
         .read_to_end(&mut bytes)
         .with_context(|| format!("reading {}", blob.digest()))?;
+    Ok(bytes)
+}
+
+/// A manifest or config of a layout: a regular file (never a symlink
+/// followed out of the layout), read up to the size a document may have.
+fn read_layout_document(path: &Path) -> anyhow::Result<Vec<u8>> {
+    let file = hoist::image::open_regular_file(path)?;
+    let mut bytes = Vec::new();
+    file.take(64 << 20)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("reading {}", path.display()))?;
     Ok(bytes)
 }
 
@@ -416,7 +466,7 @@ fn layout_referrers(directory: &Path, subjects: &[Digest]) -> anyhow::Result<Vec
             continue;
         }
         let path = blob_path(entry.digest());
-        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let bytes = read_layout_document(&path)?;
         anyhow::ensure!(
             &sha256_digest(&bytes) == entry.digest(),
             "{} does not match its digest: the layout is damaged",
@@ -435,15 +485,19 @@ fn layout_referrers(directory: &Path, subjects: &[Digest]) -> anyhow::Result<Vec
             .layers()
             .iter()
             .map(|layer| {
-                std::sync::Arc::new(hoist::image::FileBlob::new(
+                std::sync::Arc::new(hoist::image::FileBlob::foreign(
                     layer.clone(),
                     blob_path(layer.digest()),
                 )) as std::sync::Arc<dyn Blob>
             })
             .collect();
         let config_path = blob_path(manifest.config().digest());
-        let config = std::fs::read(&config_path)
-            .with_context(|| format!("reading {}", config_path.display()))?;
+        let config = read_layout_document(&config_path)?;
+        anyhow::ensure!(
+            &sha256_digest(&config) == manifest.config().digest(),
+            "{} does not match its digest: the layout is damaged",
+            config_path.display()
+        );
         let image = Image {
             manifest: hoist::image::BytesBlob::with_descriptor(entry.clone(), bytes),
             config: hoist::image::BytesBlob::with_descriptor(manifest.config().clone(), config),
@@ -470,6 +524,59 @@ mod tests {
             Some(ProvenanceLevel::Max)
         );
         assert!(provenance_level(Some("full")).is_err());
+    }
+
+    fn attached(bytes: &[u8]) -> Attached {
+        Attached {
+            subject: hoist::oci::sha256_digest(b"the image"),
+            form: "referrer",
+            kind: "https://spdx.dev/Document".to_string(),
+            blob: std::sync::Arc::new(hoist::image::BytesBlob::new(
+                "application/vnd.in-toto+json",
+                bytes.to_vec(),
+            )),
+        }
+    }
+
+    #[test]
+    fn two_documents_of_one_kind_get_two_files_and_none_is_overwritten() {
+        let directory = tempfile::tempdir().unwrap();
+        let mut written = std::collections::HashSet::new();
+        let first = attached(b"{\"first\": 1}");
+        let second = attached(b"{\"second\": 2}");
+        extract(directory.path(), &first, &mut written).unwrap();
+        extract(directory.path(), &second, &mut written).unwrap();
+        let mut contents: Vec<Vec<u8>> = written
+            .iter()
+            .map(|path| std::fs::read(path).unwrap())
+            .collect();
+        contents.sort();
+        assert_eq!(
+            contents,
+            [b"{\"first\": 1}".to_vec(), b"{\"second\": 2}".to_vec()]
+        );
+        let error = extract(directory.path(), &first, &mut written).unwrap_err();
+        assert!(
+            error.to_string().contains("refusing to overwrite"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_document_is_read_whole_or_refused() {
+        let large = vec![b' '; (MAX_ATTACHED_DOCUMENT + 1) as usize];
+        let error =
+            read_blob(&hoist::image::BytesBlob::new("application/json", large)).unwrap_err();
+        assert!(
+            error.to_string().contains("more than the 64 MiB"),
+            "{error}"
+        );
+        // Bytes beyond what the descriptor says are an error, not cut off.
+        let short = hoist::image::BytesBlob::new("application/json", b"{}".to_vec());
+        let longer =
+            hoist::image::BytesBlob::with_descriptor(short.descriptor().clone(), b"{}   ".to_vec());
+        assert!(read_blob(&longer).is_err());
+        assert_eq!(read_blob(&short).unwrap(), b"{}");
     }
 
     #[test]

@@ -308,8 +308,17 @@ pub fn verify_command(arguments: VerifyArguments) -> anyhow::Result<()> {
             target.signatures
         );
     };
-    let verified = verify(&public_key, &image, &target.digest)
+    let verification = verify(&public_key, &image, &target.digest)
         .with_context(|| format!("verifying {location} ({})", target.digest))?;
+    for (layer, reason) in &verification.skipped {
+        if reason.is_suspicious() {
+            reporter.warning(&format!(
+                "signature layer {layer} skipped: {reason}; another signature verifies {}",
+                target.digest
+            ));
+        }
+    }
+    let verified = verification.verified;
     let matching: Vec<&VerifiedSignature> = verified
         .iter()
         .filter(|signature| carries(signature, &wanted))

@@ -20,6 +20,14 @@ pub trait Blob: Send + Sync {
         None
     }
 
+    /// Whether the file at [`Blob::local_path`] is known to hold exactly the
+    /// descriptor's content because hoist wrote it (a spooled layer, the
+    /// cache). A sink that hard-links any other file checks the link against
+    /// the digest and size first, as a copy is checked.
+    fn local_path_trusted(&self) -> bool {
+        false
+    }
+
     /// The repository a registry blob came from, so a push to the same
     /// registry can mount it instead of uploading.
     fn origin(&self) -> Option<&BlobOrigin> {
@@ -88,18 +96,35 @@ impl Blob for BytesBlob {
     }
 }
 
-/// A blob stored in a file, e.g. a spooled layer or a layout's blob.
+/// A blob stored in a file: a layer hoist spooled itself ([`FileBlob::new`]),
+/// or a blob of a layout someone else wrote ([`FileBlob::foreign`]), which is
+/// opened without following a symlink and checked against its digest and
+/// size as it is read, so neither a file outside the layout nor bytes that do
+/// not match the descriptor can pass for it.
 #[derive(Clone, Debug)]
 pub struct FileBlob {
     descriptor: Descriptor,
     path: PathBuf,
+    foreign: bool,
 }
 
 impl FileBlob {
+    /// A file hoist wrote and hashed itself.
     pub fn new(descriptor: Descriptor, path: impl Into<PathBuf>) -> Self {
         FileBlob {
             descriptor,
             path: path.into(),
+            foreign: false,
+        }
+    }
+
+    /// A file of a layout hoist did not write: trusted for nothing but its
+    /// place.
+    pub fn foreign(descriptor: Descriptor, path: impl Into<PathBuf>) -> Self {
+        FileBlob {
+            descriptor,
+            path: path.into(),
+            foreign: true,
         }
     }
 
@@ -114,6 +139,14 @@ impl Blob for FileBlob {
     }
 
     fn open(&self) -> io::Result<Box<dyn Read + Send + '_>> {
+        if self.foreign {
+            let file = open_regular_file(&self.path)?;
+            return Ok(Box::new(crate::oci::DigestReader::new(
+                io::BufReader::with_capacity(1 << 20, file),
+                self.descriptor.digest().clone(),
+                Some(self.descriptor.size()),
+            )));
+        }
         let file = std::fs::File::open(&self.path).map_err(|error| {
             io::Error::new(
                 error.kind(),
@@ -126,6 +159,43 @@ impl Blob for FileBlob {
     fn local_path(&self) -> Option<&Path> {
         Some(&self.path)
     }
+
+    fn local_path_trusted(&self) -> bool {
+        !self.foreign
+    }
+}
+
+/// Opens `path` for reading only if it is a regular file itself: a symlink
+/// is refused rather than followed (it could point anywhere on the host),
+/// and so is a FIFO or a device (which could block or never end).
+pub fn open_regular_file(path: &Path) -> io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let refused = |what: &str| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "{} is {what}, not a regular file: a blob must be a file of its own, so hoist does not read it",
+                path.display()
+            ),
+        )
+    };
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        // O_NONBLOCK so that a FIFO does not hang the open; it changes
+        // nothing for a regular file.
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|error| match error.raw_os_error() {
+            Some(libc::ELOOP) => refused("a symbolic link"),
+            _ => io::Error::new(
+                error.kind(),
+                format!("opening blob {}: {error}", path.display()),
+            ),
+        })?;
+    if !file.metadata()?.is_file() {
+        return Err(refused("a special file"));
+    }
+    Ok(file)
 }
 
 /// A layer of a Docker-format image under its OCI media type: the same
@@ -164,6 +234,10 @@ impl Blob for RetypedBlob {
 
     fn local_path(&self) -> Option<&Path> {
         self.inner.local_path()
+    }
+
+    fn local_path_trusted(&self) -> bool {
+        self.inner.local_path_trusted()
     }
 
     fn origin(&self) -> Option<&BlobOrigin> {

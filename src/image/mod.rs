@@ -8,6 +8,6 @@ pub mod blob;
 pub mod model;
 pub mod publish;
 
-pub use blob::{Blob, BytesBlob, FileBlob, as_oci_layer};
+pub use blob::{Blob, BytesBlob, FileBlob, as_oci_layer, open_regular_file};
 pub use model::{Image, Index, Layer, Manifest};
 pub use publish::{PublishReport, Sink, SinkError, publish};

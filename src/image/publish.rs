@@ -235,6 +235,10 @@ impl Blob for ProgressBlob<'_> {
         self.inner.local_path()
     }
 
+    fn local_path_trusted(&self) -> bool {
+        self.inner.local_path_trusted()
+    }
+
     fn origin(&self) -> Option<&super::blob::BlobOrigin> {
         self.inner.origin()
     }

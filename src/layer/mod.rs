@@ -262,8 +262,11 @@ fn write_layer(
         }
     };
     std::fs::create_dir_all(blob_dir).map_err(blob_error(blob_dir))?;
+    // Readable by all like every other blob of a layout it is linked into
+    // (a temporary file is 0600 by default).
     let temporary = tempfile::Builder::new()
         .prefix(".layer-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
         .tempfile_in(blob_dir)
         .map_err(blob_error(blob_dir))?;
     let temporary_path = temporary.path().to_path_buf();

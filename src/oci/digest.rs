@@ -31,7 +31,7 @@ pub fn parse_sha256(text: &str) -> Result<Digest, DigestError> {
     Digest::try_from(text).map_err(|_| DigestError::Malformed(text.to_string()))
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum DigestError {
     #[error("`{0}` is not a sha256 digest (expected sha256: followed by 64 lowercase hex digits)")]
     Malformed(String),

@@ -352,8 +352,25 @@ fn read_config(path: &Path) -> Result<Map<String, Value>, CredentialsError> {
 
 /// Writes `config` next to `path` with mode 0600 and renames it over, so a
 /// crash never leaves half a file and the secret is never world-readable.
+/// A `path` that is a symlink (a config kept in a dotfiles repository) is
+/// written through: the file it points to is replaced and the link stays,
+/// as `docker login` does.
 fn write_config(path: &Path, config: &Map<String, Value>) -> Result<(), CredentialsError> {
     use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
+    let write_error = |source| CredentialsError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let resolved;
+    let path = match std::fs::symlink_metadata(path) {
+        Ok(metadata) if metadata.file_type().is_symlink() => {
+            // A dangling link fails here, naming the link, rather than
+            // being replaced by a file.
+            resolved = std::fs::canonicalize(path).map_err(write_error)?;
+            resolved.as_path()
+        }
+        _ => path,
+    };
     let write_error = |source| CredentialsError::Write {
         path: path.to_path_buf(),
         source,
@@ -527,6 +544,51 @@ mod tests {
             .to_string();
         assert!(error.contains("config.json"), "{error}");
         assert!(store_in(&environment, "x.example", "u", "p").is_err());
+    }
+
+    #[test]
+    fn a_symlinked_config_is_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let environment = environment(dir.path());
+        let dotfiles = dir.path().join("dotfiles");
+        std::fs::create_dir_all(&dotfiles).unwrap();
+        std::fs::create_dir_all(dir.path().join("docker")).unwrap();
+        let real = dotfiles.join("docker-config.json");
+        std::fs::write(&real, r#"{"auths": {}, "detachKeys": "ctrl-x"}"#).unwrap();
+        let link = dir.path().join("docker/config.json");
+        std::os::unix::fs::symlink("../dotfiles/docker-config.json", &link).unwrap();
+        store_in(&environment, "registry.example", "user", "secret").unwrap();
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink(),
+            "the link stays a link"
+        );
+        let written: Value = serde_json::from_slice(&std::fs::read(&real).unwrap()).unwrap();
+        assert!(
+            written["auths"]["registry.example"].is_object(),
+            "{written}"
+        );
+        assert_eq!(written["detachKeys"], "ctrl-x");
+        assert_eq!(
+            resolve_in(&environment, "registry.example").unwrap(),
+            Some(Credential::UsernamePassword {
+                username: "user".into(),
+                password: "secret".into()
+            })
+        );
+
+        // A dangling link is an error naming it, not replaced by a file.
+        std::fs::remove_file(&real).unwrap();
+        let error = store_in(&environment, "registry.example", "user", "secret").unwrap_err();
+        assert!(error.to_string().contains("config.json"), "{error}");
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
     }
 
     #[test]

@@ -8,8 +8,8 @@
 
 use super::OutputError;
 use super::staging::{
-    check_archive_output, parent_of, persist, sibling_prefix, stage_blob, staging_dir,
-    temporary_file, write_atomically, write_tar,
+    check_archive_output, content_error, parent_of, persist, sibling_prefix, stage_blob,
+    staging_dir, temporary_file, write_atomically, write_tar,
 };
 use crate::image::publish::{BlobOutcome, ManifestRole};
 use crate::image::{Blob, BytesBlob, Sink, SinkError};
@@ -174,12 +174,24 @@ impl DockerArchiveSink {
             LayerEncoding::Plain => io::copy(&mut verified, &mut writer),
         };
         // Read what the decoder left (padding, a trailing frame) so the
-        // compressed digest is checked over every byte.
-        let drained = copied.and_then(|_| io::copy(&mut verified, &mut io::sink()));
-        // A digest mismatch surfaces here as InvalidData carrying a DigestError.
-        drained.map_err(|source| {
-            OutputError::io("decompressing and checking layer", &display, source)
-        })?;
+        // compressed digest is checked over every byte; and when the decoder
+        // failed, read the rest too, so bytes that are not the blob's are
+        // reported as such rather than as a broken stream.
+        let drained = io::copy(&mut verified, &mut io::sink());
+        // A digest mismatch surfaces as InvalidData carrying a DigestError.
+        let failed = match (copied, drained) {
+            (_, Err(mismatch)) => Some(mismatch),
+            (Err(decoding), Ok(_)) => Some(decoding),
+            (Ok(_), Ok(_)) => None,
+        };
+        if let Some(source) = failed {
+            return Err(content_error(
+                blob,
+                "decompressing and checking layer",
+                &display,
+                source,
+            ));
+        }
         let (mut buffered, diff_id, _) = writer.finish();
         buffered
             .flush()

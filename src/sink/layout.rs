@@ -7,7 +7,7 @@
 use super::OutputError;
 use super::staging::{
     STAGING_MARKER, blob_path, parent_of, remove_stale, sibling_prefix, stage_blob, staging_dir,
-    write_atomically,
+    sync_to_disk, write_atomically,
 };
 use crate::image::publish::{BlobOutcome, ManifestRole};
 use crate::image::{Blob, BytesBlob, Sink, SinkError};
@@ -148,7 +148,10 @@ impl LayoutSink {
         if self.state().finished {
             return Err(OutputError::AlreadyFinished);
         }
-        stage_blob(blob, &blob_path(&self.staging_root, blob.digest()))?;
+        let path = blob_path(&self.staging_root, blob.digest());
+        stage_blob(blob, &path)?;
+        // A hard-linked spool file was never flushed, a copy not yet.
+        sync_to_disk(&path)?;
         self.state()
             .staged
             .insert(blob.digest().clone(), blob.size());
@@ -164,6 +167,7 @@ impl LayoutSink {
         match self.mode {
             Mode::Create => {
                 let index = merge_index(None, &entries);
+                sync_blob_directories(&self.staging_root, state)?;
                 write_layout_file(&self.staging_root)?;
                 write_index(&self.staging_root, &index)?;
                 fs::set_permissions(
@@ -179,7 +183,7 @@ impl LayoutSink {
                             // The directory is the layout now; do not remove it.
                             let _ = staging.keep();
                         }
-                        Ok(())
+                        sync_to_disk(&parent_of(&self.directory))
                     }
                     // Another build created the layout meanwhile: add to it.
                     Err(error)
@@ -387,6 +391,7 @@ fn merge_locked(
             .map_err(|error| OutputError::io("moving a staged blob to", &target, error))?;
         added.push(target);
     }
+    sync_blob_directories(directory, state)?;
     for digest in &state.relied_upon {
         if !blob_path(directory, digest).exists() {
             return Err(OutputError::BlobVanished {
@@ -405,7 +410,27 @@ fn merge_locked(
         Err(error) if error.kind() == io::ErrorKind::NotFound => None,
         Err(error) => return Err(OutputError::io("reading", &index_path, error)),
     };
-    write_index(directory, &merge_index(existing, entries))
+    write_index(directory, &merge_index(existing, entries))?;
+    sync_to_disk(directory)
+}
+
+/// Flushes the entries of `root/blobs/<algorithm>` (the staged blobs' names,
+/// their files were flushed when staged), `root/blobs` and `root`, so every
+/// blob is on disk before the `index.json` written next.
+fn sync_blob_directories(root: &Path, state: &State) -> Result<(), OutputError> {
+    let algorithms: std::collections::BTreeSet<String> = state
+        .staged
+        .keys()
+        .map(|digest| digest.algorithm().to_string())
+        .collect();
+    for algorithm in &algorithms {
+        sync_to_disk(&root.join("blobs").join(algorithm))?;
+    }
+    if !algorithms.is_empty() {
+        sync_to_disk(&root.join("blobs"))?;
+        sync_to_disk(root)?;
+    }
+    Ok(())
 }
 
 impl Sink for LayoutSink {

@@ -5,8 +5,8 @@
 
 use super::OutputError;
 use crate::image::Blob;
-use crate::oci::DigestWriter;
 use crate::oci::digest::DigestError;
+use crate::oci::{Digest, DigestWriter};
 use std::fs::{self, File, Permissions};
 use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -91,7 +91,10 @@ pub(crate) fn blob_path(root: &Path, digest: &crate::oci::Digest) -> PathBuf {
 
 /// Puts `blob` at `target`: hard-linked from its local file where it has one
 /// and the link works, else streamed through a temporary file in the same
-/// directory, with its digest and size checked, and renamed into place.
+/// directory, and renamed into place. Either way the content is checked
+/// against the blob's digest and size (a link only when hoist did not write
+/// the file itself), so a layout whose blob was swapped, truncated or made a
+/// symlink is refused whatever filesystem the output is on.
 pub(crate) fn stage_blob(blob: &dyn Blob, target: &Path) -> Result<(), OutputError> {
     let directory = parent_of(target);
     fs::create_dir_all(&directory)
@@ -99,7 +102,15 @@ pub(crate) fn stage_blob(blob: &dyn Blob, target: &Path) -> Result<(), OutputErr
     if let Some(local) = blob.local_path()
         && fs::hard_link(local, target).is_ok()
     {
-        return Ok(());
+        if blob.local_path_trusted() {
+            return readable_by_all(target);
+        }
+        // The link shares the source's inode, so what is checked here is
+        // what the output holds. A symlink linked this way stays a symlink,
+        // which `check_linked` refuses.
+        return check_linked(blob, target).inspect_err(|_| {
+            let _ = fs::remove_file(target);
+        });
     }
     let mut file = temporary_file(&directory)?;
     let mut reader = blob
@@ -107,12 +118,63 @@ pub(crate) fn stage_blob(blob: &dyn Blob, target: &Path) -> Result<(), OutputErr
         .map_err(|source| OutputError::io("reading blob for", target, source))?;
     let mut writer = DigestWriter::new(BufWriter::new(file.as_file_mut()));
     io::copy(&mut reader, &mut writer)
-        .map_err(|source| OutputError::io("copying blob to", target, source))?;
+        .map_err(|source| content_error(blob, "copying blob to", target, source))?;
     let (mut buffered, digest, size) = writer.finish();
     buffered
         .flush()
         .map_err(|source| OutputError::io("writing", target, source))?;
     drop(buffered);
+    check_content(blob, &digest, size)?;
+    persist(file, target)
+}
+
+/// Makes a blob of hoist's own that an older version spooled as 0600 (and
+/// that a hard link shares) readable like every other blob.
+fn readable_by_all(target: &Path) -> Result<(), OutputError> {
+    let metadata =
+        fs::metadata(target).map_err(|source| OutputError::io("inspecting", target, source))?;
+    if metadata.permissions().mode() & 0o044 == 0o044 {
+        return Ok(());
+    }
+    fs::set_permissions(target, Permissions::from_mode(0o644))
+        .map_err(|source| OutputError::io("setting permissions of", target, source))
+}
+
+/// Hashes the file hard-linked at `target` and compares it with `blob`.
+fn check_linked(blob: &dyn Blob, target: &Path) -> Result<(), OutputError> {
+    let mut file = crate::image::open_regular_file(target)
+        .map_err(|source| OutputError::io("checking linked blob", target, source))?;
+    let mut writer = DigestWriter::new(io::sink());
+    io::copy(&mut file, &mut writer)
+        .map_err(|source| OutputError::io("checking linked blob", target, source))?;
+    let (_, digest, size) = writer.finish();
+    check_content(blob, &digest, size)
+}
+
+/// A read that failed because the content does not match the descriptor (a
+/// checking reader says so with `InvalidData`) is a content error naming the
+/// blob; anything else is an I/O error.
+pub(crate) fn content_error(
+    blob: &dyn Blob,
+    action: &'static str,
+    target: &Path,
+    source: io::Error,
+) -> OutputError {
+    let mismatch = source
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<DigestError>())
+        .cloned();
+    match mismatch {
+        Some(mismatch) => OutputError::Content {
+            digest: blob.digest().clone(),
+            source: Box::new(mismatch),
+        },
+        None => OutputError::io(action, target, source),
+    }
+}
+
+/// Compares what was read with the blob's descriptor.
+fn check_content(blob: &dyn Blob, digest: &Digest, size: u64) -> Result<(), OutputError> {
     if size != blob.size() {
         return Err(OutputError::Content {
             digest: blob.digest().clone(),
@@ -122,16 +184,16 @@ pub(crate) fn stage_blob(blob: &dyn Blob, target: &Path) -> Result<(), OutputErr
             }),
         });
     }
-    if &digest != blob.digest() {
+    if digest != blob.digest() {
         return Err(OutputError::Content {
             digest: blob.digest().clone(),
             source: Box::new(DigestError::Mismatch {
                 expected: blob.digest().clone(),
-                actual: digest,
+                actual: digest.clone(),
             }),
         });
     }
-    persist(file, target)
+    Ok(())
 }
 
 /// A temporary file in `directory`, readable like any other output file.
@@ -148,6 +210,15 @@ pub(crate) fn persist(file: tempfile::NamedTempFile, target: &Path) -> Result<()
     file.persist(target)
         .map_err(|error| OutputError::io("renaming a temporary file to", target, error.error))?;
     Ok(())
+}
+
+/// Flushes a file's content, or a directory's entries, to the disk: blobs
+/// must be there before an `index.json` that names them, or a crash could
+/// leave an index pointing at empty or missing files.
+pub(crate) fn sync_to_disk(path: &Path) -> Result<(), OutputError> {
+    File::open(path)
+        .and_then(|file| file.sync_all())
+        .map_err(|source| OutputError::io("flushing to disk", path, source))
 }
 
 /// Writes `bytes` to `target` through a temporary file and a rename.
@@ -270,6 +341,44 @@ mod tests {
             .filter(|entry| entry.file_name().to_string_lossy().contains(STAGING_MARKER))
             .collect();
         assert!(leftovers.is_empty());
+    }
+
+    fn descriptor_of(bytes: &[u8]) -> oci_spec::image::Descriptor {
+        oci_spec::image::Descriptor::new(
+            oci_spec::image::MediaType::ImageLayerGzip,
+            bytes.len() as u64,
+            crate::oci::sha256_digest(bytes),
+        )
+    }
+
+    #[test]
+    fn a_foreign_blob_is_checked_when_linked_and_when_copied() {
+        let work = tempfile::tempdir().unwrap();
+        let source = work.path().join("blob");
+        fs::write(&source, b"other bytes").unwrap();
+        let blob = crate::image::FileBlob::foreign(descriptor_of(b"the bytes!!"), &source);
+        let linked = work.path().join("out/linked");
+        let error = stage_blob(&blob, &linked).unwrap_err();
+        assert!(matches!(error, OutputError::Content { .. }), "{error}");
+        assert!(!linked.exists(), "the refused link is removed");
+
+        // A symlink is refused even when it points at the right bytes.
+        let right = work.path().join("right");
+        fs::write(&right, b"the bytes!!").unwrap();
+        let symlink = work.path().join("symlink");
+        std::os::unix::fs::symlink(&right, &symlink).unwrap();
+        let blob = crate::image::FileBlob::foreign(descriptor_of(b"the bytes!!"), &symlink);
+        let target = work.path().join("out/symlinked");
+        let error = stage_blob(&blob, &target).unwrap_err();
+        assert!(
+            error.to_string().contains("checking linked blob"),
+            "{error}"
+        );
+        assert!(fs::symlink_metadata(&target).is_err());
+
+        // hoist's own files are trusted on the link path.
+        let own = crate::image::FileBlob::new(descriptor_of(b"the bytes!!"), &right);
+        stage_blob(&own, &work.path().join("out/own")).unwrap();
     }
 
     #[test]

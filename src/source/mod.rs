@@ -80,6 +80,14 @@ pub enum ReadError {
     },
     #[error("no images are here")]
     Empty,
+    #[error(
+        "blob {digest}: {path} is {what}; a layout's blobs must be regular files inside it, so hoist refuses it rather than follow it"
+    )]
+    NotARegularFile {
+        digest: Digest,
+        path: PathBuf,
+        what: &'static str,
+    },
     #[error("blob {digest} is missing (looked for {location})")]
     MissingBlob { digest: Digest, location: String },
     #[error("blob {digest} does not match its descriptor")]

@@ -72,6 +72,26 @@ fn attestation_entries(index: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The one file in `folder` whose name starts with `prefix` (extracted
+/// documents are named `<form>-<kind>-<digest hex>.json`).
+fn extracted(folder: &Path, prefix: &str) -> std::path::PathBuf {
+    let found: Vec<_> = std::fs::read_dir(folder)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| {
+            let name = path.file_name().unwrap().to_string_lossy();
+            name.starts_with(prefix) && name.ends_with(".json")
+        })
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "one {prefix}* in {}: {found:?}",
+        folder.display()
+    );
+    found.into_iter().next().unwrap()
+}
+
 /// Checks the statement files `hoist attestations --extract` wrote for one
 /// subject: in-toto v1 about the subject, SBOM predicates valid.
 fn check_statements(directory: &Path, subject: &str, spec: &Path) {
@@ -79,11 +99,11 @@ fn check_statements(directory: &Path, subject: &str, spec: &Path) {
     let folder = directory.join(hex);
     let mut predicates = BTreeSet::new();
     for (file, predicate_type) in [
-        ("index-spdx.json", SPDX),
-        ("index-cyclonedx.json", CYCLONEDX),
-        ("index-provenance.json", SLSA),
+        ("index-spdx-", SPDX),
+        ("index-cyclonedx-", CYCLONEDX),
+        ("index-provenance-", SLSA),
     ] {
-        let path = folder.join(file);
+        let path = extracted(&folder, file);
         let statement = read_json(&path);
         assert_eq!(statement["_type"], "https://in-toto.io/Statement/v1");
         assert_eq!(statement["predicateType"], predicate_type);
@@ -368,7 +388,7 @@ fn debian_sbom_matches_dpkg_query_and_pip() {
         .expect("one subject")
         .unwrap()
         .path();
-    let statement = read_json(&folder.join("index-spdx.json"));
+    let statement = read_json(&extracted(&folder, "index-spdx-"));
     let packages = statement["predicate"]["packages"].as_array().unwrap();
     let by_type = |kind: &str| -> BTreeSet<String> {
         packages
@@ -530,9 +550,10 @@ fn registry_referrers_use_the_fallback_tag_and_signatures_verify() {
         .run()
         .success();
     assert_eq!(listing.lines().len(), 6, "{}", listing.stdout);
-    let spdx = extract
-        .join(subjects[0].trim_start_matches("sha256:"))
-        .join("referrer-spdx.json");
+    let spdx = extracted(
+        &extract.join(subjects[0].trim_start_matches("sha256:")),
+        "referrer-spdx-",
+    );
     assert_valid_json("spdx/spdx-2.3.schema.json", &[&spdx]);
 
     // Index-form attestations pushed to the registry.
@@ -586,7 +607,30 @@ fn registry_referrers_use_the_fallback_tag_and_signatures_verify() {
         .arg(keys.path("cosign.pub"))
         .run()
         .failure(1)
-        .stderr_mentions(&["validly signed but for manifest", &index_digest]);
+        .stderr_mentions(&["validly signed, but for manifest", &index_digest]);
+    // Signed for itself too, it verifies by its own signature; the copied
+    // one is passed over with a warning, not taken as valid.
+    hoist(["sign", &indexed, "--key"])
+        .arg(keys.path("cosign.key"))
+        .env("COSIGN_PASSWORD", "right horse")
+        .run()
+        .success();
+    let verified = hoist(["verify", &indexed, "--key"])
+        .arg(keys.path("cosign.pub"))
+        .run()
+        .success()
+        .stderr_mentions(&["skipped", "validly signed, but for manifest", &index_digest]);
+    assert!(
+        verified.stdout.contains(&indexed_digest),
+        "{}",
+        verified.stdout
+    );
+    assert_eq!(
+        verified.stdout.matches("verified ").count(),
+        1,
+        "{}",
+        verified.stdout
+    );
     // A wrong password is named as such.
     hoist(["sign", &target, "--key"])
         .arg(keys.path("cosign.key"))

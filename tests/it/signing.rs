@@ -76,7 +76,9 @@ fn generated_key_signs_and_verifies_round_trip() {
 
     let artifact = sign::sign(&signing_key, REPOSITORY, &target).unwrap();
     assert_eq!(artifact.tag, format!("sha256-{}.sig", target.digest()));
-    let verified = sign::verify(&public_key, &artifact.image, &target).unwrap();
+    let verified = sign::verify(&public_key, &artifact.image, &target)
+        .unwrap()
+        .verified;
     assert_eq!(verified.len(), 1);
     assert_eq!(verified[0].docker_reference, REPOSITORY);
     assert_eq!(verified[0].manifest_digest, target);
@@ -97,7 +99,9 @@ fn annotations_reach_the_verified_claims() {
     annotations.insert("git-sha".to_string(), "abc123".to_string());
     let artifact =
         sign::add_signature(None, &signing_key, REPOSITORY, &target, &annotations).unwrap();
-    let verified = sign::verify(&signing_key.public_key(), &artifact.image, &target).unwrap();
+    let verified = sign::verify(&signing_key.public_key(), &artifact.image, &target)
+        .unwrap()
+        .verified;
     assert_eq!(
         verified[0].optional,
         Some(serde_json::json!({"git-sha": "abc123"}))
@@ -150,7 +154,7 @@ fn tampered_payload_fails_verification() {
 }
 
 #[test]
-fn signature_over_another_digest_is_an_error() {
+fn signature_over_another_digest_is_skipped_for_the_next() {
     let signing_key = SigningKey::generate().unwrap();
     let signed = target_digest("image A");
     let other = target_digest("image B");
@@ -159,18 +163,23 @@ fn signature_over_another_digest_is_an_error() {
     // A valid signature for A copied to B's `.sig` tag must not vouch for B.
     let error = sign::verify(&signing_key.public_key(), &artifact.image, &other).unwrap_err();
     match &error {
-        VerifyError::DigestMismatch {
-            signed: named,
-            expected,
-            ..
+        VerifyError::NoValidSignature {
+            rejected, expected, ..
         } => {
-            assert_eq!(named, &signed.to_string());
             assert_eq!(expected, &other);
+            assert_eq!(
+                rejected[0].1,
+                Rejection::SignedForAnotherManifest {
+                    signed: signed.to_string()
+                }
+            );
         }
-        other => panic!("expected DigestMismatch, got {other}"),
+        other => panic!("expected NoValidSignature, got {other}"),
     }
+    assert!(error.to_string().contains(&signed.to_string()), "{error}");
 
-    // Even next to a good signature for B, the copied one is refused.
+    // Beside a good signature for B, the copied one is passed over (and
+    // reported), and B verifies by the good one.
     let mixed = sign::add_signature(
         Some(&artifact.image),
         &signing_key,
@@ -180,10 +189,16 @@ fn signature_over_another_digest_is_an_error() {
     )
     .unwrap();
     assert_eq!(mixed.image.layers.len(), 2);
-    assert!(matches!(
-        sign::verify(&signing_key.public_key(), &mixed.image, &other),
-        Err(VerifyError::DigestMismatch { .. })
-    ));
+    let verification = sign::verify(&signing_key.public_key(), &mixed.image, &other).unwrap();
+    assert_eq!(verification.verified.len(), 1);
+    assert_eq!(verification.verified[0].manifest_digest, other);
+    assert_eq!(
+        verification.verified[0].layer,
+        *mixed.image.layers[1].digest()
+    );
+    assert_eq!(verification.skipped.len(), 1);
+    assert_eq!(verification.skipped[0].0, *mixed.image.layers[0].digest());
+    assert!(verification.skipped[0].1.is_suspicious());
 }
 
 #[test]
@@ -582,7 +597,9 @@ fn signature_image_survives_a_registry_round_trip() {
         layers,
     };
     let public_key = key::load_public_key(&public_pem).unwrap();
-    let verified = sign::verify(&public_key, &round_tripped, &target).unwrap();
+    let verified = sign::verify(&public_key, &round_tripped, &target)
+        .unwrap()
+        .verified;
     assert_eq!(verified[0].docker_reference, reference);
 
     let layer = &round_tripped.layers[0];

@@ -773,3 +773,148 @@ fn a_commit_that_fails_takes_its_blobs_back_out() {
         leftovers(work.path())
     );
 }
+
+/// Modes of every file under `root`, by path.
+fn file_modes(root: &Path) -> Vec<(PathBuf, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    crate::common::hostile::files_under(root)
+        .into_iter()
+        .map(|path| {
+            let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o7777;
+            (path, mode)
+        })
+        .collect()
+}
+
+/// Layer blobs are spooled by the build and hard-linked into a layout; they
+/// must be readable like the blobs the layout writes itself, with the
+/// cache, without it, and from a cache an older version filled with 0600.
+#[test]
+fn layer_blobs_in_a_layout_have_the_mode_of_every_blob() {
+    use std::os::unix::fs::PermissionsExt;
+    let work = tempfile::tempdir().unwrap();
+    let spec = crate::common::hoist::fixture("hello/hoist.toml");
+    let cache = work.path().join("cache");
+    let build = |output: &str, extra: &[&str]| {
+        crate::common::hoist::hoist(["build", "-q", "-f"])
+            .arg(&spec)
+            .args(extra)
+            .arg("-o")
+            .arg(format!("oci:{}", work.path().join(output).display()))
+            .env("HOIST_CACHE", &cache)
+            .run()
+            .success();
+    };
+    let assert_all_readable = |output: &str| {
+        let modes = file_modes(&work.path().join(output).join("blobs"));
+        assert!(modes.len() > 4, "{modes:?}");
+        for (path, mode) in modes {
+            assert_eq!(mode, 0o644, "{}", path.display());
+        }
+    };
+    build("cached", &[]);
+    assert_all_readable("cached");
+    build("uncached", &["--no-cache"]);
+    assert_all_readable("uncached");
+    for (path, _) in file_modes(&cache) {
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    build("from-old-cache", &[]);
+    assert_all_readable("from-old-cache");
+}
+
+/// Runs `hoist ARGS` under strace; returns the fsync and rename calls in
+/// the order they were made, with the paths of their descriptors.
+fn traced_syncs_and_renames(work: &Path, args: &[String]) -> Vec<String> {
+    let trace = work.join("trace");
+    let status = Command::new("strace")
+        .args([
+            "-f",
+            "-y",
+            "-qq",
+            "-e",
+            "trace=fsync,fdatasync,rename,renameat,renameat2",
+        ])
+        .arg("-o")
+        .arg(&trace)
+        .arg(env!("CARGO_BIN_EXE_hoist"))
+        .args(args)
+        .env("HOIST_CACHE", work.join("cache"))
+        .status()
+        .expect("strace runs (apt-get install -y strace)");
+    assert!(status.success(), "hoist {args:?} under strace");
+    fs::read_to_string(&trace)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Every blob of `layout`, its blob directory and the layout's blobs
+/// directory are flushed (fsync) before `index.json` is renamed into place.
+fn assert_blobs_on_disk_before_index(calls: &[String], layout: &Path) {
+    let index_at = calls
+        .iter()
+        .position(|call| call.starts_with_rename() && call.contains("index.json\""))
+        .unwrap_or_else(|| panic!("no rename to index.json in {calls:#?}"));
+    let synced_before = |suffix: &str| {
+        calls[..index_at]
+            .iter()
+            .any(|call| call.contains("sync(") && call.contains(&format!("{suffix}>")))
+    };
+    for entry in fs::read_dir(layout.join("blobs/sha256")).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        assert!(
+            synced_before(&format!("/blobs/sha256/{name}")),
+            "blob {name} is not flushed before index.json: {calls:#?}"
+        );
+    }
+    assert!(synced_before("/blobs/sha256"), "{calls:#?}");
+    assert!(synced_before("/blobs"), "{calls:#?}");
+}
+
+trait TraceLine {
+    fn starts_with_rename(&self) -> bool;
+}
+
+impl TraceLine for String {
+    fn starts_with_rename(&self) -> bool {
+        // `PID rename...(` with -f.
+        self.split_whitespace()
+            .nth(1)
+            .is_some_and(|call| call.starts_with("rename"))
+    }
+}
+
+#[test]
+fn blobs_are_on_disk_before_the_index_that_names_them() {
+    let work = tempfile::tempdir().unwrap();
+    let created = work.path().join("created");
+    let spec = crate::common::hoist::fixture("hello/hoist.toml");
+    let calls = traced_syncs_and_renames(
+        work.path(),
+        &[
+            "build".to_string(),
+            "-q".to_string(),
+            "-f".to_string(),
+            spec.display().to_string(),
+            "-o".to_string(),
+            format!("oci:{}", created.display()),
+        ],
+    );
+    assert_blobs_on_disk_before_index(&calls, &created);
+
+    // Into an existing directory, blobs are moved in rather than the
+    // staging directory renamed: the same must hold.
+    let merged = work.path().join("merged");
+    fs::create_dir(&merged).unwrap();
+    let calls = traced_syncs_and_renames(
+        work.path(),
+        &[
+            "copy".to_string(),
+            format!("oci:{}", created.display()),
+            format!("oci:{}", merged.display()),
+        ],
+    );
+    assert_blobs_on_disk_before_index(&calls, &merged);
+}

@@ -8,6 +8,7 @@
 
 mod apk;
 mod binary;
+pub mod budget;
 mod deb822;
 mod dpkg;
 pub mod license;
@@ -17,8 +18,9 @@ mod python;
 mod rpm;
 
 use super::AttestError;
-use super::files::{FileEntry, FileTree};
+use super::files::{self, FileEntry, FileTree};
 use crate::progress::{Event, Observer};
+use budget::Reading;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 
@@ -128,17 +130,23 @@ pub struct Inventory {
     pub packages: Vec<Package>,
     /// Files that could not be parsed, each message naming the file.
     pub warnings: Vec<String>,
+    /// Files skipped (over a limit of [`budget`], unreadable, unparseable),
+    /// with why: the inventory is incomplete when there are any.
+    pub skipped: Vec<(String, String)>,
 }
 
-/// Metadata files are small; one past this is not what it claims to be.
-const TEXT_LIMIT: u64 = 64 << 20;
-/// Executables are read whole, one at a time, for their ELF sections.
-const BINARY_LIMIT: u64 = 512 << 20;
+impl Inventory {
+    /// True when every file the catalogers wanted was read and parsed.
+    pub fn is_complete(&self) -> bool {
+        self.skipped.is_empty()
+    }
+}
 
 /// Collects packages and warnings while the catalogers run.
 pub(crate) struct Findings<'a> {
     packages: Vec<Package>,
     warnings: Vec<String>,
+    skipped: Vec<(String, String)>,
     observer: &'a dyn Observer,
 }
 
@@ -148,12 +156,14 @@ impl Findings<'_> {
     }
 
     pub(crate) fn warn(&mut self, path: &str, message: impl std::fmt::Display) {
-        let message = format!("SBOM: skipping {path}: {message}");
+        let reason = message.to_string();
+        let message = format!("SBOM: skipping {path}: {reason}; the SBOM is marked incomplete");
         tracing::warn!("{message}");
         self.observer.event(Event::Warning {
             message: message.clone(),
         });
         self.warnings.push(message);
+        self.skipped.push((path.to_string(), reason));
     }
 }
 
@@ -174,46 +184,69 @@ pub fn catalog(tree: &FileTree, observer: &dyn Observer) -> Result<Inventory, At
             || python::wants(path)
             || npm::wants(path)
     };
-    let is_binary = |path: &str, entry: &FileEntry| {
-        entry.is_executable() && entry.size >= 64 && !is_text(path) && !rpm::wants(path)
+    let classify = |path: &str, entry: &FileEntry| {
+        if rpm::wants(path) {
+            Some(Reading::RpmDatabase)
+        } else if is_text(path) {
+            Some(Reading::Text)
+        } else if entry.is_executable() && entry.size >= 64 {
+            Some(Reading::Binary)
+        } else {
+            None
+        }
     };
-    let wanted =
-        |path: &str, entry: &FileEntry| is_text(path) || rpm::wants(path) || is_binary(path, entry);
+    // Sizes are checked here, before anything is read.
+    let selection = budget::select(tree, &classify);
 
     let mut findings = Findings {
         packages: Vec::new(),
         warnings: Vec::new(),
+        skipped: Vec::new(),
         observer,
     };
+    for (path, reason) in &selection.skipped {
+        findings.warn(path, reason);
+    }
     let mut texts = Texts::new();
     let mut rpm_spool = rpm::Spool::default();
-    tree.read_files(&wanted, &mut |path, entry, reader| {
-        if rpm::wants(path) {
-            if let Err(message) = rpm_spool.add(path, reader) {
-                findings.warn(path, message);
-            }
-        } else if is_text(path) {
-            if entry.size > TEXT_LIMIT {
-                findings.warn(
-                    path,
-                    format!("{} bytes is too large for a metadata file", entry.size),
-                );
-                return;
-            }
-            let mut bytes = Vec::with_capacity(entry.size as usize);
-            match reader.take(TEXT_LIMIT).read_to_end(&mut bytes) {
-                Ok(_) => {
-                    texts.insert(
-                        path.to_string(),
-                        String::from_utf8_lossy(&bytes).into_owned(),
-                    );
+    let mut unread = Vec::new();
+    tree.read_files(
+        &|path, _| selection.reading(path).is_some(),
+        &mut |path, entry, reader| match selection.reading(path) {
+            Some(Reading::RpmDatabase) => {
+                if let Err(message) = rpm_spool.add(path, reader) {
+                    findings.warn(path, message);
                 }
-                Err(error) => findings.warn(path, error),
             }
-        } else if entry.size <= BINARY_LIMIT {
-            binary::catalog(path, entry.size, reader, &mut findings);
-        }
-    })?;
+            Some(Reading::Text) => {
+                let mut bytes = Vec::with_capacity(entry.size as usize);
+                match reader.take(entry.size).read_to_end(&mut bytes) {
+                    Ok(_) => {
+                        texts.insert(
+                            path.to_string(),
+                            String::from_utf8_lossy(&bytes).into_owned(),
+                        );
+                    }
+                    Err(error) => findings.warn(path, error),
+                }
+            }
+            Some(Reading::Binary) => binary::catalog(path, entry.size, reader, &mut findings),
+            None => {}
+        },
+        &mut |path, entry, first| {
+            unread.push((
+                path.to_string(),
+                format!(
+                    "a hard link to {first}, whose {} bytes are more than the {} MiB held to read them twice",
+                    entry.size,
+                    files::SHARED_BUFFER_LIMIT >> 20
+                ),
+            ));
+        },
+    )?;
+    for (path, reason) in unread {
+        findings.warn(&path, reason);
+    }
 
     let operating_system = os_release_path
         .as_deref()
@@ -229,6 +262,7 @@ pub fn catalog(tree: &FileTree, observer: &dyn Observer) -> Result<Inventory, At
         operating_system,
         packages: merge(findings.packages),
         warnings: findings.warnings,
+        skipped: findings.skipped,
     })
 }
 

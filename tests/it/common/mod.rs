@@ -67,6 +67,7 @@ pub fn stage_with_git(directory: &Path) {
 }
 
 pub mod certificates;
+pub mod hostile;
 pub mod http;
 pub mod images;
 pub mod proxy;

@@ -76,9 +76,13 @@ fn use_tree(tree: &FileTree, paths: &[String]) {
         let _ = tree.get(path);
         let _ = tree.resolve(path);
     }
-    let _ = tree.read_files(&|_, _| true, &mut |_, _, reader| {
-        let _ = std::io::copy(&mut reader.take(1 << 20), &mut std::io::sink());
-    });
+    let _ = tree.read_files(
+        &|_, _| true,
+        &mut |_, _, reader| {
+            let _ = std::io::copy(&mut reader.take(1 << 20), &mut std::io::sink());
+        },
+        &mut |_, _, _| {},
+    );
 }
 
 proptest! {
@@ -128,11 +132,15 @@ fn link_loops_and_escapes_resolve_or_end() {
         Some("/etc/os-release")
     );
     let mut read = Vec::new();
-    tree.read_files(&|path, _| path == "/hard", &mut |_, _, reader| {
-        reader
-            .read_to_end(&mut read)
-            .expect("reading the linked file");
-    })
+    tree.read_files(
+        &|path, _| path == "/hard",
+        &mut |_, _, reader| {
+            reader
+                .read_to_end(&mut read)
+                .expect("reading the linked file");
+        },
+        &mut |_, _, _| {},
+    )
     .expect("reading the layer again");
     assert_eq!(read, b"ID=test\n");
 }
