@@ -4,7 +4,6 @@
 //! synchronous faces: [`RegistrySink`] for the publish driver and
 //! [`RegistrySource`] for reading images back. Only this module speaks HTTP.
 
-mod auth;
 mod blobs;
 mod client;
 pub mod credentials;

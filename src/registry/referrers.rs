@@ -12,7 +12,7 @@ use super::client::RegistryClient;
 use super::error::RegistryError;
 use super::manifests;
 use super::reference::Reference;
-use super::transport::{Context, Scopes};
+use super::transport::{Call, Context, Request, Scopes};
 use crate::image::{Blob, BytesBlob};
 use crate::oci::{Digest, media_type, to_canonical_json};
 use oci_spec::image::{Descriptor, ImageIndex, MediaType};
@@ -146,29 +146,23 @@ async fn query_api(
         HeaderValue::from_static(media_type::OCI_INDEX),
     );
     let url = format!("{base}/v2/{}/referrers/{subject}", reference.repository);
-    let response = transport
-        .send(
-            host,
-            &Scopes::pull(&reference.repository),
-            &context,
-            Method::GET,
-            &url,
-            headers,
-            None,
-            // Registries without the API answer 404 for the unknown route;
-            // some answer 405 or 400.
-            &[
-                StatusCode::NOT_FOUND,
-                StatusCode::METHOD_NOT_ALLOWED,
-                StatusCode::BAD_REQUEST,
-            ],
-        )
-        .await?;
+    let scopes = Scopes::pull(&reference.repository);
+    let call = Call::new(host, &scopes, &context);
+    let request = Request::new(Method::GET, &url)
+        .with_headers(headers)
+        // Registries without the API answer 404 for the unknown route;
+        // some answer 405 or 400.
+        .allowing(&[
+            StatusCode::NOT_FOUND,
+            StatusCode::METHOD_NOT_ALLOWED,
+            StatusCode::BAD_REQUEST,
+        ]);
+    let response = transport.send(call, &request, None).await?;
     if !response.status().is_success() {
         return Ok(None);
     }
     let bytes = transport
-        .read_bounded(host, &context, response, MAXIMUM_LIST, "the referrers list")
+        .read_bounded(call, response, MAXIMUM_LIST, "the referrers list")
         .await?;
     // A 200 that is not an index is some other page, not the API.
     match serde_json::from_slice::<ImageIndex>(&bytes) {

@@ -7,7 +7,7 @@ use super::client::RegistryClient;
 use super::error::RegistryError;
 use super::manifests;
 use super::reference::Reference;
-use super::transport::{Context, Scopes};
+use super::transport::{Call, Context, Request, Scopes};
 use crate::image::BytesBlob;
 use crate::oci::Digest;
 use oci_spec::image::MediaType;
@@ -41,24 +41,17 @@ pub fn list_tags(
         let base = transport.base_url(host).await?;
         let shown = reference.repository_name();
         let context = Context::new("listing tags of", &shown);
+        let scopes = Scopes::pull(&reference.repository);
+        let call = Call::new(host, &scopes, &context);
         let mut url = format!("{base}/v2/{}/tags/list?n={PAGE_SIZE}", reference.repository);
         let mut tags = Vec::new();
         for _ in 0..MAXIMUM_PAGES {
             let response = transport
-                .send(
-                    host,
-                    &Scopes::pull(&reference.repository),
-                    &context,
-                    Method::GET,
-                    &url,
-                    HeaderMap::new(),
-                    None,
-                    &[],
-                )
+                .send(call, &Request::new(Method::GET, &url), None)
                 .await?;
             let next = next_page(response.headers(), &base);
             let bytes = transport
-                .read_bounded(host, &context, response, MAXIMUM_PAGE_BYTES, "the tag list")
+                .read_bounded(call, response, MAXIMUM_PAGE_BYTES, "the tag list")
                 .await?;
             let page: TagPage =
                 serde_json::from_slice(&bytes).map_err(|source| RegistryError::Json {
@@ -172,16 +165,13 @@ pub fn delete_found_manifest(
         let host = reference.api_host();
         let base = transport.base_url(host).await?;
         let context = Context::new("deleting", &pinned);
+        let scopes = Scopes::delete(&reference.repository);
+        let url = manifests::manifest_url(&base, &reference.repository, digest.as_ref());
         transport
             .send(
-                host,
-                &Scopes::delete(&reference.repository),
-                &context,
-                Method::DELETE,
-                &manifests::manifest_url(&base, &reference.repository, digest.as_ref()),
-                HeaderMap::new(),
+                Call::new(host, &scopes, &context),
+                &Request::new(Method::DELETE, &url),
                 None,
-                &[],
             )
             .await
             .map_err(|error| match error {

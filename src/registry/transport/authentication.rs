@@ -1,13 +1,16 @@
-//! Authentication for registry requests: learning a host's challenge
-//! (`WWW-Authenticate`: Basic or Bearer with realm and service), fetching
-//! bearer tokens for a set of scopes with the credentials at hand, and
-//! keeping them per scope until they expire or a 401 says otherwise.
+//! The authentication layer of the registry transport: learning a host's
+//! challenge (`WWW-Authenticate`: Basic or Bearer with realm and service),
+//! fetching bearer tokens for a set of scopes with the credentials at hand,
+//! keeping them per scope until they expire or a 401 says otherwise, and
+//! sending one request with the `Authorization` header that results.
 
-use super::client::GivenCredentials;
-use super::credentials::{self, Credential};
-use super::error::RegistryError;
-use super::transport::{Scopes, Transport, is_certificate_error, one_at_a_time, parse_error_body};
+use super::super::client::GivenCredentials;
+use super::super::credentials::{self, Credential};
+use super::super::error::RegistryError;
+use super::classify::{is_certificate_error, parse_error_body, transport_error};
+use super::{Call, Request, Scopes, Transport, one_at_a_time};
 use base64::Engine as _;
+use reqwest::Response;
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use std::time::{Duration, Instant};
 
@@ -104,14 +107,37 @@ impl Transport {
             .map(|token| token.header.clone())
     }
 
+    /// One request with the current authorization, no retries.
+    pub async fn attempt(
+        &self,
+        call: Call<'_>,
+        request: Request<'_>,
+        body: Option<reqwest::Body>,
+    ) -> Result<Response, RegistryError> {
+        let mut builder = self
+            .http
+            .request(request.method, request.url)
+            .headers(request.headers);
+        if let Some(authorization) = self.authorization(call.host, call.scopes).await? {
+            builder = builder.header(header::AUTHORIZATION, authorization);
+        }
+        if let Some(body) = body {
+            builder = builder.body(body);
+        }
+        builder
+            .send()
+            .await
+            .map_err(|source| transport_error(call.host, call.context, source))
+    }
+
     /// Learns from a 401 and drops the token that was refused, so the next
     /// `authorization` fetches a fresh one.
     pub(super) async fn answer_challenge(
         &self,
-        host: &str,
-        scopes: &Scopes,
+        call: Call<'_>,
         headers: &HeaderMap,
     ) -> Result<bool, RegistryError> {
+        let Call { host, scopes, .. } = call;
         if !self.remember_challenge(host, headers) {
             return Ok(false);
         }
