@@ -303,7 +303,8 @@ pub(crate) async fn upload_offset(
 }
 
 /// Starts a blob download, following redirects (at most five). Credentials
-/// go only to the registry's own host; storage hosts get none.
+/// go only to the registry's own origin (storage hosts get none), and a
+/// redirect from HTTPS to plain HTTP is refused.
 pub(crate) async fn open_blob(
     transport: &Transport,
     host: &str,
@@ -312,7 +313,6 @@ pub(crate) async fn open_blob(
     context: &Context,
 ) -> Result<Response, RegistryError> {
     let base = transport.base_url(host).await?;
-    let registry_url = parse_url(&base, context)?;
     let scopes = Scopes::pull(repository);
     let call = Call::new(host, &scopes, context);
     let url = blob_url(&base, repository, digest);
@@ -324,10 +324,8 @@ pub(crate) async fn open_blob(
             return Ok(response);
         }
         let next = location(&response, context)?;
-        let same_origin = next.scheme() == registry_url.scheme()
-            && next.host_str() == registry_url.host_str()
-            && next.port_or_known_default() == registry_url.port_or_known_default();
-        response = if same_origin {
+        transport.refuse_downgrade(host, &next)?;
+        response = if transport.is_registry_origin(host, &next) {
             transport
                 .send(call, &Request::new(Method::GET, next.as_str()), None)
                 .await?

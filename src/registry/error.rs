@@ -66,6 +66,20 @@ pub enum RegistryError {
     )]
     InsecureRefused { host: String, url: String },
 
+    #[error(
+        "{host} is spoken to over HTTPS but sent hoist to plain HTTP ({url}); refusing to follow it"
+    )]
+    Downgrade { host: String, url: String },
+
+    #[error(
+        "{operation} {target}: the registry's next page is on another server ({url}); hoist lists only what the registry itself answers"
+    )]
+    ForeignPage {
+        operation: String,
+        target: String,
+        url: String,
+    },
+
     #[error("{operation} {target}: the registry answered {answer}")]
     Status {
         operation: String,

@@ -9,6 +9,7 @@ mod client;
 pub mod credentials;
 mod error;
 mod manifests;
+mod pages;
 pub mod prune;
 mod reference;
 pub mod referrers;

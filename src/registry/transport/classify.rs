@@ -171,7 +171,7 @@ impl Transport {
         let status = response.status();
         let delay = retry_after(response.headers());
         if status == StatusCode::UNAUTHORIZED {
-            let _ = self.answer_challenge(call, response.headers()).await;
+            let _ = self.answer_challenge(call, &response).await;
         }
         let body = response.bytes().await.unwrap_or_default();
         let (code, message) = parse_error_body(&body);

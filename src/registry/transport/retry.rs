@@ -87,7 +87,7 @@ impl Transport {
         let status = response.status();
         if status == StatusCode::UNAUTHORIZED
             && !*challenged
-            && self.answer_challenge(call, response.headers()).await?
+            && self.answer_challenge(call, &response).await?
         {
             *challenged = true;
             return Ok(Outcome::Authenticated);
@@ -135,7 +135,7 @@ mod tests {
             .unwrap();
         let transport = transport(attempts);
         let host = format!("127.0.0.1:{}", closed_port());
-        let url = format!("http://{host}/v2/");
+        let url = format!("https://{host}/v2/");
         let scopes = Scopes::none();
         let context = Context::new("checking", &host);
         runtime

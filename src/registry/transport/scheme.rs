@@ -1,14 +1,25 @@
 //! The scheme layer of the registry transport: every registry is spoken to
 //! over HTTPS, except loopback addresses and registries named with
 //! `--insecure-registry`, which are probed once (`GET /v2/`) and fall back
-//! to plain HTTP when they do not answer in TLS.
+//! to plain HTTP when they do not answer in TLS. It also says what the
+//! registry's origin (scheme, host, port) is: credentials go only there,
+//! and an HTTPS registry may never send hoist to plain HTTP.
 
 use super::super::error::RegistryError;
 use super::classify::{is_certificate_error, is_connection_refused};
 use super::{Transport, one_at_a_time};
+use reqwest::Url;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Duration;
+
+/// True when `first` and `second` share scheme, host and port (the port a
+/// scheme implies counts as given).
+pub(crate) fn same_origin(first: &Url, second: &Url) -> bool {
+    first.scheme() == second.scheme()
+        && first.host_str() == second.host_str()
+        && first.port_or_known_default() == second.port_or_known_default()
+}
 
 /// True for `localhost`, `127.0.0.0/8` and `::1`, with or without a port.
 pub(crate) fn is_loopback(host: &str) -> bool {
@@ -93,6 +104,32 @@ impl Transport {
         }
     }
 
+    /// The scheme `host` is spoken to in: what was probed or decided,
+    /// else HTTPS (every caller asks [`Transport::base_url`] first).
+    fn scheme_of(&self, host: &str) -> &'static str {
+        self.lock_schemes().get(host).copied().unwrap_or("https")
+    }
+
+    /// True when `url` is on `host`'s own origin: the only place its
+    /// credentials and tokens go.
+    pub(crate) fn is_registry_origin(&self, host: &str, url: &Url) -> bool {
+        Url::parse(&format!("{}://{host}/", self.scheme_of(host)))
+            .is_ok_and(|origin| same_origin(&origin, url))
+    }
+
+    /// Refuses `url` when `host` is spoken to over HTTPS and `url` is plain
+    /// HTTP: an answer (an upload `Location`, a redirect) must not move
+    /// hoist off TLS, whatever the host.
+    pub(crate) fn refuse_downgrade(&self, host: &str, url: &Url) -> Result<(), RegistryError> {
+        if self.scheme_of(host) == "https" && url.scheme() != "https" {
+            return Err(RegistryError::Downgrade {
+                host: host.to_string(),
+                url: url.to_string(),
+            });
+        }
+        Ok(())
+    }
+
     fn lock_schemes(&self) -> std::sync::MutexGuard<'_, HashMap<String, &'static str>> {
         self.schemes
             .lock()
@@ -119,6 +156,49 @@ mod tests {
         for host in ["example.com", "10.0.0.1:5000", "localhost.example.com"] {
             assert!(!is_loopback(host), "{host}");
         }
+    }
+
+    #[test]
+    fn origins_are_scheme_host_and_port() {
+        let url = |text: &str| Url::parse(text).unwrap();
+        assert!(same_origin(
+            &url("https://registry.example/v2/"),
+            &url("https://registry.example:443/v2/app/blobs/uploads/1")
+        ));
+        for other in [
+            "http://registry.example/v2/",
+            "https://registry.example:5000/v2/",
+            "https://storage.example/v2/",
+        ] {
+            assert!(
+                !same_origin(&url("https://registry.example/v2/"), &url(other)),
+                "{other}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_https_registry_never_sends_hoist_to_http() {
+        let transport = Transport::new(ClientOptions {
+            credential_environment: Default::default(),
+            ..ClientOptions::default()
+        })
+        .unwrap();
+        let url = |text: &str| Url::parse(text).unwrap();
+        assert!(
+            transport
+                .refuse_downgrade("ghcr.io", &url("https://storage.example/blob"))
+                .is_ok()
+        );
+        let error = transport
+            .refuse_downgrade("ghcr.io", &url("http://127.0.0.1:9/blob"))
+            .unwrap_err();
+        assert!(
+            error.to_string().contains("http://127.0.0.1:9/blob"),
+            "{error}"
+        );
+        assert!(transport.is_registry_origin("ghcr.io", &url("https://ghcr.io/v2/")));
+        assert!(!transport.is_registry_origin("ghcr.io", &url("https://ghcr.io:8443/v2/")));
     }
 
     #[test]
