@@ -143,6 +143,17 @@ pub enum RegistryError {
         detail: String,
     },
 
+    #[error(
+        "{operation} {target}: {what} at {url} goes past {limit} bytes, the most hoist reads into memory for it; a registry that sends more is broken or hostile"
+    )]
+    TooLarge {
+        operation: String,
+        target: String,
+        what: &'static str,
+        url: String,
+        limit: usize,
+    },
+
     #[error("{what} {target} is not valid JSON")]
     Json {
         what: &'static str,

@@ -3,16 +3,13 @@
 
 use super::error::RegistryError;
 use super::reference::Reference;
-use super::transport::{Call, Context, Request, Scopes, Transport};
+use super::transport::{Call, Context, MAXIMUM_MANIFEST, Request, Scopes, Transport};
 use crate::image::{Blob, BytesBlob};
 use crate::oci::digest::parse_sha256;
 use crate::oci::{Digest, media_type, sha256_digest};
 use bytes::Bytes;
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
-
-/// Manifests larger than this are refused rather than read into memory.
-const MAXIMUM_MANIFEST: usize = 8 * 1024 * 1024;
 
 /// A manifest as fetched: bytes, media type and verified digest.
 pub(crate) struct FetchedManifest {
@@ -79,7 +76,7 @@ pub(crate) async fn get_manifest(
         .and_then(|value| value.to_str().ok())
         .map(|text| text.split(';').next().unwrap_or(text).trim().to_string());
     let bytes = transport
-        .read_bounded(call, response, MAXIMUM_MANIFEST, "the manifest")
+        .read_capped(call, response, MAXIMUM_MANIFEST, "the manifest")
         .await?;
     let actual = sha256_digest(&bytes);
     let expected = match target.starts_with("sha256:") {

@@ -13,15 +13,12 @@ use super::error::RegistryError;
 use super::manifests;
 use super::pages;
 use super::reference::Reference;
-use super::transport::{Call, Context, Request, Scopes};
+use super::transport::{Call, Context, MAXIMUM_MANIFEST, Request, Scopes};
 use crate::image::{Blob, BytesBlob};
 use crate::oci::{Digest, media_type, to_canonical_json};
 use oci_spec::image::{Descriptor, ImageIndex, MediaType};
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
-
-/// Referrer lists larger than this are refused rather than read into memory.
-const MAXIMUM_LIST: usize = 8 * 1024 * 1024;
 
 /// Where a registry keeps the referrers of a manifest.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -196,7 +193,8 @@ async fn query_page(
     }
     let response_headers = response.headers().clone();
     let bytes = transport
-        .read_bounded(call, response, MAXIMUM_LIST, "the referrers list")
+        // The API answers an index: a manifest's cap.
+        .read_capped(call, response, MAXIMUM_MANIFEST, "the referrers list")
         .await?;
     // A 200 that is not an index is some other page, not the API.
     match serde_json::from_slice::<ImageIndex>(&bytes) {

@@ -7,7 +7,7 @@ use super::client::RegistryClient;
 use super::error::RegistryError;
 use super::manifests::{self, FetchedManifest};
 use super::reference::Reference;
-use super::transport::{Context, transport_error};
+use super::transport::{Call, Context, Scopes, transport_error};
 use crate::image::blob::BlobOrigin;
 use crate::image::{Blob, BytesBlob, Image, Index, Manifest};
 use crate::oci::{DigestReader, media_type, sha256_digest};
@@ -134,10 +134,13 @@ impl RegistrySource {
                 &context,
             )
             .await?;
-            response
-                .bytes()
+            // Read up to the size the descriptor gives, never more: the
+            // registry's Content-Length is not trusted.
+            let scopes = Scopes::pull(&self.reference.repository);
+            let call = Call::new(self.reference.api_host(), &scopes, &context);
+            transport
+                .read_capped(call, response, descriptor.size() as usize, "the config")
                 .await
-                .map_err(|source| transport_error(self.reference.api_host(), &context, source))
         })?;
         let actual = sha256_digest(&bytes);
         if &actual != descriptor.digest() || bytes.len() as u64 != descriptor.size() {

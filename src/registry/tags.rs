@@ -8,7 +8,7 @@ use super::error::RegistryError;
 use super::manifests;
 use super::pages;
 use super::reference::Reference;
-use super::transport::{Call, Context, Request, Scopes};
+use super::transport::{Call, Context, MAXIMUM_TAG_PAGE, Request, Scopes};
 use crate::image::BytesBlob;
 use crate::oci::Digest;
 use oci_spec::image::MediaType;
@@ -17,9 +17,6 @@ use reqwest::{Method, StatusCode};
 /// Tags asked for per page. Registries cap it (distribution at 1,000
 /// unless configured otherwise) and say where the next page is.
 const PAGE_SIZE: usize = 1000;
-
-/// A page of tags larger than this is refused rather than read into memory.
-const MAXIMUM_PAGE_BYTES: usize = 16 * 1024 * 1024;
 
 #[derive(serde::Deserialize)]
 struct TagPage {
@@ -50,7 +47,7 @@ pub fn list_tags(
                 .await?;
             let next = pages::next_page(transport, call, response.headers(), &base)?;
             let bytes = transport
-                .read_bounded(call, response, MAXIMUM_PAGE_BYTES, "the tag list")
+                .read_capped(call, response, MAXIMUM_TAG_PAGE, "the tag list")
                 .await?;
             let page: TagPage =
                 serde_json::from_slice(&bytes).map_err(|source| RegistryError::Json {

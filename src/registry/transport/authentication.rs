@@ -7,6 +7,7 @@
 use super::super::client::GivenCredentials;
 use super::super::credentials::{self, Credential};
 use super::super::error::RegistryError;
+use super::body::{MAXIMUM_TOKEN, read_at_most};
 use super::classify::{is_certificate_error, parse_error_body, transport_error};
 use super::{Call, Request, Scopes, Transport, one_at_a_time};
 use base64::Engine as _;
@@ -218,9 +219,15 @@ impl Transport {
             }
         })?;
         let status = response.status();
-        let body = response.bytes().await.unwrap_or_default();
+        let capped = read_at_most(response, MAXIMUM_TOKEN)
+            .await
+            .map_err(|source| RegistryError::Transport {
+                operation: "requesting a token from".to_string(),
+                target: realm.to_string(),
+                source,
+            })?;
         if !status.is_success() {
-            let (code, message) = parse_error_body(&body);
+            let (code, message) = parse_error_body(&capped.bytes);
             let message = match (code, message) {
                 (Some(code), Some(message)) => Some(format!("{code}: {message}")),
                 (code, message) => message.or(code),
@@ -232,7 +239,16 @@ impl Transport {
                 message,
             });
         }
-        parse_token(realm, &body)
+        if !capped.complete {
+            return Err(RegistryError::TooLarge {
+                operation: "requesting a token from".to_string(),
+                target: host.to_string(),
+                what: "the token response",
+                url: realm.to_string(),
+                limit: MAXIMUM_TOKEN,
+            });
+        }
+        parse_token(realm, &capped.bytes)
     }
 
     /// The request to the realm: a refresh token in a form POST, a

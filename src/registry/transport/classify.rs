@@ -5,6 +5,7 @@
 //! decides on what this layer returns.
 
 use super::super::error::{Answer, RegistryError};
+use super::body::{MAXIMUM_ERROR_BODY, read_at_most};
 use super::{Call, Context, Transport};
 use reqwest::header::{self, HeaderMap};
 use reqwest::{Response, StatusCode};
@@ -173,7 +174,11 @@ impl Transport {
         if status == StatusCode::UNAUTHORIZED {
             let _ = self.answer_challenge(call, &response).await;
         }
-        let body = response.bytes().await.unwrap_or_default();
+        // Only the start of an error body is read: it is for the message.
+        let body = read_at_most(response, MAXIMUM_ERROR_BODY)
+            .await
+            .map(|capped| capped.bytes)
+            .unwrap_or_default();
         let (code, message) = parse_error_body(&body);
         let answer = Box::new(Answer {
             status: status.as_u16(),

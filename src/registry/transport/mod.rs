@@ -5,18 +5,21 @@
 //! - [`scheme`]: HTTPS, or plain HTTP for loopback and insecure registries;
 //! - [`authentication`]: challenges, tokens, the `Authorization` header;
 //! - [`retry`]: one challenge answered, transient failures retried;
-//! - [`classify`]: what a failed connection or answer means.
+//! - [`classify`]: what a failed connection or answer means;
+//! - [`body`]: answers read into memory, each with a cap counted in bytes.
 //!
 //! Callers describe a request with a [`Call`] (host, scopes, what for) and
 //! a [`Request`] (method, URL, headers, statuses they handle).
 
 mod authentication;
+mod body;
 mod classify;
 mod retry;
 mod scheme;
 mod tls;
 
 pub(crate) use authentication::{CachedToken, HostAuth, TokenKey};
+pub(crate) use body::{MAXIMUM_MANIFEST, MAXIMUM_TAG_PAGE};
 pub(crate) use classify::transport_error;
 
 use super::client::ClientOptions;
@@ -208,31 +211,6 @@ impl Transport {
         self.tokens
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())
-    }
-
-    /// The body of a JSON document (`what`: "the manifest"), refused when
-    /// the registry announces more than `limit` bytes.
-    pub async fn read_bounded(
-        &self,
-        call: Call<'_>,
-        response: reqwest::Response,
-        limit: usize,
-        what: &str,
-    ) -> Result<bytes::Bytes, RegistryError> {
-        if response
-            .content_length()
-            .is_some_and(|length| length > limit as u64)
-        {
-            return Err(RegistryError::Protocol {
-                operation: call.context.operation.clone(),
-                target: call.context.target.clone(),
-                detail: format!("{what} is larger than {limit} bytes"),
-            });
-        }
-        response
-            .bytes()
-            .await
-            .map_err(|source| transport_error(call.host, call.context, source))
     }
 }
 
