@@ -26,6 +26,7 @@ mod layer_support;
 mod layer_tar;
 mod registry_concurrency;
 mod registry_faults;
+mod registry_hostile;
 mod registry_login;
 mod registry_push;
 mod registry_quirks;

@@ -55,6 +55,7 @@ pub mod certificates;
 pub mod http;
 pub mod images;
 pub mod proxy;
+pub mod raw_http;
 pub mod referrers_api;
 pub mod registry;
 pub mod registry_images;
