@@ -386,6 +386,36 @@ mod tests {
     use super::*;
 
     #[test]
+    fn credentials_go_to_a_realm_only_over_https() {
+        let transport = Transport::new(super::super::super::client::ClientOptions {
+            credentials: vec![GivenCredentials::everywhere("alice", "secret")],
+            credential_environment: Default::default(),
+            ..Default::default()
+        })
+        .unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let Err(error) = runtime.block_on(transport.fetch_token(
+            "registry.example",
+            "http://auth.example/token",
+            None,
+            &Scopes::pull("app"),
+        )) else {
+            panic!("a token was fetched over plain HTTP");
+        };
+        assert!(
+            matches!(error, RegistryError::InsecureRefused { .. }),
+            "{error}"
+        );
+        assert!(
+            error.to_string().contains("http://auth.example/token"),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn a_token_answer_becomes_a_sensitive_bearer_header() {
         let token =
             parse_token("https://auth.example/token", br#"{"access_token":"abc"}"#).unwrap();
