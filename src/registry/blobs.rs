@@ -5,7 +5,7 @@
 
 use super::client::MINIMUM_CHUNK;
 use super::error::{Answer, RegistryError};
-use super::transport::{Context, Scopes, Transport};
+use super::transport::{Call, Context, Request, Scopes, Transport, transport_error};
 use crate::oci::Digest;
 use bytes::Bytes;
 use reqwest::header::{self, HeaderMap, HeaderValue};
@@ -100,25 +100,14 @@ fn octet_stream(length: u64) -> HeaderMap {
 
 pub(crate) async fn blob_exists(
     transport: &Transport,
-    host: &str,
+    call: Call<'_>,
     repository: &str,
     digest: &Digest,
-    scopes: &Scopes,
-    context: &Context,
 ) -> Result<bool, RegistryError> {
-    let base = transport.base_url(host).await?;
-    let response = transport
-        .send(
-            host,
-            scopes,
-            context,
-            Method::HEAD,
-            &blob_url(&base, repository, digest),
-            HeaderMap::new(),
-            None,
-            &[StatusCode::NOT_FOUND],
-        )
-        .await?;
+    let base = transport.base_url(call.host).await?;
+    let url = blob_url(&base, repository, digest);
+    let request = Request::new(Method::HEAD, &url).allowing(&[StatusCode::NOT_FOUND]);
+    let response = transport.send(call, &request, None).await?;
     Ok(response.status().is_success())
 }
 
@@ -135,17 +124,10 @@ pub(crate) async fn mount_blob(
     url.query_pairs_mut()
         .append_pair("mount", digest.as_ref())
         .append_pair("from", from);
+    let scopes = Scopes::mount(repository, from);
+    let request = Request::new(Method::POST, url.as_str()).with_headers(octet_stream(0));
     let response = transport
-        .send(
-            host,
-            &Scopes::mount(repository, from),
-            context,
-            Method::POST,
-            url.as_str(),
-            octet_stream(0),
-            None,
-            &[],
-        )
+        .send(Call::new(host, &scopes, context), &request, None)
         .await?;
     match response.status() {
         StatusCode::CREATED => Ok(MountResult::Mounted),
@@ -160,24 +142,14 @@ pub(crate) async fn mount_blob(
 
 pub(crate) async fn start_upload(
     transport: &Transport,
-    host: &str,
+    call: Call<'_>,
     repository: &str,
-    scopes: &Scopes,
-    context: &Context,
 ) -> Result<UploadSession, RegistryError> {
-    let base = transport.base_url(host).await?;
-    let response = transport
-        .send(
-            host,
-            scopes,
-            context,
-            Method::POST,
-            &format!("{base}/v2/{repository}/blobs/uploads/"),
-            octet_stream(0),
-            None,
-            &[],
-        )
-        .await?;
+    let context = call.context;
+    let base = transport.base_url(call.host).await?;
+    let url = format!("{base}/v2/{repository}/blobs/uploads/");
+    let request = Request::new(Method::POST, &url).with_headers(octet_stream(0));
+    let response = transport.send(call, &request, None).await?;
     if response.status() != StatusCode::ACCEPTED {
         return Err(RegistryError::Protocol {
             operation: context.operation.clone(),
@@ -199,43 +171,28 @@ fn with_digest(location: &Url, digest: &Digest) -> Url {
 
 /// Completes an upload with a PUT carrying `body` (the whole blob, the
 /// last chunk, or nothing). One attempt: the body may be a one-shot stream.
-#[allow(clippy::too_many_arguments)]
 pub(crate) async fn finish_upload(
     transport: &Transport,
-    host: &str,
-    scopes: &Scopes,
-    context: &Context,
+    call: Call<'_>,
     location: &Url,
     digest: &Digest,
     length: u64,
     body: reqwest::Body,
 ) -> Result<(), RegistryError> {
-    let response = transport
-        .attempt(
-            host,
-            scopes,
-            context,
-            Method::PUT,
-            with_digest(location, digest).as_str(),
-            octet_stream(length),
-            Some(body),
-        )
-        .await?;
+    let url = with_digest(location, digest);
+    let request = Request::new(Method::PUT, url.as_str()).with_headers(octet_stream(length));
+    let response = transport.attempt(call, request, Some(body)).await?;
     if response.status().is_success() {
         return Ok(());
     }
-    Err(transport
-        .error_from_response(host, scopes, context, response)
-        .await)
+    Err(transport.error_from_response(call, response).await)
 }
 
 /// Sends one chunk at `offset`; returns where the next one goes. Accepts
 /// 202 (the spec) and 201 or 204 (ECR and others).
 pub(crate) async fn patch_chunk(
     transport: &Transport,
-    host: &str,
-    scopes: &Scopes,
-    context: &Context,
+    call: Call<'_>,
     location: &Url,
     offset: u64,
     chunk: Bytes,
@@ -250,9 +207,7 @@ pub(crate) async fn patch_chunk(
     }
     patch(
         transport,
-        host,
-        scopes,
-        context,
+        call,
         location,
         headers,
         reqwest::Body::from(chunk),
@@ -266,43 +221,28 @@ pub(crate) async fn patch_chunk(
 /// Returns where the next chunk goes.
 pub(crate) async fn patch_streamed(
     transport: &Transport,
-    host: &str,
-    scopes: &Scopes,
-    context: &Context,
+    call: Call<'_>,
     location: &Url,
     body: reqwest::Body,
 ) -> Result<Url, RegistryError> {
     let headers = octet_stream_of_unknown_length();
-    patch(transport, host, scopes, context, location, headers, body).await
+    patch(transport, call, location, headers, body).await
 }
 
 async fn patch(
     transport: &Transport,
-    host: &str,
-    scopes: &Scopes,
-    context: &Context,
+    call: Call<'_>,
     location: &Url,
     headers: HeaderMap,
     body: reqwest::Body,
 ) -> Result<Url, RegistryError> {
-    let response = transport
-        .attempt(
-            host,
-            scopes,
-            context,
-            Method::PATCH,
-            location.as_str(),
-            headers,
-            Some(body),
-        )
-        .await?;
+    let request = Request::new(Method::PATCH, location.as_str()).with_headers(headers);
+    let response = transport.attempt(call, request, Some(body)).await?;
     if !response.status().is_success() {
-        return Err(transport
-            .error_from_response(host, scopes, context, response)
-            .await);
+        return Err(transport.error_from_response(call, response).await);
     }
     match response.headers().get(header::LOCATION) {
-        Some(_) => self::location(&response, context),
+        Some(_) => self::location(&response, call.context),
         None => Ok(location.clone()),
     }
 }
@@ -311,23 +251,10 @@ async fn patch(
 /// what it holds of it now instead of when its stale uploads are purged.
 /// One attempt, and any failure is only logged: this tidies up after
 /// another error, which is the one to report.
-pub(crate) async fn cancel_upload(
-    transport: &Transport,
-    host: &str,
-    scopes: &Scopes,
-    context: &Context,
-    location: &Url,
-) {
+pub(crate) async fn cancel_upload(transport: &Transport, call: Call<'_>, location: &Url) {
+    let context = call.context;
     let answer = transport
-        .attempt(
-            host,
-            scopes,
-            context,
-            Method::DELETE,
-            location.as_str(),
-            HeaderMap::new(),
-            None,
-        )
+        .attempt(call, Request::new(Method::DELETE, location.as_str()), None)
         .await;
     match answer {
         Ok(response) if response.status().is_success() => {}
@@ -345,23 +272,12 @@ pub(crate) async fn cancel_upload(
 /// upload is gone or the answer is unclear (the caller restarts).
 pub(crate) async fn upload_offset(
     transport: &Transport,
-    host: &str,
-    scopes: &Scopes,
-    context: &Context,
+    call: Call<'_>,
     location: &Url,
 ) -> Result<Option<(u64, Url)>, RegistryError> {
-    let response = transport
-        .send(
-            host,
-            scopes,
-            context,
-            Method::GET,
-            location.as_str(),
-            HeaderMap::new(),
-            None,
-            &[StatusCode::NOT_FOUND],
-        )
-        .await?;
+    let context = call.context;
+    let request = Request::new(Method::GET, location.as_str()).allowing(&[StatusCode::NOT_FOUND]);
+    let response = transport.send(call, &request, None).await?;
     if !response.status().is_success() {
         return Ok(None);
     }
@@ -387,7 +303,8 @@ pub(crate) async fn upload_offset(
 }
 
 /// Starts a blob download, following redirects (at most five). Credentials
-/// go only to the registry's own host; storage hosts get none.
+/// go only to the registry's own origin (storage hosts get none), and a
+/// redirect from HTTPS to plain HTTP is refused.
 pub(crate) async fn open_blob(
     transport: &Transport,
     host: &str,
@@ -396,40 +313,21 @@ pub(crate) async fn open_blob(
     context: &Context,
 ) -> Result<Response, RegistryError> {
     let base = transport.base_url(host).await?;
-    let registry_url = parse_url(&base, context)?;
     let scopes = Scopes::pull(repository);
+    let call = Call::new(host, &scopes, context);
+    let url = blob_url(&base, repository, digest);
     let mut response = transport
-        .send(
-            host,
-            &scopes,
-            context,
-            Method::GET,
-            &blob_url(&base, repository, digest),
-            HeaderMap::new(),
-            None,
-            &[],
-        )
+        .send(call, &Request::new(Method::GET, &url), None)
         .await?;
     for _ in 0..5 {
         if !response.status().is_redirection() {
             return Ok(response);
         }
         let next = location(&response, context)?;
-        let same_origin = next.scheme() == registry_url.scheme()
-            && next.host_str() == registry_url.host_str()
-            && next.port_or_known_default() == registry_url.port_or_known_default();
-        response = if same_origin {
+        transport.refuse_downgrade(host, &next)?;
+        response = if transport.is_registry_origin(host, &next) {
             transport
-                .send(
-                    host,
-                    &scopes,
-                    context,
-                    Method::GET,
-                    next.as_str(),
-                    HeaderMap::new(),
-                    None,
-                    &[],
-                )
+                .send(call, &Request::new(Method::GET, next.as_str()), None)
                 .await?
         } else {
             let answer = transport
@@ -437,7 +335,7 @@ pub(crate) async fn open_blob(
                 .get(next.clone())
                 .send()
                 .await
-                .map_err(|source| transport.transport_error(host, context, source))?;
+                .map_err(|source| transport_error(host, context, source))?;
             if !(answer.status().is_success() || answer.status().is_redirection()) {
                 return Err(RegistryError::Status {
                     operation: context.operation.clone(),

@@ -6,11 +6,10 @@
 
 use super::client::{GivenCredentials, RegistryClient};
 use super::error::RegistryError;
-use super::transport::{Context, Scopes};
+use super::transport::{Call, Context, Request, Scopes};
 use base64::Engine as _;
 use docker_credential::{CredentialRetrievalError, DockerCredential};
 use reqwest::Method;
-use reqwest::header::HeaderMap;
 use serde_json::{Map, Value};
 use std::fmt;
 use std::io::Write as _;
@@ -231,16 +230,12 @@ fn verify(
     checker.block_on(async move {
         let base = transport.base_url(&host).await?;
         let context = Context::new("logging in to", &host);
+        let url = format!("{base}/v2/");
         transport
             .send(
-                &host,
-                &Scopes::none(),
-                &context,
-                Method::GET,
-                &format!("{base}/v2/"),
-                HeaderMap::new(),
+                Call::new(&host, &Scopes::none(), &context),
+                &Request::new(Method::GET, &url),
                 None,
-                &[],
             )
             .await
             .map(|_| ())

@@ -66,6 +66,20 @@ pub enum RegistryError {
     )]
     InsecureRefused { host: String, url: String },
 
+    #[error(
+        "{host} is spoken to over HTTPS but sent hoist to plain HTTP ({url}); refusing to follow it"
+    )]
+    Downgrade { host: String, url: String },
+
+    #[error(
+        "{operation} {target}: the registry's next page is on another server ({url}); hoist lists only what the registry itself answers"
+    )]
+    ForeignPage {
+        operation: String,
+        target: String,
+        url: String,
+    },
+
     #[error("{operation} {target}: the registry answered {answer}")]
     Status {
         operation: String,
@@ -127,6 +141,17 @@ pub enum RegistryError {
         operation: String,
         target: String,
         detail: String,
+    },
+
+    #[error(
+        "{operation} {target}: {what} at {url} goes past {limit} bytes, the most hoist reads into memory for it; a registry that sends more is broken or hostile"
+    )]
+    TooLarge {
+        operation: String,
+        target: String,
+        what: &'static str,
+        url: String,
+        limit: usize,
     },
 
     #[error("{what} {target} is not valid JSON")]

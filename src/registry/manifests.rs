@@ -3,16 +3,13 @@
 
 use super::error::RegistryError;
 use super::reference::Reference;
-use super::transport::{Context, Scopes, Transport};
+use super::transport::{Call, Context, MAXIMUM_MANIFEST, Request, Scopes, Transport};
 use crate::image::{Blob, BytesBlob};
 use crate::oci::digest::parse_sha256;
 use crate::oci::{Digest, media_type, sha256_digest};
 use bytes::Bytes;
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
-
-/// Manifests larger than this are refused rather than read into memory.
-const MAXIMUM_MANIFEST: usize = 8 * 1024 * 1024;
 
 /// A manifest as fetched: bytes, media type and verified digest.
 pub(crate) struct FetchedManifest {
@@ -67,18 +64,11 @@ pub(crate) async fn get_manifest(
         reference.with_tag(target)
     };
     let context = Context::new("reading manifest", &shown);
-    let response = transport
-        .send(
-            host,
-            &Scopes::pull(&reference.repository),
-            &context,
-            Method::GET,
-            &manifest_url(&base, &reference.repository, target),
-            accept_headers(),
-            None,
-            &[],
-        )
-        .await?;
+    let scopes = Scopes::pull(&reference.repository);
+    let call = Call::new(host, &scopes, &context);
+    let url = manifest_url(&base, &reference.repository, target);
+    let request = Request::new(Method::GET, &url).with_headers(accept_headers());
+    let response = transport.send(call, &request, None).await?;
     let header_digest = content_digest(response.headers());
     let header_type = response
         .headers()
@@ -86,7 +76,7 @@ pub(crate) async fn get_manifest(
         .and_then(|value| value.to_str().ok())
         .map(|text| text.split(';').next().unwrap_or(text).trim().to_string());
     let bytes = transport
-        .read_bounded(host, &context, response, MAXIMUM_MANIFEST, "the manifest")
+        .read_capped(call, response, MAXIMUM_MANIFEST, "the manifest")
         .await?;
     let actual = sha256_digest(&bytes);
     let expected = match target.starts_with("sha256:") {
@@ -133,17 +123,13 @@ pub(crate) async fn head_manifest(
     let base = transport.base_url(host).await?;
     let target = reference.manifest_reference();
     let context = Context::new("checking manifest", reference);
+    let scopes = Scopes::pull(&reference.repository);
+    let url = manifest_url(&base, &reference.repository, &target);
+    let request = Request::new(Method::HEAD, &url)
+        .with_headers(accept_headers())
+        .allowing(&[StatusCode::NOT_FOUND]);
     let response = transport
-        .send(
-            host,
-            &Scopes::pull(&reference.repository),
-            &context,
-            Method::HEAD,
-            &manifest_url(&base, &reference.repository, &target),
-            accept_headers(),
-            None,
-            &[StatusCode::NOT_FOUND],
-        )
+        .send(Call::new(host, &scopes, &context), &request, None)
         .await?;
     if response.status() == StatusCode::NOT_FOUND {
         return Ok(None);
@@ -180,17 +166,12 @@ pub(crate) async fn has_manifest(
     let host = reference.api_host();
     let base = transport.base_url(host).await?;
     let context = Context::new("checking manifest", reference.with_digest(digest.clone()));
+    let url = manifest_url(&base, &reference.repository, digest.as_ref());
+    let request = Request::new(Method::HEAD, &url)
+        .with_headers(accept_headers())
+        .allowing(&[StatusCode::NOT_FOUND]);
     let response = transport
-        .send(
-            host,
-            scopes,
-            &context,
-            Method::HEAD,
-            &manifest_url(&base, &reference.repository, digest.as_ref()),
-            accept_headers(),
-            None,
-            &[StatusCode::NOT_FOUND],
-        )
+        .send(Call::new(host, scopes, &context), &request, None)
         .await?;
     Ok(response.status().is_success())
 }
@@ -220,16 +201,14 @@ pub(crate) async fn put_manifest(
             detail: format!("media type `{media_type}` cannot be sent as a header"),
         })?,
     );
+    let scopes = Scopes::push(&reference.repository);
+    let url = manifest_url(&base, &reference.repository, target);
+    let request = Request::new(Method::PUT, &url).with_headers(headers);
     let response = transport
         .send(
-            host,
-            &Scopes::push(&reference.repository),
-            &context,
-            Method::PUT,
-            &manifest_url(&base, &reference.repository, target),
-            headers,
+            Call::new(host, &scopes, &context),
+            &request,
             Some(Bytes::copy_from_slice(manifest.bytes())),
-            &[],
         )
         .await?;
     if let Some(returned) = content_digest(response.headers())

@@ -4,12 +4,12 @@
 //! synchronous faces: [`RegistrySink`] for the publish driver and
 //! [`RegistrySource`] for reading images back. Only this module speaks HTTP.
 
-mod auth;
 mod blobs;
 mod client;
 pub mod credentials;
 mod error;
 mod manifests;
+mod pages;
 pub mod prune;
 mod reference;
 pub mod referrers;

@@ -11,16 +11,14 @@
 use super::client::RegistryClient;
 use super::error::RegistryError;
 use super::manifests;
+use super::pages;
 use super::reference::Reference;
-use super::transport::{Context, Scopes};
+use super::transport::{Call, Context, MAXIMUM_MANIFEST, Request, Scopes};
 use crate::image::{Blob, BytesBlob};
 use crate::oci::{Digest, media_type, to_canonical_json};
 use oci_spec::image::{Descriptor, ImageIndex, MediaType};
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
-
-/// Referrer lists larger than this are refused rather than read into memory.
-const MAXIMUM_LIST: usize = 8 * 1024 * 1024;
 
 /// Where a registry keeps the referrers of a manifest.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -128,8 +126,9 @@ pub fn record_referrer(
     Ok(Referrers::FallbackTag { tag, listed })
 }
 
-/// `GET /v2/<name>/referrers/<digest>`: `Some` with the listed descriptors
-/// when the answer is an index, `None` when the registry has no such API.
+/// `GET /v2/<name>/referrers/<digest>`, page after page: `Some` with the
+/// listed descriptors when the answer is an index, `None` when the
+/// registry has no such API. A next page on another server is an error.
 async fn query_api(
     client: &RegistryClient,
     reference: &Reference,
@@ -140,39 +139,66 @@ async fn query_api(
     let base = transport.base_url(host).await?;
     let shown = reference.with_digest(subject.clone());
     let context = Context::new("listing referrers of", &shown);
+    let scopes = Scopes::pull(&reference.repository);
+    let call = Call::new(host, &scopes, &context);
+    let mut url = format!("{base}/v2/{}/referrers/{subject}", reference.repository);
+    let mut listed = Vec::new();
+    for _ in 0..pages::MAXIMUM_PAGES {
+        let Some(page) = query_page(client, call, &url).await? else {
+            return Ok(None);
+        };
+        let (descriptors, response_headers) = page;
+        listed.extend(descriptors);
+        match pages::next_page(transport, call, &response_headers, &base)? {
+            Some(next) if next != url => url = next,
+            _ => return Ok(Some(listed)),
+        }
+    }
+    Err(RegistryError::Protocol {
+        operation: context.operation,
+        target: context.target,
+        detail: format!(
+            "the referrers list goes on past {} pages",
+            pages::MAXIMUM_PAGES
+        ),
+    })
+}
+
+/// One page of the referrers API at `url`: its descriptors and the
+/// answer's headers (for the next page), or `None` when the answer is not
+/// the API's.
+async fn query_page(
+    client: &RegistryClient,
+    call: Call<'_>,
+    url: &str,
+) -> Result<Option<(Vec<Descriptor>, HeaderMap)>, RegistryError> {
+    let transport = &client.transport;
     let mut headers = HeaderMap::new();
     headers.insert(
         header::ACCEPT,
         HeaderValue::from_static(media_type::OCI_INDEX),
     );
-    let url = format!("{base}/v2/{}/referrers/{subject}", reference.repository);
-    let response = transport
-        .send(
-            host,
-            &Scopes::pull(&reference.repository),
-            &context,
-            Method::GET,
-            &url,
-            headers,
-            None,
-            // Registries without the API answer 404 for the unknown route;
-            // some answer 405 or 400.
-            &[
-                StatusCode::NOT_FOUND,
-                StatusCode::METHOD_NOT_ALLOWED,
-                StatusCode::BAD_REQUEST,
-            ],
-        )
-        .await?;
+    let request = Request::new(Method::GET, url)
+        .with_headers(headers)
+        // Registries without the API answer 404 for the unknown route;
+        // some answer 405 or 400.
+        .allowing(&[
+            StatusCode::NOT_FOUND,
+            StatusCode::METHOD_NOT_ALLOWED,
+            StatusCode::BAD_REQUEST,
+        ]);
+    let response = transport.send(call, &request, None).await?;
     if !response.status().is_success() {
         return Ok(None);
     }
+    let response_headers = response.headers().clone();
     let bytes = transport
-        .read_bounded(host, &context, response, MAXIMUM_LIST, "the referrers list")
+        // The API answers an index: a manifest's cap.
+        .read_capped(call, response, MAXIMUM_MANIFEST, "the referrers list")
         .await?;
     // A 200 that is not an index is some other page, not the API.
     match serde_json::from_slice::<ImageIndex>(&bytes) {
-        Ok(index) => Ok(Some(index.manifests().clone())),
+        Ok(index) => Ok(Some((index.manifests().clone(), response_headers))),
         Err(_) => Ok(None),
     }
 }

@@ -6,7 +6,7 @@ use super::blobs;
 use super::client::RegistryClient;
 use super::manifests;
 use super::reference::Reference;
-use super::transport::{Context, Scopes};
+use super::transport::{Call, Context, Scopes};
 use super::upload;
 use crate::image::publish::{BlobOutcome, ManifestRole, Sink, SinkError};
 use crate::image::{Blob, BytesBlob};
@@ -44,14 +44,13 @@ impl Sink for RegistrySink {
             "checking blob",
             self.reference.with_digest(descriptor.digest().clone()),
         );
+        let scopes = Scopes::push(&self.reference.repository);
         self.client
             .block_on(blobs::blob_exists(
                 &self.client.transport,
-                self.reference.api_host(),
+                Call::new(self.reference.api_host(), &scopes, &context),
                 &self.reference.repository,
                 descriptor.digest(),
-                &Scopes::push(&self.reference.repository),
-                &context,
             ))
             .map_err(|error| {
                 SinkError::new(self.describe(), "checking blob", descriptor.digest(), error)

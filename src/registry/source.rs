@@ -7,7 +7,7 @@ use super::client::RegistryClient;
 use super::error::RegistryError;
 use super::manifests::{self, FetchedManifest};
 use super::reference::Reference;
-use super::transport::Context;
+use super::transport::{Call, Context, Scopes, transport_error};
 use crate::image::blob::BlobOrigin;
 use crate::image::{Blob, BytesBlob, Image, Index, Manifest};
 use crate::oci::{DigestReader, media_type, sha256_digest};
@@ -134,9 +134,13 @@ impl RegistrySource {
                 &context,
             )
             .await?;
-            response.bytes().await.map_err(|source| {
-                transport.transport_error(self.reference.api_host(), &context, source)
-            })
+            // Read up to the size the descriptor gives, never more: the
+            // registry's Content-Length is not trusted.
+            let scopes = Scopes::pull(&self.reference.repository);
+            let call = Call::new(self.reference.api_host(), &scopes, &context);
+            transport
+                .read_capped(call, response, descriptor.size() as usize, "the config")
+                .await
         })?;
         let actual = sha256_digest(&bytes);
         if &actual != descriptor.digest() || bytes.len() as u64 != descriptor.size() {
@@ -204,11 +208,7 @@ impl Blob for RegistryBlob {
             };
             while let Some(item) = stream.next().await {
                 let item = item.map_err(|error| {
-                    io::Error::other(transport.transport_error(
-                        reference.api_host(),
-                        &context,
-                        error,
-                    ))
+                    io::Error::other(transport_error(reference.api_host(), &context, error))
                 });
                 let failed = item.is_err();
                 if sender.send(item).await.is_err() || failed {

@@ -16,8 +16,8 @@
 use super::blobs;
 use super::error::RegistryError;
 use super::sink::RegistrySink;
-use super::transport::{Context, Scopes, Transport};
-use super::upload::resume_chunk;
+use super::transport::{Call, Context, Scopes, Transport};
+use super::upload::{Chunk, resume_chunk};
 use bytes::{Bytes, BytesMut};
 use oci_spec::image::Descriptor;
 use reqwest::Url;
@@ -78,17 +78,13 @@ impl RegistrySink {
         let host = reference.api_host();
         let scopes = Scopes::push(&reference.repository);
         let context = Context::new("streaming a blob to", reference);
+        let call = Call::new(host, &scopes, &context);
         let failed = |reason: String| RegistryError::Stream {
             target: reference.to_string(),
             reason,
         };
-        let session = client.block_on(blobs::start_upload(
-            transport,
-            host,
-            &reference.repository,
-            &scopes,
-            &context,
-        ))?;
+        let session =
+            client.block_on(blobs::start_upload(transport, call, &reference.repository))?;
         let chunk_size = session.chunk_size(transport.options.chunk_size);
         let mut location = session.location;
         let mut offset = 0u64;
@@ -112,9 +108,7 @@ impl RegistrySink {
                 answer,
             } = client.block_on(stream_chunk(
                 transport,
-                host,
-                &scopes,
-                &context,
+                call,
                 &location,
                 &mut pieces,
                 first,
@@ -126,12 +120,12 @@ impl RegistrySink {
                 Ok(next) => next,
                 Err(error) if !matches!(end, ChunkEnd::Abandoned) => match resume_chunk(
                     client,
-                    host,
-                    &scopes,
-                    &context,
-                    location.clone(),
-                    chunk_start,
-                    joined(&kept, length),
+                    call,
+                    Chunk {
+                        location: location.clone(),
+                        start: chunk_start,
+                        bytes: joined(&kept, length),
+                    },
                     error,
                 ) {
                     Ok(next) => next,
@@ -155,11 +149,13 @@ impl RegistrySink {
             client
                 .block_on(blobs::finish_upload(
                     transport,
-                    host,
-                    &scopes,
-                    &Context::new(
-                        "pushing blob",
-                        reference.with_digest(descriptor.digest().clone()),
+                    Call::new(
+                        host,
+                        &scopes,
+                        &Context::new(
+                            "pushing blob",
+                            reference.with_digest(descriptor.digest().clone()),
+                        ),
                     ),
                     &location,
                     descriptor.digest(),
@@ -169,9 +165,7 @@ impl RegistrySink {
                 .map(|()| *descriptor)
         });
         if finished.is_err() {
-            client.block_on(blobs::cancel_upload(
-                transport, host, &scopes, &context, &location,
-            ));
+            client.block_on(blobs::cancel_upload(transport, call, &location));
         }
         finished
     }
@@ -181,12 +175,9 @@ impl RegistrySink {
 /// `first`, until it holds `chunk_size` bytes or the producer finishes.
 /// Keeps feeding (and keeping) the chunk's bytes even when the PATCH has
 /// already failed, so the chunk can be resumed (`upload::resume_chunk`).
-#[allow(clippy::too_many_arguments)]
 async fn stream_chunk(
     transport: &Transport,
-    host: &str,
-    scopes: &Scopes,
-    context: &Context,
+    call: Call<'_>,
     location: &Url,
     pieces: &mut Receiver<StreamPiece>,
     first: Bytes,
@@ -195,9 +186,7 @@ async fn stream_chunk(
     let (body, body_pieces) = mpsc::channel::<Result<Bytes, io::Error>>(BODY_QUEUE);
     let request = blobs::patch_streamed(
         transport,
-        host,
-        scopes,
-        context,
+        call,
         location,
         reqwest::Body::wrap_stream(futures_util::stream::unfold(
             body_pieces,

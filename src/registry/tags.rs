@@ -6,22 +6,17 @@
 use super::client::RegistryClient;
 use super::error::RegistryError;
 use super::manifests;
+use super::pages;
 use super::reference::Reference;
-use super::transport::{Context, Scopes};
+use super::transport::{Call, Context, MAXIMUM_TAG_PAGE, Request, Scopes};
 use crate::image::BytesBlob;
 use crate::oci::Digest;
 use oci_spec::image::MediaType;
-use reqwest::header::{self, HeaderMap};
 use reqwest::{Method, StatusCode};
 
 /// Tags asked for per page. Registries cap it (distribution at 1,000
 /// unless configured otherwise) and say where the next page is.
 const PAGE_SIZE: usize = 1000;
-/// Pages followed at most: a registry whose `Link` leads in circles stops
-/// here instead of looping forever.
-const MAXIMUM_PAGES: usize = 10_000;
-/// A page of tags larger than this is refused rather than read into memory.
-const MAXIMUM_PAGE_BYTES: usize = 16 * 1024 * 1024;
 
 #[derive(serde::Deserialize)]
 struct TagPage {
@@ -30,7 +25,8 @@ struct TagPage {
 }
 
 /// Every tag of `reference`'s repository, in the registry's order (sorted,
-/// for distribution), page after page.
+/// for distribution), page after page. A next page on another server is
+/// an error, not followed: its tags would not be the registry's.
 pub fn list_tags(
     client: &RegistryClient,
     reference: &Reference,
@@ -41,24 +37,17 @@ pub fn list_tags(
         let base = transport.base_url(host).await?;
         let shown = reference.repository_name();
         let context = Context::new("listing tags of", &shown);
+        let scopes = Scopes::pull(&reference.repository);
+        let call = Call::new(host, &scopes, &context);
         let mut url = format!("{base}/v2/{}/tags/list?n={PAGE_SIZE}", reference.repository);
         let mut tags = Vec::new();
-        for _ in 0..MAXIMUM_PAGES {
+        for _ in 0..pages::MAXIMUM_PAGES {
             let response = transport
-                .send(
-                    host,
-                    &Scopes::pull(&reference.repository),
-                    &context,
-                    Method::GET,
-                    &url,
-                    HeaderMap::new(),
-                    None,
-                    &[],
-                )
+                .send(call, &Request::new(Method::GET, &url), None)
                 .await?;
-            let next = next_page(response.headers(), &base);
+            let next = pages::next_page(transport, call, response.headers(), &base)?;
             let bytes = transport
-                .read_bounded(host, &context, response, MAXIMUM_PAGE_BYTES, "the tag list")
+                .read_capped(call, response, MAXIMUM_TAG_PAGE, "the tag list")
                 .await?;
             let page: TagPage =
                 serde_json::from_slice(&bytes).map_err(|source| RegistryError::Json {
@@ -75,33 +64,9 @@ pub fn list_tags(
         Err(RegistryError::Protocol {
             operation: context.operation,
             target: context.target,
-            detail: format!("the tag list goes on past {MAXIMUM_PAGES} pages"),
+            detail: format!("the tag list goes on past {} pages", pages::MAXIMUM_PAGES),
         })
     })
-}
-
-/// The next page from a `Link: <URL>; rel="next"` header, made absolute
-/// against `base` (distribution sends a path).
-fn next_page(headers: &HeaderMap, base: &str) -> Option<String> {
-    headers
-        .get_all(header::LINK)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .find_map(|link| {
-            let (target, parameters) = link.split_once(';')?;
-            let is_next = parameters
-                .split(';')
-                .any(|parameter| matches!(parameter.trim(), "rel=\"next\"" | "rel=next"));
-            let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
-            is_next.then(|| {
-                if target.starts_with("http://") || target.starts_with("https://") {
-                    target.to_string()
-                } else {
-                    format!("{base}/{}", target.trim_start_matches('/'))
-                }
-            })
-        })
 }
 
 /// Points each of `tags` in `source`'s repository at the manifest `source`
@@ -172,16 +137,13 @@ pub fn delete_found_manifest(
         let host = reference.api_host();
         let base = transport.base_url(host).await?;
         let context = Context::new("deleting", &pinned);
+        let scopes = Scopes::delete(&reference.repository);
+        let url = manifests::manifest_url(&base, &reference.repository, digest.as_ref());
         transport
             .send(
-                host,
-                &Scopes::delete(&reference.repository),
-                &context,
-                Method::DELETE,
-                &manifests::manifest_url(&base, &reference.repository, digest.as_ref()),
-                HeaderMap::new(),
+                Call::new(host, &scopes, &context),
+                &Request::new(Method::DELETE, &url),
                 None,
-                &[],
             )
             .await
             .map_err(|error| match error {
@@ -198,46 +160,4 @@ pub fn delete_found_manifest(
             })?;
         Ok(())
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use reqwest::header::HeaderValue;
-
-    fn link(value: &'static str) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        headers.insert(header::LINK, HeaderValue::from_static(value));
-        headers
-    }
-
-    #[test]
-    fn the_next_page_is_found_and_made_absolute() {
-        let base = "http://127.0.0.1:5000";
-        assert_eq!(
-            next_page(&link("</v2/app/tags/list?last=b&n=2>; rel=\"next\""), base).as_deref(),
-            Some("http://127.0.0.1:5000/v2/app/tags/list?last=b&n=2")
-        );
-        assert_eq!(
-            next_page(
-                &link("<https://other.example/v2/app/tags/list?last=b>; rel=next"),
-                base
-            )
-            .as_deref(),
-            Some("https://other.example/v2/app/tags/list?last=b")
-        );
-        assert_eq!(
-            next_page(
-                &link("</first>; rel=\"first\", </v2/app/tags/list?last=c>; rel=\"next\""),
-                base
-            )
-            .as_deref(),
-            Some("http://127.0.0.1:5000/v2/app/tags/list?last=c")
-        );
-        assert_eq!(
-            next_page(&link("</v2/app/tags/list?last=b>; rel=\"prev\""), base),
-            None
-        );
-        assert_eq!(next_page(&HeaderMap::new(), base), None);
-    }
 }

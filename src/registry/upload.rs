@@ -11,7 +11,7 @@ use super::blobs::{self, MountResult, UploadSession};
 use super::client::RegistryClient;
 use super::error::RegistryError;
 use super::reference::Reference;
-use super::transport::{Context, Scopes};
+use super::transport::{Call, Context, Scopes};
 use crate::image::Blob;
 use crate::image::publish::BlobOutcome;
 use bytes::Bytes;
@@ -31,6 +31,7 @@ pub(crate) fn push_blob(
     let host = reference.api_host();
     let context = Context::new("pushing blob", reference.with_digest(blob.digest().clone()));
     let scopes = Scopes::push(&reference.repository);
+    let call = Call::new(host, &scopes, &context);
 
     let mut session = None;
     if let Some(origin) = blob.origin()
@@ -62,19 +63,13 @@ pub(crate) fn push_blob(
         attempt += 1;
         let result = match session.take() {
             Some(opened) => Ok(opened),
-            None => client.block_on(blobs::start_upload(
-                transport,
-                host,
-                &reference.repository,
-                &scopes,
-                &context,
-            )),
+            None => client.block_on(blobs::start_upload(transport, call, &reference.repository)),
         }
         .and_then(|opened| {
             if in_one_request {
-                upload_monolithic(client, host, &scopes, &context, &opened, blob)
+                upload_monolithic(client, call, &opened, blob)
             } else {
-                upload_chunked(client, host, &scopes, &context, &opened, blob)
+                upload_chunked(client, call, &opened, blob)
             }
         });
         let error = match result {
@@ -121,9 +116,7 @@ pub(crate) fn push_blob(
 /// filled by a scoped thread so the body can borrow the blob.
 fn upload_monolithic(
     client: &RegistryClient,
-    host: &str,
-    scopes: &Scopes,
-    context: &Context,
+    call: Call<'_>,
     session: &UploadSession,
     blob: &dyn Blob,
 ) -> Result<(), RegistryError> {
@@ -155,9 +148,7 @@ fn upload_monolithic(
         });
         let result = client.block_on(blobs::finish_upload(
             &client.transport,
-            host,
-            scopes,
-            context,
+            call,
             &session.location,
             blob.digest(),
             blob.size(),
@@ -185,9 +176,7 @@ fn read_chunk(reader: &mut dyn Read, limit: usize) -> io::Result<Vec<u8>> {
 
 fn upload_chunked(
     client: &RegistryClient,
-    host: &str,
-    scopes: &Scopes,
-    context: &Context,
+    call: Call<'_>,
     session: &UploadSession,
     blob: &dyn Blob,
 ) -> Result<(), RegistryError> {
@@ -209,16 +198,14 @@ fn upload_chunked(
             let length = chunk.len() as u64;
             return client.block_on(blobs::finish_upload(
                 transport,
-                host,
-                scopes,
-                context,
+                call,
                 &location,
                 blob.digest(),
                 length,
                 reqwest::Body::from(chunk),
             ));
         }
-        location = send_chunk(client, host, scopes, context, location, offset, chunk)?;
+        location = send_chunk(client, call, location, offset, chunk)?;
         offset = end;
     }
 }
@@ -227,18 +214,14 @@ fn upload_chunked(
 /// [`resume_chunk`].
 pub(crate) fn send_chunk(
     client: &RegistryClient,
-    host: &str,
-    scopes: &Scopes,
-    context: &Context,
+    call: Call<'_>,
     location: Url,
     chunk_start: u64,
     chunk: Bytes,
 ) -> Result<Url, RegistryError> {
     match client.block_on(blobs::patch_chunk(
         &client.transport,
-        host,
-        scopes,
-        context,
+        call,
         &location,
         chunk_start,
         chunk.clone(),
@@ -246,15 +229,23 @@ pub(crate) fn send_chunk(
         Ok(next) => Ok(next),
         Err(error) => resume_chunk(
             client,
-            host,
-            scopes,
-            context,
-            location,
-            chunk_start,
-            chunk,
+            call,
+            Chunk {
+                location,
+                start: chunk_start,
+                bytes: chunk,
+            },
             error,
         ),
     }
+}
+
+/// A chunk of an upload: where it goes, the offset of its first byte, and
+/// its bytes (kept so it can be sent again).
+pub(crate) struct Chunk {
+    pub location: Url,
+    pub start: u64,
+    pub bytes: Bytes,
 }
 
 /// After a chunk (`chunk`, from byte `chunk_start`) failed with `error`:
@@ -262,17 +253,17 @@ pub(crate) fn send_chunk(
 /// sends only the rest, as often as the retry policy allows. Gives up (and
 /// lets the caller restart the upload) when the registry lost the upload
 /// or holds less than the chunk's start.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn resume_chunk(
     client: &RegistryClient,
-    host: &str,
-    scopes: &Scopes,
-    context: &Context,
-    mut location: Url,
-    chunk_start: u64,
-    chunk: Bytes,
+    call: Call<'_>,
+    chunk: Chunk,
     mut error: RegistryError,
 ) -> Result<Url, RegistryError> {
+    let Chunk {
+        mut location,
+        start: chunk_start,
+        bytes: chunk,
+    } = chunk;
     let transport = &client.transport;
     let policy = &transport.options.retry;
     let chunk_end = chunk_start + chunk.len() as u64;
@@ -282,14 +273,12 @@ pub(crate) fn resume_chunk(
             return Err(error);
         }
         std::thread::sleep(policy.delay(attempt, error.retry_after()));
-        let status = client.block_on(blobs::upload_offset(
-            transport, host, scopes, context, &location,
-        ));
+        let status = client.block_on(blobs::upload_offset(transport, call, &location));
         let sent_from = match status {
             Ok(Some((next, continue_at))) if (chunk_start..=chunk_end).contains(&next) => {
                 tracing::warn!(
                     "{error}; resuming the upload at byte {next} of {}",
-                    context.target
+                    call.context.target
                 );
                 location = continue_at;
                 if next == chunk_end {
@@ -302,7 +291,7 @@ pub(crate) fn resume_chunk(
         attempt += 1;
         let piece = chunk.slice((sent_from - chunk_start) as usize..);
         match client.block_on(blobs::patch_chunk(
-            transport, host, scopes, context, &location, sent_from, piece,
+            transport, call, &location, sent_from, piece,
         )) {
             Ok(next) => return Ok(next),
             Err(next_error) => error = next_error,

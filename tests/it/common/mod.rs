@@ -71,6 +71,7 @@ pub mod hostile;
 pub mod http;
 pub mod images;
 pub mod proxy;
+pub mod raw_http;
 pub mod referrers_api;
 pub mod registry;
 pub mod registry_images;

@@ -1,14 +1,18 @@
-//! Authentication for registry requests: learning a host's challenge
-//! (`WWW-Authenticate`: Basic or Bearer with realm and service), fetching
-//! bearer tokens for a set of scopes with the credentials at hand, and
-//! keeping them per scope until they expire or a 401 says otherwise.
+//! The authentication layer of the registry transport: learning a host's
+//! challenge (`WWW-Authenticate`: Basic or Bearer with realm and service),
+//! fetching bearer tokens for a set of scopes with the credentials at hand,
+//! keeping them per scope until they expire or a 401 says otherwise, and
+//! sending one request with the `Authorization` header that results.
 
-use super::client::GivenCredentials;
-use super::credentials::{self, Credential};
-use super::error::RegistryError;
-use super::transport::{Scopes, Transport, is_certificate_error, one_at_a_time, parse_error_body};
+use super::super::client::GivenCredentials;
+use super::super::credentials::{self, Credential};
+use super::super::error::RegistryError;
+use super::body::{MAXIMUM_TOKEN, read_at_most};
+use super::classify::{is_certificate_error, parse_error_body, transport_error};
+use super::{Call, Request, Scopes, Transport, one_at_a_time};
 use base64::Engine as _;
 use reqwest::header::{self, HeaderMap, HeaderValue};
+use reqwest::{Response, Url};
 use std::time::{Duration, Instant};
 
 /// How a host wants to be authenticated, learned from its challenge.
@@ -104,15 +108,54 @@ impl Transport {
             .map(|token| token.header.clone())
     }
 
+    /// One request with the current authorization, no retries.
+    pub async fn attempt(
+        &self,
+        call: Call<'_>,
+        request: Request<'_>,
+        body: Option<reqwest::Body>,
+    ) -> Result<Response, RegistryError> {
+        let url = Url::parse(request.url).map_err(|error| RegistryError::Protocol {
+            operation: call.context.operation.clone(),
+            target: call.context.target.clone(),
+            detail: format!("bad URL `{}`: {error}", request.url),
+        })?;
+        self.refuse_downgrade(call.host, &url)?;
+        // Another origin (an upload `Location` on a storage service) gets
+        // the request but never the registry's credentials.
+        let own_origin = self.is_registry_origin(call.host, &url);
+        let mut builder = self
+            .http
+            .request(request.method, url)
+            .headers(request.headers);
+        if own_origin
+            && let Some(authorization) = self.authorization(call.host, call.scopes).await?
+        {
+            builder = builder.header(header::AUTHORIZATION, authorization);
+        }
+        if let Some(body) = body {
+            builder = builder.body(body);
+        }
+        builder
+            .send()
+            .await
+            .map_err(|source| transport_error(call.host, call.context, source))
+    }
+
     /// Learns from a 401 and drops the token that was refused, so the next
     /// `authorization` fetches a fresh one.
+    /// Only the registry's own origin is listened to: a challenge from
+    /// another server (one an upload was sent to) could otherwise name a
+    /// realm of its choosing and be sent the registry's credentials.
     pub(super) async fn answer_challenge(
         &self,
-        host: &str,
-        scopes: &Scopes,
-        headers: &HeaderMap,
+        call: Call<'_>,
+        response: &Response,
     ) -> Result<bool, RegistryError> {
-        if !self.remember_challenge(host, headers) {
+        let Call { host, scopes, .. } = call;
+        if !self.is_registry_origin(host, response.url())
+            || !self.remember_challenge(host, response.headers())
+        {
             return Ok(false);
         }
         self.lock_tokens().remove(&(host.to_string(), scopes.key()));
@@ -129,6 +172,7 @@ impl Transport {
         Ok(true)
     }
 
+    /// A token for `scopes` from the realm `host`'s challenge named.
     async fn fetch_token(
         &self,
         host: &str,
@@ -147,6 +191,8 @@ impl Transport {
             None => realm_host.clone(),
         };
         let credential = self.credential(host)?;
+        // Credentials go to the realm only over TLS, as the token
+        // protocol requires (loopback and named insecure hosts excepted).
         if realm_url.scheme() != "https"
             && credential.is_some()
             && !self.plain_http_allowed(&realm_authority)
@@ -157,39 +203,7 @@ impl Transport {
                 url: realm.to_string(),
             });
         }
-        let mut params: Vec<(&str, &str)> = Vec::new();
-        if let Some(service) = service {
-            params.push(("service", service));
-        }
-        for scope in &scopes.0 {
-            params.push(("scope", scope));
-        }
-        let request = match &credential {
-            Some(Credential::IdentityToken(refresh_token)) => {
-                let mut form = params.clone();
-                form.push(("grant_type", "refresh_token"));
-                form.push(("refresh_token", refresh_token));
-                form.push(("client_id", "hoist"));
-                self.http
-                    .post(realm_url.clone())
-                    .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                    .body(form_encode(&form))
-            }
-            Some(Credential::UsernamePassword { username, password }) => {
-                let mut url = realm_url.clone();
-                url.query_pairs_mut()
-                    .extend_pairs(&params)
-                    .append_pair("account", username);
-                self.http
-                    .get(url)
-                    .header(header::AUTHORIZATION, basic_header(username, password))
-            }
-            None => {
-                let mut url = realm_url.clone();
-                url.query_pairs_mut().extend_pairs(&params);
-                self.http.get(url)
-            }
-        };
+        let request = self.token_request(realm_url, service, scopes, credential.as_ref());
         let response = request.send().await.map_err(|source| {
             if is_certificate_error(&source) {
                 RegistryError::Certificate {
@@ -205,9 +219,15 @@ impl Transport {
             }
         })?;
         let status = response.status();
-        let body = response.bytes().await.unwrap_or_default();
+        let capped = read_at_most(response, MAXIMUM_TOKEN)
+            .await
+            .map_err(|source| RegistryError::Transport {
+                operation: "requesting a token from".to_string(),
+                target: realm.to_string(),
+                source,
+            })?;
         if !status.is_success() {
-            let (code, message) = parse_error_body(&body);
+            let (code, message) = parse_error_body(&capped.bytes);
             let message = match (code, message) {
                 (Some(code), Some(message)) => Some(format!("{code}: {message}")),
                 (code, message) => message.or(code),
@@ -219,42 +239,99 @@ impl Transport {
                 message,
             });
         }
-        #[derive(serde::Deserialize)]
-        struct TokenResponse {
-            token: Option<String>,
-            access_token: Option<String>,
-            expires_in: Option<u64>,
+        if !capped.complete {
+            return Err(RegistryError::TooLarge {
+                operation: "requesting a token from".to_string(),
+                target: host.to_string(),
+                what: "the token response",
+                url: realm.to_string(),
+                limit: MAXIMUM_TOKEN,
+            });
         }
-        let parsed: TokenResponse =
-            serde_json::from_slice(&body).map_err(|source| RegistryError::Json {
-                what: "token response from",
-                target: realm.to_string(),
-                source,
-            })?;
-        let token = parsed
-            .token
-            .or(parsed.access_token)
-            .filter(|token| !token.is_empty())
-            .ok_or_else(|| RegistryError::Protocol {
-                operation: "requesting a token from".to_string(),
-                target: realm.to_string(),
-                detail: "the answer holds no token".to_string(),
-            })?;
-        let mut header = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
-            RegistryError::Protocol {
-                operation: "requesting a token from".to_string(),
-                target: realm.to_string(),
-                detail: "the token has characters not allowed in a header".to_string(),
-            }
-        })?;
-        header.set_sensitive(true);
-        // The spec's default lifetime is 60 s; renew a little early.
-        let lifetime = Duration::from_secs(parsed.expires_in.unwrap_or(60).max(10));
-        Ok(CachedToken {
-            header,
-            expires: Instant::now() + lifetime - Duration::from_secs(5),
-        })
+        parse_token(realm, &capped.bytes)
     }
+
+    /// The request to the realm: a refresh token in a form POST, a
+    /// username and password as Basic auth on a GET, or an anonymous GET.
+    fn token_request(
+        &self,
+        realm_url: Url,
+        service: Option<&str>,
+        scopes: &Scopes,
+        credential: Option<&Credential>,
+    ) -> reqwest::RequestBuilder {
+        let mut params: Vec<(&str, &str)> = Vec::new();
+        if let Some(service) = service {
+            params.push(("service", service));
+        }
+        for scope in &scopes.0 {
+            params.push(("scope", scope));
+        }
+        match credential {
+            Some(Credential::IdentityToken(refresh_token)) => {
+                let mut form = params.clone();
+                form.push(("grant_type", "refresh_token"));
+                form.push(("refresh_token", refresh_token));
+                form.push(("client_id", "hoist"));
+                self.http
+                    .post(realm_url)
+                    .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .body(form_encode(&form))
+            }
+            Some(Credential::UsernamePassword { username, password }) => {
+                let mut url = realm_url;
+                url.query_pairs_mut()
+                    .extend_pairs(&params)
+                    .append_pair("account", username);
+                self.http
+                    .get(url)
+                    .header(header::AUTHORIZATION, basic_header(username, password))
+            }
+            None => {
+                let mut url = realm_url;
+                url.query_pairs_mut().extend_pairs(&params);
+                self.http.get(url)
+            }
+        }
+    }
+}
+
+/// The token in a token service's answer, as an `Authorization` value.
+fn parse_token(realm: &str, body: &[u8]) -> Result<CachedToken, RegistryError> {
+    #[derive(serde::Deserialize)]
+    struct TokenResponse {
+        token: Option<String>,
+        access_token: Option<String>,
+        expires_in: Option<u64>,
+    }
+    let parsed: TokenResponse =
+        serde_json::from_slice(body).map_err(|source| RegistryError::Json {
+            what: "token response from",
+            target: realm.to_string(),
+            source,
+        })?;
+    let token = parsed
+        .token
+        .or(parsed.access_token)
+        .filter(|token| !token.is_empty())
+        .ok_or_else(|| RegistryError::Protocol {
+            operation: "requesting a token from".to_string(),
+            target: realm.to_string(),
+            detail: "the answer holds no token".to_string(),
+        })?;
+    let mut header =
+        HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| RegistryError::Protocol {
+            operation: "requesting a token from".to_string(),
+            target: realm.to_string(),
+            detail: "the token has characters not allowed in a header".to_string(),
+        })?;
+    header.set_sensitive(true);
+    // The spec's default lifetime is 60 s; renew a little early.
+    let lifetime = Duration::from_secs(parsed.expires_in.unwrap_or(60).max(10));
+    Ok(CachedToken {
+        header,
+        expires: Instant::now() + lifetime - Duration::from_secs(5),
+    })
 }
 
 /// `application/x-www-form-urlencoded` encoding of `pairs`.
@@ -307,6 +384,48 @@ fn parse_challenge(headers: &HeaderMap) -> Option<HostAuth> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_go_to_a_realm_only_over_https() {
+        let transport = Transport::new(super::super::super::client::ClientOptions {
+            credentials: vec![GivenCredentials::everywhere("alice", "secret")],
+            credential_environment: Default::default(),
+            ..Default::default()
+        })
+        .unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let Err(error) = runtime.block_on(transport.fetch_token(
+            "registry.example",
+            "http://auth.example/token",
+            None,
+            &Scopes::pull("app"),
+        )) else {
+            panic!("a token was fetched over plain HTTP");
+        };
+        assert!(
+            matches!(error, RegistryError::InsecureRefused { .. }),
+            "{error}"
+        );
+        assert!(
+            error.to_string().contains("http://auth.example/token"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_token_answer_becomes_a_sensitive_bearer_header() {
+        let token =
+            parse_token("https://auth.example/token", br#"{"access_token":"abc"}"#).unwrap();
+        assert_eq!(token.header.to_str().unwrap(), "Bearer abc");
+        assert!(token.header.is_sensitive());
+        let Err(error) = parse_token("https://auth.example/token", br#"{"token":""}"#) else {
+            panic!("an empty token is refused");
+        };
+        assert!(error.to_string().contains("holds no token"), "{error}");
+    }
 
     #[test]
     fn parses_bearer_and_basic_challenges() {
