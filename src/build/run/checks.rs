@@ -51,7 +51,7 @@ fn check_location(plan: &Plan, location: &Location) -> Result<(), RunError> {
     if let Location::Registry { .. } = location {
         destination_tag(location).map_err(|source| RunError::Destination {
             location: location.to_string(),
-            source,
+            source: Box::new(source),
         })?;
     }
     let holds_one = matches!(

@@ -93,10 +93,10 @@ pub enum RunError {
     Destination {
         location: String,
         #[source]
-        source: TransportError,
+        source: Box<TransportError>,
     },
     #[error(transparent)]
-    Transport(#[from] TransportError),
+    Transport(Box<TransportError>),
     #[error(transparent)]
     Changes(#[from] ChangesError),
     #[error("creating a temporary directory for layer blobs in {path}")]
@@ -134,7 +134,7 @@ pub enum RunError {
     Rollback {
         reference: String,
         #[source]
-        source: crate::registry::RegistryError,
+        source: Box<crate::registry::RegistryError>,
     },
     #[error(transparent)]
     Outputs(#[from] CiError),
@@ -146,6 +146,12 @@ pub enum RunError {
     },
     #[error("nothing was built")]
     NothingBuilt,
+}
+
+impl From<TransportError> for RunError {
+    fn from(error: TransportError) -> RunError {
+        RunError::Transport(Box::new(error))
+    }
 }
 
 /// Builds every image of the spec and writes it to every output.

@@ -197,7 +197,7 @@ impl Publishing<'_> {
                     crate::registry::get_manifest_digest(client, &parsed).map_err(|source| {
                         RunError::Rollback {
                             reference: reference.clone(),
-                            source,
+                            source: Box::new(source),
                         }
                     })?;
                 published.rollback.push(RollbackRecord::new(
