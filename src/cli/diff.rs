@@ -41,7 +41,7 @@ pub fn run(arguments: DiffArguments) -> i32 {
                     return 2;
                 }
             }
-            for line in render(&report) {
+            for line in render(&report, &arguments.left, &arguments.right) {
                 reporter.line(&line);
             }
             if report.is_identical() { 0 } else { 1 }
@@ -81,13 +81,13 @@ const GROUP_FROM: usize = 4;
 /// Paths named on a grouped line before the rest are counted.
 const PATHS_SHOWN: usize = 3;
 
-/// The report as lines: one per difference (a run of entries with the same
-/// change as one), the likely causes with how many differences each
-/// explains, then a count.
-pub(crate) fn render(report: &DiffReport) -> Vec<String> {
+/// The report as lines: the two sides by name and digest, one line per
+/// difference (a run of entries with the same change as one), the likely
+/// causes with how many differences each explains, then a count.
+pub(crate) fn render(report: &DiffReport, left_name: &str, right_name: &str) -> Vec<String> {
     let mut lines = vec![
-        format!("--- {}", report.left),
-        format!("+++ {}", report.right),
+        format!("--- {left_name} {}", report.left),
+        format!("+++ {right_name} {}", report.right),
     ];
     let differences = &report.differences;
     let mut start = 0;
@@ -274,6 +274,9 @@ fn cause_text(cause: &Cause) -> String {
         Cause::Compressor => {
             "another compressor, compression level or compressor version over the same tar"
                 .to_string()
+        }
+        Cause::AttestedImageDiffers => {
+            "it is about the platform's image, which differs, and names its digest".to_string()
         }
         Cause::TarEncoding => {
             "the same entries and contents encoded as another tar: another tar writer or format version"

@@ -129,28 +129,56 @@ fn compare_by_platform(left: &Manifest, right: &Manifest) -> Result<Vec<Differen
         }
     }
     annotate_index(&mut differences, &left_platforms, &right_platforms)?;
-    let (left_attested, right_attested) =
-        (&left_platforms.attestations, &right_platforms.attestations);
-    let attested: std::collections::BTreeSet<&String> =
-        left_attested.keys().chain(right_attested.keys()).collect();
-    for platform in attested {
-        let item = "attestation manifest".to_string();
-        match (left_attested.get(platform), right_attested.get(platform)) {
-            (Some(_), None) => differences.push(only_in(platform, Side::Left, item)),
-            (None, Some(_)) => differences.push(only_in(platform, Side::Right, item)),
-            (Some(left_digest), Some(right_digest)) if left_digest != right_digest => differences
-                .push(Difference {
-                    platform: Some(platform.clone()),
-                    ..index_difference(field_change(
-                        item,
-                        Some(json!(left_digest.to_string())),
-                        Some(json!(right_digest.to_string())),
-                    ))
-                }),
+    differences.extend(compare_attestations(&left_platforms, &right_platforms));
+    Ok(differences)
+}
+
+/// Attestation manifests by the platform they are about: those only one
+/// side has, and those that differ (expected where the image they name does).
+fn compare_attestations(left: &Platforms, right: &Platforms) -> Vec<Difference> {
+    let item = "attestation manifest".to_string();
+    let found = |platform: &str, change: Change, cause: Option<Cause>| Difference {
+        platform: Some(platform.to_string()),
+        place: Place::Index,
+        change,
+        cause,
+    };
+    let platforms: std::collections::BTreeSet<&String> = left
+        .attestations
+        .keys()
+        .chain(right.attestations.keys())
+        .collect();
+    let mut differences = Vec::new();
+    for platform in platforms {
+        let only_in = |side| Change::OnlyIn {
+            side,
+            item: item.clone(),
+        };
+        match (
+            left.attestations.get(platform),
+            right.attestations.get(platform),
+        ) {
+            (Some(_), None) => differences.push(found(platform, only_in(Side::Left), None)),
+            (None, Some(_)) => differences.push(found(platform, only_in(Side::Right), None)),
+            (Some(left_digest), Some(right_digest)) if left_digest != right_digest => {
+                let image_digest = |side: &Platforms| {
+                    side.images
+                        .get(platform)
+                        .map(|image| image.manifest.digest().clone())
+                };
+                let image_differs = image_digest(left) != image_digest(right);
+                let change = field_change(
+                    item.clone(),
+                    Some(json!(left_digest.to_string())),
+                    Some(json!(right_digest.to_string())),
+                );
+                let cause = image_differs.then_some(Cause::AttestedImageDiffers);
+                differences.push(found(platform, change, cause));
+            }
             _ => {}
         }
     }
-    Ok(differences)
+    differences
 }
 
 /// Causes for the index's own fields (its `created` and base annotations),
@@ -182,13 +210,14 @@ fn index_fields(
     left: &Manifest,
     right: &Manifest,
 ) -> Result<Vec<config::JsonDifference>, DiffError> {
+    // An index against a single image: only their kinds are set side by side.
+    let both_indexes = left.is_index() && right.is_index();
     let own_fields = |manifest: &Manifest| -> Result<Value, DiffError> {
         let blob = manifest.manifest_blob();
         let mut value = parse_json("index", blob.digest(), blob.bytes())?;
         if let Some(object) = value.as_object_mut() {
             object.remove("manifests");
-            if !manifest.is_index() {
-                // Of a single image only its kind is set against the index.
+            if !both_indexes {
                 object.retain(|key, _| key == "mediaType");
             }
         }

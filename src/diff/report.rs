@@ -116,6 +116,9 @@ pub enum Cause {
     },
     /// Another compressor, level or compressor version over the same tar.
     Compressor,
+    /// An attestation about a platform image that differs: it names that
+    /// image's digest, so it differs with it.
+    AttestedImageDiffers,
     /// The same entries and contents, encoded as another tar (header format,
     /// PAX records, padding): another tar writer or format version.
     TarEncoding,

@@ -21,6 +21,7 @@ mod cli_attest;
 mod cli_copy;
 mod cli_registry;
 mod common;
+mod diff;
 mod layer_output;
 mod layer_support;
 mod layer_tar;
