@@ -9,6 +9,7 @@ use crate::diff::{Cause, Change, Codec, DiffOptions, DiffReport, Difference, Pla
 use crate::oci::{Location, Platform};
 use anyhow::Context;
 use serde_json::Value;
+use std::collections::HashMap;
 
 #[derive(Debug, clap::Args)]
 pub struct DiffArguments {
@@ -75,38 +76,34 @@ fn compare(arguments: &DiffArguments) -> anyhow::Result<DiffReport> {
         .with_context(|| format!("comparing {left} with {right}"))
 }
 
-/// Runs of at least this many entries of one layer with the same change and
-/// cause are shown as one line (the JSON lists every one).
+/// At least this many entries of one layer with the same change and cause
+/// are shown as one line (the JSON lists every one).
 const GROUP_FROM: usize = 4;
 /// Paths named on a grouped line before the rest are counted.
 const PATHS_SHOWN: usize = 3;
 
 /// The report as lines: the two sides by name and digest, one line per
-/// difference (a run of entries with the same change as one), the likely
-/// causes with how many differences each explains, then a count.
+/// difference (entries of a layer with the same change as one, where the
+/// first is), the likely causes with how many differences each explains,
+/// then a count.
 pub(crate) fn render(report: &DiffReport, left_name: &str, right_name: &str) -> Vec<String> {
     let mut lines = vec![
         format!("--- {left_name} {}", report.left),
         format!("+++ {right_name} {}", report.right),
     ];
     let differences = &report.differences;
-    let mut start = 0;
-    while start < differences.len() {
-        let run = differences[start..]
-            .iter()
-            .take_while(|other| same_change_in_layer(&differences[start], other))
-            .count()
-            .max(1);
-        if run >= GROUP_FROM {
-            lines.push(render_group(&differences[start..start + run]));
-        } else {
-            lines.extend(
-                differences[start..start + run]
-                    .iter()
-                    .map(render_difference),
-            );
+    let groups = entry_groups(differences);
+    for (index, difference) in differences.iter().enumerate() {
+        match group_key(difference).and_then(|key| groups.get(&key)) {
+            Some(members) if members.len() >= GROUP_FROM => {
+                if members[0] == index {
+                    let run: Vec<&Difference> =
+                        members.iter().map(|&member| &differences[member]).collect();
+                    lines.push(render_group(&run));
+                }
+            }
+            _ => lines.push(render_difference(difference)),
         }
-        start += run;
     }
     let mut causes: Vec<(String, usize)> = Vec::new();
     for cause in differences
@@ -142,26 +139,32 @@ fn plural(count: usize, noun: &str) -> String {
     }
 }
 
-/// Both are entries of the same layer of the same platform, with the same
-/// change and cause.
-fn same_change_in_layer(first: &Difference, other: &Difference) -> bool {
-    match (&first.place, &other.place) {
-        (
-            Place::Entry { layer, .. },
-            Place::Entry {
-                layer: other_layer, ..
-            },
-        ) => {
-            layer == other_layer
-                && first.platform == other.platform
-                && first.change == other.change
-                && first.cause == other.cause
-        }
-        _ => false,
-    }
+/// What entries of one group share: platform, layer, change and cause.
+fn group_key(difference: &Difference) -> Option<String> {
+    let Place::Entry { layer, .. } = &difference.place else {
+        return None;
+    };
+    serde_json::to_string(&(
+        &difference.platform,
+        layer,
+        &difference.change,
+        &difference.cause,
+    ))
+    .ok()
 }
 
-fn render_group(run: &[Difference]) -> String {
+/// The positions of the entry differences of each group, in order.
+fn entry_groups(differences: &[Difference]) -> HashMap<String, Vec<usize>> {
+    let mut groups: HashMap<String, Vec<usize>> = HashMap::new();
+    for (index, difference) in differences.iter().enumerate() {
+        if let Some(key) = group_key(difference) {
+            groups.entry(key).or_default().push(index);
+        }
+    }
+    groups
+}
+
+fn render_group(run: &[&Difference]) -> String {
     let paths: Vec<&str> = run
         .iter()
         .filter_map(|difference| match &difference.place {
@@ -282,5 +285,54 @@ fn cause_text(cause: &Cause) -> String {
             "the same entries and contents encoded as another tar: another tar writer or format version"
                 .to_string()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn mtime(path: &str, cause: Option<Cause>) -> Difference {
+        Difference {
+            platform: Some("linux/amd64".to_string()),
+            place: Place::Entry {
+                layer: 1,
+                path: path.to_string(),
+            },
+            change: Change::Field {
+                field: "mtime".to_string(),
+                left: Some(json!(1)),
+                right: Some(json!(2)),
+            },
+            cause,
+        }
+    }
+
+    #[test]
+    fn entries_with_the_same_change_are_one_line_and_causes_are_counted() {
+        let epoch = Some(Cause::Epoch { left: 1, right: 2 });
+        let mut differences: Vec<Difference> = ["a", "b", "c", "d"]
+            .iter()
+            .map(|path| mtime(path, epoch.clone()))
+            .collect();
+        differences.insert(2, mtime("odd", None));
+        let report = DiffReport {
+            left: "sha256:l".to_string(),
+            right: "sha256:r".to_string(),
+            differences,
+        };
+        assert_eq!(
+            render(&report, "oci:a", "oci:b"),
+            [
+                "--- oci:a sha256:l",
+                "+++ oci:b sha256:r",
+                "linux/amd64 layer 1, 4 entries (a, b, c, ...): mtime: 1 vs 2 (likely cause: different SOURCE_DATE_EPOCH: 1 vs 2)",
+                "linux/amd64 layer 1 odd: mtime: 1 vs 2",
+                "likely causes:",
+                "  different SOURCE_DATE_EPOCH: 1 vs 2 (4 differences)",
+                "5 differences",
+            ]
+        );
     }
 }
