@@ -278,6 +278,9 @@ fn cause_text(cause: &Cause) -> String {
             "another compressor, compression level or compressor version over the same tar"
                 .to_string()
         }
+        Cause::BuilderVersions { left, right } => format!(
+            "built by hoist {left} and {right}, whose compressor or format version differ"
+        ),
         Cause::AttestedImageDiffers => {
             "it is about the platform's image, which differs, and names its digest".to_string()
         }

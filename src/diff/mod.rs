@@ -9,6 +9,7 @@ mod cause;
 mod codec;
 mod config;
 mod image;
+mod provenance;
 pub mod report;
 mod tar;
 
@@ -93,8 +94,8 @@ pub fn diff(
 #[derive(Default)]
 struct Platforms {
     images: BTreeMap<String, Image>,
-    /// Attestation manifest digest by the platform it is about.
-    attestations: BTreeMap<String, Digest>,
+    /// Attestation manifests by the platform they are about.
+    attestations: BTreeMap<String, Manifest>,
 }
 
 /// An index against an index, or an index against one image: the index's
@@ -118,7 +119,13 @@ fn compare_by_platform(left: &Manifest, right: &Manifest) -> Result<Vec<Differen
     for (platform, left_image) in &left_platforms.images {
         match right_platforms.images.get(platform) {
             Some(right_image) => {
-                differences.extend(compare_images(Some(platform), left_image, right_image)?)
+                let mut found = compare_images(Some(platform), left_image, right_image)?;
+                provenance::attribute_to_builders(
+                    &mut found,
+                    left_platforms.attestations.get(platform),
+                    right_platforms.attestations.get(platform),
+                );
+                differences.extend(found);
             }
             None => differences.push(only_in(platform, Side::Left, "platform".to_string())),
         }
@@ -160,7 +167,9 @@ fn compare_attestations(left: &Platforms, right: &Platforms) -> Vec<Difference> 
         ) {
             (Some(_), None) => differences.push(found(platform, only_in(Side::Left), None)),
             (None, Some(_)) => differences.push(found(platform, only_in(Side::Right), None)),
-            (Some(left_digest), Some(right_digest)) if left_digest != right_digest => {
+            (Some(left_attestation), Some(right_attestation))
+                if left_attestation.digest() != right_attestation.digest() =>
+            {
                 let image_digest = |side: &Platforms| {
                     side.images
                         .get(platform)
@@ -169,8 +178,8 @@ fn compare_attestations(left: &Platforms, right: &Platforms) -> Vec<Difference> 
                 let image_differs = image_digest(left) != image_digest(right);
                 let change = field_change(
                     item.clone(),
-                    Some(json!(left_digest.to_string())),
-                    Some(json!(right_digest.to_string())),
+                    Some(json!(left_attestation.digest().to_string())),
+                    Some(json!(right_attestation.digest().to_string())),
                 );
                 let cause = image_differs.then_some(Cause::AttestedImageDiffers);
                 differences.push(found(platform, change, cause));
@@ -247,12 +256,12 @@ fn platforms(manifest: &Manifest) -> Result<Platforms, DiffError> {
         .iter()
         .map(|(platform, image)| (image.manifest.digest().to_string(), platform.clone()))
         .collect();
-    for (subject, digest) in attestations {
+    for (subject, attestation) in attestations {
         let platform = platform_of
             .get(&subject)
             .cloned()
             .unwrap_or_else(|| format!("manifest {subject}"));
-        found.attestations.insert(platform, digest);
+        found.attestations.insert(platform, attestation);
     }
     Ok(found)
 }
@@ -263,7 +272,7 @@ fn collect(
     manifest: &Manifest,
     descriptor_platform: Option<Platform>,
     found: &mut Platforms,
-    attestations: &mut Vec<(String, Digest)>,
+    attestations: &mut Vec<(String, Manifest)>,
 ) -> Result<(), DiffError> {
     match manifest {
         Manifest::Image(image) => {
@@ -294,7 +303,7 @@ fn collect(
                         .get(REFERENCE_DIGEST)
                         .cloned()
                         .unwrap_or_default();
-                    attestations.push((subject, child.digest().clone()));
+                    attestations.push((subject, child.clone()));
                     continue;
                 }
                 let platform = descriptor.platform().as_ref().map(Platform::from_oci);

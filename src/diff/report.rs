@@ -119,6 +119,9 @@ pub enum Cause {
     /// An attestation about a platform image that differs: it names that
     /// image's digest, so it differs with it.
     AttestedImageDiffers,
+    /// Built by two hoist versions (as their provenance says), whose
+    /// compressor or tar format (the format version) differ.
+    BuilderVersions { left: String, right: String },
     /// The same entries and contents, encoded as another tar (header format,
     /// PAX records, padding): another tar writer or format version.
     TarEncoding,
