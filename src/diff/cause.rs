@@ -17,6 +17,8 @@ pub(crate) struct Context {
     epochs: (Option<u64>, Option<u64>),
     /// The base that moved, when the base digest labels differ.
     base_moved: Option<Cause>,
+    /// How many of the left image's first layers are the base's.
+    base_layers: usize,
 }
 
 impl Context {
@@ -46,8 +48,58 @@ impl Context {
         Context {
             epochs: (epoch(left), epoch(right)),
             base_moved,
+            base_layers: base_layer_count(left),
         }
     }
+
+    /// The moved base, for a difference in one of the base's layers (or
+    /// its diff_id, a config `field`).
+    fn base_moved_under(&self, place: &Place, field: Option<&str>) -> Option<Cause> {
+        match place {
+            Place::Layer { layer } | Place::Entry { layer, .. } if *layer < self.base_layers => {
+                self.base_moved.clone()
+            }
+            Place::Config => {
+                // `rootfs.diff_ids[N]`: the diff_id of layer N.
+                let layer = field_layer(field?)?;
+                (layer < self.base_layers).then(|| self.base_moved.clone())?
+            }
+            _ => None,
+        }
+    }
+}
+
+/// N of a config path `rootfs.diff_ids[N]`.
+fn field_layer(field: &str) -> Option<usize> {
+    field
+        .strip_prefix("rootfs.diff_ids[")?
+        .strip_suffix(']')?
+        .parse()
+        .ok()
+}
+
+/// The layers that come before hoist's own: history entries with a layer,
+/// up to the first that hoist wrote (`created_by` "hoist: layer NAME"); none
+/// when hoist wrote none, since then nothing tells the base's apart.
+fn base_layer_count(config: &Value) -> usize {
+    let Some(history) = config.get("history").and_then(Value::as_array) else {
+        return 0;
+    };
+    let with_layers = history.iter().filter(|entry| {
+        !entry
+            .get("empty_layer")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    });
+    let mut count = 0;
+    for entry in with_layers {
+        let created_by = entry.get("created_by").and_then(Value::as_str);
+        if created_by.is_some_and(|text| text.starts_with("hoist: ")) {
+            return count;
+        }
+        count += 1;
+    }
+    0
 }
 
 /// Seconds since 1970 of an RFC 3339 time.
@@ -60,29 +112,47 @@ fn seconds(value: &Value) -> Option<u64> {
 pub(crate) fn annotate(differences: &mut [Difference], context: &Context) {
     let uniform_mtimes = uniform_mtime_pair(differences);
     for difference in differences.iter_mut() {
-        if difference.cause.is_some() {
-            continue;
-        }
-        let Change::Field { field, left, right } = &difference.change else {
-            continue;
-        };
-        let (Some(left), Some(right)) = (left, right) else {
-            continue;
-        };
-        difference.cause = match (&difference.place, field.as_str()) {
-            (Place::Entry { .. }, "mtime") => mtime_cause(left, right, context, uniform_mtimes),
-            (Place::Entry { .. }, "mode") => umask_cause(left, right),
-            (Place::Entry { .. }, "uid" | "gid") => building_user_cause(left, right),
-            (Place::Entry { .. }, _) => None,
-            (_, field) if field.contains(BASE_DIGEST) => context.base_moved.clone(),
-            (_, field) if field.ends_with("created") || field.ends_with("created\"]") => {
-                match (seconds(left), seconds(right)) {
-                    (Some(left), Some(right)) => Some(Cause::Epoch { left, right }),
+        if difference.cause.is_none() {
+            // The shape's own cause first; in a layer of a base that moved,
+            // the move explains what nothing more specific does.
+            difference.cause = field_cause(difference, context, uniform_mtimes).or_else(|| {
+                let field = match &difference.change {
+                    Change::Field { field, .. } => Some(field.as_str()),
                     _ => None,
-                }
+                };
+                context.base_moved_under(&difference.place, field)
+            });
+        }
+    }
+}
+
+/// The cause a field difference's shape suggests.
+fn field_cause(
+    difference: &Difference,
+    context: &Context,
+    uniform_mtimes: Option<(u64, u64)>,
+) -> Option<Cause> {
+    let Change::Field {
+        field,
+        left: Some(left),
+        right: Some(right),
+    } = &difference.change
+    else {
+        return None;
+    };
+    match (&difference.place, field.as_str()) {
+        (Place::Entry { .. }, "mtime") => mtime_cause(left, right, context, uniform_mtimes),
+        (Place::Entry { .. }, "mode") => umask_cause(left, right),
+        (Place::Entry { .. }, "uid" | "gid") => building_user_cause(left, right),
+        (Place::Entry { .. }, _) => None,
+        (_, field) if field.contains(BASE_DIGEST) => context.base_moved.clone(),
+        (_, field) if field.ends_with("created") || field.ends_with("created\"]") => {
+            match (seconds(left), seconds(right)) {
+                (Some(left), Some(right)) => Some(Cause::Epoch { left, right }),
+                _ => None,
             }
-            _ => None,
-        };
+        }
+        _ => None,
     }
 }
 

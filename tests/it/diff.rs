@@ -492,25 +492,32 @@ fn a_base_tag_that_moved_is_named_across_layout_and_registry() {
     let work = tempfile::tempdir().unwrap();
     let base_reference = format!("{}/base:1", registry.host());
     let mut locations = Vec::new();
-    for (name, content) in [("first", "one\n"), ("second", "two\n")] {
-        // The base's tag moves to an image with other content...
+    for (name, content) in [("first", b"one\n"), ("second", b"two\n")] {
+        // The base's tag moves to an image with other content (made by
+        // another tool, so its history tells its layers from the app's)...
         let base = work.path().join(format!("{name}-base"));
-        fs::create_dir_all(base.join("files")).unwrap();
-        fs::write(base.join("files/app.txt"), content).unwrap();
-        let base_spec = write_spec(&base, "", "", FILES);
-        build(
-            work.path(),
-            &base_spec,
-            &format!("docker://{base_reference}"),
-            &[],
+        let made = image(
+            "linux/amd64",
+            &[(&[("etc/base.conf", &content[..])], Packing::Gzip)],
         );
+        write_layout(&Manifest::Image(made), &base, "1");
+        hoist_in(
+            work.path(),
+            [
+                "copy".to_string(),
+                format!("oci:{}:1", base.display()),
+                format!("docker://{base_reference}"),
+            ],
+        )
+        .run()
+        .success();
         // ...and the same spec on it builds again.
         let directory = work.path().join(name);
         let spec = write_spec(
             &directory,
             &format!("base = \"{base_reference}\""),
             "",
-            &FILES.replace("app.txt\" }", "top.txt\" }"),
+            FILES,
         );
         let location = format!("oci:{}", directory.join("out").display());
         build(work.path(), &spec, &location, GITHUB);
@@ -536,9 +543,29 @@ fn a_base_tag_that_moved_is_named_across_layout_and_registry() {
     assert_eq!(moved["cause"]["name"], base_reference);
     assert_eq!(moved["cause"]["left"], moved["change"]["left"]);
     assert_eq!(moved["cause"]["right"], moved["change"]["right"]);
+    // The base's layer (before the app's own) is put down to the move too.
     assert_eq!(
         entry_changes(&report),
-        [("app/app.txt content".to_string(), None)],
+        [(
+            "etc/base.conf content".to_string(),
+            Some(moved["cause"].clone())
+        )],
         "only the base's file differs: {report:#}"
+    );
+    let layer = differences(&report)
+        .iter()
+        .find(|difference| difference["place"] == json!({"part": "layer", "layer": 0}))
+        .unwrap_or_else(|| panic!("the base layer differs: {report:#}"));
+    assert_eq!(layer["cause"], moved["cause"]);
+    let diff_id = differences(&report)
+        .iter()
+        .find(|difference| difference["change"]["field"] == "rootfs.diff_ids[0]")
+        .unwrap_or_else(|| panic!("the base layer's diff_id differs: {report:#}"));
+    assert_eq!(diff_id["cause"], moved["cause"]);
+    assert!(
+        !differences(&report)
+            .iter()
+            .any(|difference| difference["place"]["layer"] == 1),
+        "the app's own layer is the same: {report:#}"
     );
 }
