@@ -91,15 +91,15 @@ fn base_layer_count(config: &Value) -> usize {
             .and_then(Value::as_bool)
             .unwrap_or(false)
     });
-    let mut count = 0;
-    for entry in with_layers {
-        let created_by = entry.get("created_by").and_then(Value::as_str);
-        if created_by.is_some_and(|text| text.starts_with("hoist: ")) {
-            return count;
-        }
-        count += 1;
-    }
-    0
+    with_layers
+        .into_iter()
+        .position(|entry| {
+            entry
+                .get("created_by")
+                .and_then(Value::as_str)
+                .is_some_and(|text| text.starts_with("hoist: "))
+        })
+        .unwrap_or(0)
 }
 
 /// Seconds since 1970 of an RFC 3339 time.
