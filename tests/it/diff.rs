@@ -569,3 +569,47 @@ fn a_base_tag_that_moved_is_named_across_layout_and_registry() {
         "the app's own layer is the same: {report:#}"
     );
 }
+
+#[test]
+fn layers_stream_through_without_memory_growing_with_their_size() {
+    const SIZE: usize = 96 << 20;
+    let work = tempfile::tempdir().unwrap();
+    let mut locations = Vec::new();
+    for (name, last) in [("zeros", 0u8), ("one-more", 1u8)] {
+        let file = work.path().join(name).join("files/app.txt");
+        fs::create_dir_all(file.parent().unwrap()).unwrap();
+        let mut content = vec![0u8; SIZE];
+        content[SIZE - 1] = last;
+        fs::write(&file, &content).unwrap();
+        locations.push(build_variant(work.path(), name, "", "", FILES));
+    }
+    // The peak memory of the diff alone, from the rusage of its own parent.
+    let measured = crate::common::run(
+        Command::new("python3")
+            .arg("-c")
+            .arg(
+                "import resource, subprocess, sys\n\
+                 code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode\n\
+                 print(code, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)",
+            )
+            .arg(env!("CARGO_BIN_EXE_hoist"))
+            .args(["diff", "--json", &locations[0], &locations[1]])
+            .env("HOIST_CACHE", work.path().join("cache")),
+    );
+    let fields: Vec<u64> = measured
+        .split_whitespace()
+        .map(|field| field.parse().unwrap())
+        .collect();
+    assert_eq!(fields[0], 1, "the files differ: {measured}");
+    let peak_kib = fields[1];
+    assert!(
+        peak_kib < (SIZE as u64 / 1024) / 2,
+        "hoist diff peaked at {peak_kib} KiB comparing two layers of {SIZE} bytes"
+    );
+    let (_, report) = diff(work.path(), &locations[0], &locations[1], &[]);
+    assert_eq!(
+        entry_changes(&report),
+        [("app/app.txt content".to_string(), None)],
+        "{report:#}"
+    );
+}
