@@ -50,25 +50,11 @@ pub(crate) fn compare_images(
     }
     let diff_ids = (diff_ids(&configs.0), diff_ids(&configs.1));
     for layer in 0..left.layers.len().max(right.layers.len()) {
-        let pair = (left.layers.get(layer), right.layers.get(layer));
-        let changes = match pair {
-            (Some(left_layer), Some(right_layer)) => compare_layer(
-                left_layer.as_ref(),
-                right_layer.as_ref(),
-                (diff_ids.0.get(layer), diff_ids.1.get(layer)),
-            )?,
-            (Some(only), None) | (None, Some(only)) => {
-                let side = if pair.0.is_some() {
-                    Side::Left
-                } else {
-                    Side::Right
-                };
-                let item = format!("layer {}", only.digest());
-                vec![(None, Change::OnlyIn { side, item }, None)]
-            }
-            (None, None) => Vec::new(),
-        };
-        for (path, change, cause) in changes {
+        let pair = (
+            left.layers.get(layer).map(|blob| blob.as_ref()),
+            right.layers.get(layer).map(|blob| blob.as_ref()),
+        );
+        for (path, change, cause) in layer_changes(pair, &diff_ids, layer)? {
             let place = match path {
                 Some(path) => Place::Entry { layer, path },
                 None => Place::Layer { layer },
@@ -144,6 +130,32 @@ fn diff_ids(config: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The changes at one layer position: a layer only one side has, or what
+/// differs between the two.
+fn layer_changes(
+    pair: (Option<&dyn Blob>, Option<&dyn Blob>),
+    diff_ids: &(Vec<String>, Vec<String>),
+    layer: usize,
+) -> Result<Vec<LayerChange>, DiffError> {
+    Ok(match pair {
+        (Some(left_layer), Some(right_layer)) => compare_layer(
+            left_layer,
+            right_layer,
+            (diff_ids.0.get(layer), diff_ids.1.get(layer)),
+        )?,
+        (Some(only), None) | (None, Some(only)) => {
+            let side = if pair.0.is_some() {
+                Side::Left
+            } else {
+                Side::Right
+            };
+            let item = format!("layer {}", only.digest());
+            vec![(None, Change::OnlyIn { side, item }, None)]
+        }
+        (None, None) => Vec::new(),
+    })
 }
 
 /// A change in a layer: the entry path it is about (none for the layer as

@@ -138,6 +138,9 @@ fn two_builds_of_the_same_inputs_are_identical_across_transports() {
     assert_eq!(human.status.code(), Some(0), "{human:?}");
     assert_eq!(human.stdout.lines().last(), Some("identical"), "{human:?}");
 
+    let quiet = hoist_in(work.path(), ["diff", "--quiet", &left, &archived]).run();
+    assert_eq!((quiet.status.code(), quiet.stdout.as_str()), (Some(0), ""));
+
     let missing = format!("oci:{}", work.path().join("nowhere").display());
     let trouble = hoist_in(work.path(), ["diff", &left, &missing]).run();
     assert_eq!(trouble.status.code(), Some(2), "{trouble:?}");
