@@ -8,6 +8,7 @@
 pub mod attest;
 pub mod build;
 pub mod ci;
+pub mod diff;
 pub mod image;
 pub mod layer;
 pub mod oci;

@@ -6,6 +6,7 @@ mod attest;
 mod build;
 mod cache;
 mod copy;
+mod diff;
 mod login;
 
 mod report;
@@ -32,6 +33,9 @@ enum Command {
     Build(build::BuildArguments),
     /// Copy an image or index between layouts, archives and registries, digests unchanged.
     Copy(copy::CopyArguments),
+    /// Compare two images top down: index, manifests, configs, layers entry by entry,
+    /// each difference with a likely cause. Exits 0 identical, 1 different, 2 trouble.
+    Diff(diff::DiffArguments),
     /// Check credentials for a registry and store them the way `docker login` does.
     Login(login::LoginArguments),
     /// Remove stored credentials for a registry.
@@ -82,6 +86,8 @@ pub fn main() -> i32 {
     let result = match cli.command {
         Command::Build(arguments) => build::run(arguments),
         Command::Copy(arguments) => copy::run(arguments),
+        // `diff` has three exit statuses, like diff(1).
+        Command::Diff(arguments) => return diff::run(arguments),
         Command::Login(arguments) => login::login(arguments),
         Command::Logout(arguments) => login::logout(arguments),
         Command::Sbom(arguments) => attest::sbom(arguments),

@@ -143,6 +143,12 @@ impl Index {
         serde_json::from_slice(self.manifest.bytes())
     }
 
+    /// The child a descriptor of this index names (a source may have left
+    /// out children it cannot read, so they are found by digest).
+    pub fn child(&self, digest: &Digest) -> Option<&Manifest> {
+        self.children.iter().find(|child| child.digest() == digest)
+    }
+
     /// The child descriptors as the index lists them (with platforms and annotations).
     pub fn descriptors(&self) -> Result<Vec<Descriptor>, serde_json::Error> {
         Ok(self.parsed_index()?.manifests().clone())

@@ -152,12 +152,14 @@ fn compress_block(input: &[u8], level: u32, flush: FlushCompress) -> CompressedB
     let mut crc = crc32fast::Hasher::new();
     crc.update(input);
     CompressedBlock {
-        deflate: deflate(input, level, flush),
+        deflate: deflate_block(input, level, flush),
         crc,
     }
 }
 
-fn deflate(input: &[u8], level: u32, flush: FlushCompress) -> io::Result<Vec<u8>> {
+/// Raw deflate of one block by a fresh compressor at `level`, as this
+/// writer makes each block; `hoist diff` uses it to tell a layer's level.
+pub(crate) fn deflate_block(input: &[u8], level: u32, flush: FlushCompress) -> io::Result<Vec<u8>> {
     let mut compressor = Compress::new(flate2::Compression::new(level), false);
     let mut output = Vec::with_capacity(input.len() / 2 + 1024);
     loop {

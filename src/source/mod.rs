@@ -201,11 +201,7 @@ fn find_platform(
                 source,
             })?;
             for descriptor in descriptors {
-                let Some(child) = index
-                    .children
-                    .iter()
-                    .find(|child| child.digest() == descriptor.digest())
-                else {
+                let Some(child) = index.child(descriptor.digest()) else {
                     continue;
                 };
                 match (descriptor.platform(), child) {
@@ -231,7 +227,7 @@ fn find_platform(
 }
 
 /// The platform an image's config declares.
-fn image_platform(image: &Image) -> Result<Platform, ReadError> {
+pub fn image_platform(image: &Image) -> Result<Platform, ReadError> {
     let config: serde_json::Value =
         serde_json::from_slice(image.config.bytes()).map_err(|source| ReadError::Json {
             what: format!("config {}", image.config.descriptor().digest()),

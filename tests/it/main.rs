@@ -23,6 +23,7 @@ mod cli_attest;
 mod cli_copy;
 mod cli_registry;
 mod common;
+mod diff;
 mod hostile_inputs;
 mod layer_output;
 mod layer_rootfs;
