@@ -95,7 +95,9 @@ impl TarIndex {
                 limit,
             });
         }
-        let mut bytes = Vec::with_capacity(size as usize);
+        // The size is the tar header's word: memory grows with the bytes
+        // that arrive, not with what the header claims.
+        let mut bytes = Vec::with_capacity(size.min(64 * 1024) as usize);
         self.open_range(offset, size)
             .and_then(|mut reader| reader.read_to_end(&mut bytes))
             .map_err(|error| ReadError::io("reading the tar archive", self.path(), error))?;
