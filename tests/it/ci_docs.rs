@@ -20,14 +20,14 @@ const HOSTS: &[&str] = &[
     "docker.io",
 ];
 
-struct Example {
-    name: String,
-    attributes: BTreeMap<String, String>,
-    body: String,
+pub(crate) struct Example {
+    pub name: String,
+    pub attributes: BTreeMap<String, String>,
+    pub body: String,
 }
 
 /// The fenced block after each `<!-- KIND: NAME key=value... -->` line.
-fn marked_blocks(text: &str, kind: &str) -> Vec<Example> {
+pub(crate) fn marked_blocks(text: &str, kind: &str) -> Vec<Example> {
     let lines: Vec<&str> = text.lines().collect();
     let marker = format!("<!-- {kind}: ");
     let mut examples = Vec::new();

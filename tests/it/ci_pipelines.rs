@@ -2,74 +2,30 @@
 //! written as hoist tag rules (the same specs as in docs/ci.md), and the
 //! exact tags each gets on each event: a push to the default branch and to
 //! a feature branch, a release tag, a pull request, a schedule and a manual
-//! run, with GitHub's variables and, for one pipeline, GitLab's.
+//! run, with GitHub's variables and, for two pipelines, GitLab's; computed,
+//! and pushed by `hoist build --push` to a real registry.
 
 use crate::ci_tags::warnings;
+use crate::common::registry::TestRegistry;
 use hoist::ci::{CiEnvironment, GitInfo, Revision, TagSpec, compute_tags};
 use hoist::progress::Recorder;
 use serde::Deserialize;
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
+use std::process::Command;
 
 const SHA: &str = "3f2a9c1e5b7d9f1a3c5e7b9d1f3a5c7e9b1d3f5a";
 /// When the run started: 2023-11-16T02:00:00Z.
 const STARTED: i64 = 1_700_100_000;
 
-pub const WEB_APP: &str = r#"
-[tags]
-sha = false
-branch = false
-semver = ["v{version}", "{major}.{minor}", "{major}"]
-latest = ["release", "default-branch"]
-date = { format = "%Y%m%d", on = ["schedule"] }
-raw = [{ value = "{branch}-{short_sha}", on = ["branch"], except = [] }]
-"#;
-
-pub const API: &str = r#"
-[tags]
-sha = ["branch", "tag"]
-pr = false
-semver = ["v{version}"]
-latest = "release"
-"#;
-
-pub const SERVICES: &str = r#"
-[tags]
-sha = false
-branch = false
-semver = []
-latest = "default-branch"
-date = { format = "%Y%m%d-%H%M%S", on = ["default-branch"] }
-raw = [{ value = "{short_sha}", on = ["default-branch"] }]
-"#;
-
-pub const THREE_IMAGES: &str = r#"
-[tags]
-sha = false
-branch = false
-pr = false
-semver = []
-latest = "default-branch"
-date = { format = "%Y.%m.%d", on = false }
-raw = [
-  { value = "{date}.{run_number}", on = ["default-branch"] },
-  { value = "pr-{pr}-image", on = ["pr"] },
-  { value = "{branch}-{short_sha}", on = ["branch"], except = ["default-branch"] },
-]
-"#;
-
-pub const COMMAND_LINE: &str = r#"
-[tags]
-sha = false
-branch = false
-pr = false
-semver = ["v{version}", "v{major}.{minor}", "v{major}"]
-latest = ["release", "default-branch"]
-raw = [
-  { value = "{branch}-{short_sha}", on = ["default-branch"] },
-  { value = "beta", on = ["manual"] },
-]
-"#;
+/// The pipelines' specs, as docs/ci.md gives them (`<!-- pipeline-spec: NAME -->`).
+fn pipeline_specs() -> HashMap<String, String> {
+    let text = std::fs::read_to_string(crate::common::root().join("docs/ci.md")).unwrap();
+    crate::ci_docs::marked_blocks(&text, "pipeline-spec")
+        .into_iter()
+        .map(|block| (block.name, block.body))
+        .collect()
+}
 
 #[derive(Clone, Copy, Debug)]
 enum Run {
@@ -153,9 +109,18 @@ struct ImageSection {
     tags: TagSpec,
 }
 
+#[derive(Deserialize)]
+struct SpecFile {
+    image: Vec<ImageSection>,
+}
+
 /// The tags `spec` gives on a run with `variables`, and the warnings.
 fn tags(spec: &str, variables: &HashMap<String, String>) -> (BTreeSet<String>, Vec<String>) {
-    let spec = toml::from_str::<ImageSection>(spec).unwrap().tags;
+    let spec = toml::from_str::<SpecFile>(spec)
+        .unwrap()
+        .image
+        .remove(0)
+        .tags;
     spec.validate().unwrap();
     let lookup = |name: &str| variables.get(name).cloned();
     let ci = CiEnvironment::from_env(&lookup).unwrap();
@@ -180,147 +145,147 @@ fn set(tags: &[&str]) -> BTreeSet<String> {
     tags.iter().map(|tag| tag.to_string()).collect()
 }
 
-/// A pipeline's name and spec, a run's variables, the tags it must get.
-type PipelineCase<'a> = (&'a str, &'a str, HashMap<String, String>, &'a [&'a str]);
+/// Who runs a pipeline's events.
+#[derive(Clone, Copy, Debug)]
+enum Provider {
+    GitHub,
+    GitLab,
+}
+
+/// Each pipeline's runs and the tags each must get. `{date:FORMAT}` stands
+/// for the run's start time in that format.
+const CASES: &[(&str, Provider, Run, &[&str])] = &[
+    (
+        "web-app",
+        Provider::GitHub,
+        Run::DefaultBranch,
+        &["latest", "main-3f2a9c1"],
+    ),
+    (
+        "web-app",
+        Provider::GitHub,
+        Run::Release,
+        &["v1.2.3", "1.2", "1", "latest"],
+    ),
+    ("web-app", Provider::GitHub, Run::PullRequest, &["pr-42"]),
+    (
+        "web-app",
+        Provider::GitHub,
+        Run::FeatureBranch,
+        &["feature-login-3f2a9c1"],
+    ),
+    (
+        "web-app",
+        Provider::GitHub,
+        Run::Schedule,
+        &["{date:%Y%m%d}"],
+    ),
+    (
+        "api",
+        Provider::GitHub,
+        Run::DefaultBranch,
+        &["sha-3f2a9c1", "master"],
+    ),
+    (
+        "api",
+        Provider::GitHub,
+        Run::Release,
+        &["sha-3f2a9c1", "v1.2.3", "latest"],
+    ),
+    ("api", Provider::GitHub, Run::PullRequest, &[]),
+    (
+        "services",
+        Provider::GitHub,
+        Run::DefaultBranch,
+        &["3f2a9c1", "{date:%Y%m%d-%H%M%S}", "latest"],
+    ),
+    ("services", Provider::GitHub, Run::PullRequest, &["pr-42"]),
+    (
+        "services",
+        Provider::GitLab,
+        Run::DefaultBranch,
+        &["3f2a9c1", "{date:%Y%m%d-%H%M%S}", "latest"],
+    ),
+    ("services", Provider::GitLab, Run::PullRequest, &["pr-42"]),
+    ("services", Provider::GitLab, Run::Schedule, &[]),
+    (
+        "three-images",
+        Provider::GitHub,
+        Run::DefaultBranch,
+        &["latest", "{date:%Y.%m.%d}.7"],
+    ),
+    (
+        "three-images",
+        Provider::GitHub,
+        Run::PullRequest,
+        &["pr-42-image"],
+    ),
+    (
+        "three-images",
+        Provider::GitHub,
+        Run::FeatureBranch,
+        &["feature-login-3f2a9c1"],
+    ),
+    (
+        "command-line",
+        Provider::GitHub,
+        Run::DefaultBranch,
+        &["latest", "main-3f2a9c1"],
+    ),
+    (
+        "command-line",
+        Provider::GitHub,
+        Run::Release,
+        &["v1.2.3", "v1.2", "v1", "latest"],
+    ),
+    ("command-line", Provider::GitHub, Run::PullRequest, &[]),
+    ("command-line", Provider::GitHub, Run::Manual, &["beta"]),
+    ("command-line", Provider::GitLab, Run::Manual, &["beta"]),
+];
+
+/// `expected` with `{date:FORMAT}` written for `time`.
+fn expand(expected: &[&str], time: i64) -> BTreeSet<String> {
+    expected
+        .iter()
+        .map(|tag| match tag.split_once("{date:") {
+            Some((before, rest)) => {
+                let (format, after) = rest.split_once('}').unwrap();
+                let date = chrono::DateTime::from_timestamp(time, 0)
+                    .unwrap()
+                    .format(format);
+                format!("{before}{date}{after}")
+            }
+            None => tag.to_string(),
+        })
+        .collect()
+}
+
+/// The variables of `run` under `provider`; GitHub's event file names the
+/// pipeline's default branch.
+fn variables(pipeline: &str, provider: Provider, run: Run, work: &Path) -> HashMap<String, String> {
+    match provider {
+        Provider::GitLab => gitlab(run),
+        Provider::GitHub => {
+            let default_branch = if pipeline == "api" { "master" } else { "main" };
+            let path = work.join(format!("event-{default_branch}.json"));
+            let body = format!(r#"{{"repository":{{"default_branch":"{default_branch}"}}}}"#);
+            std::fs::write(&path, body).unwrap();
+            github(run, default_branch, &path)
+        }
+    }
+}
 
 #[test]
 fn each_pipeline_gets_exactly_its_tags_on_each_event() {
     let work = tempfile::tempdir().unwrap();
-    let event_file = |default_branch: &str| {
-        let path = work.path().join(format!("event-{default_branch}.json"));
-        let body = format!(r#"{{"repository":{{"default_branch":"{default_branch}"}}}}"#);
-        std::fs::write(&path, body).unwrap();
-        path
-    };
-    let (main, master) = (event_file("main"), event_file("master"));
-    let cases: &[PipelineCase] = &[
-        (
-            "web app",
-            WEB_APP,
-            github(Run::DefaultBranch, "main", &main),
-            &["latest", "main-3f2a9c1"],
-        ),
-        (
-            "web app",
-            WEB_APP,
-            github(Run::Release, "main", &main),
-            &["v1.2.3", "1.2", "1", "latest"],
-        ),
-        (
-            "web app",
-            WEB_APP,
-            github(Run::PullRequest, "main", &main),
-            &["pr-42"],
-        ),
-        (
-            "web app",
-            WEB_APP,
-            github(Run::FeatureBranch, "main", &main),
-            &["feature-login-3f2a9c1"],
-        ),
-        (
-            "web app",
-            WEB_APP,
-            github(Run::Schedule, "main", &main),
-            &["20231116"],
-        ),
-        (
-            "api",
-            API,
-            github(Run::DefaultBranch, "master", &master),
-            &["sha-3f2a9c1", "master"],
-        ),
-        (
-            "api",
-            API,
-            github(Run::Release, "master", &master),
-            &["sha-3f2a9c1", "v1.2.3", "latest"],
-        ),
-        ("api", API, github(Run::PullRequest, "master", &master), &[]),
-        (
-            "services",
-            SERVICES,
-            github(Run::DefaultBranch, "main", &main),
-            &["3f2a9c1", "20231116-020000", "latest"],
-        ),
-        (
-            "services",
-            SERVICES,
-            github(Run::PullRequest, "main", &main),
-            &["pr-42"],
-        ),
-        (
-            "services on GitLab",
-            SERVICES,
-            gitlab(Run::DefaultBranch),
-            &["3f2a9c1", "20231116-020000", "latest"],
-        ),
-        (
-            "services on GitLab",
-            SERVICES,
-            gitlab(Run::PullRequest),
-            &["pr-42"],
-        ),
-        ("services on GitLab", SERVICES, gitlab(Run::Schedule), &[]),
-        (
-            "three images",
-            THREE_IMAGES,
-            github(Run::DefaultBranch, "main", &main),
-            &["latest", "2023.11.16.7"],
-        ),
-        (
-            "three images",
-            THREE_IMAGES,
-            github(Run::PullRequest, "main", &main),
-            &["pr-42-image"],
-        ),
-        (
-            "three images",
-            THREE_IMAGES,
-            github(Run::FeatureBranch, "main", &main),
-            &["feature-login-3f2a9c1"],
-        ),
-        (
-            "command line",
-            COMMAND_LINE,
-            github(Run::DefaultBranch, "main", &main),
-            &["latest", "main-3f2a9c1"],
-        ),
-        (
-            "command line",
-            COMMAND_LINE,
-            github(Run::Release, "main", &main),
-            &["v1.2.3", "v1.2", "v1", "latest"],
-        ),
-        (
-            "command line",
-            COMMAND_LINE,
-            github(Run::PullRequest, "main", &main),
-            &[],
-        ),
-        (
-            "command line",
-            COMMAND_LINE,
-            github(Run::Manual, "main", &main),
-            &["beta"],
-        ),
-        (
-            "command line on GitLab",
-            COMMAND_LINE,
-            gitlab(Run::Manual),
-            &["beta"],
-        ),
-    ];
+    let specs = pipeline_specs();
     let mut failures = Vec::new();
-    for (name, spec, variables, expected) in cases {
-        let (got, warnings) = tags(spec, variables);
-        if got != set(expected) {
+    for (pipeline, provider, run, expected) in CASES {
+        let variables = variables(pipeline, *provider, *run, work.path());
+        let (got, warnings) = tags(&specs[*pipeline], &variables);
+        if got != expand(expected, STARTED) {
             failures.push(format!(
-                "{name} with {:?} {:?}: got {got:?}, expected {expected:?}",
-                variables
-                    .get("GITHUB_EVENT_NAME")
-                    .or(variables.get("CI_PIPELINE_SOURCE")),
-                variables.get("GITHUB_REF"),
+                "{pipeline} {provider:?} {run:?}: got {got:?}, expected {expected:?}"
             ));
         }
         // Rules limited to other events are silent; only "no tag at all" may warn.
@@ -328,10 +293,81 @@ fn each_pipeline_gets_exactly_its_tags_on_each_event() {
             .iter()
             .find(|warning| !warning.contains("no tag applies"))
         {
-            failures.push(format!("{name}: unexpected warning {warning:?}"));
+            failures.push(format!(
+                "{pipeline} {run:?}: unexpected warning {warning:?}"
+            ));
         }
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+/// The tags a repository of the local registry has (none when it was never
+/// pushed to).
+fn registry_tags(registry: &TestRegistry, repository: &str) -> BTreeSet<String> {
+    let output = Command::new("curl")
+        .arg("-s")
+        .arg(format!(
+            "http://{}/v2/{repository}/tags/list",
+            registry.host()
+        ))
+        .output()
+        .unwrap();
+    let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    value["tags"]
+        .as_array()
+        .map(|tags| {
+            tags.iter()
+                .map(|tag| tag.as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `hoist build --push` of every pipeline on every event, with the CI
+/// variables of that event, to a local registry standing in for GHCR, ECR
+/// and Docker Hub: exactly the expected tags arrive.
+#[test]
+fn each_pipeline_pushes_exactly_its_tags_to_a_real_registry() {
+    let registry = TestRegistry::start();
+    let work = tempfile::tempdir().unwrap();
+    std::fs::create_dir(work.path().join("app")).unwrap();
+    std::fs::write(work.path().join("app/index.html"), "hello\n").unwrap();
+    let specs = pipeline_specs();
+    let mut failures = Vec::new();
+    for (number, (pipeline, provider, run, expected)) in CASES.iter().enumerate() {
+        let repository = format!("acme/{pipeline}-{number}");
+        let spec = specs[*pipeline]
+            .lines()
+            .map(|line| match line.starts_with("repository = ") {
+                true => format!("repository = \"{}/{repository}\"", registry.host()),
+                false => line.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        std::fs::write(work.path().join("hoist.toml"), spec).unwrap();
+        let mut command = crate::common::hoist::hoist(["build", "--push"]);
+        command = command.current_dir(work.path());
+        for (name, value) in variables(pipeline, *provider, *run, work.path()) {
+            command = command.env(&name, value);
+        }
+        let before = now();
+        command.run().success();
+        let after = now();
+        let got = registry_tags(&registry, &repository);
+        if !(before..=after).any(|time| got == expand(expected, time)) {
+            failures.push(format!(
+                "{pipeline} {provider:?} {run:?}: pushed {got:?}, expected {expected:?}"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }
 
 #[test]
@@ -340,7 +376,7 @@ fn date_tags_follow_the_run_not_the_commit() {
     let event = work.path().join("event.json");
     std::fs::write(&event, r#"{"repository":{"default_branch":"main"}}"#).unwrap();
     let variables = github(Run::Schedule, "main", &event);
-    let spec = "[tags]\ndate = { format = \"%Y%m%d-%H%M\", on = [\"schedule\"] }\ndate-timezone = \"+09:00\"\nsha = false\n";
+    let spec = "[[image]]\n[image.tags]\ndate = { format = \"%Y%m%d-%H%M\", on = [\"schedule\"] }\ndate-timezone = \"+09:00\"\nsha = false\n";
     let (got, _) = tags(spec, &variables);
     // 2023-11-16T02:00Z is 11:00 in +09:00; the commit is two days older.
     assert_eq!(got, set(&["20231116-1100"]));
