@@ -184,3 +184,34 @@ fn another_commit_is_said_to_differ_and_trouble_exits_2() {
     assert_eq!(code(&trouble), 2, "{trouble:?}");
     assert!(trouble.stderr.contains("absent"), "{trouble:?}");
 }
+
+#[test]
+fn a_third_party_outside_ci_reproduces_a_release_attested_as_referrers() {
+    let registry = TestRegistry::start();
+    let work = tempfile::tempdir().unwrap();
+    let directory = work.path().join("checkout");
+    let commit = checkout(&directory, &registry);
+    in_run(
+        work.path(),
+        &directory,
+        "100",
+        &commit,
+        &["--push", "--provenance", "--attach", "referrers"],
+    )
+    .success();
+    let published = format!("docker://{}/app:main", registry.host());
+
+    // No CI variables: a clone on someone's machine, on the same branch.
+    let verified = hoist_in(work.path(), ["build", "--verify", &published])
+        .current_dir(&directory)
+        .run();
+    assert_eq!(code(&verified), 0, "{verified:?}");
+    assert!(
+        verified.stdout.contains(&format!("same commit: {commit}")),
+        "{verified:?}"
+    );
+    assert!(
+        verified.stdout.contains("reproduced: sha256:"),
+        "{verified:?}"
+    );
+}
