@@ -22,7 +22,8 @@ pub use catalog::{Ecosystem, Inventory, License, OperatingSystem, Package, catal
 pub use cyclonedx::cyclonedx_json;
 pub use files::{FileEntry, FileKind, FileTree, image_files};
 pub use provenance::{
-    BaseImage, BuildInputs, Builder, ProvenanceMode, SourceRepository, provenance_statement,
+    BaseImage, BuildInputs, Builder, ProvenanceMode, RunParameters, SourceRepository,
+    provenance_statement,
 };
 pub use spdx::spdx_json;
 

@@ -92,6 +92,21 @@ impl Builder {
     }
 }
 
+/// What the run was asked to build from beyond the spec: the CI event and
+/// git ref (tags and labels follow them) and hoist's format version (the
+/// layer bytes follow it). `hoist build --verify` checks a rebuild against
+/// these.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunParameters {
+    /// `branch`, `tag`, `pull-request` or `unknown`.
+    pub event: String,
+    /// The full git ref built (`refs/heads/main`, `refs/tags/v1.2.3`,
+    /// `refs/pull/7/merge`), where one is known.
+    pub git_ref: Option<String>,
+    /// The layer format version (`layer::FORMAT_VERSION`).
+    pub format_version: u32,
+}
+
 /// Everything provenance records, filled in by the build.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BuildInputs {
@@ -107,6 +122,7 @@ pub struct BuildInputs {
     pub base_images: Vec<BaseImage>,
     pub source: Option<SourceRepository>,
     pub builder: Builder,
+    pub run: RunParameters,
     pub mode: ProvenanceMode,
 }
 
@@ -122,6 +138,7 @@ struct Predicate {
 struct BuildDefinition {
     build_type: &'static str,
     external_parameters: ExternalParameters,
+    internal_parameters: InternalParameters,
     resolved_dependencies: Vec<ResourceDescriptor>,
 }
 
@@ -131,6 +148,15 @@ struct ExternalParameters {
     image: String,
     platforms: Vec<String>,
     tags: Vec<String>,
+    event: String,
+    #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+    git_ref: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct InternalParameters {
+    format_version: u32,
 }
 
 #[derive(Serialize)]
@@ -237,6 +263,11 @@ pub fn provenance_statement(inputs: &BuildInputs) -> Result<Statement, AttestErr
                 image: inputs.image.clone(),
                 platforms: inputs.platforms.clone(),
                 tags: inputs.tags.clone(),
+                event: inputs.run.event.clone(),
+                git_ref: inputs.run.git_ref.clone(),
+            },
+            internal_parameters: InternalParameters {
+                format_version: inputs.run.format_version,
             },
             resolved_dependencies,
         },

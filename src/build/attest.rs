@@ -12,7 +12,7 @@ use super::BuiltImage;
 use super::transport::{TransportError, Transports};
 use crate::attest::{
     self, AttestError, BaseImage as ProvenanceBase, BuildInputs, Builder, ProvenanceMode,
-    SourceRepository, Statement, Subject,
+    RunParameters, SourceRepository, Statement, Subject,
 };
 use crate::image::model::{ChildEntry, ModelError};
 use crate::image::{Blob, BytesBlob, Image, Index, Manifest, SinkError, publish};
@@ -52,6 +52,8 @@ pub struct AttestRequest {
     pub tags: Vec<String>,
     pub source: Option<SourceRepository>,
     pub builder: Builder,
+    /// The event, ref and format version the provenance records.
+    pub run: RunParameters,
     /// When the build started (read only for provenance `max`).
     pub started_on: SystemTime,
 }
@@ -127,7 +129,7 @@ fn provenance_mode(level: ProvenanceLevel, started_on: SystemTime) -> Provenance
 
 /// How the spec appears in provenance: relative to the working directory
 /// when given that way, else by file name, so no absolute build path is hashed.
-fn spec_path_for_provenance(path: &Path) -> String {
+pub(crate) fn spec_path_for_provenance(path: &Path) -> String {
     if path.is_relative() {
         return path.to_string_lossy().into_owned();
     }
@@ -260,6 +262,7 @@ pub fn attest_image(
                 base_images: base_images.clone(),
                 source: request.source.clone(),
                 builder: request.builder.clone(),
+                run: request.run.clone(),
                 mode: provenance_mode(level, request.started_on),
             };
             item.statements

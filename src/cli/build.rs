@@ -4,7 +4,7 @@ use super::report::Reporter;
 use super::{RegistryArguments, RunArguments};
 use anyhow::Context;
 use hoist::build::attest::{AttachMode, check_referrers_output};
-use hoist::build::run::{BuildRequest, Output, OutputFiles, run_build};
+use hoist::build::run::{BuildRequest, Output, OutputFiles, run_build, verify_build};
 use hoist::oci::{Location, Platform};
 use hoist::spec::PlanOptions;
 use std::path::PathBuf;
@@ -69,8 +69,41 @@ pub struct BuildArguments {
     /// to this file (on GitLab CI: `hoist.env` by default).
     #[arg(long, value_name = "FILE")]
     dotenv: Option<PathBuf>,
+    /// Rebuild and compare with the image published at LOCATION instead of
+    /// writing: prints `reproduced: DIGEST` (exit 0) or the differences
+    /// (exit 1); exit 2 on trouble.
+    #[arg(long, value_name = "LOCATION", conflicts_with_all = [
+        "outputs", "push", "changed", "dry_run", "metadata_file", "rollback_file", "dotenv",
+    ])]
+    verify: Option<String>,
     #[command(flatten)]
     registry: RegistryArguments,
+}
+
+impl BuildArguments {
+    /// `--verify` was given: the command compares rather than writes.
+    pub fn verifies(&self) -> bool {
+        self.verify.is_some()
+    }
+}
+
+/// `hoist build --verify LOCATION`: the exit status says whether the
+/// platform manifests were reproduced (0), differ (1), or trouble (2).
+pub fn verify(arguments: BuildArguments) -> i32 {
+    let reporter = Reporter::new(arguments.run.mode());
+    let outcome = request(&arguments).and_then(|request| {
+        let text = arguments.verify.as_deref().unwrap_or_default();
+        let location: Location = text.parse().with_context(|| format!("--verify {text}"))?;
+        Ok(verify_build(&request, &location, &reporter)?)
+    });
+    reporter.finish();
+    match outcome {
+        Ok(outcome) => super::verify::report(&outcome, &reporter),
+        Err(error) => {
+            super::print_error(&error);
+            2
+        }
+    }
 }
 
 pub fn run(arguments: BuildArguments) -> anyhow::Result<()> {

@@ -13,6 +13,7 @@ mod report;
 mod repository;
 mod sign;
 mod tags;
+mod verify;
 
 use clap::{Parser, Subcommand};
 use std::io::IsTerminal;
@@ -84,6 +85,8 @@ pub fn main() -> i32 {
         .with_ansi(std::io::stderr().is_terminal())
         .try_init();
     let result = match cli.command {
+        // `build --verify` exits as `diff` does.
+        Command::Build(arguments) if arguments.verifies() => return build::verify(arguments),
         Command::Build(arguments) => build::run(arguments),
         Command::Copy(arguments) => copy::run(arguments),
         // `diff` has three exit statuses, like diff(1).

@@ -4,9 +4,10 @@
 
 use crate::common::{assert_valid_json_bytes, run};
 use hoist::attest::{
-    BaseImage, BuildInputs, Builder, ProvenanceMode, SourceRepository, Subject, attestation_entry,
-    attestation_manifest, catalog, cyclonedx, cyclonedx_json, image_files, provenance_statement,
-    referrer_manifest, referrers_fallback_tag, sbom_statement, spdx, spdx_json,
+    BaseImage, BuildInputs, Builder, ProvenanceMode, RunParameters, SourceRepository, Subject,
+    attestation_entry, attestation_manifest, catalog, cyclonedx, cyclonedx_json, image_files,
+    provenance_statement, referrer_manifest, referrers_fallback_tag, sbom_statement, spdx,
+    spdx_json,
 };
 use hoist::image::model::ChildEntry;
 use hoist::image::{Blob, BytesBlob, Image, Index, Manifest};
@@ -52,6 +53,11 @@ fn inputs(mode: ProvenanceMode) -> BuildInputs {
             .get(name)
             .map(|value| value.to_string())
         }),
+        run: RunParameters {
+            event: "tag".into(),
+            git_ref: Some("refs/tags/v1.0".into()),
+            format_version: 2,
+        },
         mode,
     }
 }

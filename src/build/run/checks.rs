@@ -46,6 +46,20 @@ pub(super) fn check_outputs(plan: &Plan, outputs: &[Output]) -> Result<(), RunEr
     Ok(())
 }
 
+/// The plan builds several images where `location` takes one.
+pub(super) fn one_image_only(plan: &Plan, location: &Location) -> RunError {
+    RunError::OneImageOnly {
+        location: location.to_string(),
+        count: plan.images.len(),
+        names: plan
+            .images
+            .iter()
+            .map(|image| image.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
+}
+
 fn check_location(plan: &Plan, location: &Location) -> Result<(), RunError> {
     // A malformed reference fails now, not after the build.
     if let Location::Registry { .. } = location {
@@ -59,16 +73,7 @@ fn check_location(plan: &Plan, location: &Location) -> Result<(), RunError> {
         Location::OciArchive { .. } | Location::DockerArchive { .. } | Location::Registry { .. }
     ) || location.tag().is_some();
     if plan.images.len() > 1 && holds_one {
-        return Err(RunError::OneImageOnly {
-            location: location.to_string(),
-            count: plan.images.len(),
-            names: plan
-                .images
-                .iter()
-                .map(|image| image.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-        });
+        return Err(one_image_only(plan, location));
     }
     if let Location::DockerArchive { .. } = location
         && let Some(image) = plan.images.iter().find(|image| image.platforms.len() > 1)

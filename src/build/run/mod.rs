@@ -8,19 +8,27 @@
 mod checks;
 mod files;
 mod publish;
+mod recorded;
+mod verify;
 
 pub use checks::Output;
 pub use files::OutputFiles;
+pub use recorded::Recorded;
+pub use verify::{
+    RecordCheck, RecordedInput, RecordedRun, VerifyError, VerifyOutcome, verify_build,
+};
 
 use super::attest::{AttachMode, AttestRequest, EvidenceError, attest_image};
 use super::changes::{ChangesError, PrepareOptions, Prepared, prepare, revision};
 use super::stream::RegistryStream;
 use super::transport::{TransportError, Transports, own_registries, scope_credentials};
 use super::{BuildError, BuildOptions, BuiltImage, build_image};
-use crate::attest::provenance::{Builder, SourceRepository};
-use crate::ci::{BuildMetadata, CiError, GitInfo, ImageMetadata, RollbackRecord};
+use crate::attest::provenance::{Builder, RunParameters, SourceRepository};
+use crate::ci::{
+    BuildMetadata, CiError, CiEvent, GitInfo, ImageMetadata, Revision, RollbackRecord,
+};
 use crate::image::Blob;
-use crate::layer::{BlobStream, CacheError, LayerCache, TrackedFiles};
+use crate::layer::{BlobStream, CacheError, FORMAT_VERSION, LayerCache, TrackedFiles};
 use crate::oci::Location;
 use crate::progress::{Event, Observer};
 use crate::registry::ClientOptions;
@@ -214,6 +222,8 @@ pub fn run_build(
         transports: &transports,
         pool: &pool,
         observer,
+        revision: &revision,
+        provenance: request.provenance,
     };
     let build_started = Instant::now();
     let options = BuildOptions {
@@ -359,6 +369,10 @@ struct Context<'a> {
     transports: &'a Transports,
     pool: &'a rayon::ThreadPool,
     observer: &'a dyn Observer,
+    revision: &'a Revision,
+    /// Provenance for every image (the request's, or what a verified
+    /// image carries).
+    provenance: Option<ProvenanceLevel>,
 }
 
 type Streams = Vec<Option<Arc<RegistryStream>>>;
@@ -449,15 +463,17 @@ impl Context<'_> {
         tags: Vec<String>,
         started_on: SystemTime,
     ) -> Result<AttestRequest, RunError> {
-        attest_request(
+        let mut request = attest_request(
             self.plan,
             image,
             self.request.sbom,
-            self.request.provenance,
+            self.provenance,
             self.request.attach,
             tags,
             started_on,
-        )
+        )?;
+        request.run = run_parameters(self.revision);
+        Ok(request)
     }
 }
 
@@ -496,8 +512,42 @@ pub fn attest_request(
         tags,
         source,
         builder: Builder::from_environment(|name| std::env::var(name).ok()),
+        run: RunParameters {
+            format_version: FORMAT_VERSION,
+            ..RunParameters::default()
+        },
         started_on,
     })
+}
+
+/// What provenance records of the run: the event and ref the tags and
+/// labels follow, and the layer format version.
+pub fn run_parameters(revision: &Revision) -> RunParameters {
+    let (event, git_ref) = match revision.event {
+        CiEvent::Branch => (
+            "branch",
+            revision
+                .branch
+                .as_ref()
+                .map(|branch| format!("refs/heads/{branch}")),
+        ),
+        CiEvent::Tag => (
+            "tag",
+            revision.tag.as_ref().map(|tag| format!("refs/tags/{tag}")),
+        ),
+        CiEvent::PullRequest => (
+            "pull-request",
+            revision
+                .pull_request
+                .map(|number| format!("refs/pull/{number}/merge")),
+        ),
+        CiEvent::Unknown => ("unknown", None),
+    };
+    RunParameters {
+        event: event.to_string(),
+        git_ref,
+        format_version: FORMAT_VERSION,
+    }
 }
 
 fn report_built(image: &BuiltImage, observer: &dyn Observer) {
