@@ -377,3 +377,42 @@ fn rebuild(
         .ok_or_else(|| run_error(RunError::NothingBuilt))?;
     Ok((Manifest::Index(image.index), blob_directory))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recorded(git_ref: &str) -> Recorded {
+        Recorded {
+            git_ref: Some(git_ref.to_string()),
+            ..Recorded::default()
+        }
+    }
+
+    #[test]
+    fn the_recorded_ref_becomes_the_event_labels_follow() {
+        let mut revision = Revision {
+            event: CiEvent::Branch,
+            branch: Some("main".to_string()),
+            ..Revision::default()
+        };
+        take_recorded_ref(&mut revision, &recorded("refs/tags/v1.2.3"));
+        assert_eq!(revision.event, CiEvent::Tag);
+        assert_eq!(revision.tag.as_deref(), Some("v1.2.3"));
+        assert_eq!(revision.version, Some(semver::Version::new(1, 2, 3)));
+        assert_eq!(revision.branch, None);
+        assert_eq!(
+            run_parameters(&revision).git_ref.as_deref(),
+            Some("refs/tags/v1.2.3")
+        );
+
+        take_recorded_ref(&mut revision, &recorded("refs/pull/7/merge"));
+        assert_eq!(revision.event, CiEvent::PullRequest);
+        assert_eq!(revision.pull_request, Some(7));
+        assert_eq!(revision.tag, None);
+
+        take_recorded_ref(&mut revision, &recorded("refs/heads/release"));
+        assert_eq!(run_parameters(&revision).event, "branch");
+        assert_eq!(revision.branch.as_deref(), Some("release"));
+    }
+}
