@@ -43,3 +43,4 @@ mod registry_token;
 mod schema_selfcheck;
 mod signing;
 mod sinks;
+mod spec_defaults;
