@@ -389,15 +389,44 @@ fn dry_run_pushes_nothing() {
     let registry = TestRegistry::start();
     let repository = format!("{}/org/web", registry.host());
     let project = project(&repository);
+    let metadata_file = project.path().join("metadata.json");
+    let output_file = project.path().join("github-output");
     let output = github(
         project.path(),
         "refs/pull/7/merge",
         "pull_request",
-        &["build", "--dry-run"],
+        &["build", "--dry-run", "--metadata-file"],
     )
+    .arg(&metadata_file)
+    .env("GITHUB_OUTPUT", &output_file)
+    .env("GITHUB_RUN_ID", "555")
     .env("HOIST_CREDS", "nobody:wrong")
     .run()
     .success();
+    // The metadata file and the step outputs say nothing was pushed, and
+    // record the run.
+    let metadata: Value = serde_json::from_slice(&fs::read(&metadata_file).unwrap()).unwrap();
+    assert_eq!(metadata["dry_run"], true, "{metadata}");
+    assert_eq!(metadata["images"][0]["status"], "dry-run", "{metadata}");
+    assert_eq!(metadata["run"]["ref"], "refs/pull/7/merge", "{metadata}");
+    assert_eq!(metadata["run"]["event"], "pull_request", "{metadata}");
+    assert_eq!(metadata["run"]["events"], serde_json::json!(["pr"]));
+    assert_eq!(metadata["run"]["revision"], SHA);
+    assert_eq!(
+        metadata["run"]["run_url"],
+        "https://github.com/org/repo/actions/runs/555"
+    );
+    for time in ["started", "finished"] {
+        assert!(
+            metadata["run"][time]
+                .as_str()
+                .is_some_and(|time| time.ends_with('Z')),
+            "{metadata}"
+        );
+    }
+    let outputs = fs::read_to_string(&output_file).unwrap();
+    assert!(outputs.contains("\ndry-run<<"), "{outputs}");
+    assert!(outputs.contains("\"status\":\"dry-run\""), "{outputs}");
     let digest = output.last_line_digest();
     assert!(
         output.stdout.contains(&format!(
