@@ -446,3 +446,66 @@ fn dry_run_pushes_nothing() {
     assert_eq!(catalog["repositories"], serde_json::json!([]));
     assert!(!project.path().join("hoist-out").exists());
 }
+
+/// The `images` step output of a run, from a fresh `GITHUB_OUTPUT` file.
+fn images_output(path: &Path) -> Value {
+    let outputs = fs::read_to_string(path).unwrap();
+    let start = outputs.find("images<<").expect("an images output");
+    let (header, body) = outputs[start..].split_once('\n').unwrap();
+    let delimiter = header.split_once("<<").unwrap().1;
+    let value = body.split(&format!("\n{delimiter}\n")).next().unwrap();
+    serde_json::from_str(value).unwrap()
+}
+
+#[test]
+fn images_output_gives_each_image_its_status() {
+    let registry = TestRegistry::start();
+    let project = tempfile::tempdir().unwrap();
+    for service in ["web", "worker"] {
+        fs::create_dir_all(project.path().join(service)).unwrap();
+        fs::write(project.path().join(service).join("file"), service).unwrap();
+    }
+    let host = registry.host();
+    fs::write(
+        project.path().join("hoist.toml"),
+        format!(
+            "[defaults]\nskip-unchanged = true\nsource-date-epoch = 1700000000\ntags = [\"main\"]\n\n\
+             [[image]]\nname = \"web\"\nrepository = \"{host}/org/web\"\n[[image.layer]]\nsource = \"web\"\n\n\
+             [[image]]\nname = \"worker\"\nrepository = \"{host}/org/worker\"\n[[image.layer]]\nsource = \"worker\"\n"
+        ),
+    )
+    .unwrap();
+    let run = |name: &str| {
+        let output_file = project.path().join(name);
+        github(
+            project.path(),
+            "refs/heads/main",
+            "push",
+            &["build", "--push"],
+        )
+        .env("GITHUB_OUTPUT", &output_file)
+        .run()
+        .success();
+        images_output(&output_file)
+    };
+    let first = run("first");
+    assert_eq!(first["web"]["status"], "pushed", "{first}");
+    assert_eq!(first["worker"]["status"], "pushed", "{first}");
+    assert_eq!(
+        first["worker"]["tags"],
+        serde_json::json!([format!("{host}/org/worker:main")])
+    );
+
+    fs::write(project.path().join("worker/file"), "changed").unwrap();
+    let second = run("second");
+    assert_eq!(second["web"]["status"], "skipped", "{second}");
+    assert_eq!(second["web"]["digest"], first["web"]["digest"]);
+    assert_eq!(second["worker"]["status"], "pushed", "{second}");
+    assert_ne!(second["worker"]["digest"], first["worker"]["digest"]);
+    assert!(
+        second["worker"]["image"]
+            .as_str()
+            .is_some_and(|image| image.starts_with(&format!("{host}/org/worker@sha256:"))),
+        "{second}"
+    );
+}
