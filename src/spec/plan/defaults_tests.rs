@@ -81,10 +81,19 @@ fn the_defaults_an_image_uses_are_in_its_section() {
     // `b` uses it: its section changes with it.
     assert_ne!(first.images[1].section, second.images[1].section);
     assert!(
-        first.images[1].section.contains("linux/amd64"),
-        "{}",
+        first.images[1]
+            .section
+            .contains(r#""platforms":["linux/amd64"]"#),
+        "values only, no positions: {}",
         first.images[1].section
     );
+    // Moving the defaults (a comment above them) changes nothing it uses.
+    let moved = parse(&format!(
+        "# moved\n{}",
+        spec("platforms = [\"linux/amd64\"]")
+    ))
+    .unwrap();
+    assert_eq!(moved.images[1].section, first.images[1].section);
 
     // Without [defaults] a section is the image's own text, as before.
     let plain = parse(&format!("[[image]]\nname = \"a\"\n{LAYER}")).unwrap();
