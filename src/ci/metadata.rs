@@ -4,6 +4,7 @@
 //! output ([`super::outputs`]).
 
 use super::CiError;
+use super::run::RunMetadata;
 use crate::image::{Blob, Image, Manifest};
 use crate::oci::{Digest, Platform};
 use serde::{Deserialize, Serialize};
@@ -16,10 +17,17 @@ const REFERENCE_DIGEST: &str = "vnd.docker.reference.digest";
 const ATTESTATION_MANIFEST: &str = "attestation-manifest";
 /// Annotation on each in-toto layer naming its predicate.
 const PREDICATE_TYPE: &str = "in-toto.io/predicate-type";
+const VERSION_LABEL: &str = "org.opencontainers.image.version";
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BuildMetadata {
+    /// `--dry-run`: nothing was pushed; every image's status says so too.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// The run: revision, ref, event, CI run id and address, start and end.
+    #[serde(default)]
+    pub run: RunMetadata,
     pub images: Vec<ImageMetadata>,
     /// Wall time per phase in milliseconds (`layers`, `push`, ...). Only in
     /// this file, never in anything hashed.
@@ -40,8 +48,47 @@ pub struct ImageMetadata {
     pub size: u64,
     /// Tags as given to the sink (`main`, `sha-3f2a9c1`), not full references.
     pub tags: Vec<String>,
+    /// What this run did with the image.
+    #[serde(default)]
+    pub status: ImageStatus,
+    /// The `org.opencontainers.image.version` label, when it has one.
+    #[serde(default)]
+    pub version: Option<String>,
+    /// The config labels of its first platform image (every platform gets
+    /// the same from the spec and CI).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
     pub platforms: Vec<PlatformMetadata>,
     pub attestations: Vec<AttestationMetadata>,
+}
+
+/// What a run did with one image.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ImageStatus {
+    /// Built and pushed to its repository.
+    Pushed,
+    /// Unchanged, and this run's tags pointed at the image it matched.
+    Retagged,
+    /// Unchanged since the image it matched; nothing was written.
+    Skipped,
+    /// Built, and `--dry-run` pushed nothing.
+    DryRun,
+    /// Built and written to local outputs (layouts, archives) only.
+    #[default]
+    Written,
+}
+
+impl ImageStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImageStatus::Pushed => "pushed",
+            ImageStatus::Retagged => "retagged",
+            ImageStatus::Skipped => "skipped",
+            ImageStatus::DryRun => "dry-run",
+            ImageStatus::Written => "written",
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,10 +131,14 @@ impl ImageMetadata {
             media_type: descriptor.media_type().to_string(),
             size: descriptor.size(),
             tags: tags.to_vec(),
+            status: ImageStatus::default(),
+            version: None,
+            labels: BTreeMap::new(),
             platforms: Vec::new(),
             attestations: Vec::new(),
         };
         collect(manifest, None, &mut metadata)?;
+        metadata.version = metadata.labels.get(VERSION_LABEL).cloned();
         Ok(metadata)
     }
 
@@ -122,6 +173,9 @@ fn collect(
                 Some(platform) => platform,
                 None => config_platform(image, manifest.digest())?,
             };
+            if metadata.platforms.is_empty() {
+                metadata.labels = config_labels(image);
+            }
             metadata.platforms.push(platform_metadata(image, &platform));
         }
         Manifest::Index(index) => {
@@ -146,6 +200,16 @@ fn collect(
         }
     }
     Ok(())
+}
+
+/// The image config's `config.Labels`; none when it has no such map.
+fn config_labels(image: &Image) -> BTreeMap<String, String> {
+    serde_json::from_slice::<serde_json::Value>(image.config.bytes())
+        .ok()
+        .and_then(|config| {
+            serde_json::from_value(config.get("config")?.get("Labels")?.clone()).ok()
+        })
+        .unwrap_or_default()
 }
 
 fn platform_metadata(image: &Image, platform: &Platform) -> PlatformMetadata {

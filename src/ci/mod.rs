@@ -16,6 +16,7 @@ pub mod labels;
 pub mod metadata;
 pub mod outputs;
 pub mod revision;
+pub mod run;
 pub mod tag_rules;
 pub mod tags;
 mod template;
@@ -27,9 +28,12 @@ pub use git::GitInfo;
 pub use labels::{
     INPUTS_DIGEST_LABEL, ImageLabels, SourceFingerprint, inputs_digest, standard_labels,
 };
-pub use metadata::{AttestationMetadata, BuildMetadata, ImageMetadata, PlatformMetadata};
+pub use metadata::{
+    AttestationMetadata, BuildMetadata, ImageMetadata, ImageStatus, PlatformMetadata,
+};
 pub use outputs::{GitHubOutputs, GitLabDotenv, RollbackRecord, step_summary, write_rollback_file};
 pub use revision::Revision;
+pub use run::RunMetadata;
 pub use tags::{
     DateRule, LatestPolicy, RawRule, TagSpec, TagStrategy, compute_tags, sanitize_tag, stable_tag,
 };

@@ -4,14 +4,18 @@
 //! [`BuildMetadata`], after publishing.
 
 use super::CiError;
-use super::metadata::{BuildMetadata, ImageMetadata, write_atomically};
+use super::metadata::{BuildMetadata, ImageMetadata, ImageStatus, write_atomically};
 use crate::oci::{Digest, sha256_digest};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::Path;
 
-/// Step outputs for GitHub Actions: `digest`, `image`, `tags`, `metadata`.
+/// Step outputs for GitHub Actions, named as docker/metadata-action names
+/// them: `digest`, `image`, `tags`, `version` and `labels` describe the
+/// first image (the only one in most specs), `images` every image, `dry-run`
+/// whether anything was pushed, and `metadata` the whole build.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GitHubOutputs {
     /// Top manifest digest of the first image.
@@ -21,8 +25,43 @@ pub struct GitHubOutputs {
     pub image: String,
     /// Every `repository:tag` of every image, one per line.
     pub tags: Vec<String>,
+    /// The first image's `org.opencontainers.image.version` label.
+    pub version: String,
+    /// The first image's config labels, as `key=value` lines.
+    pub labels: Vec<String>,
+    /// Every image by name, as one line of JSON (see [`ImageOutput`]).
+    pub images: String,
+    pub dry_run: bool,
     /// The whole build, as one line of JSON.
     pub metadata: String,
+}
+
+/// One image in the `images` output.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageOutput {
+    pub digest: Digest,
+    /// `repository@digest`, or the digest alone when nothing was pushed.
+    pub image: String,
+    /// `repository:tag` for every tag.
+    pub tags: Vec<String>,
+    pub labels: BTreeMap<String, String>,
+    pub version: Option<String>,
+    pub status: ImageStatus,
+}
+
+impl ImageOutput {
+    pub fn new(image: &ImageMetadata) -> ImageOutput {
+        ImageOutput {
+            digest: image.digest.clone(),
+            image: image
+                .pinned_reference()
+                .unwrap_or_else(|| image.digest.to_string()),
+            tags: image.tag_references(),
+            labels: image.labels.clone(),
+            version: image.version.clone(),
+            status: image.status,
+        }
+    }
 }
 
 impl GitHubOutputs {
@@ -31,16 +70,32 @@ impl GitHubOutputs {
         let Some(first) = metadata.images.first() else {
             return Ok(None);
         };
+        let images: BTreeMap<&str, ImageOutput> = metadata
+            .images
+            .iter()
+            .map(|image| (image.name.as_str(), ImageOutput::new(image)))
+            .collect();
+        let images = serde_json::to_string(&images).map_err(|source| CiError::Encode {
+            what: "images output",
+            source,
+        })?;
+        let first_output = ImageOutput::new(first);
         Ok(Some(GitHubOutputs {
-            digest: first.digest.clone(),
-            image: first
-                .pinned_reference()
-                .unwrap_or_else(|| first.digest.to_string()),
+            digest: first_output.digest,
+            image: first_output.image,
             tags: metadata
                 .images
                 .iter()
                 .flat_map(ImageMetadata::tag_references)
                 .collect(),
+            version: first.version.clone().unwrap_or_default(),
+            labels: first
+                .labels
+                .iter()
+                .map(|(key, value)| format!("{key}={value}"))
+                .collect(),
+            images,
+            dry_run: metadata.dry_run,
             metadata: metadata.to_json_line()?,
         }))
     }
@@ -56,6 +111,10 @@ impl GitHubOutputs {
             ("digest", self.digest.to_string()),
             ("image", self.image.clone()),
             ("tags", self.tags.join("\n")),
+            ("version", self.version.clone()),
+            ("labels", self.labels.join("\n")),
+            ("images", self.images.clone()),
+            ("dry-run", self.dry_run.to_string()),
             ("metadata", self.metadata.clone()),
         ];
         for (key, value) in entries {
@@ -75,96 +134,147 @@ impl GitHubOutputs {
 }
 
 /// Appends a Markdown section per image to `path` (the file
-/// `GITHUB_STEP_SUMMARY` names): a table of platforms with manifest digests,
-/// sizes and layer counts, the tags, the attestations and a
-/// `docker pull repository@digest` line.
-pub fn step_summary(path: &Path, images: &[ImageMetadata]) -> Result<(), CiError> {
+/// `GITHUB_STEP_SUMMARY` names): its status, a table of platforms with
+/// manifest digests, sizes and layer counts, the tags, the attestations and a
+/// `docker pull repository@digest` line. A dry run says so first.
+pub fn step_summary(path: &Path, metadata: &BuildMetadata) -> Result<(), CiError> {
     let mut text = String::new();
-    for image in images {
-        let _ = writeln!(text, "### {}\n", image.name);
-        let _ = writeln!(text, "Digest: `{}`\n", image.digest);
-        let _ = writeln!(text, "| Platform | Manifest digest | Size | Layers |");
-        let _ = writeln!(text, "| --- | --- | ---: | ---: |");
-        for platform in &image.platforms {
-            let _ = writeln!(
-                text,
-                "| {} | `{}` | {} | {} |",
-                platform.platform,
-                platform.digest,
-                indicatif::HumanBytes(platform.size),
-                platform.layers
-            );
-        }
-        let _ = writeln!(text);
-        let tags = image.tag_references();
-        if tags.is_empty() {
-            let _ = writeln!(text, "Tags: none (published by digest)\n");
-        } else {
-            let quoted: Vec<String> = tags.iter().map(|tag| format!("`{tag}`")).collect();
-            let _ = writeln!(text, "Tags: {}\n", quoted.join(", "));
-        }
-        for attestation in &image.attestations {
-            let subject = attestation
-                .subject
-                .as_ref()
-                .map_or_else(|| "the index".to_string(), |digest| format!("`{digest}`"));
-            let _ = writeln!(
-                text,
-                "- Attestation `{}` for {}: {}",
-                attestation.digest,
-                subject,
-                attestation.predicate_types.join(", ")
-            );
-        }
-        if !image.attestations.is_empty() {
-            let _ = writeln!(text);
-        }
-        if let Some(reference) = image.pinned_reference() {
-            let _ = writeln!(text, "```sh\ndocker pull {reference}\n```\n");
-        }
+    if metadata.dry_run {
+        let _ = writeln!(text, "**Dry run: nothing was pushed.**\n");
+    }
+    for image in &metadata.images {
+        summarize_image(&mut text, image);
     }
     append(path, text.as_bytes())
 }
 
-/// GitLab's dotenv report (`artifacts: reports: dotenv:`): `HOIST_DIGEST`,
-/// `HOIST_IMAGE` and `HOIST_TAGS` (comma-separated), for later jobs.
+fn summarize_image(text: &mut String, image: &ImageMetadata) {
+    let _ = writeln!(text, "### {}\n", image.name);
+    let _ = writeln!(text, "Status: {}\n", image.status.as_str());
+    let _ = writeln!(text, "Digest: `{}`\n", image.digest);
+    let _ = writeln!(text, "| Platform | Manifest digest | Size | Layers |");
+    let _ = writeln!(text, "| --- | --- | ---: | ---: |");
+    for platform in &image.platforms {
+        let _ = writeln!(
+            text,
+            "| {} | `{}` | {} | {} |",
+            platform.platform,
+            platform.digest,
+            indicatif::HumanBytes(platform.size),
+            platform.layers
+        );
+    }
+    let _ = writeln!(text);
+    let tags = image.tag_references();
+    if tags.is_empty() {
+        let _ = writeln!(text, "Tags: none (published by digest)\n");
+    } else {
+        let quoted: Vec<String> = tags.iter().map(|tag| format!("`{tag}`")).collect();
+        let _ = writeln!(text, "Tags: {}\n", quoted.join(", "));
+    }
+    for attestation in &image.attestations {
+        let subject = attestation
+            .subject
+            .as_ref()
+            .map_or_else(|| "the index".to_string(), |digest| format!("`{digest}`"));
+        let _ = writeln!(
+            text,
+            "- Attestation `{}` for {}: {}",
+            attestation.digest,
+            subject,
+            attestation.predicate_types.join(", ")
+        );
+    }
+    if !image.attestations.is_empty() {
+        let _ = writeln!(text);
+    }
+    // A pull line only for what a registry holds.
+    if let Some(reference) = image.pinned_reference()
+        && image.status != ImageStatus::DryRun
+    {
+        let _ = writeln!(text, "```sh\ndocker pull {reference}\n```\n");
+    }
+}
+
+/// GitLab's dotenv report (`artifacts: reports: dotenv:`), for later jobs:
+/// `HOIST_DIGEST`, `HOIST_IMAGE` (the first image) and `HOIST_TAGS` (every
+/// image's, comma-separated), `HOIST_DRY_RUN`, `HOIST_IMAGES` (the names),
+/// and per image `HOIST_<NAME>_DIGEST`, `_IMAGE`, `_TAGS`, `_VERSION` and
+/// `_STATUS`, `<NAME>` upper-cased with every other character than a letter
+/// or digit made `_`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GitLabDotenv {
     pub digest: Digest,
     pub image: String,
     pub tags: Vec<String>,
+    pub dry_run: bool,
+    /// Every image by name.
+    pub images: Vec<(String, ImageOutput)>,
 }
 
 impl GitLabDotenv {
     /// `None` when the build produced no image.
     pub fn from_metadata(metadata: &BuildMetadata) -> Option<GitLabDotenv> {
-        let first = metadata.images.first()?;
+        let first = ImageOutput::new(metadata.images.first()?);
         Some(GitLabDotenv {
-            digest: first.digest.clone(),
-            image: first
-                .pinned_reference()
-                .unwrap_or_else(|| first.digest.to_string()),
+            digest: first.digest,
+            image: first.image,
             tags: metadata
                 .images
                 .iter()
                 .flat_map(ImageMetadata::tag_references)
                 .collect(),
+            dry_run: metadata.dry_run,
+            images: metadata
+                .images
+                .iter()
+                .map(|image| (image.name.clone(), ImageOutput::new(image)))
+                .collect(),
         })
+    }
+
+    fn entries(&self) -> Vec<(String, String)> {
+        let mut entries = vec![
+            ("HOIST_DIGEST".to_string(), self.digest.to_string()),
+            ("HOIST_IMAGE".to_string(), self.image.clone()),
+            ("HOIST_TAGS".to_string(), self.tags.join(",")),
+            ("HOIST_DRY_RUN".to_string(), self.dry_run.to_string()),
+            (
+                "HOIST_IMAGES".to_string(),
+                self.images
+                    .iter()
+                    .map(|(name, _)| name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+        ];
+        for (name, image) in &self.images {
+            let prefix = format!("HOIST_{}", variable_part(name));
+            entries.extend([
+                (format!("{prefix}_DIGEST"), image.digest.to_string()),
+                (format!("{prefix}_IMAGE"), image.image.clone()),
+                (format!("{prefix}_TAGS"), image.tags.join(",")),
+                (
+                    format!("{prefix}_VERSION"),
+                    image.version.clone().unwrap_or_default(),
+                ),
+                (
+                    format!("{prefix}_STATUS"),
+                    image.status.as_str().to_string(),
+                ),
+            ]);
+        }
+        entries
     }
 
     /// Replaces `path` with the report. GitLab's dotenv has no quoting and
     /// no multi-line values, so a value with a line break is refused.
     pub fn write(&self, path: &Path) -> Result<(), CiError> {
-        let entries = [
-            ("HOIST_DIGEST", self.digest.to_string()),
-            ("HOIST_IMAGE", self.image.clone()),
-            ("HOIST_TAGS", self.tags.join(",")),
-        ];
         let mut text = String::new();
-        for (key, value) in entries {
+        for (key, value) in self.entries() {
             if value.contains(['\n', '\r']) {
                 return Err(CiError::OutputValue {
-                    key: key.to_string(),
+                    key,
                     path: path.to_path_buf(),
                     reason: "GitLab dotenv values cannot span lines",
                 });
@@ -173,6 +283,19 @@ impl GitLabDotenv {
         }
         write_atomically(path, text.as_bytes())
     }
+}
+
+/// An image name as part of a variable name: `api-v2.web` -> `API_V2_WEB`.
+fn variable_part(name: &str) -> String {
+    name.chars()
+        .map(|character| {
+            if character.is_ascii_alphanumeric() {
+                character.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// How to undo one tag move: the tag pointed at `previous_digest` before

@@ -2,7 +2,7 @@
 //! are errors; values keep their spans so later checks can point at them.
 //! Every key is documented in `docs/spec.md`.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use toml::Spanned;
 
@@ -11,8 +11,36 @@ use toml::Spanned;
 pub struct SpecFile {
     /// Default output location for `hoist build` without `--output`.
     pub output: Option<Spanned<String>>,
+    /// `[defaults]`: keys every `[[image]]` takes unless it sets them itself.
+    pub defaults: Option<Spanned<DefaultsSpec>>,
     #[serde(rename = "image", default)]
     pub images: Vec<Spanned<ImageSpec>>,
+}
+
+/// `[defaults]`: every `[[image]]` key but `name`, `layer` and `repository`.
+/// The keys an image does not set come from here (see [`super::defaults`]).
+/// Serialized only to fingerprint the defaults an image uses.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DefaultsSpec {
+    pub base: Option<Spanned<String>>,
+    pub platforms: Option<Vec<Spanned<String>>>,
+    pub compression: Option<Spanned<String>>,
+    pub compression_level: Option<Spanned<i64>>,
+    pub source_date_epoch: Option<Spanned<i64>>,
+    pub tags: Option<Spanned<toml::Value>>,
+    pub sbom: Option<bool>,
+    pub provenance: Option<Spanned<toml::Value>>,
+    pub skip_unchanged: Option<bool>,
+    pub config: Option<ConfigSpec>,
+    /// Keys an image cannot share; accepted here only to refuse them with
+    /// a message that says why.
+    #[serde(skip_serializing)]
+    pub name: Option<Spanned<toml::Value>>,
+    #[serde(skip_serializing)]
+    pub layer: Option<Spanned<toml::Value>>,
+    #[serde(skip_serializing)]
+    pub repository: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -39,7 +67,7 @@ pub struct ImageSpec {
     pub layers: Vec<Spanned<LayerSpec>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ConfigSpec {
     pub entrypoint: Option<Vec<String>>,

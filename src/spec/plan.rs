@@ -187,19 +187,30 @@ impl Plan {
             }
         }
 
-        // An `[[image]]` header's span covers only the header: its section
-        // runs to the next image's header (TOML puts no top-level key after
-        // a table, so nothing else can sit in between).
-        let starts: Vec<usize> = spec.images.iter().map(|image| image.span().start).collect();
+        if let Some(defaults) = &spec.defaults
+            && let Some(refused) = super::defaults::refused_key(defaults.get_ref())
+        {
+            return Err(resolver.invalid(
+                refused.span,
+                refused.key,
+                format!("`[defaults]` cannot set it: {}", refused.reason),
+            ));
+        }
+        let boundaries = section_boundaries(&spec, text);
+        let defaults = spec.defaults.map(toml::Spanned::into_inner);
         let mut git_epoch = None;
         let mut images = Vec::new();
-        for (position, image) in spec.images.iter().enumerate() {
-            if !options.images.is_empty()
-                && !options.images.contains(image.get_ref().name.get_ref())
-            {
+        for image in spec.images {
+            let span = image.span();
+            let mut image = image.into_inner();
+            if !options.images.is_empty() && !options.images.contains(image.name.get_ref()) {
                 continue;
             }
-            let epoch = match (environment_epoch, &image.get_ref().source_date_epoch) {
+            let used_defaults = defaults
+                .as_ref()
+                .map(|defaults| super::defaults::apply(&mut image, defaults))
+                .unwrap_or_default();
+            let epoch = match (environment_epoch, &image.source_date_epoch) {
                 (Some(epoch), _) => epoch,
                 (None, Some(epoch)) => u64::try_from(*epoch.get_ref())
                     .ok()
@@ -217,16 +228,19 @@ impl Plan {
                     *git_epoch.get_or_insert_with(|| git_commit_time(&directory).unwrap_or(0))
                 }
             };
-            let mut resolved = resolver.image(image.get_ref(), epoch, &options.platforms)?;
-            let end = starts
-                .get(position + 1)
+            let mut resolved = resolver.image(&image, epoch, &options.platforms)?;
+            let end = boundaries
+                .iter()
                 .copied()
+                .find(|boundary| *boundary > span.start)
                 .unwrap_or(text.len())
-                .max(image.span().end);
-            resolved.section = text
-                .get(image.span().start..end)
-                .unwrap_or_default()
-                .to_string();
+                .max(span.end);
+            resolved.section = text.get(span.start..end).unwrap_or_default().to_string();
+            if !used_defaults.is_empty() {
+                // The defaults this image took decide it as much as its own keys.
+                resolved.section.push_str("\n# [defaults] used: ");
+                resolved.section.push_str(&used_defaults);
+            }
             images.push(resolved);
         }
         Ok(Plan {
@@ -264,6 +278,26 @@ impl ImagePlan {
             })
             .collect()
     }
+}
+
+/// Where each image's section of the text ends: at the next `[[image]]`
+/// header or `[defaults...]` header, whichever comes first. A header's span
+/// covers only the header, and TOML puts no top-level key after a table, so
+/// a section runs from its header to the next one of these.
+fn section_boundaries(spec: &SpecFile, text: &str) -> Vec<usize> {
+    let mut boundaries: Vec<usize> = spec.images.iter().map(|image| image.span().start).collect();
+    // `[defaults.config]` and `[defaults.tags]` are headers of their own,
+    // which the span of `[defaults]` does not cover.
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with("[defaults]") || trimmed.starts_with("[defaults.") {
+            boundaries.push(offset + (line.len() - trimmed.len()));
+        }
+        offset += line.len();
+    }
+    boundaries.sort_unstable();
+    boundaries
 }
 
 fn expand(template: &str, platform: &Platform) -> String {
@@ -798,3 +832,6 @@ fn parse_mode(value: &super::file::ModeValue) -> Option<u32> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod defaults_tests;

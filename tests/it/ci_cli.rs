@@ -389,15 +389,44 @@ fn dry_run_pushes_nothing() {
     let registry = TestRegistry::start();
     let repository = format!("{}/org/web", registry.host());
     let project = project(&repository);
+    let metadata_file = project.path().join("metadata.json");
+    let output_file = project.path().join("github-output");
     let output = github(
         project.path(),
         "refs/pull/7/merge",
         "pull_request",
-        &["build", "--dry-run"],
+        &["build", "--dry-run", "--metadata-file"],
     )
+    .arg(&metadata_file)
+    .env("GITHUB_OUTPUT", &output_file)
+    .env("GITHUB_RUN_ID", "555")
     .env("HOIST_CREDS", "nobody:wrong")
     .run()
     .success();
+    // The metadata file and the step outputs say nothing was pushed, and
+    // record the run.
+    let metadata: Value = serde_json::from_slice(&fs::read(&metadata_file).unwrap()).unwrap();
+    assert_eq!(metadata["dry_run"], true, "{metadata}");
+    assert_eq!(metadata["images"][0]["status"], "dry-run", "{metadata}");
+    assert_eq!(metadata["run"]["ref"], "refs/pull/7/merge", "{metadata}");
+    assert_eq!(metadata["run"]["event"], "pull_request", "{metadata}");
+    assert_eq!(metadata["run"]["events"], serde_json::json!(["pr"]));
+    assert_eq!(metadata["run"]["revision"], SHA);
+    assert_eq!(
+        metadata["run"]["run_url"],
+        "https://github.com/org/repo/actions/runs/555"
+    );
+    for time in ["started", "finished"] {
+        assert!(
+            metadata["run"][time]
+                .as_str()
+                .is_some_and(|time| time.ends_with('Z')),
+            "{metadata}"
+        );
+    }
+    let outputs = fs::read_to_string(&output_file).unwrap();
+    assert!(outputs.contains("\ndry-run<<"), "{outputs}");
+    assert!(outputs.contains("\"status\":\"dry-run\""), "{outputs}");
     let digest = output.last_line_digest();
     assert!(
         output.stdout.contains(&format!(
@@ -416,4 +445,67 @@ fn dry_run_pushes_nothing() {
     let catalog: Value = serde_json::from_str(&catalog).unwrap();
     assert_eq!(catalog["repositories"], serde_json::json!([]));
     assert!(!project.path().join("hoist-out").exists());
+}
+
+/// The `images` step output of a run, from a fresh `GITHUB_OUTPUT` file.
+fn images_output(path: &Path) -> Value {
+    let outputs = fs::read_to_string(path).unwrap();
+    let start = outputs.find("images<<").expect("an images output");
+    let (header, body) = outputs[start..].split_once('\n').unwrap();
+    let delimiter = header.split_once("<<").unwrap().1;
+    let value = body.split(&format!("\n{delimiter}\n")).next().unwrap();
+    serde_json::from_str(value).unwrap()
+}
+
+#[test]
+fn images_output_gives_each_image_its_status() {
+    let registry = TestRegistry::start();
+    let project = tempfile::tempdir().unwrap();
+    for service in ["web", "worker"] {
+        fs::create_dir_all(project.path().join(service)).unwrap();
+        fs::write(project.path().join(service).join("file"), service).unwrap();
+    }
+    let host = registry.host();
+    fs::write(
+        project.path().join("hoist.toml"),
+        format!(
+            "[defaults]\nskip-unchanged = true\nsource-date-epoch = 1700000000\ntags = [\"main\"]\n\n\
+             [[image]]\nname = \"web\"\nrepository = \"{host}/org/web\"\n[[image.layer]]\nsource = \"web\"\n\n\
+             [[image]]\nname = \"worker\"\nrepository = \"{host}/org/worker\"\n[[image.layer]]\nsource = \"worker\"\n"
+        ),
+    )
+    .unwrap();
+    let run = |name: &str| {
+        let output_file = project.path().join(name);
+        github(
+            project.path(),
+            "refs/heads/main",
+            "push",
+            &["build", "--push"],
+        )
+        .env("GITHUB_OUTPUT", &output_file)
+        .run()
+        .success();
+        images_output(&output_file)
+    };
+    let first = run("first");
+    assert_eq!(first["web"]["status"], "pushed", "{first}");
+    assert_eq!(first["worker"]["status"], "pushed", "{first}");
+    assert_eq!(
+        first["worker"]["tags"],
+        serde_json::json!([format!("{host}/org/worker:main")])
+    );
+
+    fs::write(project.path().join("worker/file"), "changed").unwrap();
+    let second = run("second");
+    assert_eq!(second["web"]["status"], "skipped", "{second}");
+    assert_eq!(second["web"]["digest"], first["web"]["digest"]);
+    assert_eq!(second["worker"]["status"], "pushed", "{second}");
+    assert_ne!(second["worker"]["digest"], first["worker"]["digest"]);
+    assert!(
+        second["worker"]["image"]
+            .as_str()
+            .is_some_and(|image| image.starts_with(&format!("{host}/org/worker@sha256:"))),
+        "{second}"
+    );
 }

@@ -43,4 +43,5 @@ mod registry_token;
 mod schema_selfcheck;
 mod signing;
 mod sinks;
+mod spec_defaults;
 mod verify;

@@ -45,11 +45,9 @@ pub(super) fn write(
             })?;
     }
     if let Some(path) = variable("GITHUB_STEP_SUMMARY") {
-        step_summary(Path::new(&path), &metadata.images).map_err(|source| {
-            RunError::OutputFile {
-                what: "writing the job summary GITHUB_STEP_SUMMARY names".to_string(),
-                source,
-            }
+        step_summary(Path::new(&path), metadata).map_err(|source| RunError::OutputFile {
+            what: "writing the job summary GITHUB_STEP_SUMMARY names".to_string(),
+            source,
         })?;
     }
     let dotenv: Option<PathBuf> = match &files.dotenv {

@@ -25,7 +25,8 @@ use super::transport::{TransportError, Transports, own_registries, scope_credent
 use super::{BuildError, BuildOptions, BuiltImage, build_image};
 use crate::attest::provenance::{Builder, RunParameters, SourceRepository};
 use crate::ci::{
-    BuildMetadata, CiError, CiEvent, GitInfo, ImageMetadata, Revision, RollbackRecord,
+    BuildMetadata, CiEnvironment, CiError, CiEvent, GitInfo, ImageMetadata, ImageStatus, Revision,
+    RollbackRecord, RunMetadata,
 };
 use crate::image::Blob;
 use crate::layer::{BlobStream, CacheError, FORMAT_VERSION, LayerCache, TrackedFiles};
@@ -268,6 +269,8 @@ pub fn run_build(
         rollback.extend(published.rollback);
     }
     let metadata = BuildMetadata {
+        dry_run: request.dry_run,
+        run: run_metadata(&revision, started_on),
         images,
         timings_ms: [
             ("build", build_time),
@@ -284,6 +287,26 @@ pub fn run_build(
         metadata,
         rollback,
     })
+}
+
+/// The run for the metadata file. The clock is read here, for this record
+/// only; an environment that cannot be read leaves the CI fields empty (the
+/// build already used what it could read of it).
+fn run_metadata(revision: &crate::ci::Revision, started_on: SystemTime) -> RunMetadata {
+    let seconds = |time: SystemTime| {
+        time.duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .and_then(|elapsed| i64::try_from(elapsed.as_secs()).ok())
+            .unwrap_or(0)
+    };
+    let environment = CiEnvironment::from_process_env().unwrap_or_default();
+    RunMetadata::new(
+        &environment,
+        revision,
+        |name| std::env::var(name).ok(),
+        seconds(started_on),
+        seconds(SystemTime::now()),
+    )
 }
 
 /// The outputs asked for, or the spec's `output`, or `oci:hoist-out`.
@@ -350,12 +373,14 @@ fn skipped_metadata(prepared: &Prepared) -> Result<(Option<String>, Vec<ImageMet
     let mut digest = None;
     let mut images = Vec::new();
     for skipped in &prepared.skipped {
-        images.push(ImageMetadata::from_manifest(
+        let mut metadata = ImageMetadata::from_manifest(
             &skipped.name,
             skipped.repository.as_deref(),
             &skipped.manifest,
             std::slice::from_ref(&skipped.tag),
-        )?);
+        )?;
+        metadata.status = ImageStatus::Skipped;
+        images.push(metadata);
         digest.get_or_insert_with(|| skipped.manifest.digest().to_string());
     }
     Ok((digest, images))

@@ -8,7 +8,7 @@ use crate::build::BuiltImage;
 use crate::build::attest::{Referrer, publish_referrers};
 use crate::build::stream::{RegistryStream, StreamedSink};
 use crate::build::transport::Transports;
-use crate::ci::{ImageMetadata, RollbackRecord};
+use crate::ci::{ImageMetadata, ImageStatus, RollbackRecord};
 use crate::image::{Manifest, publish};
 use crate::oci::Location;
 use crate::progress::{Event, Observer};
@@ -170,12 +170,14 @@ impl Publishing<'_> {
         };
         let tags = push_tags_of(self.push_tags, &image.name).to_vec();
         let top = Manifest::Index(image.index.clone());
-        published.metadata = Some(ImageMetadata::from_manifest(
-            &image.name,
-            Some(repository),
-            &top,
-            &tags,
-        )?);
+        let mut metadata =
+            ImageMetadata::from_manifest(&image.name, Some(repository), &top, &tags)?;
+        metadata.status = if self.dry_run {
+            ImageStatus::DryRun
+        } else {
+            ImageStatus::Pushed
+        };
+        published.metadata = Some(metadata);
         if self.dry_run {
             self.observer.event(Event::WouldPush {
                 image: image.name.clone(),
