@@ -31,5 +31,6 @@ pub use metadata::{AttestationMetadata, BuildMetadata, ImageMetadata, PlatformMe
 pub use outputs::{GitHubOutputs, GitLabDotenv, RollbackRecord, step_summary, write_rollback_file};
 pub use revision::Revision;
 pub use tags::{
-    DateRule, LatestPolicy, RawRule, TagSpec, TagStrategy, compute_tags, sanitize_tag, stable_tag,
+    DateRule, LatestPolicy, RawRule, TagSpec, TagStrategy, compute_tags, moving_tags, sanitize_tag,
+    stable_tag,
 };
