@@ -73,6 +73,14 @@ pub enum Event {
         /// Of those, uploaded while the image was built.
         streamed: usize,
     },
+    /// An image `--changed` skipped now has this run's `tags` too: a copy of
+    /// its manifest under each, no blob moved.
+    ImageRetagged {
+        image: String,
+        repository: String,
+        digest: Digest,
+        tags: Vec<String>,
+    },
     /// A dry run: what a push would have pushed.
     WouldPush {
         image: String,

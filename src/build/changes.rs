@@ -1,17 +1,18 @@
 //! Before building: each image's tags, its `org.opencontainers.image.*`
-//! labels, and, with `--changed` or `skip-unchanged`, whether the image
-//! published at its target was built from the same inputs (then it is
-//! skipped, and the build says so through [`Event::ImageUnchanged`]).
+//! labels and inputs digest, and, with `--changed` or `skip-unchanged`,
+//! whether an image published under a tag that lasts across commits was
+//! built from the same inputs (then it is skipped, and the build says so
+//! through [`Event::ImageUnchanged`]; with `--push` it gets this run's tags).
 
 use super::metadata::{
     MetadataError, add_inputs_label, add_standard_labels, base_digest, image_inputs_digest,
     published_inputs_digest, revision_is_known,
 };
 use super::transport::{Transports, parse_reference};
-use crate::ci::{CiEnvironment, CiError, GitInfo, Revision, compute_tags, stable_tag};
+use crate::ci::{CiEnvironment, CiError, GitInfo, Revision, compute_tags, moving_tags, stable_tag};
 use crate::image::Manifest;
 use crate::layer::TrackedFiles;
-use crate::oci::Location;
+use crate::oci::{Digest, Location};
 use crate::progress::{Event, Observer};
 use crate::spec::{ImagePlan, Plan};
 use std::error::Error as StdError;
@@ -87,8 +88,12 @@ impl std::fmt::Display for Target {
 pub struct Skipped {
     pub name: String,
     pub manifest: Manifest,
+    /// The tag it was found under.
     pub tag: String,
     pub repository: Option<String>,
+    /// This run's tags, to point at the image found (with `--push`, unless
+    /// `--changed=no-retag`); empty when it keeps the tags it has.
+    pub retag: Vec<String>,
 }
 
 /// What the plan becomes before building.
@@ -106,6 +111,8 @@ pub struct PrepareOptions<'a> {
     pub pushing: bool,
     /// `--changed`: every image is checked, not just `skip-unchanged` ones.
     pub changed: bool,
+    /// A skipped image gets this run's tags (`--changed=no-retag` says no).
+    pub retag: bool,
     pub extra_tags: &'a [String],
     /// Where a local build writes first, for `--changed` without `--push`.
     pub first_output: Option<&'a Location>,
@@ -114,7 +121,11 @@ pub struct PrepareOptions<'a> {
 }
 
 /// Adds labels and the inputs digest to each image and drops the images
-/// whose published inputs digest matches.
+/// whose published inputs digest matches. The inputs digest is a label
+/// under the same condition as the other labels (git or CI, or the spec's
+/// `skip-unchanged`), never because of `--changed`: the bytes of an image
+/// do not depend on the flag, so turning it on later finds images pushed
+/// without it.
 pub fn prepare(
     plan: &Plan,
     revision: &Revision,
@@ -138,58 +149,35 @@ pub fn prepare(
         // `ref.name` takes a tag the commit and the event fix, never a date
         // or run-number tag, which would put the clock into the config.
         let ref_name = if known {
-            let spec = image.tags.clone().unwrap_or_default();
-            stable_tag(&spec, revision).map_err(|source| ChangesError::Tags {
-                image: image.name.clone(),
-                source,
-            })?
+            stable_tag(&image.tags.clone().unwrap_or_default(), revision)
+                .map_err(|source| tags_error(&image, source))?
         } else {
             None
         };
         let detect = options.changed || image.skip_unchanged;
-        let base = if known || detect {
+        let labelled = known || image.skip_unchanged;
+        let base = if labelled || detect {
             base_digest(&image, transports)?
         } else {
             None
         };
         add_standard_labels(&mut image, revision, ref_name.as_deref(), base.as_ref())?;
-        if detect {
+        if labelled || detect {
             let inputs = image_inputs_digest(&image, base.as_ref(), options.tracked, observer)?;
-            add_inputs_label(&mut image, &inputs);
-            match target(&image, &tags, options) {
-                None => observer.event(Event::Warning {
-                    message: format!(
-                        "image `{}`: no tag to compare with, so it is built (give it a tag to skip it when unchanged)",
-                        image.name
-                    ),
-                }),
-                Some((target, tag)) => {
-                    if let Some(manifest) = published(&target, transports, observer)
-                        && published_inputs_digest(&manifest).as_deref()
-                            == Some(inputs.to_string().as_str())
-                    {
-                        observer.event(Event::ImageUnchanged {
-                            image: image.name.clone(),
-                            target: target.to_string(),
-                            inputs: inputs.clone(),
-                            digest: manifest.digest().clone(),
-                        });
-                        prepared.skipped.push(Skipped {
-                            name: image.name.clone(),
-                            manifest,
-                            tag,
-                            repository: match &target {
-                                Target::Registry(_) => image.repository.clone(),
-                                Target::Local(_) => None,
-                            },
-                        });
-                        continue;
-                    }
-                    observer.event(Event::ImageChanged {
-                        image: image.name.clone(),
-                        target: target.to_string(),
-                        inputs: inputs.clone(),
-                    });
+            if labelled {
+                add_inputs_label(&mut image, &inputs);
+            }
+            if detect {
+                let lookup = Lookup {
+                    image: &image,
+                    inputs: &inputs,
+                    tags: &tags,
+                    revision,
+                    options,
+                };
+                if let Some(skipped) = lookup.unchanged(transports, observer)? {
+                    prepared.skipped.push(skipped);
+                    continue;
                 }
             }
         }
@@ -199,18 +187,117 @@ pub fn prepare(
     Ok(prepared)
 }
 
-/// The tag to compare with: when pushing, the first tag in the image's
-/// repository; otherwise the first output's tag for the image.
-fn target(
-    image: &ImagePlan,
-    tags: &[String],
-    options: &PrepareOptions,
-) -> Option<(Target, String)> {
-    if options.pushing {
-        let repository = image.repository.as_ref()?;
-        let tag = tags.first()?;
-        return Some((Target::Registry(format!("{repository}:{tag}")), tag.clone()));
+fn tags_error(image: &ImagePlan, source: CiError) -> ChangesError {
+    ChangesError::Tags {
+        image: image.name.clone(),
+        source,
     }
+}
+
+/// One image's search for a published image built from the same inputs.
+struct Lookup<'a> {
+    image: &'a ImagePlan,
+    inputs: &'a Digest,
+    /// This run's tags for the image (when pushing).
+    tags: &'a [String],
+    revision: &'a Revision,
+    options: &'a PrepareOptions<'a>,
+}
+
+impl Lookup<'_> {
+    /// The image found unchanged, or `None` when it is to be built (with
+    /// an event or a warning that says why).
+    fn unchanged(
+        &self,
+        transports: &Transports,
+        observer: &dyn Observer,
+    ) -> Result<Option<Skipped>, ChangesError> {
+        let image = self.image;
+        let candidates = self.candidates()?;
+        if candidates.is_empty() {
+            observer.event(Event::Warning {
+                message: format!(
+                    "image `{}`: no tag that lasts across commits (a branch tag, `latest`, a rule of fixed text) to compare with, so it is built",
+                    image.name
+                ),
+            });
+            return Ok(None);
+        }
+        let found = candidates.iter().find_map(|(target, tag)| {
+            published(target, transports, observer).map(|manifest| (target, tag, manifest))
+        });
+        let Some((target, tag, manifest)) = found else {
+            let looked_for: Vec<String> = candidates
+                .iter()
+                .map(|(target, _)| target.to_string())
+                .collect();
+            observer.event(Event::Warning {
+                message: format!(
+                    "image `{}`: nothing to compare with at {}, so it is built",
+                    image.name,
+                    looked_for.join(", ")
+                ),
+            });
+            return Ok(None);
+        };
+        if published_inputs_digest(&manifest).as_deref() != Some(self.inputs.to_string().as_str()) {
+            observer.event(Event::ImageChanged {
+                image: image.name.clone(),
+                target: target.to_string(),
+                inputs: self.inputs.clone(),
+            });
+            return Ok(None);
+        }
+        observer.event(Event::ImageUnchanged {
+            image: image.name.clone(),
+            target: target.to_string(),
+            inputs: self.inputs.clone(),
+            digest: manifest.digest().clone(),
+        });
+        let registry = matches!(target, Target::Registry(_));
+        let retag = if registry && self.options.pushing && self.options.retag {
+            self.tags.to_vec()
+        } else {
+            Vec::new()
+        };
+        Ok(Some(Skipped {
+            name: image.name.clone(),
+            manifest,
+            tag: tag.clone(),
+            repository: registry.then(|| image.repository.clone()).flatten(),
+            retag,
+        }))
+    }
+
+    /// Where to look, in order. Pushing: the image's repository under each
+    /// of this run's tags that last across commits (the branch, `pr-N`,
+    /// `latest`, fixed text), then every `--tag`; a date, run-number or
+    /// sha tag cannot be there before this run. Otherwise the first
+    /// output's tag for the image.
+    fn candidates(&self) -> Result<Vec<(Target, String)>, ChangesError> {
+        let image = self.image;
+        if self.options.pushing {
+            let Some(repository) = &image.repository else {
+                return Ok(Vec::new());
+            };
+            let mut tags = moving_tags(&image.tags.clone().unwrap_or_default(), self.revision)
+                .map_err(|source| tags_error(image, source))?;
+            for tag in self.options.extra_tags {
+                if !tags.contains(tag) {
+                    tags.push(tag.clone());
+                }
+            }
+            return Ok(tags
+                .into_iter()
+                .map(|tag| (Target::Registry(format!("{repository}:{tag}")), tag))
+                .collect());
+        }
+        Ok(local_target(image, self.options).into_iter().collect())
+    }
+}
+
+/// The first output's tag for the image, when not pushing.
+fn local_target(image: &ImagePlan, options: &PrepareOptions) -> Option<(Target, String)> {
     match options.first_output? {
         local @ (Location::Layout { .. } | Location::OciArchive { .. }) => {
             let tag = local

@@ -35,5 +35,6 @@ pub use outputs::{GitHubOutputs, GitLabDotenv, RollbackRecord, step_summary, wri
 pub use revision::Revision;
 pub use run::RunMetadata;
 pub use tags::{
-    DateRule, LatestPolicy, RawRule, TagSpec, TagStrategy, compute_tags, sanitize_tag, stable_tag,
+    DateRule, LatestPolicy, RawRule, TagSpec, TagStrategy, compute_tags, moving_tags, sanitize_tag,
+    stable_tag,
 };

@@ -134,11 +134,43 @@ struct Compiled {
     raw: Vec<(Template, RawRule)>,
 }
 
-/// One computed tag, and whether its value is fixed by the commit and the
-/// event (not by the clock or the run number).
+/// One computed tag, and how long its value lasts.
 struct ComputedTag {
     value: String,
-    stable: bool,
+    life: TagLife,
+}
+
+/// How long a tag's value lasts: what decides whether it can name the
+/// image of an earlier run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TagLife {
+    /// The clock or the run number decides it (`{date}`, `{run_number}`).
+    Run,
+    /// The commit decides it (`sha-…`, a full version): fixed for a commit
+    /// and an event, new at the next commit.
+    Commit,
+    /// The same across commits (the branch, `pr-42`, `latest`, `1.2`, fixed
+    /// text): the tag an earlier run's image is found under.
+    Moving,
+}
+
+impl TagLife {
+    /// A template's life, from the placeholders it fills.
+    fn of(placeholders: &[Placeholder]) -> TagLife {
+        let any = |wanted: &[Placeholder]| placeholders.iter().any(|p| wanted.contains(p));
+        if any(&[Placeholder::Date, Placeholder::RunNumber]) {
+            TagLife::Run
+        } else if any(&[
+            Placeholder::Sha,
+            Placeholder::ShortSha,
+            Placeholder::Version,
+            Placeholder::Patch,
+        ]) {
+            TagLife::Commit
+        } else {
+            TagLife::Moving
+        }
+    }
 }
 
 /// The tags for `revision`, in a fixed order (semver, branch, pr, date, raw,
@@ -167,8 +199,21 @@ pub fn compute_tags(
 pub fn stable_tag(spec: &TagSpec, revision: &Revision) -> Result<Option<String>, CiError> {
     Ok(compute(spec, revision, &Silent)?
         .into_iter()
-        .find(|tag| tag.stable)
+        .find(|tag| tag.life != TagLife::Run)
         .map(|tag| tag.value))
+}
+
+/// The tags of this run whose value is the same across commits (the
+/// branch, `pr-N`, `latest`, fixed text, `{major}.{minor}`), in the order
+/// [`compute_tags`] gives them: where an image an earlier commit pushed
+/// can be found. Date, run-number, sha and full-version tags cannot exist
+/// before this run.
+pub fn moving_tags(spec: &TagSpec, revision: &Revision) -> Result<Vec<String>, CiError> {
+    Ok(compute(spec, revision, &Silent)?
+        .into_iter()
+        .filter(|tag| tag.life == TagLife::Moving)
+        .map(|tag| tag.value)
+        .collect())
 }
 
 fn compute(
@@ -194,8 +239,8 @@ fn compute(
     let date_value = date(date_format)?;
     let values =
         |placeholder: Placeholder| placeholder_value(placeholder, revision, strategy, &date_value);
-    let mut add = |origin: &str, value: String, stable: bool| match sanitize_tag(&value) {
-        Some(tag) => tags.push(tag, stable),
+    let mut add = |origin: &str, value: String, life: TagLife| match sanitize_tag(&value) {
+        Some(tag) => tags.push(tag, life),
         None => warn(format!(
             "{origin} `{value}` gives no valid tag after sanitizing; skipped"
         )),
@@ -217,13 +262,13 @@ fn compute(
     if strategy.branch.applies(Some(&[TagEvent::Branch]), &events)
         && let Some(branch) = &revision.branch
     {
-        add("branch", branch.clone(), true);
+        add("branch", branch.clone(), TagLife::Moving);
     }
 
     if strategy.pr.applies(Some(&[TagEvent::Pr]), &events)
         && let Some(number) = revision.pull_request
     {
-        add("pull request", format!("pr-{number}"), true);
+        add("pull request", format!("pr-{number}"), TagLife::Moving);
     }
 
     if let Some(rule) = &strategy.date
@@ -231,7 +276,7 @@ fn compute(
         && !rule.except.iter().any(|event| events.contains(event))
     {
         match date(&rule.format)? {
-            Some(value) => add("date", value, false),
+            Some(value) => add("date", value, TagLife::Run),
             None => warn("the run's start time is not known: no date tag".to_string()),
         }
     }
@@ -248,7 +293,7 @@ fn compute(
                     "sha-{}",
                     commit.chars().take(strategy.sha_length).collect::<String>()
                 ),
-                true,
+                TagLife::Commit,
             ),
             None => warn(
                 "no commit known (not a git checkout and no CI commit variable): no sha tag"
@@ -285,7 +330,7 @@ fn placeholder_value(
     }
 }
 
-type Add<'a> = dyn FnMut(&str, String, bool) + 'a;
+type Add<'a> = dyn FnMut(&str, String, TagLife) + 'a;
 
 fn add_version_tags(
     compiled: &Compiled,
@@ -301,12 +346,16 @@ fn add_version_tags(
         (Some(version), _) if !version.pre.is_empty() => {
             // Pre-releases move fast and break things: they never claim
             // `2.0` or `2`, only their own full version.
-            add("version", version.to_string(), true);
+            add("version", version.to_string(), TagLife::Commit);
         }
         (Some(_), _) => {
             for template in &compiled.semver {
                 match template.expand(values) {
-                    Ok(value) => add("semver template", value, true),
+                    Ok(value) => add(
+                        "semver template",
+                        value,
+                        TagLife::of(&template.placeholders()),
+                    ),
                     Err(missing) => warn(missing_value("semver", missing)),
                 }
             }
@@ -315,7 +364,7 @@ fn add_version_tags(
             warn(format!(
                 "git tag `{tag}` is not a semantic version (v1.2.3); tagging with its name instead"
             ));
-            add("git tag", tag.clone(), true);
+            add("git tag", tag.clone(), TagLife::Commit);
         }
         (None, _) => {}
     }
@@ -347,10 +396,7 @@ fn add_raw_tag(
     }
     match template.expand(values) {
         Ok(value) => {
-            let stable = !placeholders.iter().any(|placeholder| {
-                matches!(placeholder, Placeholder::Date | Placeholder::RunNumber)
-            });
-            add("template", value, stable);
+            add("template", value, TagLife::of(&placeholders));
         }
         Err(missing) => {
             let expected_here = placeholder_events(missing)
@@ -371,7 +417,7 @@ fn add_latest(
 ) {
     let on = policy.events();
     if on.iter().any(|event| events.contains(event)) {
-        add("latest", "latest".to_string(), true);
+        add("latest", "latest".to_string(), TagLife::Moving);
     } else if on.contains(&TagEvent::DefaultBranch)
         && events.contains(&TagEvent::Branch)
         && revision.default_branch.is_none()
@@ -384,9 +430,9 @@ fn add_latest(
 struct TagList(Vec<ComputedTag>);
 
 impl TagList {
-    fn push(&mut self, value: String, stable: bool) {
+    fn push(&mut self, value: String, life: TagLife) {
         if !self.0.iter().any(|tag| tag.value == value) {
-            self.0.push(ComputedTag { value, stable });
+            self.0.push(ComputedTag { value, life });
         }
     }
 }
@@ -523,6 +569,20 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn a_tag_lasts_as_long_as_what_fills_it() {
+        use Placeholder::*;
+        assert_eq!(TagLife::of(&[]), TagLife::Moving);
+        assert_eq!(TagLife::of(&[Branch]), TagLife::Moving);
+        assert_eq!(TagLife::of(&[Pr]), TagLife::Moving);
+        assert_eq!(TagLife::of(&[Major, Minor]), TagLife::Moving);
+        assert_eq!(TagLife::of(&[Branch, ShortSha]), TagLife::Commit);
+        assert_eq!(TagLife::of(&[Major, Minor, Patch]), TagLife::Commit);
+        assert_eq!(TagLife::of(&[Version]), TagLife::Commit);
+        assert_eq!(TagLife::of(&[Sha, Date]), TagLife::Run);
+        assert_eq!(TagLife::of(&[RunNumber]), TagLife::Run);
     }
 
     #[test]

@@ -50,10 +50,13 @@ pub struct BuildArguments {
     #[arg(long, value_enum, default_value_t = AttachMode::Index)]
     attach: AttachMode,
     /// Build and push only the images whose inputs changed since the image
-    /// at their target tag was built (as the spec key `skip-unchanged` does
-    /// for one image).
-    #[arg(long)]
-    changed: bool,
+    /// under a tag that lasts across commits (the branch tag, `latest`, a
+    /// rule of fixed text) was built, as the spec key `skip-unchanged` does
+    /// for one image. With --push a skipped image still gets this run's
+    /// tags, pointed at the image it matched; `--changed=no-retag` leaves
+    /// its tags as they are.
+    #[arg(long, value_enum, num_args = 0..=1, require_equals = true, default_missing_value = "retag", value_name = "retag|no-retag")]
+    changed: Option<Changed>,
     /// Build and compute tags, but push nothing: print what --push would push.
     #[arg(long)]
     dry_run: bool,
@@ -104,6 +107,15 @@ pub fn verify(arguments: BuildArguments) -> i32 {
             2
         }
     }
+}
+
+/// What `--changed` does with an image it skips.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Changed {
+    /// Point this run's tags at the image found unchanged.
+    Retag,
+    /// Leave its tags as they are.
+    NoRetag,
 }
 
 pub fn run(arguments: BuildArguments) -> anyhow::Result<()> {
@@ -157,7 +169,8 @@ fn request(arguments: &BuildArguments) -> anyhow::Result<BuildRequest> {
         },
         outputs,
         dry_run: arguments.dry_run,
-        changed: arguments.changed,
+        changed: arguments.changed.is_some(),
+        retag: arguments.changed != Some(Changed::NoRetag),
         extra_tags: arguments.tags.clone(),
         jobs,
         cache: if arguments.no_cache {

@@ -255,8 +255,12 @@ fn change_text(change: &Change) -> String {
 fn cause_text(cause: &Cause) -> String {
     match cause {
         Cause::Epoch { left, right } => format!("different SOURCE_DATE_EPOCH: {left} vs {right}"),
+        Cause::EpochClampBeforeFormat3 { side, epoch } => format!(
+            "a file newer than the epoch, which a hoist before layer format 3 wrote at the epoch {epoch} on the {} side and format 3 writes at 1970-01-01T00:00:01Z, so that unchanged layers keep their digests across commits",
+            side_name(*side)
+        ),
         Cause::NewerThanEpoch { side, epoch } => format!(
-            "the file was newer than the epoch {epoch} on the {} side, so clamped to it, and older on the other: its time changed between the builds",
+            "the file was newer than the epoch {epoch} on the {} side, so its time was not kept (hoist writes such times as 1970-01-01T00:00:01Z, before format 3 as the epoch), and no later than the epoch on the other: its time changed between the builds",
             side_name(*side)
         ),
         Cause::Umask { bits } => format!(

@@ -224,6 +224,7 @@ impl Observer for Reporter {
                     | Event::ImageChanged { .. }
                     | Event::ImageBuilt { .. }
                     | Event::ImageWritten { .. }
+                    | Event::ImageRetagged { .. }
                     | Event::WouldPush { .. } => {}
                 }
             }
@@ -271,6 +272,15 @@ fn result_line(event: &Event) -> Option<String> {
             } else {
                 tags.join(", ")
             }
+        )),
+        Event::ImageRetagged {
+            image,
+            repository,
+            digest,
+            tags,
+        } => Some(format!(
+            "tagged {image} in {repository} ({}): {digest}, unchanged, no blob moved",
+            tags.join(", ")
         )),
         Event::ImageUnchanged {
             image,
@@ -365,6 +375,15 @@ fn event_json(event: &Event) -> Value {
             tags,
         } => json!({
             "event": "would-push", "image": image, "repository": repository,
+            "digest": digest.to_string(), "tags": tags
+        }),
+        Event::ImageRetagged {
+            image,
+            repository,
+            digest,
+            tags,
+        } => json!({
+            "event": "retagged", "image": image, "repository": repository,
             "digest": digest.to_string(), "tags": tags
         }),
         Event::ImageUnchanged {

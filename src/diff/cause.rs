@@ -179,6 +179,9 @@ fn mtime_cause(
     uniform: Option<(u64, u64)>,
 ) -> Option<Cause> {
     let (left, right) = (left.as_u64()?, right.as_u64()?);
+    if let Some(cause) = newer_than_epoch_on_one_side(left, right, context.epochs) {
+        return Some(cause);
+    }
     match context.epochs {
         (Some(left_epoch), Some(right_epoch)) if left_epoch != right_epoch => {
             (left == left_epoch && right == right_epoch).then_some(Cause::Epoch {
@@ -196,6 +199,45 @@ fn mtime_cause(
         }),
         (Some(_), Some(_)) => None,
         _ => (uniform == Some((left, right))).then_some(Cause::Epoch { left, right }),
+    }
+}
+
+/// Since format 3 a file newer than the epoch is written at one second past
+/// 1970 and an older one keeps its time: one side at that second and the
+/// other before its epoch is a file that was newer than the epoch on the
+/// first side only; the other exactly at its epoch is most likely an older
+/// hoist's clamp.
+fn newer_than_epoch_on_one_side(
+    left: u64,
+    right: u64,
+    epochs: (Option<u64>, Option<u64>),
+) -> Option<Cause> {
+    const NEWER: u64 = crate::layer::NEWER_THAN_EPOCH_TIME;
+    let (Some(left_epoch), Some(right_epoch)) = epochs else {
+        return None;
+    };
+    if left == NEWER && right == right_epoch {
+        Some(Cause::EpochClampBeforeFormat3 {
+            side: Side::Right,
+            epoch: right_epoch,
+        })
+    } else if right == NEWER && left == left_epoch {
+        Some(Cause::EpochClampBeforeFormat3 {
+            side: Side::Left,
+            epoch: left_epoch,
+        })
+    } else if left == NEWER && right != NEWER && right < right_epoch {
+        Some(Cause::NewerThanEpoch {
+            side: Side::Left,
+            epoch: left_epoch,
+        })
+    } else if right == NEWER && left != NEWER && left < left_epoch {
+        Some(Cause::NewerThanEpoch {
+            side: Side::Right,
+            epoch: right_epoch,
+        })
+    } else {
+        None
     }
 }
 
@@ -296,6 +338,40 @@ mod tests {
             differences[0].cause,
             Some(Cause::NewerThanEpoch {
                 side: Side::Right,
+                epoch: 1_700_000_000
+            })
+        );
+    }
+
+    #[test]
+    fn a_file_newer_than_the_epoch_on_one_side_since_format_3() {
+        let mut differences = vec![entry_field("mtime", json!(1), json!(1_600_000_000))];
+        let same = "2023-11-14T22:13:20Z";
+        annotate(&mut differences, &context(same, same));
+        assert_eq!(
+            differences[0].cause,
+            Some(Cause::NewerThanEpoch {
+                side: Side::Left,
+                epoch: 1_700_000_000
+            })
+        );
+        // At the epoch: what hoist wrote before format 3.
+        let mut differences = vec![entry_field("mtime", json!(1_700_000_000), json!(1))];
+        annotate(&mut differences, &context(same, same));
+        assert_eq!(
+            differences[0].cause,
+            Some(Cause::EpochClampBeforeFormat3 {
+                side: Side::Left,
+                epoch: 1_700_000_000
+            })
+        );
+        // Later than the other side's epoch: not this cause.
+        let mut differences = vec![entry_field("mtime", json!(1), json!(1_800_000_000))];
+        annotate(&mut differences, &context(same, same));
+        assert_ne!(
+            differences[0].cause,
+            Some(Cause::NewerThanEpoch {
+                side: Side::Left,
                 epoch: 1_700_000_000
             })
         );

@@ -98,8 +98,12 @@ pub struct Codec {
 pub enum Cause {
     /// Times clamped at two different `SOURCE_DATE_EPOCH`s.
     Epoch { left: u64, right: u64 },
-    /// A file newer than the epoch on one side (so clamped to it), older on the other.
+    /// A file newer than the epoch on one side (so its time was not kept), older on the other.
     NewerThanEpoch { side: Side, epoch: u64 },
+    /// A time at the epoch on `side` and one second past 1970 on the other:
+    /// a file newer than the epoch, written by a hoist before layer format 3
+    /// (which clamped such times to the epoch) on `side`.
+    EpochClampBeforeFormat3 { side: Side, epoch: u64 },
     /// Modes that differ only in group and other bits a umask clears.
     Umask { bits: u32 },
     /// An owner (user or group id) of an ordinary user on one side, root on the other:

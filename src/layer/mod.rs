@@ -26,6 +26,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 pub use stream::{BlobStream, StreamedBlob};
 pub use tracked::TrackedFiles;
+pub use writer::NEWER_THAN_EPOCH_TIME;
 pub(crate) use writer::entry_mode;
 
 use crate::progress::Observer;
@@ -33,7 +34,7 @@ use crate::progress::Observer;
 /// Version of the layer format: bumped whenever the same recipe and files
 /// would give different bytes (tar encoding, block size, compressor
 /// settings), so cached layers of an older hoist are not reused.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// Output buffer in front of the blob file.
 const WRITE_BUFFER: usize = 1 << 20;
@@ -49,7 +50,8 @@ pub struct LayerRecipe {
     pub permissions: Permissions,
     /// Absolute in-image paths that get whiteouts over the layers below.
     pub remove: Vec<String>,
-    /// mtimes are clamped to this (seconds since the Unix epoch).
+    /// Seconds since the Unix epoch: an mtime up to this is kept, a later
+    /// one becomes [`NEWER_THAN_EPOCH_TIME`].
     pub epoch: u64,
     pub compression: Compression,
 }

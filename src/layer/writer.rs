@@ -58,7 +58,7 @@ pub(crate) fn write_tar(
                     mode: 0o755,
                     uid,
                     gid,
-                    mtime: recipe.epoch,
+                    mtime: synthesized_mtime(recipe.epoch),
                     size: 0,
                     device_major: 0,
                     device_minor: 0,
@@ -75,7 +75,7 @@ pub(crate) fn write_tar(
                     mode: 0o644,
                     uid,
                     gid,
-                    mtime: recipe.epoch,
+                    mtime: synthesized_mtime(recipe.epoch),
                     size: 0,
                     device_major: 0,
                     device_minor: 0,
@@ -113,7 +113,7 @@ fn write_disk_entry(
     let facts = &entry.facts;
     let (uid, gid) = recipe.owner.owner_of(facts.uid, facts.gid);
     let mode = entry_mode(recipe.permissions, entry);
-    let mtime = clamp_mtime(facts.mtime, recipe.epoch);
+    let mtime = entry_mtime(facts.mtime, recipe.epoch);
     let mut header = EntryHeader {
         path: key,
         kind: TarKind::Regular,
@@ -326,9 +326,29 @@ pub(crate) fn normalized_mode(kind: FileKind, disk_mode: u32) -> u32 {
     }
 }
 
-/// min(mtime, epoch), with times before 1970 as 0.
-pub(crate) fn clamp_mtime(mtime: i64, epoch: u64) -> u64 {
-    u64::try_from(mtime).unwrap_or(0).min(epoch)
+/// The time every entry newer than the epoch gets: 1970-01-01T00:00:01Z,
+/// as jib writes. Not the epoch itself: that is the commit time, so a layer
+/// whose files did not change would still change with every commit (a fresh
+/// checkout makes every file newer than any commit). Not 0 either, which
+/// some tools read as "no time".
+pub const NEWER_THAN_EPOCH_TIME: u64 = 1;
+
+/// An entry's mtime: its own when it is no later than the epoch (a root
+/// filesystem's package times are kept), else [`NEWER_THAN_EPOCH_TIME`]
+/// (or the epoch, when that is earlier still); times before 1970 as 0.
+pub(crate) fn entry_mtime(mtime: i64, epoch: u64) -> u64 {
+    let mtime = u64::try_from(mtime).unwrap_or(0);
+    if mtime <= epoch {
+        mtime
+    } else {
+        synthesized_mtime(epoch)
+    }
+}
+
+/// The mtime of entries no disk has (parents, whiteouts): the time of
+/// entries newer than the epoch, so that they do not move with it either.
+pub(crate) fn synthesized_mtime(epoch: u64) -> u64 {
+    NEWER_THAN_EPOCH_TIME.min(epoch)
 }
 
 #[cfg(test)]
@@ -480,9 +500,19 @@ mod tests {
     }
 
     #[test]
-    fn mtimes_clamp_to_the_epoch() {
-        assert_eq!(clamp_mtime(2_000_000_000, 1_000), 1_000);
-        assert_eq!(clamp_mtime(500, 1_000), 500);
-        assert_eq!(clamp_mtime(-5, 1_000), 0);
+    fn times_newer_than_the_epoch_become_one_second_past_1970() {
+        // Newer than the epoch: the same time whatever the epoch, so a
+        // fresh checkout of a later commit gives the same entry.
+        assert_eq!(entry_mtime(2_000_000_000, 1_000), 1);
+        assert_eq!(entry_mtime(2_000_000_000, 1_500_000_000), 1);
+        assert_eq!(entry_mtime(1_000, 999), 1);
+        // No later than the epoch: kept, as a root filesystem's times are.
+        assert_eq!(entry_mtime(500, 1_000), 500);
+        assert_eq!(entry_mtime(1_000, 1_000), 1_000);
+        assert_eq!(entry_mtime(-5, 1_000), 0);
+        // An epoch of 0 puts everything at 0, as it always did.
+        assert_eq!(entry_mtime(2_000_000_000, 0), 0);
+        assert_eq!(synthesized_mtime(0), 0);
+        assert_eq!(synthesized_mtime(1_700_000_000), 1);
     }
 }

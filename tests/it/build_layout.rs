@@ -191,7 +191,7 @@ fn tree_comparison_agrees_with_an_umoci_round_trip() {
     assert!(
         differences
             .iter()
-            .all(|difference| difference.what == "mtime 4102444800, expected 1700000000")
+            .all(|difference| difference.what == "mtime 4102444800, expected 1")
     );
 }
 
@@ -651,7 +651,7 @@ fn expected_hello_models_the_spec() {
     let created = entry("app/data");
     assert_eq!(
         (created.kind, created.mode, created.mtime),
-        (Kind::Directory, 0o755, 1_700_000_000)
+        (Kind::Directory, 0o755, 1)
     );
     assert_eq!(entry("app/start.sh").mode, 0o755);
     assert_eq!(entry("etc/hello/hello.conf").mode, 0o644);

@@ -303,11 +303,16 @@ fn changed_skips_an_unchanged_image_and_rebuilds_a_changed_one() {
         .success()
     };
     let first = build(project.path());
+    // Nothing there yet: it says where it looked (the branch tag, not the
+    // sha tag, which no earlier commit can have pushed) and builds.
     assert!(
-        first.stdout.contains("web changed since"),
+        first.stderr.contains(&format!(
+            "nothing to compare with at docker://{repository}:main,"
+        )),
         "{}",
-        first.stdout
+        first.stderr
     );
+    assert!(!first.stderr.contains("sha-"), "{}", first.stderr);
     let pushes = registry.count_requests("PUT", "/manifests/");
     assert!(pushes > 0);
 
@@ -379,9 +384,125 @@ fn changed_skips_an_unchanged_image_and_rebuilds_a_changed_one() {
             .run()
             .success()
     };
-    assert!(local(project.path()).stdout.contains("web changed since"));
+    let built = local(project.path());
+    assert!(
+        built.stderr.contains("nothing to compare with at oci:"),
+        "{}",
+        built.stderr
+    );
     let again = local(project.path());
     assert!(again.stdout.contains("web unchanged"), "{}", again.stdout);
+}
+
+/// `hoist build --push` as a GitHub push to main runs it, at `commit` and
+/// run `run`.
+fn push_at(project: &Path, commit: &str, run: &str, args: &[&str]) -> common::hoist::HoistOutput {
+    let mut arguments = vec!["build", "--push"];
+    arguments.extend_from_slice(args);
+    github(project, "refs/heads/main", "push", &arguments)
+        .env("GITHUB_SHA", commit)
+        .env("GITHUB_RUN_NUMBER", run)
+        .run()
+        .success()
+}
+
+#[test]
+fn the_image_bytes_do_not_depend_on_changed_and_an_earlier_push_is_found() {
+    let registry = TestRegistry::start();
+    let project = project(&format!("{}/org/web", registry.host()));
+    let with_flag = push_at(project.path(), SHA, "1", &["--dry-run", "--changed"]);
+    assert!(
+        with_flag.stderr.contains("nothing to compare with"),
+        "{}",
+        with_flag.stderr
+    );
+    let plain = push_at(project.path(), SHA, "1", &[]).last_line_digest();
+    assert_eq!(
+        with_flag.last_line_digest(),
+        plain,
+        "--changed adds nothing to the image"
+    );
+
+    // An image pushed without --changed is found by a later run with it.
+    let later = "0123456789abcdef0123456789abcdef01234567";
+    let skipped = push_at(project.path(), later, "2", &["--changed"]);
+    assert!(
+        skipped.stdout.contains("web unchanged"),
+        "{}",
+        skipped.stdout
+    );
+    assert_eq!(skipped.last_line_digest(), plain);
+}
+
+#[test]
+fn a_skipped_image_is_found_under_a_lasting_tag_and_gets_this_runs_tags() {
+    let registry = TestRegistry::start();
+    let repository = format!("{}/org/web", registry.host());
+    let project = project(&repository);
+    // The first computed tag changes with every run; `stable` lasts.
+    let spec = project.path().join("hoist.toml");
+    let text = fs::read_to_string(&spec).unwrap();
+    fs::write(
+        &spec,
+        text.replace(
+            "source-date-epoch",
+            "tags = [\"run-{run_number}\", \"sha-{short_sha}\", \"stable\"]\nsource-date-epoch",
+        ),
+    )
+    .unwrap();
+    let first = push_at(project.path(), SHA, "17", &["--changed"]);
+    assert!(
+        first.stderr.contains(&format!(
+            "nothing to compare with at docker://{repository}:stable,"
+        )),
+        "{}",
+        first.stderr
+    );
+    let digest = first.last_line_digest();
+    let blobs = registry.count_requests("POST", "/blobs/uploads/");
+
+    let next = "0123456789abcdef0123456789abcdef01234567";
+    let second = push_at(project.path(), next, "18", &["--changed", "--json"]);
+    let events: Vec<Value> = second
+        .stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect();
+    let skipped = events
+        .iter()
+        .find(|event| event["event"] == "skipped")
+        .unwrap();
+    assert_eq!(skipped["target"], format!("docker://{repository}:stable"));
+    let retagged = events
+        .iter()
+        .find(|event| event["event"] == "retagged")
+        .unwrap();
+    assert_eq!(
+        retagged["tags"],
+        serde_json::json!(["run-18", "sha-0123456"])
+    );
+    assert_eq!(retagged["digest"], digest.as_str());
+    for tag in ["run-18", "sha-0123456", "stable", "run-17"] {
+        assert_eq!(
+            registry_digest(project.path(), &format!("{repository}:{tag}")),
+            digest,
+            "{tag}"
+        );
+    }
+    assert_eq!(
+        registry.count_requests("POST", "/blobs/uploads/"),
+        blobs,
+        "a retag moves no blob"
+    );
+
+    // no-retag: the run's own tags are not pushed.
+    let third = "89abcdef0123456789abcdef0123456789abcdef";
+    let kept = push_at(project.path(), third, "19", &["--changed=no-retag"]);
+    assert!(kept.stdout.contains("web unchanged"), "{}", kept.stdout);
+    assert!(!kept.stdout.contains("tagged web"), "{}", kept.stdout);
+    let listed = hoist(["ls", "--json", &repository]).run().success();
+    assert!(!listed.stdout.contains("run-19"), "{}", listed.stdout);
+    assert!(listed.stdout.contains("run-18"), "{}", listed.stdout);
 }
 
 #[test]

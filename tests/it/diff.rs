@@ -298,7 +298,9 @@ fn times_are_traced_to_the_epoch() {
         "{report:#}"
     );
 
-    // The newer file again, with SOURCE_DATE_EPOCH an hour later.
+    // The newer file again, with SOURCE_DATE_EPOCH an hour later: a file
+    // newer than both epochs gets the same time in both, so the layers are
+    // the same and only the config's times differ.
     let later = format!("oci:{}", work.path().join("later").display());
     build(
         work.path(),
@@ -308,12 +310,7 @@ fn times_are_traced_to_the_epoch() {
     );
     let (_, report) = diff(work.path(), &locations[1], &later, &[]);
     let epochs = json!({"cause": "epoch", "left": EPOCH, "right": 1_700_003_600});
-    let changes = entry_changes(&report);
-    assert!(changes.contains(&("app/app.txt mtime".to_string(), Some(epochs.clone()))));
-    for (change, cause) in &changes {
-        assert!(change.ends_with(" mtime"), "{report:#}");
-        assert_eq!(cause.as_ref(), Some(&epochs), "{change}");
-    }
+    assert_eq!(entry_changes(&report), [], "{report:#}");
     let created = differences(&report)
         .iter()
         .find(|difference| difference["change"]["field"] == "created")

@@ -7,6 +7,7 @@ mod attest_catalog;
 mod attest_sbom;
 mod build_archives;
 mod build_base;
+mod build_commits;
 mod build_debian;
 mod build_errors;
 mod build_layout;

@@ -9,6 +9,7 @@ mod checks;
 mod files;
 mod publish;
 mod recorded;
+mod retag;
 mod verify;
 
 pub use checks::Output;
@@ -52,6 +53,9 @@ pub struct BuildRequest {
     pub dry_run: bool,
     /// Build only images whose inputs changed since their published image.
     pub changed: bool,
+    /// With `--push`, an image found unchanged gets this run's tags (a
+    /// manifest copy under each); false for `--changed=no-retag`.
+    pub retag: bool,
     /// Tags added to every output.
     pub extra_tags: Vec<String>,
     pub jobs: usize,
@@ -198,6 +202,7 @@ pub fn run_build(
         &PrepareOptions {
             pushing,
             changed: request.changed,
+            retag: request.retag,
             extra_tags: &request.extra_tags,
             first_output,
             tracked: &tracked,
@@ -261,6 +266,7 @@ pub fn run_build(
         })
         .collect();
     let mut rollback = Vec::new();
+    retag::retag_skipped(&prepared.skipped, request.dry_run, &transports, observer)?;
     for published in publishing.all(&to_publish)? {
         if digest.is_none() {
             digest = published.first_digest;
@@ -373,13 +379,22 @@ fn skipped_metadata(prepared: &Prepared) -> Result<(Option<String>, Vec<ImageMet
     let mut digest = None;
     let mut images = Vec::new();
     for skipped in &prepared.skipped {
+        let tags = if skipped.retag.is_empty() {
+            std::slice::from_ref(&skipped.tag)
+        } else {
+            skipped.retag.as_slice()
+        };
         let mut metadata = ImageMetadata::from_manifest(
             &skipped.name,
             skipped.repository.as_deref(),
             &skipped.manifest,
-            std::slice::from_ref(&skipped.tag),
+            tags,
         )?;
-        metadata.status = ImageStatus::Skipped;
+        metadata.status = if skipped.retag.is_empty() {
+            ImageStatus::Skipped
+        } else {
+            ImageStatus::Retagged
+        };
         images.push(metadata);
         digest.get_or_insert_with(|| skipped.manifest.digest().to_string());
     }

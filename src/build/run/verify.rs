@@ -321,6 +321,7 @@ fn rebuild(
     let prepare_options = PrepareOptions {
         pushing: true,
         changed: false,
+        retag: false,
         extra_tags: &request.extra_tags,
         first_output: None,
         tracked: &tracked,

@@ -5,8 +5,8 @@
 //! of an entry: type, mode, owner, size, content hash, link target, device
 //! numbers, mtime, file capability and hardlink siblings. `Tree::scan` reads
 //! one as it is on disk; `Tree::expected` reads a source directory and applies
-//! what the spec's policies promise (modes, owners, mtimes clamped to the
-//! epoch, sockets left out), and `add_file`/`remove` model the other layer
+//! what the spec's policies promise (modes, owners, mtimes later than the
+//! epoch at one second past 1970, sockets left out), and `add_file`/`remove` model the other layer
 //! kinds. `differences` lists every mismatch in readable lines.
 
 use sha2::{Digest as _, Sha256};
@@ -81,7 +81,7 @@ pub struct Policy {
     pub mode: fn(Kind, u32) -> u32,
     /// `Some((uid, gid))` for a fixed owner, `None` to keep the owner on disk.
     pub owner: Option<(u32, u32)>,
-    /// mtimes are clamped to this.
+    /// mtimes up to this are kept; later ones become 1 (`1970-01-01T00:00:01Z`).
     pub epoch: i64,
 }
 
@@ -200,8 +200,9 @@ impl Tree {
 
     /// What an image layer made from `source` at `target` holds under
     /// `policy`, as it unpacks: the source scanned, modes and owners per the
-    /// policy, mtimes clamped, sockets left out (a tar cannot hold them), and
-    /// the parents `target` needs as directories 0755 at the epoch.
+    /// policy, mtimes later than the epoch at 1, sockets left out (a tar
+    /// cannot hold them), and the parents `target` needs as directories 0755
+    /// at 1.
     pub fn expected(source: &Path, target: &str, policy: &Policy) -> Tree {
         let mut tree = Tree::default();
         tree.add_directory(source, target, policy);
@@ -309,7 +310,7 @@ impl Tree {
                 content: None,
                 link_target: None,
                 device: None,
-                mtime: policy.epoch,
+                mtime: policy.epoch.min(1),
                 capability: None,
                 hardlinks: Vec::new(),
             });
@@ -391,7 +392,11 @@ fn apply(mut entry: Entry, policy: &Policy) -> Entry {
         entry.uid = uid;
         entry.gid = gid;
     }
-    entry.mtime = entry.mtime.min(policy.epoch);
+    // hoist keeps a time up to the epoch and writes a later one as one
+    // second past 1970 (or the epoch, when that is earlier still).
+    if entry.mtime > policy.epoch {
+        entry.mtime = policy.epoch.min(1);
+    }
     entry
 }
 

@@ -1,0 +1,78 @@
+//! After publishing: an image `--changed` found unchanged gets this run's
+//! tags, pointed at the image it matched (a copy of its manifest under each
+//! new tag, no blob moved), so a pipeline that deploys by `sha-…` finds
+//! every image at every commit, built or not.
+
+use super::RunError;
+use crate::build::changes::Skipped;
+use crate::build::transport::{Transports, parse_reference};
+use crate::progress::{Event, Observer};
+
+/// Tags each skipped image that has tags to take; a dry run only says what
+/// it would push.
+pub(super) fn retag_skipped(
+    skipped: &[Skipped],
+    dry_run: bool,
+    transports: &Transports,
+    observer: &dyn Observer,
+) -> Result<(), RunError> {
+    for image in skipped {
+        let Some(repository) = &image.repository else {
+            continue;
+        };
+        let digest = image.manifest.digest().clone();
+        let tags = tags_to_move(image, repository, transports)?;
+        if tags.is_empty() {
+            continue;
+        }
+        if dry_run {
+            observer.event(Event::WouldPush {
+                image: image.name.clone(),
+                repository: repository.clone(),
+                digest,
+                tags,
+            });
+            continue;
+        }
+        let source = parse_reference(&format!("{repository}@{digest}"))?;
+        let client = transports.registry()?;
+        crate::registry::tags::tag_manifest(client, &source, &tags).map_err(|error| {
+            RunError::Publish {
+                image: image.name.clone(),
+                location: format!("docker://{repository}"),
+                source: Box::new(error),
+            }
+        })?;
+        observer.event(Event::ImageRetagged {
+            image: image.name.clone(),
+            repository: repository.clone(),
+            digest,
+            tags,
+        });
+    }
+    Ok(())
+}
+
+/// The tags of this run that do not point at the image yet: a tag already
+/// there is not written again (a registry with immutable tags refuses even
+/// the same manifest).
+fn tags_to_move(
+    image: &Skipped,
+    repository: &str,
+    transports: &Transports,
+) -> Result<Vec<String>, RunError> {
+    let mut tags = Vec::new();
+    for tag in image.retag.iter().filter(|tag| **tag != image.tag) {
+        let reference = format!("{repository}:{tag}");
+        let parsed = parse_reference(&reference)?;
+        let current = crate::registry::get_manifest_digest(transports.registry()?, &parsed)
+            .map_err(|source| RunError::Rollback {
+                reference: reference.clone(),
+                source: Box::new(source),
+            })?;
+        if current.as_ref() != Some(image.manifest.digest()) {
+            tags.push(tag.clone());
+        }
+    }
+    Ok(tags)
+}
