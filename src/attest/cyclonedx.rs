@@ -139,8 +139,17 @@ pub fn cyclonedx_json(
             kind: "operating-system",
             bom_ref: Some(format!("os:{}", os.distro())),
             name: os.id.clone(),
-            version: os.version_id.clone(),
+            version: os.version().map(str::to_string),
             description: os.pretty_name.clone(),
+            // The major version scanners key on, beside the point release.
+            properties: os
+                .version_id
+                .iter()
+                .map(|version_id| Property {
+                    name: "hoist:os:version_id",
+                    value: version_id.clone(),
+                })
+                .collect(),
             ..Component::default()
         });
     }

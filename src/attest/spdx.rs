@@ -135,7 +135,9 @@ pub fn spdx_json(
         packages.push(SpdxPackage {
             spdx_id: id.clone(),
             name: os.id.clone(),
-            version_info: os.version_id.clone(),
+            // The point release where known (`12.5`): the purls' `distro`
+            // qualifiers carry the major version scanners key on.
+            version_info: os.version().map(str::to_string),
             download_location: NOASSERTION,
             files_analyzed: false,
             license_concluded: NOASSERTION,

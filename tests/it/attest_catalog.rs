@@ -62,6 +62,7 @@ fn dpkg_packages_match_dpkg_query_and_licenses_come_from_copyright_files() {
     // symlinks to another package's), and os-release (a symlink on Debian).
     let mut paths = vec![
         "etc/os-release".to_string(),
+        "etc/debian_version".to_string(),
         "usr/lib/os-release".to_string(),
         "var/lib/dpkg/status".to_string(),
     ];
@@ -93,6 +94,14 @@ fn dpkg_packages_match_dpkg_query_and_licenses_come_from_copyright_files() {
         .as_ref()
         .expect("os-release found");
     assert_eq!(os.id, "debian");
+    let debian_version = std::fs::read_to_string("/etc/debian_version").unwrap();
+    let debian_version = debian_version.trim();
+    if debian_version.starts_with(|character: char| character.is_ascii_digit()) {
+        assert_eq!(os.point_release.as_deref(), Some(debian_version));
+        assert_eq!(os.version(), Some(debian_version));
+    } else {
+        assert_eq!(os.point_release, None, "{debian_version} is no release");
+    }
     let expected: BTreeSet<(String, String, String)> = run(Command::new("dpkg-query").args([
         "-W",
         "-f",
@@ -130,6 +139,7 @@ fn dpkg_packages_match_dpkg_query_and_licenses_come_from_copyright_files() {
         "{}",
         dpkg.purl
     );
+    assert_upstream_qualifiers(&debs);
     // Cross-check licenses against the copyright files with a second reader.
     let mut with_mapped = 0;
     for package in &debs {
@@ -538,9 +548,21 @@ fn rpm_packages_match_rpm_query() {
         })
         .collect();
     assert_eq!(found, expected);
+    // The `upstream` qualifier is the source RPM as rpm itself names it.
+    let source_rpm = run(Command::new("rpm").args([
+        "--dbpath",
+        &dbpath,
+        "-q",
+        "--qf",
+        "%{SOURCERPM}",
+        "hello-hoist",
+    ]));
+    assert_eq!(source_rpm, "hello-hoist-1.2.3-4.fc39.src.rpm");
     assert_eq!(
         rpms[0].purl,
-        "pkg:rpm/fedora/hello-hoist@1.2.3-4.fc39?arch=noarch&distro=fedora-39&epoch=1"
+        format!(
+            "pkg:rpm/fedora/hello-hoist@1.2.3-4.fc39?arch=noarch&distro=fedora-39&epoch=1&upstream={source_rpm}"
+        )
     );
     assert_eq!(
         rpms[0].license_expression().as_deref(),
@@ -631,4 +653,17 @@ fn a_broken_database_is_a_warning_and_the_rest_is_kept() {
             .count(),
         2
     );
+}
+
+/// Each package's purl names its source package in the `upstream` qualifier
+/// as syft writes it, checked against dpkg-query's own source fields.
+fn assert_upstream_qualifiers(debs: &[&Package]) {
+    let sources = crate::common::dpkg_upstreams(None);
+    let mut with_upstream = 0;
+    for package in debs {
+        let found = crate::common::purl_qualifier(&package.purl, "upstream");
+        assert_eq!(&found, &sources[&package.name], "{}", package.purl);
+        with_upstream += usize::from(found.is_some());
+    }
+    assert!(with_upstream > 20, "only {with_upstream} with a source");
 }

@@ -416,6 +416,7 @@ fn debian_sbom_matches_dpkg_query_and_pip() {
     let expected_debs: BTreeSet<String> = dpkg.lines().map(str::to_string).collect();
     assert!(expected_debs.len() > 50, "{dpkg}");
     assert_eq!(by_type("deb"), expected_debs);
+    assert_debian_scanner_fields(&rootfs, packages);
 
     let pip = run(Command::new("python3")
         .args(["-m", "pip", "list", "--format", "json", "--path"])
@@ -435,6 +436,39 @@ fn debian_sbom_matches_dpkg_query_and_pip() {
     // list here would make the comparison below prove nothing.
     assert!(expected_python.len() >= 2, "pip finds {expected_python:?}");
     assert_eq!(by_type("pypi"), expected_python);
+}
+
+/// The fields scanners read: each deb purl's `upstream` qualifier names the
+/// source package as dpkg-query does, and the operating system's version is
+/// the point release `/etc/debian_version` gives.
+fn assert_debian_scanner_fields(rootfs: &Path, packages: &[Value]) {
+    let upstreams = crate::common::dpkg_upstreams(Some(&rootfs.join("var/lib/dpkg")));
+    let mut debs = 0;
+    for package in packages {
+        let Some(purl) = package["externalRefs"].as_array().and_then(|references| {
+            references
+                .iter()
+                .find(|reference| reference["referenceType"] == "purl")?["referenceLocator"]
+                .as_str()
+        }) else {
+            continue;
+        };
+        if purl.starts_with("pkg:deb/") {
+            debs += 1;
+            let name = package["name"].as_str().unwrap();
+            let found = crate::common::purl_qualifier(purl, "upstream");
+            assert_eq!(found, upstreams[name], "{purl}");
+        }
+    }
+    assert_eq!(debs, upstreams.len());
+    let release = std::fs::read_to_string(rootfs.join("etc/debian_version")).unwrap();
+    let os = packages
+        .iter()
+        .find(|package| package["primaryPackagePurpose"] == "OPERATING_SYSTEM")
+        .expect("an operating system package");
+    assert_eq!(os["name"], "debian");
+    assert_eq!(os["versionInfo"].as_str(), Some(release.trim()));
+    assert!(release.trim().starts_with("12."), "{release}");
 }
 
 /// A registry test's keys, made by `hoist generate-key-pair`.

@@ -62,6 +62,8 @@ pub fn catalog(
                 continue;
             };
             let architecture = first_line(&paragraph, "architecture").unwrap_or_default();
+            let source = first_line(&paragraph, "source").and_then(source_package);
+            let upstream = source.as_ref().map(upstream).unwrap_or_default();
             let Some(mut found) = distribution_package(
                 findings,
                 Ecosystem::Deb,
@@ -70,21 +72,42 @@ pub fn catalog(
                 name,
                 version,
                 architecture,
-                &[("distro", &distro)],
+                &[("distro", &distro), ("upstream", &upstream)],
                 path,
             ) else {
                 continue;
             };
-            // `Source: glibc (2.36-9)` names the source and, when it differs, its version.
-            found.source_package = first_line(&paragraph, "source")
-                .and_then(|source| source.split_whitespace().next())
-                .map(str::to_string);
+            found.source_package = source.map(|(name, _)| name.to_string());
             if let Some((copyright_path, licenses)) = copyright_licenses(tree, texts, name) {
                 found.licenses = licenses;
                 found.locations.insert(copyright_path);
             }
             findings.add(found);
         }
+    }
+}
+
+/// `Source: glibc (2.36-9)` names the source package and, when it differs
+/// from the binary package's, its version. dpkg writes no `Source:` for a
+/// package built from a source of the same name and version.
+fn source_package(field: &str) -> Option<(&str, Option<&str>)> {
+    let mut words = field.split_whitespace();
+    let name = words.next()?;
+    let version = words
+        .next()
+        .and_then(|word| word.strip_prefix('('))
+        .and_then(|word| word.strip_suffix(')'))
+        .filter(|version| !version.is_empty());
+    Some((name, version))
+}
+
+/// The purl `upstream` qualifier scanners match source-package advisories
+/// with, written as syft writes it: `glibc`, or `glibc@2.36-9` when the
+/// source's version differs.
+fn upstream((name, version): &(&str, Option<&str>)) -> String {
+    match version {
+        Some(version) => format!("{name}@{version}"),
+        None => name.to_string(),
     }
 }
 
@@ -138,5 +161,15 @@ mod tests {
         assert!(wants("/usr/share/doc/libc6/copyright"));
         assert!(!wants("/usr/share/doc/libc6/examples/copyright"));
         assert!(!wants("/var/lib/dpkg/status-old"));
+    }
+
+    #[test]
+    fn source_field_gives_the_upstream_qualifier() {
+        let with_version = source_package("openssl (3.0.11-1~deb12u2)").unwrap();
+        assert_eq!(with_version, ("openssl", Some("3.0.11-1~deb12u2")));
+        assert_eq!(upstream(&with_version), "openssl@3.0.11-1~deb12u2");
+        let name_only = source_package("glibc").unwrap();
+        assert_eq!(upstream(&name_only), "glibc");
+        assert_eq!(source_package("  "), None);
     }
 }

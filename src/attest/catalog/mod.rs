@@ -111,6 +111,10 @@ pub struct OperatingSystem {
     pub name: Option<String>,
     pub pretty_name: Option<String>,
     pub id_like: Vec<String>,
+    /// The version as the distribution's own file reports it, where it is
+    /// more precise than `VERSION_ID`: Debian's point release (`12.5`) from
+    /// `/etc/debian_version`, which scanners record beside the major version.
+    pub point_release: Option<String>,
 }
 
 impl OperatingSystem {
@@ -120,6 +124,11 @@ impl OperatingSystem {
             Some(version) => format!("{}-{version}", self.id),
             None => self.id.clone(),
         }
+    }
+
+    /// The most precise version known: the point release, else `VERSION_ID`.
+    pub fn version(&self) -> Option<&str> {
+        self.point_release.as_deref().or(self.version_id.as_deref())
     }
 }
 
@@ -177,8 +186,10 @@ pub fn catalog(tree: &FileTree, observer: &dyn Observer) -> Result<Inventory, At
     let os_release_path = ["/etc/os-release", "/usr/lib/os-release"]
         .iter()
         .find_map(|path| tree.resolve(path));
+    let debian_version_path = tree.resolve(os_release::DEBIAN_VERSION);
     let is_text = |path: &str| {
         Some(path) == os_release_path.as_deref()
+            || Some(path) == debian_version_path.as_deref()
             || dpkg::wants(path)
             || apk::wants(path)
             || python::wants(path)
@@ -251,7 +262,14 @@ pub fn catalog(tree: &FileTree, observer: &dyn Observer) -> Result<Inventory, At
     let operating_system = os_release_path
         .as_deref()
         .and_then(|path| texts.get(path))
-        .and_then(|text| os_release::parse(text));
+        .and_then(|text| os_release::parse(text))
+        .map(|mut os| {
+            os.point_release = debian_version_path
+                .as_deref()
+                .and_then(|path| texts.get(path))
+                .and_then(|text| os_release::debian_point_release(&os, text));
+            os
+        });
     dpkg::catalog(tree, &texts, operating_system.as_ref(), &mut findings);
     apk::catalog(&texts, operating_system.as_ref(), &mut findings);
     rpm_spool.catalog(operating_system.as_ref(), &mut findings);
@@ -382,6 +400,18 @@ mod tests {
             )
             .unwrap(),
             "pkg:deb/debian/libc6@2.36-9?arch=amd64&distro=debian-12"
+        );
+        // syft percent-encodes the `@` of a versioned upstream.
+        assert_eq!(
+            purl(
+                "deb",
+                Some("debian"),
+                "libssl3",
+                "3.0.11-1~deb12u2",
+                &[("upstream", "openssl@3.0.11-1~deb12u1")]
+            )
+            .unwrap(),
+            "pkg:deb/debian/libssl3@3.0.11-1~deb12u2?upstream=openssl%403.0.11-1~deb12u1"
         );
         assert_eq!(
             purl("npm", Some("@types"), "node", "1.0.0", &[]).unwrap(),

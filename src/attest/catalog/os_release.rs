@@ -1,8 +1,12 @@
 //! `/etc/os-release`: which distribution the image is, for the purl
-//! namespaces and `distro` qualifiers of OS packages.
+//! namespaces and `distro` qualifiers of OS packages; and
+//! `/etc/debian_version`, for Debian's point release.
 
 use super::OperatingSystem;
 use std::collections::BTreeMap;
+
+/// Where Debian (and its derivatives) write their release.
+pub const DEBIAN_VERSION: &str = "/etc/debian_version";
 
 /// Parses the shell-style `KEY=value` lines; `None` without an `ID`.
 pub fn parse(text: &str) -> Option<OperatingSystem> {
@@ -30,7 +34,22 @@ pub fn parse(text: &str) -> Option<OperatingSystem> {
             .get("ID_LIKE")
             .map(|like| like.split_whitespace().map(str::to_string).collect())
             .unwrap_or_default(),
+        point_release: None,
     })
+}
+
+/// Debian's point release (`12.5`) from `/etc/debian_version`, when it
+/// refines the major version `/etc/os-release` gives. Ubuntu and Debian
+/// testing write a codename there (`bookworm/sid`), which is no release.
+pub fn debian_point_release(os: &OperatingSystem, text: &str) -> Option<String> {
+    let release = text.trim();
+    let major = os.version_id.as_deref()?;
+    let rest = release.strip_prefix(major)?.strip_prefix('.')?;
+    let is_version = !rest.is_empty()
+        && rest
+            .chars()
+            .all(|character| character.is_ascii_digit() || character == '.');
+    is_version.then(|| release.to_string())
 }
 
 /// Removes one level of shell quoting (`"a \"b\""`, `'a'`).
@@ -79,5 +98,19 @@ mod tests {
         assert_eq!(os.pretty_name.as_deref(), Some("Alpine \"Linux\" v3.19"));
         assert_eq!(os.id_like, vec!["a", "b"]);
         assert_eq!(parse("NAME=x\n"), None);
+    }
+
+    #[test]
+    fn debian_point_release_refines_the_major_version() {
+        let debian = parse("ID=debian\nVERSION_ID=\"12\"\n").unwrap();
+        assert_eq!(
+            debian_point_release(&debian, "12.5\n").as_deref(),
+            Some("12.5")
+        );
+        assert_eq!(debian_point_release(&debian, "bookworm/sid\n"), None);
+        assert_eq!(debian_point_release(&debian, "11.9\n"), None);
+        assert_eq!(debian_point_release(&debian, "12\n"), None);
+        let testing = parse("ID=debian\n").unwrap();
+        assert_eq!(debian_point_release(&testing, "13.0\n"), None);
     }
 }

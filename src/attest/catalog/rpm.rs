@@ -107,6 +107,9 @@ fn add_package(
     let distro = operating_system
         .map(OperatingSystem::distro)
         .unwrap_or_default();
+    // Scanners match advisories on the whole source RPM file name, as syft
+    // writes it in the `upstream` qualifier.
+    let source_rpm = header.string(TAG_SOURCE_RPM).unwrap_or_default();
     let Some(mut found) = distribution_package(
         findings,
         Ecosystem::Rpm,
@@ -115,7 +118,11 @@ fn add_package(
         name,
         &full_version,
         architecture,
-        &[("epoch", &epoch), ("distro", &distro)],
+        &[
+            ("epoch", &epoch),
+            ("distro", &distro),
+            ("upstream", source_rpm),
+        ],
         image_path,
     ) else {
         return;

@@ -76,3 +76,43 @@ pub mod referrers_api;
 pub mod registry;
 pub mod registry_images;
 pub mod tunnel;
+
+/// What each installed Debian package's purl `upstream` qualifier must be,
+/// by package name, from dpkg-query's own source fields (of the database
+/// under `admin_directory`, else this machine's): the source package, and
+/// `source@version` when the source's version differs, as syft writes it.
+pub fn dpkg_upstreams(
+    admin_directory: Option<&std::path::Path>,
+) -> std::collections::BTreeMap<String, Option<String>> {
+    let mut command = Command::new("dpkg-query");
+    if let Some(directory) = admin_directory {
+        command.arg(format!("--admindir={}", directory.display()));
+    }
+    command.args([
+        "-W",
+        "-f",
+        "${Package}\t${Version}\t${source:Package}\t${source:Version}\n",
+    ]);
+    run(&mut command)
+        .lines()
+        .map(|line| {
+            let fields: Vec<&str> = line.split('\t').collect();
+            let upstream = if fields[1] != fields[3] {
+                Some(format!("{}@{}", fields[2], fields[3]))
+            } else if fields[0] != fields[2] {
+                Some(fields[2].to_string())
+            } else {
+                None
+            };
+            (fields[0].to_string(), upstream)
+        })
+        .collect()
+}
+
+/// One qualifier of a purl, percent-decoded.
+pub fn purl_qualifier(purl: &str, key: &str) -> Option<String> {
+    let parsed: packageurl::PackageUrl = purl
+        .parse()
+        .unwrap_or_else(|error| panic!("{purl}: {error}"));
+    parsed.qualifiers().get(key).map(|value| value.to_string())
+}
