@@ -390,10 +390,12 @@ fn skipped_metadata(prepared: &Prepared) -> Result<(Option<String>, Vec<ImageMet
             &skipped.manifest,
             tags,
         )?;
-        metadata.status = if skipped.retag.is_empty() {
-            ImageStatus::Skipped
-        } else {
+        // Retagged when the skip gave it a tag of this run besides the one
+        // it was found under.
+        metadata.status = if skipped.retag.iter().any(|tag| *tag != skipped.tag) {
             ImageStatus::Retagged
+        } else {
+            ImageStatus::Skipped
         };
         images.push(metadata);
         digest.get_or_insert_with(|| skipped.manifest.digest().to_string());
