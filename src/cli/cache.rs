@@ -5,7 +5,7 @@ use super::report::{Mode, Reporter};
 use anyhow::Context;
 use bytesize::ByteSize;
 use hoist::layer::LayerCache;
-use serde_json::json;
+use hoist::progress::{Event, Observer};
 
 #[derive(Debug, clap::Args)]
 pub struct CacheArguments {
@@ -54,20 +54,12 @@ pub fn run(arguments: CacheArguments) -> anyhow::Result<()> {
             let report = cache
                 .prune(prune.max_size)
                 .with_context(|| format!("pruning the layer cache {}", directory.display()))?;
-            reporter.line(&format!(
-                "{}: removed {} layers ({}), {} remain",
-                directory.display(),
-                report.removed_entries,
-                ByteSize::b(report.removed_bytes).display().iec(),
-                ByteSize::b(report.remaining_bytes).display().iec(),
-            ));
-            reporter.json(json!({
-                "event": "cache-pruned",
-                "directory": directory.display().to_string(),
-                "removed_entries": report.removed_entries,
-                "removed_bytes": report.removed_bytes,
-                "remaining_bytes": report.remaining_bytes,
-            }));
+            reporter.event(Event::CachePruned {
+                directory: directory.display().to_string(),
+                removed_entries: report.removed_entries,
+                removed_bytes: report.removed_bytes,
+                remaining_bytes: report.remaining_bytes,
+            });
             reporter.finish();
         }
     }

@@ -7,8 +7,8 @@ use anyhow::Context;
 use hoist::build::transport::{Transports, destination_tag};
 use hoist::image::{Manifest, publish};
 use hoist::oci::{Location, Platform};
+use hoist::progress::{Event, Observer};
 use hoist::source::select_platform;
-use serde_json::json;
 
 #[derive(Debug, clap::Args)]
 pub struct CopyArguments {
@@ -59,22 +59,14 @@ pub fn run(arguments: CopyArguments) -> anyhow::Result<()> {
         .with_context(|| format!("copying {source} to {destination}"))?;
     reporter.finish();
     let digest = manifest.digest().to_string();
-    reporter.line(&format!(
-        "copied {source} to {destination}: {} blobs uploaded ({} bytes), {} mounted, {} already there",
-        report.uploaded.len(),
-        report.bytes_sent,
-        report.mounted.len(),
-        report.existed.len()
-    ));
-    reporter.json(json!({
-        "event": "copied",
-        "source": source.to_string(),
-        "destination": destination.to_string(),
-        "uploaded": report.uploaded.len(),
-        "bytes": report.bytes_sent,
-        "mounted": report.mounted.len(),
-        "existed": report.existed.len(),
-    }));
+    reporter.event(Event::ImageCopied {
+        source: source.to_string(),
+        destination: destination.to_string(),
+        uploaded: report.uploaded.len(),
+        bytes: report.bytes_sent,
+        mounted: report.mounted.len(),
+        existed: report.existed.len(),
+    });
     if let Some(path) = &arguments.run.digest_file {
         std::fs::write(path, format!("{digest}\n"))
             .with_context(|| format!("writing {}", path.display()))?;
