@@ -99,6 +99,23 @@ pub enum Event {
         mounted: usize,
         existed: usize,
     },
+    /// `hoist sign`: a cosign signature of `digest`, naming `identity`,
+    /// is stored as the signature image `signature`.
+    #[serde(rename = "signed")]
+    ImageSigned {
+        digest: Digest,
+        identity: String,
+        signature: Digest,
+    },
+    /// `hoist verify`: the signature in `layer` vouches for `digest`,
+    /// signed for `identity`, with the payload's `optional` claims.
+    #[serde(rename = "verified")]
+    SignatureVerified {
+        digest: Digest,
+        identity: String,
+        layer: Digest,
+        claims: Option<serde_json::Value>,
+    },
     /// `hoist cache prune`: the least recently used layers were removed.
     CachePruned {
         directory: String,

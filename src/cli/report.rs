@@ -221,6 +221,8 @@ impl Observer for Reporter {
                     | Event::ImageWritten { .. }
                     | Event::WouldPush { .. }
                     | Event::ImageCopied { .. }
+                    | Event::ImageSigned { .. }
+                    | Event::SignatureVerified { .. }
                     | Event::CachePruned { .. }
                     | Event::Done { .. } => {}
                 }
@@ -303,6 +305,23 @@ fn result_line(event: &Event) -> Option<String> {
             existed,
         } => Some(format!(
             "copied {source} to {destination}: {uploaded} blobs uploaded ({bytes} bytes), {mounted} mounted, {existed} already there"
+        )),
+        Event::ImageSigned {
+            digest,
+            identity,
+            signature,
+        } => Some(format!("signed {digest} ({identity}) as {signature}")),
+        Event::SignatureVerified {
+            digest,
+            identity,
+            layer,
+            claims,
+        } => Some(format!(
+            "verified {digest} signed for {identity} (signature layer {layer}{})",
+            claims
+                .as_ref()
+                .map(|claims| format!(", claims {claims}"))
+                .unwrap_or_default()
         )),
         Event::CachePruned {
             directory,

@@ -5,3 +5,4 @@
 //! flags to a request and renders what comes back.
 
 pub mod copy;
+pub mod sign;
