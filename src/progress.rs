@@ -116,6 +116,16 @@ pub enum Event {
         layer: Digest,
         claims: Option<serde_json::Value>,
     },
+    /// `hoist attestations`: a document attached to the platform image
+    /// `subject`, in the index (`form` `index`, as BuildKit attaches it) or
+    /// as a `referrer`, of `kind` (its predicate or artifact type).
+    #[serde(rename = "attestation")]
+    AttestationFound {
+        subject: Digest,
+        form: String,
+        kind: String,
+        digest: Digest,
+    },
     /// `hoist cache prune`: the least recently used layers were removed.
     CachePruned {
         directory: String,

@@ -222,6 +222,7 @@ impl Observer for Reporter {
                     | Event::WouldPush { .. }
                     | Event::ImageCopied { .. }
                     | Event::ImageSigned { .. }
+                    | Event::AttestationFound { .. }
                     | Event::SignatureVerified { .. }
                     | Event::CachePruned { .. }
                     | Event::Done { .. } => {}
@@ -323,6 +324,12 @@ fn result_line(event: &Event) -> Option<String> {
                 .map(|claims| format!(", claims {claims}"))
                 .unwrap_or_default()
         )),
+        Event::AttestationFound {
+            subject,
+            form,
+            kind,
+            digest,
+        } => Some(format!("{subject} {form} {kind} {digest}")),
         Event::CachePruned {
             directory,
             removed_entries,

@@ -4,5 +4,7 @@
 //! and returns an outcome or its module's error. The command line only maps
 //! flags to a request and renders what comes back.
 
+pub mod attestations;
 pub mod copy;
+pub mod sbom;
 pub mod sign;
