@@ -5,6 +5,7 @@
 //! flags to a request and renders what comes back.
 
 pub mod attestations;
+pub mod cache;
 pub mod copy;
 pub mod sbom;
 pub mod sign;
