@@ -126,6 +126,12 @@ pub enum Event {
         kind: String,
         digest: Digest,
     },
+    /// `hoist login`: the credentials for `registry` were accepted and
+    /// stored in `path`.
+    LoggedIn { registry: String, path: String },
+    /// `hoist logout`: the credentials for `registry` were `removed`, or
+    /// none were stored.
+    LoggedOut { registry: String, removed: bool },
     /// `hoist cache prune`: the least recently used layers were removed.
     CachePruned {
         directory: String,

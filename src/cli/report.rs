@@ -222,6 +222,8 @@ impl Observer for Reporter {
                     | Event::WouldPush { .. }
                     | Event::ImageCopied { .. }
                     | Event::ImageSigned { .. }
+                    | Event::LoggedIn { .. }
+                    | Event::LoggedOut { .. }
                     | Event::AttestationFound { .. }
                     | Event::SignatureVerified { .. }
                     | Event::CachePruned { .. }
@@ -330,6 +332,17 @@ fn result_line(event: &Event) -> Option<String> {
             kind,
             digest,
         } => Some(format!("{subject} {form} {kind} {digest}")),
+        Event::LoggedIn { registry, path } => Some(format!(
+            "Login succeeded: credentials for {registry} are in {path}"
+        )),
+        Event::LoggedOut {
+            registry,
+            removed: true,
+        } => Some(format!("Removed the credentials for {registry}")),
+        Event::LoggedOut {
+            registry,
+            removed: false,
+        } => Some(format!("No credentials were stored for {registry}")),
         Event::CachePruned {
             directory,
             removed_entries,

@@ -7,5 +7,6 @@
 pub mod attestations;
 pub mod cache;
 pub mod copy;
+pub mod login;
 pub mod sbom;
 pub mod sign;
