@@ -12,6 +12,7 @@ pub mod diff;
 pub mod image;
 pub mod layer;
 pub mod oci;
+pub mod operation;
 pub mod parallel;
 pub mod progress;
 pub mod registry;

@@ -1,9 +1,12 @@
 //! Events the pipeline reports as it goes. The library never prints: the CLI
-//! turns these into progress bars, JSON lines or nothing.
+//! turns these into progress bars or lines, and with `--json` prints each as
+//! it serializes (`{"event": "<kind>", ...}`), so the JSON is defined here.
 
 use crate::oci::Digest;
+use serde::Serialize;
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
 pub enum Event {
     /// A layer is being built for an image and platform.
     LayerStarted {
@@ -28,6 +31,7 @@ pub enum Event {
         size: u64,
     },
     /// A blob reached a sink.
+    #[serde(rename = "blob")]
     BlobDone {
         digest: Digest,
         size: u64,
@@ -37,6 +41,7 @@ pub enum Event {
     Warning { message: String },
     /// `--changed` or `skip-unchanged`: the image at `target` was built from
     /// the same `inputs`, so it is not built again.
+    #[serde(rename = "skipped")]
     ImageUnchanged {
         image: String,
         target: String,
@@ -45,12 +50,14 @@ pub enum Event {
     },
     /// `--changed` or `skip-unchanged`: the image at `target` was built from
     /// other inputs (or is not there), so it is built.
+    #[serde(rename = "changed")]
     ImageChanged {
         image: String,
         target: String,
         inputs: Digest,
     },
     /// One platform of an image is built (not yet written anywhere).
+    #[serde(rename = "image")]
     ImageBuilt {
         image: String,
         platform: String,
@@ -59,6 +66,7 @@ pub enum Event {
         layers: usize,
     },
     /// An image reached an output; the counts are of its blobs.
+    #[serde(rename = "output")]
     ImageWritten {
         image: String,
         output: String,
@@ -75,6 +83,7 @@ pub enum Event {
     },
     /// An image `--changed` skipped now has this run's `tags` too: a copy of
     /// its manifest under each, no blob moved.
+    #[serde(rename = "retagged")]
     ImageRetagged {
         image: String,
         repository: String,
@@ -88,16 +97,71 @@ pub enum Event {
         digest: Digest,
         tags: Vec<String>,
     },
+    /// `hoist copy`: an image or index reached its destination; the counts
+    /// are of its blobs.
+    #[serde(rename = "copied")]
+    ImageCopied {
+        source: String,
+        destination: String,
+        uploaded: usize,
+        bytes: u64,
+        mounted: usize,
+        existed: usize,
+    },
+    /// `hoist sign`: a cosign signature of `digest`, naming `identity`,
+    /// is stored as the signature image `signature`.
+    #[serde(rename = "signed")]
+    ImageSigned {
+        digest: Digest,
+        identity: String,
+        signature: Digest,
+    },
+    /// `hoist verify`: the signature in `layer` vouches for `digest`,
+    /// signed for `identity`, with the payload's `optional` claims.
+    #[serde(rename = "verified")]
+    SignatureVerified {
+        digest: Digest,
+        identity: String,
+        layer: Digest,
+        claims: Option<serde_json::Value>,
+    },
+    /// `hoist attestations`: a document attached to the platform image
+    /// `subject`, in the index (`form` `index`, as BuildKit attaches it) or
+    /// as a `referrer`, of `kind` (its predicate or artifact type).
+    #[serde(rename = "attestation")]
+    AttestationFound {
+        subject: Digest,
+        form: String,
+        kind: String,
+        digest: Digest,
+    },
+    /// `hoist login`: the credentials for `registry` were accepted and
+    /// stored in `path`.
+    LoggedIn { registry: String, path: String },
+    /// `hoist logout`: the credentials for `registry` were `removed`, or
+    /// none were stored.
+    LoggedOut { registry: String, removed: bool },
+    /// `hoist cache prune`: the least recently used layers were removed.
+    CachePruned {
+        directory: String,
+        removed_entries: u64,
+        removed_bytes: u64,
+        remaining_bytes: u64,
+    },
+    /// The digest a command ends in (`build`, `copy`): the last event.
+    Done { digest: String },
 }
 
 /// How a blob reached a sink. Defined here, below `image`, because both
 /// [`Event::BlobDone`] and the `Sink` trait of `image::publish` speak of it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum BlobOutcome {
     Uploaded,
     /// Mounted from another repository of the same registry.
     Mounted,
     /// The sink had it already.
+    #[serde(rename = "skipped")]
     Existed,
 }
 
@@ -120,5 +184,60 @@ pub struct Recorder(pub std::sync::Mutex<Vec<Event>>);
 impl Observer for Recorder {
     fn event(&self, event: Event) {
         self.0.lock().expect("recorder lock").push(event);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn events_serialize_as_their_json_lines() {
+        let digest = crate::oci::sha256_digest(b"blob");
+        let blob = serde_json::to_value(Event::BlobDone {
+            digest: digest.clone(),
+            size: 4,
+            outcome: BlobOutcome::Existed,
+        })
+        .unwrap();
+        assert_eq!(
+            blob,
+            json!({"event": "blob", "digest": digest.to_string(), "size": 4, "outcome": "skipped"})
+        );
+        let layer = serde_json::to_value(Event::LayerStarted {
+            image: "app".into(),
+            platform: "linux/amd64".into(),
+            layer: "bin".into(),
+        })
+        .unwrap();
+        assert_eq!(layer["event"], "layer-started");
+        let pruned = serde_json::to_value(Event::CachePruned {
+            directory: "/cache".into(),
+            removed_entries: 1,
+            removed_bytes: 2,
+            remaining_bytes: 3,
+        })
+        .unwrap();
+        assert_eq!(pruned["event"], "cache-pruned");
+        assert_eq!(pruned["removed_entries"], 1);
+        for (event, name) in [
+            (
+                Event::ImageChanged {
+                    image: "app".into(),
+                    target: "t".into(),
+                    inputs: digest.clone(),
+                },
+                "changed",
+            ),
+            (
+                Event::Done {
+                    digest: digest.to_string(),
+                },
+                "done",
+            ),
+        ] {
+            assert_eq!(serde_json::to_value(event).unwrap()["event"], name);
+        }
     }
 }

@@ -67,6 +67,36 @@ pub fn image_tags(
     Ok(tags)
 }
 
+/// The tags one image of a spec gets (`hoist tags`, one entry of its
+/// `--json` array).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ImageTags {
+    pub image: String,
+    /// `None` when the spec names no repository for the image.
+    pub repository: Option<String>,
+    pub tags: Vec<String>,
+}
+
+/// The tags of every image of a plan, in the plan's order, as
+/// [`image_tags`] computes them.
+pub fn plan_tags(
+    plan: &Plan,
+    revision: &Revision,
+    extra: &[String],
+    observer: &dyn Observer,
+) -> Result<Vec<ImageTags>, ChangesError> {
+    plan.images
+        .iter()
+        .map(|image| {
+            Ok(ImageTags {
+                image: image.name.clone(),
+                repository: image.repository.clone(),
+                tags: image_tags(image, revision, extra, observer)?,
+            })
+        })
+        .collect()
+}
+
 /// Where `--changed` looks for the published image.
 pub enum Target {
     /// `repository:tag` in a registry.

@@ -176,7 +176,7 @@ fn request(arguments: &BuildArguments) -> anyhow::Result<BuildRequest> {
         cache: if arguments.no_cache {
             None
         } else {
-            Some(super::cache_directory()?)
+            Some(hoist::operation::cache::cache_directory()?)
         },
         sbom: arguments.sbom,
         provenance: super::attest::provenance_level(arguments.provenance.as_deref())?,

@@ -2,10 +2,8 @@
 //! layer cache lives, and keeping it within a size.
 
 use super::report::{Mode, Reporter};
-use anyhow::Context;
 use bytesize::ByteSize;
-use hoist::layer::LayerCache;
-use serde_json::json;
+use hoist::operation::cache::{CachePruneRequest, cache_directory, prune_cache};
 
 #[derive(Debug, clap::Args)]
 pub struct CacheArguments {
@@ -40,7 +38,7 @@ fn parse_size(text: &str) -> Result<u64, String> {
 }
 
 pub fn run(arguments: CacheArguments) -> anyhow::Result<()> {
-    let directory = super::cache_directory()?;
+    let directory = cache_directory()?;
     match arguments.command {
         CacheCommand::Dir => {
             let reporter = Reporter::new(Mode::from_flags(false, false));
@@ -49,26 +47,13 @@ pub fn run(arguments: CacheArguments) -> anyhow::Result<()> {
         }
         CacheCommand::Prune(prune) => {
             let reporter = Reporter::new(Mode::from_flags(prune.json, false));
-            let cache = LayerCache::open(&directory)
-                .with_context(|| format!("opening the layer cache {}", directory.display()))?;
-            let report = cache
-                .prune(prune.max_size)
-                .with_context(|| format!("pruning the layer cache {}", directory.display()))?;
-            reporter.line(&format!(
-                "{}: removed {} layers ({}), {} remain",
-                directory.display(),
-                report.removed_entries,
-                ByteSize::b(report.removed_bytes).display().iec(),
-                ByteSize::b(report.remaining_bytes).display().iec(),
-            ));
-            reporter.json(json!({
-                "event": "cache-pruned",
-                "directory": directory.display().to_string(),
-                "removed_entries": report.removed_entries,
-                "removed_bytes": report.removed_bytes,
-                "remaining_bytes": report.remaining_bytes,
-            }));
+            let request = CachePruneRequest {
+                directory,
+                max_size: prune.max_size,
+            };
+            let outcome = prune_cache(&request, &reporter);
             reporter.finish();
+            outcome?;
         }
     }
     Ok(())

@@ -4,11 +4,8 @@
 use super::report::Reporter;
 use super::{RegistryArguments, RunArguments};
 use anyhow::Context;
-use hoist::build::transport::{Transports, destination_tag};
-use hoist::image::{Manifest, publish};
 use hoist::oci::{Location, Platform};
-use hoist::source::select_platform;
-use serde_json::json;
+use hoist::operation::copy::{CopyRequest, copy};
 
 #[derive(Debug, clap::Args)]
 pub struct CopyArguments {
@@ -27,6 +24,20 @@ pub struct CopyArguments {
 
 pub fn run(arguments: CopyArguments) -> anyhow::Result<()> {
     let reporter = Reporter::new(arguments.run.mode());
+    let request = request(&arguments)?;
+    let outcome = copy(&request, &reporter);
+    reporter.finish();
+    let digest = outcome?.digest.to_string();
+    if let Some(path) = &arguments.run.digest_file {
+        std::fs::write(path, format!("{digest}\n"))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    reporter.digest(&digest);
+    Ok(())
+}
+
+/// The library's request for these flags.
+fn request(arguments: &CopyArguments) -> anyhow::Result<CopyRequest> {
     let jobs = arguments.run.jobs()?;
     let source: Location = arguments
         .source
@@ -36,49 +47,18 @@ pub fn run(arguments: CopyArguments) -> anyhow::Result<()> {
         .destination
         .parse()
         .with_context(|| format!("destination {}", arguments.destination))?;
-    let tags: Vec<String> = destination_tag(&destination)
-        .with_context(|| format!("destination {destination}"))?
-        .into_iter()
-        .collect();
-    let own = super::own_registries([&destination], [&source]);
-    let transports = Transports::new(arguments.registry.client_options_for(jobs, &own)?);
-    let mut manifest = transports.source(&source)?.resolve()?;
-    if let Some(platform) = &arguments.platform {
-        let platform: Platform = platform
-            .parse()
-            .with_context(|| format!("--platform {platform}"))?;
-        manifest = Manifest::Image(select_platform(&manifest, &platform)?);
-    }
-    let sink = transports.sink(&destination)?;
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(jobs)
-        .build()
-        .context("starting worker threads")?;
-    let report = pool
-        .install(|| publish(&manifest, sink.as_ref(), &tags, &reporter))
-        .with_context(|| format!("copying {source} to {destination}"))?;
-    reporter.finish();
-    let digest = manifest.digest().to_string();
-    reporter.line(&format!(
-        "copied {source} to {destination}: {} blobs uploaded ({} bytes), {} mounted, {} already there",
-        report.uploaded.len(),
-        report.bytes_sent,
-        report.mounted.len(),
-        report.existed.len()
-    ));
-    reporter.json(json!({
-        "event": "copied",
-        "source": source.to_string(),
-        "destination": destination.to_string(),
-        "uploaded": report.uploaded.len(),
-        "bytes": report.bytes_sent,
-        "mounted": report.mounted.len(),
-        "existed": report.existed.len(),
-    }));
-    if let Some(path) = &arguments.run.digest_file {
-        std::fs::write(path, format!("{digest}\n"))
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
-    reporter.digest(&digest);
-    Ok(())
+    let platform = match &arguments.platform {
+        Some(text) => Some(
+            text.parse::<Platform>()
+                .with_context(|| format!("--platform {text}"))?,
+        ),
+        None => None,
+    };
+    Ok(CopyRequest {
+        source,
+        destination,
+        platform,
+        jobs,
+        registry: arguments.registry.client_options(jobs)?,
+    })
 }

@@ -2,8 +2,9 @@
 //! keep them, checked against the registry before they are stored.
 
 use super::RegistryArguments;
+use super::report::{Mode, Reporter};
 use anyhow::{Context, bail};
-use hoist::registry::{RegistryClient, credentials};
+use hoist::operation::{self, login::LoginRequest};
 use std::io::Read;
 
 #[derive(Debug, clap::Args)]
@@ -36,6 +37,7 @@ pub struct LogoutArguments {
 }
 
 pub fn login(arguments: LoginArguments) -> anyhow::Result<()> {
+    let reporter = Reporter::new(Mode::Human);
     let password = if arguments.password_stdin {
         let mut text = String::new();
         std::io::stdin()
@@ -47,28 +49,18 @@ pub fn login(arguments: LoginArguments) -> anyhow::Result<()> {
     } else {
         bail!("give the password with --password-stdin (or HOIST_PASSWORD)");
     };
-    if password.is_empty() {
-        bail!("the password for {} is empty", arguments.registry);
-    }
-    let options = arguments.registry_arguments.client_options(1)?;
-    let client = RegistryClient::new(options)?;
-    let path = credentials::login(&client, &arguments.registry, &arguments.username, &password)
-        .with_context(|| format!("logging in to {}", arguments.registry))?;
-    println!(
-        "Login succeeded: credentials for {} are in {}",
-        arguments.registry,
-        path.display()
-    );
+    let request = LoginRequest {
+        registry: arguments.registry,
+        username: arguments.username,
+        password: zeroize::Zeroizing::new(password),
+        client: arguments.registry_arguments.client_options(1)?,
+    };
+    operation::login::login(&request, &reporter)?;
     Ok(())
 }
 
 pub fn logout(arguments: LogoutArguments) -> anyhow::Result<()> {
-    let removed = credentials::logout(&arguments.registry)
-        .with_context(|| format!("logging out of {}", arguments.registry))?;
-    if removed {
-        println!("Removed the credentials for {}", arguments.registry);
-    } else {
-        println!("No credentials were stored for {}", arguments.registry);
-    }
+    let reporter = Reporter::new(Mode::Human);
+    operation::login::logout(&arguments.registry, &reporter)?;
     Ok(())
 }

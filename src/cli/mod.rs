@@ -272,22 +272,6 @@ fn looks_like_registry(text: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
 }
 
-/// The layer cache: `HOIST_CACHE`, else `$XDG_CACHE_HOME/hoist`, else `~/.cache/hoist`.
-fn cache_directory() -> anyhow::Result<std::path::PathBuf> {
-    if let Some(directory) = std::env::var_os("HOIST_CACHE").filter(|value| !value.is_empty()) {
-        return Ok(directory.into());
-    }
-    if let Some(directory) = std::env::var_os("XDG_CACHE_HOME").filter(|value| !value.is_empty()) {
-        return Ok(std::path::PathBuf::from(directory).join("hoist"));
-    }
-    let home = std::env::var_os("HOME")
-        .filter(|value| !value.is_empty())
-        .ok_or_else(|| {
-            anyhow::anyhow!("no cache directory: set HOIST_CACHE (or HOME), or pass --no-cache")
-        })?;
-    Ok(std::path::PathBuf::from(home).join(".cache").join("hoist"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,7 +2,8 @@
 //! terminal, one JSON object per line with `--json`, nothing but the digest
 //! with `--quiet`. Results go to stdout, everything else to stderr.
 
-use hoist::image::publish::BlobOutcome;
+use bytesize::ByteSize;
+use hoist::progress::BlobOutcome;
 use hoist::progress::{Event, Observer};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Value, json};
@@ -83,7 +84,9 @@ impl Reporter {
     /// where it is the last JSON object's `digest`.
     pub fn digest(&self, digest: &str) {
         match self.mode {
-            Mode::Json => self.println(&json!({"event": "done", "digest": digest}).to_string()),
+            Mode::Json => self.json(event_json(&Event::Done {
+                digest: digest.to_string(),
+            })),
             Mode::Human | Mode::Quiet => self.println(digest),
         }
     }
@@ -118,19 +121,11 @@ impl Reporter {
     }
 }
 
-fn outcome_name(outcome: BlobOutcome) -> &'static str {
-    match outcome {
-        BlobOutcome::Uploaded => "uploaded",
-        BlobOutcome::Mounted => "mounted",
-        BlobOutcome::Existed => "skipped",
-    }
-}
-
 impl Observer for Reporter {
     fn event(&self, event: Event) {
         if let Event::Warning { message } = &event {
             if self.mode == Mode::Json && !self.warnings_on_stderr {
-                self.json(json!({"event": "warning", "message": message}));
+                self.json(event_json(&event));
             } else {
                 self.warning(message);
             }
@@ -225,10 +220,27 @@ impl Observer for Reporter {
                     | Event::ImageBuilt { .. }
                     | Event::ImageWritten { .. }
                     | Event::ImageRetagged { .. }
-                    | Event::WouldPush { .. } => {}
+                    | Event::WouldPush { .. }
+                    | Event::ImageCopied { .. }
+                    | Event::ImageSigned { .. }
+                    | Event::LoggedIn { .. }
+                    | Event::LoggedOut { .. }
+                    | Event::AttestationFound { .. }
+                    | Event::SignatureVerified { .. }
+                    | Event::CachePruned { .. }
+                    | Event::Done { .. } => {}
                 }
             }
         }
+    }
+}
+
+/// The word a progress line gives a blob's outcome, as `--json` names it.
+fn outcome_name(outcome: BlobOutcome) -> &'static str {
+    match outcome {
+        BlobOutcome::Uploaded => "uploaded",
+        BlobOutcome::Mounted => "mounted",
+        BlobOutcome::Existed => "skipped",
     }
 }
 
@@ -297,6 +309,60 @@ fn result_line(event: &Event) -> Option<String> {
         } => Some(format!(
             "{image} changed since {target} (inputs {inputs}): building"
         )),
+        Event::ImageCopied {
+            source,
+            destination,
+            uploaded,
+            bytes,
+            mounted,
+            existed,
+        } => Some(format!(
+            "copied {source} to {destination}: {uploaded} blobs uploaded ({bytes} bytes), {mounted} mounted, {existed} already there"
+        )),
+        Event::ImageSigned {
+            digest,
+            identity,
+            signature,
+        } => Some(format!("signed {digest} ({identity}) as {signature}")),
+        Event::SignatureVerified {
+            digest,
+            identity,
+            layer,
+            claims,
+        } => Some(format!(
+            "verified {digest} signed for {identity} (signature layer {layer}{})",
+            claims
+                .as_ref()
+                .map(|claims| format!(", claims {claims}"))
+                .unwrap_or_default()
+        )),
+        Event::AttestationFound {
+            subject,
+            form,
+            kind,
+            digest,
+        } => Some(format!("{subject} {form} {kind} {digest}")),
+        Event::LoggedIn { registry, path } => Some(format!(
+            "Login succeeded: credentials for {registry} are in {path}"
+        )),
+        Event::LoggedOut {
+            registry,
+            removed: true,
+        } => Some(format!("Removed the credentials for {registry}")),
+        Event::LoggedOut {
+            registry,
+            removed: false,
+        } => Some(format!("No credentials were stored for {registry}")),
+        Event::CachePruned {
+            directory,
+            removed_entries,
+            removed_bytes,
+            remaining_bytes,
+        } => Some(format!(
+            "{directory}: removed {removed_entries} layers ({}), {} remain",
+            ByteSize::b(*removed_bytes).display().iec(),
+            ByteSize::b(*remaining_bytes).display().iec(),
+        )),
         _ => None,
     }
 }
@@ -307,100 +373,9 @@ fn short_digest(digest: &hoist::oci::Digest) -> String {
     text.chars().take(19).collect()
 }
 
+/// An event as its `--json` line: the library's serialization of it.
 fn event_json(event: &Event) -> Value {
-    match event {
-        Event::BlobProgress {
-            digest,
-            bytes,
-            size,
-        } => {
-            json!({"event": "blob-progress", "digest": digest.to_string(), "bytes": bytes, "size": size})
-        }
-        Event::LayerStarted {
-            image,
-            platform,
-            layer,
-        } => {
-            json!({"event": "layer-started", "image": image, "platform": platform, "layer": layer})
-        }
-        Event::LayerDone {
-            image,
-            platform,
-            layer,
-            digest,
-            size,
-            cached,
-        } => json!({
-            "event": "layer-done", "image": image, "platform": platform, "layer": layer,
-            "digest": digest.to_string(), "size": size, "cached": cached
-        }),
-        Event::BlobDone {
-            digest,
-            size,
-            outcome,
-        } => {
-            json!({"event": "blob", "digest": digest.to_string(), "size": size, "outcome": outcome_name(*outcome)})
-        }
-        Event::Warning { message } => json!({"event": "warning", "message": message}),
-        Event::ImageBuilt {
-            image,
-            platform,
-            digest,
-            size,
-            layers,
-        } => json!({
-            "event": "image", "image": image, "platform": platform,
-            "digest": digest.to_string(), "size": size, "layers": layers
-        }),
-        Event::ImageWritten {
-            image,
-            output,
-            digest,
-            tags,
-            uploaded,
-            bytes,
-            mounted,
-            existed,
-            streamed,
-            ..
-        } => json!({
-            "event": "output", "image": image, "output": output,
-            "digest": digest.to_string(), "tags": tags, "uploaded": uploaded,
-            "bytes": bytes, "mounted": mounted, "existed": existed, "streamed": streamed
-        }),
-        Event::WouldPush {
-            image,
-            repository,
-            digest,
-            tags,
-        } => json!({
-            "event": "would-push", "image": image, "repository": repository,
-            "digest": digest.to_string(), "tags": tags
-        }),
-        Event::ImageRetagged {
-            image,
-            repository,
-            digest,
-            tags,
-        } => json!({
-            "event": "retagged", "image": image, "repository": repository,
-            "digest": digest.to_string(), "tags": tags
-        }),
-        Event::ImageUnchanged {
-            image,
-            target,
-            inputs,
-            digest,
-        } => json!({
-            "event": "skipped", "image": image, "target": target,
-            "inputs": inputs.to_string(), "digest": digest.to_string()
-        }),
-        Event::ImageChanged {
-            image,
-            target,
-            inputs,
-        } => json!({
-            "event": "changed", "image": image, "target": target, "inputs": inputs.to_string()
-        }),
-    }
+    serde_json::to_value(event).unwrap_or_else(
+        |error| json!({"event": "warning", "message": format!("an event could not be written as JSON: {error}")}),
+    )
 }

@@ -9,13 +9,8 @@ use super::RegistryArguments;
 use super::report::{Mode, Reporter};
 use anyhow::{Context, bail};
 use hoist::attest::key::{generate_key_pair, load_private_key, load_public_key};
-use hoist::attest::sign::{
-    VerifiedSignature, add_signature, docker_reference, signature_tag, verify,
-};
-use hoist::build::transport::{Transports, parse_reference};
-use hoist::image::{Blob, Manifest, publish};
-use hoist::oci::{Digest, Location};
-use hoist::registry::get_manifest_digest;
+use hoist::oci::Location;
+use hoist::operation::sign::{SignRequest, VerifyRequest, read_key, sign as sign_image, verify};
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -80,18 +75,6 @@ fn parse_annotations(flags: &[String]) -> anyhow::Result<BTreeMap<String, String
         }
     }
     Ok(annotations)
-}
-
-/// True when the payload's `optional` claims include every one wanted.
-fn carries(signature: &VerifiedSignature, wanted: &BTreeMap<String, String>) -> bool {
-    wanted.iter().all(|(key, value)| {
-        signature
-            .optional
-            .as_ref()
-            .and_then(|optional| optional.get(key))
-            .and_then(serde_json::Value::as_str)
-            == Some(value.as_str())
-    })
 }
 
 /// The key password: `COSIGN_PASSWORD` (which may be empty), else asked on
@@ -159,194 +142,43 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", path.display()))
 }
 
-/// An image to sign or verify: where it is, its digest, the identity its
-/// signature payload names, and the location of its `.sig` image.
-struct Target {
-    digest: Digest,
-    identity: String,
-    signatures: Location,
-    /// True when something is stored at `signatures`.
-    signed: bool,
-}
-
-fn target(location: &Location, transports: &Transports) -> anyhow::Result<Target> {
-    match location {
-        Location::Registry { reference } => {
-            let parsed = parse_reference(reference)?;
-            let client = transports.registry()?;
-            let digest = match &parsed.digest {
-                Some(digest) => digest.clone(),
-                None => get_manifest_digest(client, &parsed)?
-                    .with_context(|| format!("{location} does not exist"))?,
-            };
-            let tag = signature_tag(&digest);
-            let signature_reference = parsed.with_tag(&tag);
-            let mut unpinned = signature_reference.clone();
-            unpinned.digest = None;
-            let signed = get_manifest_digest(client, &unpinned)?.is_some();
-            Ok(Target {
-                identity: docker_reference(&parsed.registry, &parsed.repository),
-                signatures: Location::Registry {
-                    reference: unpinned.to_string(),
-                },
-                signed,
-                digest,
-            })
-        }
-        Location::Layout { path, .. } => {
-            let manifest = transports.source(location)?.resolve()?;
-            let digest = manifest.digest().clone();
-            let tag = signature_tag(&digest);
-            let signed = layout_has_tag(path, &tag)?;
-            let name = path.file_name().map_or_else(
-                || path.display().to_string(),
-                |name| name.to_string_lossy().into_owned(),
-            );
-            Ok(Target {
-                identity: name,
-                signatures: Location::Layout {
-                    path: path.clone(),
-                    tag: Some(tag),
-                },
-                signed,
-                digest,
-            })
-        }
-        other => {
-            bail!("{other}: signatures are stored in registries (docker://) and OCI layouts (oci:)")
-        }
-    }
-}
-
-fn layout_has_tag(directory: &Path, tag: &str) -> anyhow::Result<bool> {
-    let path = directory.join("index.json");
-    let index: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?,
-    )
-    .with_context(|| format!("{} is not JSON", path.display()))?;
-    Ok(index["manifests"].as_array().is_some_and(|entries| {
-        entries.iter().any(|entry| {
-            entry["annotations"]["org.opencontainers.image.ref.name"].as_str() == Some(tag)
-        })
-    }))
-}
-
-fn signature_image(
-    target: &Target,
-    transports: &Transports,
-) -> anyhow::Result<Option<hoist::image::Image>> {
-    if !target.signed {
-        return Ok(None);
-    }
-    match transports.source(&target.signatures)?.resolve()? {
-        Manifest::Image(image) => Ok(Some(image)),
-        Manifest::Index(_) => bail!(
-            "{} is an index, not a cosign signature image",
-            target.signatures
-        ),
-    }
-}
-
 pub fn sign(arguments: SignArguments) -> anyhow::Result<()> {
     let reporter = Reporter::new(Mode::Human);
-    let location: Location = arguments
-        .location
-        .parse()
-        .with_context(|| format!("image {}", arguments.location))?;
+    let location = location(&arguments.location)?;
     let annotations = parse_annotations(&arguments.annotations)?;
-    let pem = std::fs::read_to_string(&arguments.key)
-        .with_context(|| format!("reading the private key {}", arguments.key.display()))?;
+    let pem = read_key(&arguments.key, "private")?;
     let password = password(false)?;
     let key = load_private_key(&pem, password.as_bytes())
         .with_context(|| format!("opening the private key {}", arguments.key.display()))?;
-    let own = super::own_registries([&location], []);
-    let transports = Transports::new(arguments.registry.client_options_for(4, &own)?);
-    let target = target(&location, &transports)?;
-    let existing = signature_image(&target, &transports)?;
-    let artifact = add_signature(
-        existing.as_ref(),
-        &key,
-        &target.identity,
-        &target.digest,
-        &annotations,
-    )?;
-    let sink = transports.sink(&target.signatures)?;
-    publish(
-        &Manifest::Image(artifact.image.clone()),
-        sink.as_ref(),
-        std::slice::from_ref(&artifact.tag),
-        &reporter,
-    )
-    .with_context(|| format!("storing the signature in {}", target.signatures))?;
-    reporter.line(&format!(
-        "signed {} ({}) as {}",
-        target.digest,
-        target.identity,
-        artifact.image.manifest.digest()
-    ));
+    let request = SignRequest {
+        location,
+        key,
+        annotations,
+        registry: arguments.registry.client_options(4)?,
+    };
+    sign_image(&request, &reporter)?;
     Ok(())
 }
 
 pub fn verify_command(arguments: VerifyArguments) -> anyhow::Result<()> {
     let reporter = Reporter::new(Mode::Human);
-    let location: Location = arguments
-        .location
-        .parse()
-        .with_context(|| format!("image {}", arguments.location))?;
-    let wanted = parse_annotations(&arguments.annotations)?;
-    let pem = std::fs::read_to_string(&arguments.key)
-        .with_context(|| format!("reading the public key {}", arguments.key.display()))?;
+    let location = location(&arguments.location)?;
+    let annotations = parse_annotations(&arguments.annotations)?;
+    let pem = read_key(&arguments.key, "public")?;
     let public_key = load_public_key(&pem)
         .with_context(|| format!("opening the public key {}", arguments.key.display()))?;
-    let own = super::own_registries([&location], []);
-    let transports = Transports::new(arguments.registry.client_options_for(4, &own)?);
-    let target = target(&location, &transports)?;
-    let Some(image) = signature_image(&target, &transports)? else {
-        bail!(
-            "{location} ({}) has no signatures: nothing at {}",
-            target.digest,
-            target.signatures
-        );
+    let request = VerifyRequest {
+        location,
+        public_key,
+        annotations,
+        registry: arguments.registry.client_options(4)?,
     };
-    let verification = verify(&public_key, &image, &target.digest)
-        .with_context(|| format!("verifying {location} ({})", target.digest))?;
-    for (layer, reason) in &verification.skipped {
-        if reason.is_suspicious() {
-            reporter.warning(&format!(
-                "signature layer {layer} skipped: {reason}; another signature verifies {}",
-                target.digest
-            ));
-        }
-    }
-    let verified = verification.verified;
-    let matching: Vec<&VerifiedSignature> = verified
-        .iter()
-        .filter(|signature| carries(signature, &wanted))
-        .collect();
-    if matching.is_empty() {
-        let wanted: Vec<String> = wanted
-            .iter()
-            .map(|(key, value)| format!("{key}={value}"))
-            .collect();
-        bail!(
-            "{location} ({}): {} signature(s) verify with this key, but none carries {}",
-            target.digest,
-            verified.len(),
-            wanted.join(", ")
-        );
-    }
-    for signature in matching {
-        let claims = signature
-            .optional
-            .as_ref()
-            .map(|optional| format!(", claims {optional}"))
-            .unwrap_or_default();
-        reporter.line(&format!(
-            "verified {} signed for {} (signature layer {}{claims})",
-            signature.manifest_digest, signature.docker_reference, signature.layer
-        ));
-    }
+    verify(&request, &reporter)?;
     Ok(())
+}
+
+fn location(text: &str) -> anyhow::Result<Location> {
+    text.parse().with_context(|| format!("image {text}"))
 }
 
 #[cfg(test)]

@@ -2,9 +2,8 @@
 //! environment, without building anything.
 
 use super::report::{Mode, Reporter};
-use hoist::build::changes::{image_tags, revision};
+use hoist::build::changes::{plan_tags, revision};
 use hoist::spec::{Plan, PlanOptions};
-use serde_json::json;
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -38,25 +37,19 @@ pub fn run(arguments: TagsArguments) -> anyhow::Result<()> {
     };
     let plan = Plan::load(&arguments.file, &options)?;
     let revision = revision(&plan)?;
-    let mut entries = Vec::new();
-    for image in &plan.images {
-        let tags = image_tags(image, &revision, &arguments.tags, &reporter)?;
+    let entries = plan_tags(&plan, &revision, &arguments.tags, &reporter)?;
+    for entry in &entries {
         reporter.line(
             &[
-                image.name.as_str(),
-                image.repository.as_deref().unwrap_or("-"),
+                entry.image.as_str(),
+                entry.repository.as_deref().unwrap_or("-"),
             ]
             .into_iter()
-            .chain(tags.iter().map(String::as_str))
+            .chain(entry.tags.iter().map(String::as_str))
             .collect::<Vec<_>>()
             .join(" "),
         );
-        entries.push(json!({
-            "image": image.name,
-            "repository": image.repository,
-            "tags": tags,
-        }));
     }
-    reporter.json(serde_json::Value::Array(entries));
+    reporter.json(serde_json::to_value(&entries)?);
     Ok(())
 }

@@ -1,0 +1,75 @@
+//! `hoist login` and `hoist logout` as operations: credentials checked
+//! against the registry, then stored where docker and podman keep them, and
+//! removed from there.
+
+use crate::progress::{Event, Observer};
+use crate::registry::credentials::{self, CredentialsError};
+use crate::registry::{ClientOptions, RegistryClient, RegistryError};
+use std::path::PathBuf;
+
+/// Log in to `registry` as `username`.
+pub struct LoginRequest {
+    /// `ghcr.io`, `docker.io`, `localhost:5000`.
+    pub registry: String,
+    pub username: String,
+    pub password: zeroize::Zeroizing<String>,
+    /// How to reach the registry (TLS, insecure registries).
+    pub client: ClientOptions,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    #[error("the password for {registry} is empty")]
+    EmptyPassword { registry: String },
+    #[error("setting up the registry client")]
+    Client(#[source] Box<RegistryError>),
+    #[error("logging in to {registry}")]
+    Login {
+        registry: String,
+        #[source]
+        source: Box<RegistryError>,
+    },
+    #[error("logging out of {registry}")]
+    Logout {
+        registry: String,
+        #[source]
+        source: CredentialsError,
+    },
+}
+
+/// Checks the credentials with the registry and stores them; reports
+/// [`Event::LoggedIn`] and returns the file they are in.
+pub fn login(request: &LoginRequest, observer: &dyn Observer) -> Result<PathBuf, LoginError> {
+    let registry = &request.registry;
+    if request.password.is_empty() {
+        return Err(LoginError::EmptyPassword {
+            registry: registry.clone(),
+        });
+    }
+    let client = RegistryClient::new(request.client.clone())
+        .map_err(|error| LoginError::Client(Box::new(error)))?;
+    let path = credentials::login(&client, registry, &request.username, &request.password)
+        .map_err(|source| LoginError::Login {
+            registry: registry.clone(),
+            source: Box::new(source),
+        })?;
+    observer.event(Event::LoggedIn {
+        registry: registry.clone(),
+        path: path.display().to_string(),
+    });
+    Ok(path)
+}
+
+/// Removes the stored credentials for `registry`; reports
+/// [`Event::LoggedOut`], and returns whether there were any.
+pub fn logout(registry: &str, observer: &dyn Observer) -> Result<bool, LoginError> {
+    let removed = credentials::logout(registry).map_err(|source| LoginError::Logout {
+        registry: registry.to_string(),
+        source,
+    })?;
+    observer.event(Event::LoggedOut {
+        registry: registry.to_string(),
+        removed,
+    });
+    Ok(removed)
+}
