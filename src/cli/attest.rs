@@ -293,9 +293,11 @@ pub fn attestations(arguments: AttestationsArguments) -> anyhow::Result<()> {
         Location::Registry { reference } => {
             let parsed = parse_reference(reference)?;
             let client = transports.registry()?;
+            let repository = client.repository(&parsed, hoist::registry::Access::PULL);
             let mut images = Vec::new();
             for subject in &subjects {
-                let listed = hoist::registry::referrers::list_referrers(client, &parsed, subject)
+                let listed = repository
+                    .referrers(subject)
                     .with_context(|| format!("listing the referrers of {subject}"))?;
                 for descriptor in listed.descriptors() {
                     let source = hoist::registry::RegistrySource::new(

@@ -4,10 +4,10 @@
 
 use super::RegistryArguments;
 use super::report::{Mode, Reporter};
+use anyhow::Context;
 use hoist::build::transport::Transports;
 use hoist::diff::{Cause, Change, Codec, DiffOptions, DiffReport, Difference, Place, Side, diff};
 use hoist::oci::{Location, Platform};
-use anyhow::Context;
 use serde_json::Value;
 use std::collections::HashMap;
 

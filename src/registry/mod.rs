@@ -13,6 +13,7 @@ mod pages;
 pub mod prune;
 mod reference;
 pub mod referrers;
+mod repository;
 mod sink;
 mod source;
 mod stream;
@@ -26,7 +27,9 @@ pub use client::{
 };
 pub use credentials::{Credential, CredentialEnvironment};
 pub use error::{Answer, RegistryError};
+pub use manifests::FetchedManifest;
 pub use reference::{DOCKER_HUB, DOCKER_HUB_API_HOST, Reference, ReferenceError, api_host};
+pub use repository::{Access, Repository};
 pub use sink::RegistrySink;
 pub use source::{RegistryBlob, RegistrySource};
 pub use stream::StreamPiece;

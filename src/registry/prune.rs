@@ -10,9 +10,8 @@
 //! `hoist prune` decides before it deletes anything, and what `hoist delete`
 //! takes along with the manifest it names.
 
-use super::client::RegistryClient;
 use super::error::RegistryError;
-use super::reference::Reference;
+use super::repository::Repository;
 use super::source::RegistrySource;
 use crate::oci::Digest;
 use crate::source::{Source, SourceError};
@@ -223,21 +222,20 @@ fn subjects_going<'a>(
 /// carry no tag, so nothing else would find them. One request tells a
 /// registry without the API, which keeps them under tags instead.
 pub fn add_api_referrers(
-    client: &RegistryClient,
-    repository: &Reference,
+    repository: &Repository,
     tags: &[TagFacts],
     plan: &mut PrunePlan,
 ) -> Result<(), PruneError> {
     let children = children_of(tags);
     let subjects = subjects_going(tags, &plan.delete, &children);
-    let listed = untagged(api_referrers(client, repository, &subjects)?, tags);
+    let listed = untagged(api_referrers(repository, &subjects)?, tags);
     let known: HashSet<Digest> = plan
         .delete
         .iter()
         .map(|(digest, _)| digest.clone())
         .chain(subjects.into_iter().cloned())
         .collect();
-    let beneath = beneath_referrers(client, repository, tags, listed, known)?;
+    let beneath = beneath_referrers(repository, tags, listed, known)?;
     plan.referrers = beneath.referrers;
     for attachment in beneath.tagged {
         plan.kept.retain(|(tag, _)| *tag != attachment.1[0]);
@@ -260,8 +258,7 @@ struct Beneath {
 /// level finds nothing. `known` is what already goes; each digest is
 /// taken once, so the levels end.
 fn beneath_referrers(
-    client: &RegistryClient,
-    repository: &Reference,
+    repository: &Repository,
     tags: &[TagFacts],
     first: Vec<(Digest, Digest)>,
     mut known: HashSet<Digest>,
@@ -291,7 +288,7 @@ fn beneath_referrers(
             }
         }
         let subjects: Vec<&Digest> = level.iter().collect();
-        for (referrer, subject) in untagged(api_referrers(client, repository, &subjects)?, tags) {
+        for (referrer, subject) in untagged(api_referrers(repository, &subjects)?, tags) {
             if known.insert(referrer.clone()) {
                 next.push(referrer.clone());
                 beneath.referrers.push((referrer, subject));
@@ -306,22 +303,21 @@ fn beneath_referrers(
 /// subject); empty when the registry has no such API, which the first
 /// subject's answer tells.
 fn api_referrers(
-    client: &RegistryClient,
-    repository: &Reference,
+    repository: &Repository,
     subjects: &[&Digest],
 ) -> Result<Vec<(Digest, Digest)>, PruneError> {
     let Some((first, rest)) = subjects.split_first() else {
         return Ok(Vec::new());
     };
-    let Some(first_listed) = super::referrers::api_listing(client, repository, first)? else {
+    let Some(first_listed) = repository.referrers_api(first)? else {
         return Ok(Vec::new());
     };
-    let workers = client.options().jobs;
+    let workers = repository.client().options().jobs;
     let mut listings = vec![Some(first_listed)];
     listings.extend(crate::parallel::for_each_at_once(
         rest,
         workers,
-        |subject| super::referrers::api_listing(client, repository, subject),
+        |subject| repository.referrers_api(subject),
     )?);
     Ok(subjects
         .iter()
@@ -382,8 +378,7 @@ fn children_of(tags: &[TagFacts]) -> HashMap<&Digest, &[Digest]> {
 /// an attachment at all, so deleting an image without any costs a few
 /// HEADs and one referrers query.
 pub fn attachments_of(
-    client: &RegistryClient,
-    repository: &Reference,
+    repository: &Repository,
     digest: &Digest,
     listed: &[Digest],
 ) -> Result<Attached, PruneError> {
@@ -392,21 +387,21 @@ pub fn attachments_of(
         .iter()
         .flat_map(|subject| attachment_tags(subject))
         .collect();
-    let workers = client.options().jobs;
+    let workers = repository.client().options().jobs;
     let found = crate::parallel::for_each_at_once(&candidates, workers, |tag| {
-        super::get_manifest_digest(client, &repository.with_tag(tag))
+        repository.manifest_digest(tag)
     })?;
-    let referrers = api_referrers(client, repository, &subjects)?;
+    let referrers = api_referrers(repository, &subjects)?;
     if found.iter().all(Option::is_none) && referrers.is_empty() {
         return Ok(Attached::default());
     }
-    let tags = super::tags::list_tags(client, repository)?;
+    let tags = repository.tags()?;
     let nothing_matches = PrunePolicy {
         patterns: globset::GlobSet::empty(),
         keep: None,
         created_before: None,
     };
-    let facts = gather(client, repository, &tags, &nothing_matches)?;
+    let facts = gather(repository, &tags, &nothing_matches)?;
     // The deleted manifest took its tags along; what it listed is known.
     let mut children = children_of(&facts);
     children.insert(digest, listed);
@@ -425,13 +420,7 @@ pub fn attachments_of(
         .chain(tagged.iter().map(|(attached, _)| attached.clone()))
         .chain([digest.clone()])
         .collect();
-    let beneath = beneath_referrers(
-        client,
-        repository,
-        &facts,
-        untagged(referrers, &facts),
-        known,
-    )?;
+    let beneath = beneath_referrers(repository, &facts, untagged(referrers, &facts), known)?;
     tagged.extend(beneath.tagged);
     Ok(Attached {
         tagged,
@@ -463,15 +452,13 @@ pub enum PruneError {
 /// of each manifest a matching tag points at, and the platforms every
 /// tagged index lists (so the referrers of one a kept index shares stay).
 pub fn gather(
-    client: &RegistryClient,
-    repository: &Reference,
+    repository: &Repository,
     tags: &[String],
     policy: &PrunePolicy,
 ) -> Result<Vec<TagFacts>, PruneError> {
-    let workers = client.options().jobs;
-    let digests = crate::parallel::for_each_at_once(tags, workers, |tag| {
-        super::get_manifest_digest(client, &repository.with_tag(tag))
-    })?;
+    let workers = repository.client().options().jobs;
+    let digests =
+        crate::parallel::for_each_at_once(tags, workers, |tag| repository.manifest_digest(tag))?;
     // A tag deleted since the listing has nothing left to keep or delete.
     let (tags, digests): (Vec<&String>, Vec<Digest>) = tags
         .iter()
@@ -486,7 +473,7 @@ pub fn gather(
         .map(|(_, digest)| digest)
         .collect();
     let read = crate::parallel::for_each_at_once(&wanted, workers, |digest| {
-        read_manifest(client, &repository.with_digest((*digest).clone()))
+        read_manifest(repository, digest)
     })?;
     let mut read: HashMap<Digest, (Option<i64>, Vec<Digest>)> =
         wanted.into_iter().cloned().zip(read).collect();
@@ -496,7 +483,7 @@ pub fn gather(
         .filter(|digest| seen.insert(*digest))
         .collect();
     let listed = crate::parallel::for_each_at_once(&others, workers, |digest| {
-        listed_manifests(client, repository, digest)
+        listed_manifests(repository, digest)
     })?;
     read.extend(
         others
@@ -523,15 +510,10 @@ pub fn gather(
 /// The manifests the one with `digest` lists: an index's children, none for
 /// an image or an artifact.
 pub fn listed_manifests(
-    client: &RegistryClient,
-    repository: &Reference,
+    repository: &Repository,
     digest: &Digest,
 ) -> Result<Vec<Digest>, PruneError> {
-    let fetched = client.block_on(super::manifests::get_manifest(
-        &client.transport,
-        repository,
-        digest.as_ref(),
-    ))?;
+    let fetched = repository.get_manifest(digest.as_ref())?;
     #[derive(serde::Deserialize)]
     struct Listing {
         #[serde(default)]
@@ -555,10 +537,11 @@ pub fn listed_manifests(
 /// The newest `created` among the images `reference` names, and the
 /// manifests it lists.
 fn read_manifest(
-    client: &RegistryClient,
-    reference: &Reference,
+    repository: &Repository,
+    digest: &Digest,
 ) -> Result<(Option<i64>, Vec<Digest>), PruneError> {
-    let manifest = RegistrySource::new(client.clone(), reference.clone()).resolve()?;
+    let manifest = RegistrySource::new(repository.client().clone(), repository.with_digest(digest))
+        .resolve()?;
     let children = match &manifest {
         crate::image::Manifest::Index(index) => index
             .children
