@@ -10,8 +10,10 @@ use super::report::{Mode, Reporter};
 use anyhow::{Context, bail};
 use hoist::build::transport::parse_reference;
 use hoist::image::Blob as _;
-use hoist::registry::prune::{KeptBecause, PrunePolicy};
-use hoist::registry::{Access, Reference, RegistryClient, prune};
+use hoist::registry::retention::{
+    self, Distribution, ImageRegistry as _, KeptBecause, PrunePolicy,
+};
+use hoist::registry::{Access, Reference, RegistryClient};
 use serde_json::json;
 
 #[derive(Debug, clap::Args)]
@@ -298,12 +300,12 @@ pub fn prune(arguments: PruneArguments) -> anyhow::Result<()> {
         created_before,
     };
     let client = client_for(&arguments.registry, std::slice::from_ref(&repository))?;
-    let registry = client.repository(&repository, Access::DELETE);
+    let registry = Distribution::new(client.repository(&repository, Access::DELETE));
     let listed = registry.tags()?;
-    let facts = prune::gather(&registry, &listed, &policy)
+    let facts = retention::gather(&registry, &listed, &policy)
         .with_context(|| format!("reading the tags of {}", repository.repository_name()))?;
-    let mut plan = prune::plan(&facts, &policy);
-    prune::add_api_referrers(&registry, &facts, &mut plan).with_context(|| {
+    let mut plan = retention::plan(&facts, &policy);
+    retention::add_api_referrers(&registry, &facts, &mut plan).with_context(|| {
         format!(
             "asking {} for the referrers of what would go",
             repository.repository_name()
@@ -328,7 +330,7 @@ pub fn prune(arguments: PruneArguments) -> anyhow::Result<()> {
     };
     for (digest, tags) in &plan.delete {
         if !arguments.dry_run {
-            registry.delete_manifest(digest.as_ref())?;
+            registry.delete_manifest(digest)?;
         }
         reporter.line(&format!("{verb} {digest} ({})", tags.join(", ")));
         reporter.quiet_line(digest.as_ref());
@@ -389,14 +391,15 @@ pub fn delete(arguments: DeleteArguments) -> anyhow::Result<()> {
     for reference in &references {
         // Pinned first, so the attachments looked up are those of what is
         // deleted even if the tag moves meanwhile.
-        let registry = client.repository(reference, Access::DELETE);
-        let digest = registry.require_manifest_digest(&reference.manifest_reference())?;
+        let registry = Distribution::new(client.repository(reference, Access::DELETE));
+        let repository = registry.repository();
+        let digest = repository.require_manifest_digest(&reference.manifest_reference())?;
         let listed = if arguments.keep_attachments {
             Vec::new()
         } else {
-            prune::listed_manifests(&registry, &digest)?
+            registry.children(&digest)?
         };
-        registry.delete_found_manifest(&digest)?;
+        repository.delete_found_manifest(&digest)?;
         reporter.line(&format!("deleted {reference} ({digest})"));
         reporter.quiet_line(digest.as_ref());
         reporter.json(json!({
@@ -408,11 +411,11 @@ pub fn delete(arguments: DeleteArguments) -> anyhow::Result<()> {
             continue;
         }
         let attachments =
-            prune::attachments_of(&registry, &digest, &listed).with_context(|| {
+            retention::attachments_of(&registry, &digest, &listed).with_context(|| {
                 format!("{reference} is deleted; looking up what was attached to it")
             })?;
         for (attachment, tags_on_it) in attachments.tagged {
-            registry.delete_manifest(attachment.as_ref())?;
+            registry.delete_manifest(&attachment)?;
             let shown = reference.with_tag(&tags_on_it.join(" "));
             reporter.line(&format!("deleted {shown} ({attachment}), attached to it"));
             reporter.quiet_line(attachment.as_ref());
