@@ -6,7 +6,7 @@
 use super::client::MINIMUM_CHUNK;
 use super::error::{Answer, RegistryError};
 use super::repository::Repository;
-use super::transport::{Call, Context, Request, Scopes, Transport, transport_error};
+use super::transport::{Call, Context, Request, Transport, transport_error};
 use crate::oci::Digest;
 use bytes::Bytes;
 use reqwest::header::{self, HeaderMap, HeaderValue};
@@ -122,13 +122,12 @@ pub(crate) async fn mount_blob(
     from: &str,
     context: &Context,
 ) -> Result<MountResult, RegistryError> {
-    repository.push_scopes(context)?;
+    let scopes = repository.mount_scopes(from, context)?;
     let uploads = format!("{}/blobs/uploads/", repository.api_url().await?);
     let mut url = parse_url(&uploads, context)?;
     url.query_pairs_mut()
         .append_pair("mount", digest.as_ref())
         .append_pair("from", from);
-    let scopes = Scopes::mount(repository.path(), from);
     let request = Request::new(Method::POST, url.as_str()).with_headers(octet_stream(0));
     let response = repository
         .transport()

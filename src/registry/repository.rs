@@ -155,6 +155,17 @@ impl Repository {
         Ok(Scopes::push(self.path()))
     }
 
+    /// The scopes for mounting a blob from the repository `source` of the
+    /// same registry: push here and pull there.
+    pub(crate) fn mount_scopes(
+        &self,
+        source: &str,
+        context: &Context,
+    ) -> Result<Scopes, RegistryError> {
+        self.require(Access::PUSH, context)?;
+        Ok(Scopes::mount(self.path(), source))
+    }
+
     /// The scopes for deleting: distribution's token scheme has an action
     /// of its own for it, which a push token does not include.
     pub(crate) fn delete_scopes(&self, context: &Context) -> Result<Scopes, RegistryError> {
