@@ -413,17 +413,14 @@ pub fn publish_referrers(
             };
             let parsed = super::transport::parse_reference(reference).map_err(transport_error)?;
             let client = transports.registry().map_err(transport_error)?;
-            crate::registry::referrers::record_referrer(
-                client,
-                &parsed,
-                &referrer.subject,
-                &referrer.descriptor,
-            )
-            .map_err(|source| EvidenceError::Registry {
-                image: image.to_string(),
-                location: location.to_string(),
-                source: Box::new(source),
-            })?;
+            client
+                .repository(&parsed, crate::registry::Access::PUSH)
+                .record_referrer(&referrer.subject, &referrer.descriptor)
+                .map_err(|source| EvidenceError::Registry {
+                    image: image.to_string(),
+                    location: location.to_string(),
+                    source: Box::new(source),
+                })?;
         }
     }
     Ok(())

@@ -10,8 +10,10 @@ use super::report::{Mode, Reporter};
 use anyhow::{Context, bail};
 use hoist::build::transport::parse_reference;
 use hoist::image::Blob as _;
-use hoist::registry::prune::{KeptBecause, PrunePolicy};
-use hoist::registry::{Reference, RegistryClient, prune, tags};
+use hoist::registry::retention::{
+    self, Distribution, ImageRegistry as _, KeptBecause, PrunePolicy,
+};
+use hoist::registry::{Access, Reference, RegistryClient};
 use serde_json::json;
 
 #[derive(Debug, clap::Args)]
@@ -187,7 +189,9 @@ pub fn list(arguments: ListArguments) -> anyhow::Result<()> {
     let repository = repository(&arguments.repository, "ls")?;
     let patterns = glob_set(&arguments.patterns)?;
     let client = client_for(&arguments.registry, std::slice::from_ref(&repository))?;
-    let mut listed: Vec<String> = tags::list_tags(&client, &repository)?
+    let mut listed: Vec<String> = client
+        .repository(&repository, Access::PULL)
+        .tags()?
         .into_iter()
         .filter(|tag| arguments.patterns.is_empty() || patterns.is_match(tag))
         .collect();
@@ -257,7 +261,9 @@ pub fn tag(arguments: TagArguments) -> anyhow::Result<()> {
             .with_context(|| format!("tag {tag}"))?;
     }
     let client = client_for(&arguments.registry, std::slice::from_ref(&source))?;
-    let digest = tags::tag_manifest(&client, &source, &arguments.tags)
+    let digest = client
+        .repository(&source, Access::PUSH)
+        .tag_manifest(&source.manifest_reference(), &arguments.tags)
         .with_context(|| format!("tagging {}", arguments.source))?;
     for tag in &arguments.tags {
         let tagged = source.with_tag(tag);
@@ -294,11 +300,12 @@ pub fn prune(arguments: PruneArguments) -> anyhow::Result<()> {
         created_before,
     };
     let client = client_for(&arguments.registry, std::slice::from_ref(&repository))?;
-    let listed = tags::list_tags(&client, &repository)?;
-    let facts = prune::gather(&client, &repository, &listed, &policy)
+    let registry = Distribution::new(client.repository(&repository, Access::DELETE));
+    let listed = registry.tags()?;
+    let facts = retention::gather(&registry, &listed, &policy)
         .with_context(|| format!("reading the tags of {}", repository.repository_name()))?;
-    let mut plan = prune::plan(&facts, &policy);
-    prune::add_api_referrers(&client, &repository, &facts, &mut plan).with_context(|| {
+    let mut plan = retention::plan(&facts, &policy);
+    retention::add_api_referrers(&registry, &facts, &mut plan).with_context(|| {
         format!(
             "asking {} for the referrers of what would go",
             repository.repository_name()
@@ -323,7 +330,7 @@ pub fn prune(arguments: PruneArguments) -> anyhow::Result<()> {
     };
     for (digest, tags) in &plan.delete {
         if !arguments.dry_run {
-            tags::delete_manifest(&client, &repository.with_digest(digest.clone()))?;
+            registry.delete_manifest(digest)?;
         }
         reporter.line(&format!("{verb} {digest} ({})", tags.join(", ")));
         reporter.quiet_line(digest.as_ref());
@@ -337,12 +344,7 @@ pub fn prune(arguments: PruneArguments) -> anyhow::Result<()> {
     // without its attestations.
     let mut gone_already = 0;
     for (referrer, subject) in &plan.referrers {
-        if !arguments.dry_run
-            && !tags::delete_manifest_if_present(
-                &client,
-                &repository.with_digest(referrer.clone()),
-            )?
-        {
+        if !arguments.dry_run && !registry.delete_manifest_if_present(referrer)? {
             reporter.line(&format!(
                 "{referrer} (a referrer of {subject}) went with it"
             ));
@@ -389,13 +391,15 @@ pub fn delete(arguments: DeleteArguments) -> anyhow::Result<()> {
     for reference in &references {
         // Pinned first, so the attachments looked up are those of what is
         // deleted even if the tag moves meanwhile.
-        let digest = hoist::registry::require_manifest_digest(&client, reference)?;
+        let registry = Distribution::new(client.repository(reference, Access::DELETE));
+        let repository = registry.repository();
+        let digest = repository.require_manifest_digest(&reference.manifest_reference())?;
         let listed = if arguments.keep_attachments {
             Vec::new()
         } else {
-            prune::listed_manifests(&client, reference, &digest)?
+            registry.children(&digest)?
         };
-        tags::delete_found_manifest(&client, reference, &digest)?;
+        repository.delete_found_manifest(&digest)?;
         reporter.line(&format!("deleted {reference} ({digest})"));
         reporter.quiet_line(digest.as_ref());
         reporter.json(json!({
@@ -406,12 +410,12 @@ pub fn delete(arguments: DeleteArguments) -> anyhow::Result<()> {
         if arguments.keep_attachments {
             continue;
         }
-        let attachments = prune::attachments_of(&client, reference, &digest, &listed)
-            .with_context(|| {
+        let attachments =
+            retention::attachments_of(&registry, &digest, &listed).with_context(|| {
                 format!("{reference} is deleted; looking up what was attached to it")
             })?;
         for (attachment, tags_on_it) in attachments.tagged {
-            tags::delete_manifest(&client, &reference.with_digest(attachment.clone()))?;
+            registry.delete_manifest(&attachment)?;
             let shown = reference.with_tag(&tags_on_it.join(" "));
             reporter.line(&format!("deleted {shown} ({attachment}), attached to it"));
             reporter.quiet_line(attachment.as_ref());
@@ -424,7 +428,7 @@ pub fn delete(arguments: DeleteArguments) -> anyhow::Result<()> {
         }
         for (referrer, subject) in attachments.referrers {
             let shown = reference.with_digest(referrer.clone());
-            if !tags::delete_manifest_if_present(&client, &shown)? {
+            if !registry.delete_manifest_if_present(&referrer)? {
                 reporter.line(&format!("{shown}, a referrer of {subject}, went with it"));
                 continue;
             }

@@ -14,7 +14,7 @@ use crate::build::transport::{
 use crate::image::{Blob, BytesBlob, FileBlob, Image, Manifest, open_regular_file};
 use crate::oci::{Digest, DigestReader, Location, Platform, sha256_digest};
 use crate::progress::{Event, Observer};
-use crate::registry::referrers::list_referrers;
+use crate::registry::Access;
 use crate::registry::{ClientOptions, RegistryError, RegistrySource};
 use crate::source::{Source, SourceError};
 use std::collections::HashSet;
@@ -223,14 +223,16 @@ fn registry_referrers(
 ) -> Result<Vec<(Digest, Image)>, AttestationsError> {
     let parsed = parse_reference(reference)?;
     let client = transports.registry()?;
+    let repository = client.repository(&parsed, Access::PULL);
     let mut images = Vec::new();
     for subject in subjects {
-        let listed = list_referrers(client, &parsed, subject).map_err(|source| {
-            AttestationsError::Referrers {
-                subject: subject.clone(),
-                source: Box::new(source),
-            }
-        })?;
+        let listed =
+            repository
+                .referrers(subject)
+                .map_err(|source| AttestationsError::Referrers {
+                    subject: subject.clone(),
+                    source: Box::new(source),
+                })?;
         for descriptor in listed.descriptors() {
             let source = RegistrySource::new(
                 client.clone(),

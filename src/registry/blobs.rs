@@ -5,7 +5,8 @@
 
 use super::client::MINIMUM_CHUNK;
 use super::error::{Answer, RegistryError};
-use super::transport::{Call, Context, Request, Scopes, Transport, transport_error};
+use super::repository::Repository;
+use super::transport::{Call, Context, Request, Transport, transport_error};
 use crate::oci::Digest;
 use bytes::Bytes;
 use reqwest::header::{self, HeaderMap, HeaderValue};
@@ -37,8 +38,8 @@ pub(crate) enum MountResult {
     Upload(UploadSession),
 }
 
-fn blob_url(base: &str, repository: &str, digest: &Digest) -> String {
-    format!("{base}/v2/{repository}/blobs/{digest}")
+async fn blob_url(repository: &Repository, digest: &Digest) -> Result<String, RegistryError> {
+    Ok(format!("{}/blobs/{digest}", repository.api_url().await?))
 }
 
 fn parse_url(text: &str, context: &Context) -> Result<Url, RegistryError> {
@@ -99,35 +100,38 @@ fn octet_stream(length: u64) -> HeaderMap {
 }
 
 pub(crate) async fn blob_exists(
-    transport: &Transport,
-    call: Call<'_>,
-    repository: &str,
+    repository: &Repository,
     digest: &Digest,
 ) -> Result<bool, RegistryError> {
-    let base = transport.base_url(call.host).await?;
-    let url = blob_url(&base, repository, digest);
+    let context = Context::new("checking blob", repository.with_digest(digest));
+    let scopes = repository.read_scopes();
+    let url = blob_url(repository, digest).await?;
     let request = Request::new(Method::HEAD, &url).allowing(&[StatusCode::NOT_FOUND]);
-    let response = transport.send(call, &request, None).await?;
+    let response = repository
+        .transport()
+        .send(repository.call(&scopes, &context), &request, None)
+        .await?;
     Ok(response.status().is_success())
 }
 
+/// Asks the registry to mount `digest` from the repository `from` of the
+/// same registry into `repository`.
 pub(crate) async fn mount_blob(
-    transport: &Transport,
-    host: &str,
-    repository: &str,
+    repository: &Repository,
     digest: &Digest,
     from: &str,
     context: &Context,
 ) -> Result<MountResult, RegistryError> {
-    let base = transport.base_url(host).await?;
-    let mut url = parse_url(&format!("{base}/v2/{repository}/blobs/uploads/"), context)?;
+    let scopes = repository.mount_scopes(from, context)?;
+    let uploads = format!("{}/blobs/uploads/", repository.api_url().await?);
+    let mut url = parse_url(&uploads, context)?;
     url.query_pairs_mut()
         .append_pair("mount", digest.as_ref())
         .append_pair("from", from);
-    let scopes = Scopes::mount(repository, from);
     let request = Request::new(Method::POST, url.as_str()).with_headers(octet_stream(0));
-    let response = transport
-        .send(Call::new(host, &scopes, context), &request, None)
+    let response = repository
+        .transport()
+        .send(repository.call(&scopes, context), &request, None)
         .await?;
     match response.status() {
         StatusCode::CREATED => Ok(MountResult::Mounted),
@@ -140,16 +144,15 @@ pub(crate) async fn mount_blob(
     }
 }
 
+/// Opens an upload in `repository`; `call` is one of its push calls.
 pub(crate) async fn start_upload(
-    transport: &Transport,
+    repository: &Repository,
     call: Call<'_>,
-    repository: &str,
 ) -> Result<UploadSession, RegistryError> {
     let context = call.context;
-    let base = transport.base_url(call.host).await?;
-    let url = format!("{base}/v2/{repository}/blobs/uploads/");
+    let url = format!("{}/blobs/uploads/", repository.api_url().await?);
     let request = Request::new(Method::POST, &url).with_headers(octet_stream(0));
-    let response = transport.send(call, &request, None).await?;
+    let response = repository.transport().send(call, &request, None).await?;
     if response.status() != StatusCode::ACCEPTED {
         return Err(RegistryError::Protocol {
             operation: context.operation.clone(),
@@ -306,16 +309,15 @@ pub(crate) async fn upload_offset(
 /// go only to the registry's own origin (storage hosts get none), and a
 /// redirect from HTTPS to plain HTTP is refused.
 pub(crate) async fn open_blob(
-    transport: &Transport,
-    host: &str,
-    repository: &str,
+    repository: &Repository,
     digest: &Digest,
     context: &Context,
 ) -> Result<Response, RegistryError> {
-    let base = transport.base_url(host).await?;
-    let scopes = Scopes::pull(repository);
-    let call = Call::new(host, &scopes, context);
-    let url = blob_url(&base, repository, digest);
+    let transport = repository.transport();
+    let host = repository.host();
+    let scopes = repository.read_scopes();
+    let call = repository.call(&scopes, context);
+    let url = blob_url(repository, digest).await?;
     let mut response = transport
         .send(call, &Request::new(Method::GET, &url), None)
         .await?;

@@ -4,8 +4,8 @@
 
 use super::credentials::CredentialEnvironment;
 use super::error::RegistryError;
-use super::manifests;
 use super::reference::Reference;
+use super::repository::Access;
 use super::transport::Transport;
 use crate::oci::Digest;
 use std::fmt;
@@ -249,7 +249,9 @@ pub fn get_manifest_digest(
     client: &RegistryClient,
     reference: &Reference,
 ) -> Result<Option<Digest>, RegistryError> {
-    client.block_on(manifests::head_manifest(&client.transport, reference))
+    client
+        .repository(reference, Access::PULL)
+        .manifest_digest(&reference.manifest_reference())
 }
 
 /// What `reference` points at now, by `HEAD`; missing is an error naming it.
@@ -257,7 +259,9 @@ pub fn require_manifest_digest(
     client: &RegistryClient,
     reference: &Reference,
 ) -> Result<Digest, RegistryError> {
-    client.block_on(manifests::require_manifest(&client.transport, reference))
+    client
+        .repository(reference, Access::PULL)
+        .require_manifest_digest(&reference.manifest_reference())
 }
 
 #[cfg(test)]

@@ -154,6 +154,15 @@ pub enum RegistryError {
         limit: usize,
     },
 
+    #[error(
+        "{operation} {target}: hoist opened this repository for {access} only; this is a bug in hoist, please report it"
+    )]
+    NotOpenedFor {
+        operation: String,
+        target: String,
+        access: String,
+    },
+
     #[error("{what} {target} is not valid JSON")]
     Json {
         what: &'static str,

@@ -2,8 +2,8 @@
 //! HEAD for what a tag points at, PUT with the manifest's own media type.
 
 use super::error::RegistryError;
-use super::reference::Reference;
-use super::transport::{Call, Context, MAXIMUM_MANIFEST, Request, Scopes, Transport};
+use super::repository::Repository;
+use super::transport::{Context, MAXIMUM_MANIFEST, Request};
 use crate::image::{Blob, BytesBlob};
 use crate::oci::digest::parse_sha256;
 use crate::oci::{Digest, media_type, sha256_digest};
@@ -12,14 +12,22 @@ use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
 
 /// A manifest as fetched: bytes, media type and verified digest.
-pub(crate) struct FetchedManifest {
+#[derive(Clone, Debug)]
+pub struct FetchedManifest {
     pub bytes: Bytes,
     pub media_type: String,
     pub digest: Digest,
 }
 
-pub(super) fn manifest_url(base: &str, repository: &str, target: &str) -> String {
-    format!("{base}/v2/{repository}/manifests/{target}")
+/// Where `target` (a tag or a digest) of `repository` is.
+pub(super) async fn manifest_url(
+    repository: &Repository,
+    target: &str,
+) -> Result<String, RegistryError> {
+    Ok(format!(
+        "{}/manifests/{target}",
+        repository.api_url().await?
+    ))
 }
 
 fn accept_headers() -> HeaderMap {
@@ -44,29 +52,17 @@ fn content_digest(headers: &HeaderMap) -> Option<Digest> {
         .and_then(|text| parse_sha256(text.trim()).ok())
 }
 
-/// GETs `target` (tag or digest) in `reference`'s repository.
+/// GETs `target` (tag or digest) in `repository`.
 pub(crate) async fn get_manifest(
-    transport: &Transport,
-    reference: &Reference,
+    repository: &Repository,
     target: &str,
 ) -> Result<FetchedManifest, RegistryError> {
-    let host = reference.api_host();
-    let base = transport.base_url(host).await?;
-    let shown = if target.starts_with("sha256:") {
-        reference.with_digest(
-            parse_sha256(target).map_err(|error| RegistryError::Protocol {
-                operation: "reading manifest".to_string(),
-                target: reference.to_string(),
-                detail: error.to_string(),
-            })?,
-        )
-    } else {
-        reference.with_tag(target)
-    };
+    let transport = repository.transport();
+    let shown = repository.at(target)?;
     let context = Context::new("reading manifest", &shown);
-    let scopes = Scopes::pull(&reference.repository);
-    let call = Call::new(host, &scopes, &context);
-    let url = manifest_url(&base, &reference.repository, target);
+    let scopes = repository.read_scopes();
+    let call = repository.call(&scopes, &context);
+    let url = manifest_url(repository, target).await?;
     let request = Request::new(Method::GET, &url).with_headers(accept_headers());
     let response = transport.send(call, &request, None).await?;
     let header_digest = content_digest(response.headers());
@@ -114,22 +110,20 @@ pub(crate) async fn get_manifest(
     })
 }
 
-/// HEADs the reference; `None` on 404.
+/// HEADs `target` (tag or digest); `None` on 404.
 pub(crate) async fn head_manifest(
-    transport: &Transport,
-    reference: &Reference,
+    repository: &Repository,
+    target: &str,
 ) -> Result<Option<Digest>, RegistryError> {
-    let host = reference.api_host();
-    let base = transport.base_url(host).await?;
-    let target = reference.manifest_reference();
-    let context = Context::new("checking manifest", reference);
-    let scopes = Scopes::pull(&reference.repository);
-    let url = manifest_url(&base, &reference.repository, &target);
+    let context = Context::new("checking manifest", repository.at(target)?);
+    let scopes = repository.read_scopes();
+    let url = manifest_url(repository, target).await?;
     let request = Request::new(Method::HEAD, &url)
         .with_headers(accept_headers())
         .allowing(&[StatusCode::NOT_FOUND]);
-    let response = transport
-        .send(Call::new(host, &scopes, &context), &request, None)
+    let response = repository
+        .transport()
+        .send(repository.call(&scopes, &context), &request, None)
         .await?;
     if response.status() == StatusCode::NOT_FOUND {
         return Ok(None);
@@ -137,58 +131,53 @@ pub(crate) async fn head_manifest(
     match content_digest(response.headers()) {
         Some(digest) => Ok(Some(digest)),
         // Some registries leave the header off HEAD answers; GET tells.
-        None => Ok(Some(
-            get_manifest(transport, reference, &target).await?.digest,
-        )),
+        None => Ok(Some(get_manifest(repository, target).await?.digest)),
     }
 }
 
-/// What `reference` points at now, by `HEAD`; missing is an error naming it.
+/// What `target` points at now, by `HEAD`; missing is an error naming it.
 pub(crate) async fn require_manifest(
-    transport: &Transport,
-    reference: &Reference,
+    repository: &Repository,
+    target: &str,
 ) -> Result<Digest, RegistryError> {
-    head_manifest(transport, reference)
+    head_manifest(repository, target)
         .await?
         .ok_or_else(|| RegistryError::NotFound {
             what: "manifest",
-            target: reference.to_string(),
+            target: repository
+                .at(target)
+                .map_or_else(|_| repository.name(), |shown| shown.to_string()),
         })
 }
 
-/// True when the repository has the manifest with this digest.
+/// True when `repository` has the manifest with this digest.
 pub(crate) async fn has_manifest(
-    transport: &Transport,
-    reference: &Reference,
+    repository: &Repository,
     digest: &Digest,
-    scopes: &Scopes,
 ) -> Result<bool, RegistryError> {
-    let host = reference.api_host();
-    let base = transport.base_url(host).await?;
-    let context = Context::new("checking manifest", reference.with_digest(digest.clone()));
-    let url = manifest_url(&base, &reference.repository, digest.as_ref());
+    let context = Context::new("checking manifest", repository.with_digest(digest));
+    let scopes = repository.read_scopes();
+    let url = manifest_url(repository, digest.as_ref()).await?;
     let request = Request::new(Method::HEAD, &url)
         .with_headers(accept_headers())
         .allowing(&[StatusCode::NOT_FOUND]);
-    let response = transport
-        .send(Call::new(host, scopes, &context), &request, None)
+    let response = repository
+        .transport()
+        .send(repository.call(&scopes, &context), &request, None)
         .await?;
     Ok(response.status().is_success())
 }
 
 /// PUTs `manifest` under `target` (a tag or its digest).
 pub(crate) async fn put_manifest(
-    transport: &Transport,
-    reference: &Reference,
+    repository: &Repository,
     manifest: &BytesBlob,
     target: &str,
 ) -> Result<(), RegistryError> {
-    let host = reference.api_host();
-    let base = transport.base_url(host).await?;
     let shown = if target.starts_with("sha256:") {
-        reference.with_digest(manifest.digest().clone())
+        repository.with_digest(manifest.digest())
     } else {
-        reference.with_tag(target)
+        repository.reference().with_tag(target)
     };
     let context = Context::new("pushing manifest", &shown);
     let media_type = manifest.descriptor().media_type().to_string();
@@ -201,12 +190,13 @@ pub(crate) async fn put_manifest(
             detail: format!("media type `{media_type}` cannot be sent as a header"),
         })?,
     );
-    let scopes = Scopes::push(&reference.repository);
-    let url = manifest_url(&base, &reference.repository, target);
+    let scopes = repository.push_scopes(&context)?;
+    let url = manifest_url(repository, target).await?;
     let request = Request::new(Method::PUT, &url).with_headers(headers);
-    let response = transport
+    let response = repository
+        .transport()
         .send(
-            Call::new(host, &scopes, &context),
+            repository.call(&scopes, &context),
             &request,
             Some(Bytes::copy_from_slice(manifest.bytes())),
         )

@@ -8,12 +8,11 @@
 //! never from the `OCI-Subject` header, which some registries send without
 //! serving the API.
 
-use super::client::RegistryClient;
 use super::error::RegistryError;
 use super::manifests;
 use super::pages;
-use super::reference::Reference;
-use super::transport::{Call, Context, MAXIMUM_MANIFEST, Request, Scopes};
+use super::repository::Repository;
+use super::transport::{Call, Context, MAXIMUM_MANIFEST, Request};
 use crate::image::{Blob, BytesBlob};
 use crate::oci::{Digest, media_type, to_canonical_json};
 use oci_spec::image::{Descriptor, ImageIndex, MediaType};
@@ -51,100 +50,90 @@ pub fn signature_tag(subject: &Digest) -> String {
     format!("{}.sig", fallback_tag(subject))
 }
 
-/// Lists the referrers of `subject` in `reference`'s repository, through the
-/// API where the registry has it, else through the fallback tag.
-pub fn list_referrers(
-    client: &RegistryClient,
-    reference: &Reference,
-    subject: &Digest,
-) -> Result<Referrers, RegistryError> {
-    client.block_on(async {
-        if let Some(listed) = query_api(client, reference, subject).await? {
-            return Ok(Referrers::Api(listed));
-        }
-        let tag = fallback_tag(subject);
-        let listed = fallback_index(client, reference, &tag)
-            .await?
-            .map(|index| index.manifests().clone())
-            .unwrap_or_default();
-        Ok(Referrers::FallbackTag { tag, listed })
-    })
-}
-
-/// What the referrers API lists for `subject`; `None` when the registry
-/// has no such API (its referrers, if any, are under the fallback tag).
-pub fn api_listing(
-    client: &RegistryClient,
-    reference: &Reference,
-    subject: &Digest,
-) -> Result<Option<Vec<Descriptor>>, RegistryError> {
-    client.block_on(query_api(client, reference, subject))
-}
-
-/// Records `referrer` (an artifact manifest already pushed, its descriptor
-/// carrying `artifactType` and annotations) as a referrer of `subject`.
-/// With the API nothing is left to do; without it the fallback index is
-/// fetched, the descriptor added (once) and the index pushed back.
-pub fn record_referrer(
-    client: &RegistryClient,
-    reference: &Reference,
-    subject: &Digest,
-    referrer: &Descriptor,
-) -> Result<Referrers, RegistryError> {
-    let current = list_referrers(client, reference, subject)?;
-    let Referrers::FallbackTag { tag, mut listed } = current else {
-        return Ok(current);
-    };
-    if listed
-        .iter()
-        .any(|descriptor| descriptor.digest() == referrer.digest())
-    {
-        return Ok(Referrers::FallbackTag { tag, listed });
+impl Repository {
+    /// Lists the referrers of `subject`, through the API where the
+    /// registry has it, else through the fallback tag.
+    pub fn referrers(&self, subject: &Digest) -> Result<Referrers, RegistryError> {
+        self.block_on(async {
+            if let Some(listed) = query_api(self, subject).await? {
+                return Ok(Referrers::Api(listed));
+            }
+            let tag = fallback_tag(subject);
+            let listed = fallback_index(self, &tag)
+                .await?
+                .map(|index| index.manifests().clone())
+                .unwrap_or_default();
+            Ok(Referrers::FallbackTag { tag, listed })
+        })
     }
-    listed.push(referrer.clone());
-    let mut index = ImageIndex::default();
-    index.set_schema_version(2);
-    index.set_media_type(Some(MediaType::ImageIndex));
-    index.set_manifests(listed.clone());
-    let bytes = to_canonical_json(&index).map_err(|source| RegistryError::Json {
-        what: "referrers index",
-        target: reference.with_tag(&tag).to_string(),
-        source,
-    })?;
-    let blob = BytesBlob::new(MediaType::ImageIndex, bytes);
-    client.block_on(manifests::put_manifest(
-        &client.transport,
-        reference,
-        &blob,
-        &tag,
-    ))?;
-    tracing::debug!(
-        "recorded referrer {} of {subject} in the fallback tag {tag} ({})",
-        referrer.digest(),
-        blob.digest()
-    );
-    Ok(Referrers::FallbackTag { tag, listed })
+
+    /// What the referrers API lists for `subject`; `None` when the
+    /// registry has no such API (its referrers, if any, are under the
+    /// fallback tag).
+    pub fn referrers_api(
+        &self,
+        subject: &Digest,
+    ) -> Result<Option<Vec<Descriptor>>, RegistryError> {
+        self.block_on(query_api(self, subject))
+    }
+
+    /// Records `referrer` (an artifact manifest already pushed, its
+    /// descriptor carrying `artifactType` and annotations) as a referrer of
+    /// `subject`. With the API nothing is left to do; without it the
+    /// fallback index is fetched, the descriptor added (once) and the index
+    /// pushed back.
+    pub fn record_referrer(
+        &self,
+        subject: &Digest,
+        referrer: &Descriptor,
+    ) -> Result<Referrers, RegistryError> {
+        let current = self.referrers(subject)?;
+        let Referrers::FallbackTag { tag, mut listed } = current else {
+            return Ok(current);
+        };
+        if listed
+            .iter()
+            .any(|descriptor| descriptor.digest() == referrer.digest())
+        {
+            return Ok(Referrers::FallbackTag { tag, listed });
+        }
+        listed.push(referrer.clone());
+        let mut index = ImageIndex::default();
+        index.set_schema_version(2);
+        index.set_media_type(Some(MediaType::ImageIndex));
+        index.set_manifests(listed.clone());
+        let bytes = to_canonical_json(&index).map_err(|source| RegistryError::Json {
+            what: "referrers index",
+            target: self.reference().with_tag(&tag).to_string(),
+            source,
+        })?;
+        let blob = BytesBlob::new(MediaType::ImageIndex, bytes);
+        self.put_manifest(&blob, &tag)?;
+        tracing::debug!(
+            "recorded referrer {} of {subject} in the fallback tag {tag} ({})",
+            referrer.digest(),
+            blob.digest()
+        );
+        Ok(Referrers::FallbackTag { tag, listed })
+    }
 }
 
 /// `GET /v2/<name>/referrers/<digest>`, page after page: `Some` with the
 /// listed descriptors when the answer is an index, `None` when the
 /// registry has no such API. A next page on another server is an error.
 async fn query_api(
-    client: &RegistryClient,
-    reference: &Reference,
+    repository: &Repository,
     subject: &Digest,
 ) -> Result<Option<Vec<Descriptor>>, RegistryError> {
-    let transport = &client.transport;
-    let host = reference.api_host();
-    let base = transport.base_url(host).await?;
-    let shown = reference.with_digest(subject.clone());
-    let context = Context::new("listing referrers of", &shown);
-    let scopes = Scopes::pull(&reference.repository);
-    let call = Call::new(host, &scopes, &context);
-    let mut url = format!("{base}/v2/{}/referrers/{subject}", reference.repository);
+    let transport = repository.transport();
+    let base = transport.base_url(repository.host()).await?;
+    let context = Context::new("listing referrers of", repository.with_digest(subject));
+    let scopes = repository.read_scopes();
+    let call = repository.call(&scopes, &context);
+    let mut url = format!("{}/referrers/{subject}", repository.api_url().await?);
     let mut listed = Vec::new();
     for _ in 0..pages::MAXIMUM_PAGES {
-        let Some(page) = query_page(client, call, &url).await? else {
+        let Some(page) = query_page(repository, call, &url).await? else {
             return Ok(None);
         };
         let (descriptors, response_headers) = page;
@@ -168,11 +157,11 @@ async fn query_api(
 /// answer's headers (for the next page), or `None` when the answer is not
 /// the API's.
 async fn query_page(
-    client: &RegistryClient,
+    repository: &Repository,
     call: Call<'_>,
     url: &str,
 ) -> Result<Option<(Vec<Descriptor>, HeaderMap)>, RegistryError> {
-    let transport = &client.transport;
+    let transport = repository.transport();
     let mut headers = HeaderMap::new();
     headers.insert(
         header::ACCEPT,
@@ -205,11 +194,10 @@ async fn query_page(
 
 /// The fallback index at `tag`, or `None` when the tag does not exist.
 async fn fallback_index(
-    client: &RegistryClient,
-    reference: &Reference,
+    repository: &Repository,
     tag: &str,
 ) -> Result<Option<ImageIndex>, RegistryError> {
-    let fetched = match manifests::get_manifest(&client.transport, reference, tag).await {
+    let fetched = match manifests::get_manifest(repository, tag).await {
         Ok(fetched) => fetched,
         Err(error) if error.status() == Some(404) => return Ok(None),
         Err(error) => return Err(error),
@@ -217,7 +205,7 @@ async fn fallback_index(
     let index: ImageIndex =
         serde_json::from_slice(&fetched.bytes).map_err(|source| RegistryError::Json {
             what: "referrers index",
-            target: reference.with_tag(tag).to_string(),
+            target: repository.reference().with_tag(tag).to_string(),
             source,
         })?;
     Ok(Some(index))

@@ -2,12 +2,9 @@
 //! Blobs are checked with HEAD, mounted or uploaded; child manifests go by
 //! digest, the top one by each tag (or by digest when untagged).
 
-use super::blobs;
 use super::client::RegistryClient;
-use super::manifests;
 use super::reference::Reference;
-use super::transport::{Call, Context, Scopes};
-use super::upload;
+use super::repository::{Access, Repository};
 use crate::image::publish::{BlobOutcome, ManifestRole, Sink, SinkError};
 use crate::image::{Blob, BytesBlob};
 use oci_spec::image::Descriptor;
@@ -15,14 +12,18 @@ use oci_spec::image::Descriptor;
 /// Publishes into one repository of a registry.
 #[derive(Clone, Debug)]
 pub struct RegistrySink {
-    client: RegistryClient,
+    repository: Repository,
+    /// As given, for [`RegistrySink::reference`].
     reference: Reference,
 }
 
 impl RegistrySink {
     /// The tag or digest in `reference` is ignored: `publish` passes the tags.
     pub fn new(client: RegistryClient, reference: Reference) -> Self {
-        RegistrySink { client, reference }
+        RegistrySink {
+            repository: client.repository(&reference, Access::PUSH),
+            reference,
+        }
     }
 
     pub fn reference(&self) -> &Reference {
@@ -30,7 +31,12 @@ impl RegistrySink {
     }
 
     pub fn client(&self) -> &RegistryClient {
-        &self.client
+        self.repository.client()
+    }
+
+    /// The repository it publishes into, bound for pushing.
+    pub fn repository(&self) -> &Repository {
+        &self.repository
     }
 }
 
@@ -40,36 +46,22 @@ impl Sink for RegistrySink {
     }
 
     fn has_blob(&self, descriptor: &Descriptor) -> Result<bool, SinkError> {
-        let context = Context::new(
-            "checking blob",
-            self.reference.with_digest(descriptor.digest().clone()),
-        );
-        let scopes = Scopes::push(&self.reference.repository);
-        self.client
-            .block_on(blobs::blob_exists(
-                &self.client.transport,
-                Call::new(self.reference.api_host(), &scopes, &context),
-                &self.reference.repository,
-                descriptor.digest(),
-            ))
+        self.repository
+            .blob_exists(descriptor.digest())
             .map_err(|error| {
                 SinkError::new(self.describe(), "checking blob", descriptor.digest(), error)
             })
     }
 
     fn put_blob(&self, blob: &dyn Blob) -> Result<BlobOutcome, SinkError> {
-        upload::push_blob(&self.client, &self.reference, blob)
+        self.repository
+            .push_blob(blob)
             .map_err(|error| SinkError::new(self.describe(), "pushing blob", blob.digest(), error))
     }
 
     fn has_manifest(&self, descriptor: &Descriptor) -> Result<bool, SinkError> {
-        self.client
-            .block_on(manifests::has_manifest(
-                &self.client.transport,
-                &self.reference,
-                descriptor.digest(),
-                &Scopes::push(&self.reference.repository),
-            ))
+        self.repository
+            .has_manifest(descriptor.digest())
             .map_err(|error| {
                 SinkError::new(
                     self.describe(),
@@ -85,13 +77,8 @@ impl Sink for RegistrySink {
             ManifestRole::Top { tag: Some(tag) } => tag.to_string(),
             ManifestRole::Child | ManifestRole::Top { tag: None } => manifest.digest().to_string(),
         };
-        self.client
-            .block_on(manifests::put_manifest(
-                &self.client.transport,
-                &self.reference,
-                manifest,
-                &target,
-            ))
+        self.repository
+            .put_manifest(manifest, &target)
             .map_err(|error| SinkError::new(self.describe(), "pushing manifest", target, error))
     }
 
@@ -103,7 +90,7 @@ impl Sink for RegistrySink {
     /// As many as the client lets through at once (`--jobs`, at least 4):
     /// transfers wait on round trips, not on the cores.
     fn transfers(&self) -> usize {
-        self.client.options().jobs
+        self.client().options().jobs
     }
 
     /// Each tag is its own PUT; the registry keeps no order among them.

@@ -5,9 +5,10 @@
 use super::blobs;
 use super::client::RegistryClient;
 use super::error::RegistryError;
-use super::manifests::{self, FetchedManifest};
+use super::manifests::FetchedManifest;
 use super::reference::Reference;
-use super::transport::{Call, Context, Scopes, transport_error};
+use super::repository::{Access, Repository};
+use super::transport::{Context, transport_error};
 use crate::image::blob::BlobOrigin;
 use crate::image::{Blob, BytesBlob, Image, Index, Manifest};
 use crate::oci::{DigestReader, media_type, sha256_digest};
@@ -26,13 +27,17 @@ const MAXIMUM_DEPTH: usize = 4;
 /// Reads images from one reference.
 #[derive(Clone, Debug)]
 pub struct RegistrySource {
-    client: RegistryClient,
+    repository: Repository,
+    /// The tag or digest to read.
     reference: Reference,
 }
 
 impl RegistrySource {
     pub fn new(client: RegistryClient, reference: Reference) -> Self {
-        RegistrySource { client, reference }
+        RegistrySource {
+            repository: client.repository(&reference, Access::PULL),
+            reference,
+        }
     }
 
     pub fn reference(&self) -> &Reference {
@@ -40,11 +45,9 @@ impl RegistrySource {
     }
 
     fn read_tree(&self) -> Result<Manifest, RegistryError> {
-        let top = self.client.block_on(manifests::get_manifest(
-            &self.client.transport,
-            &self.reference,
-            &self.reference.manifest_reference(),
-        ))?;
+        let top = self
+            .repository
+            .get_manifest(&self.reference.manifest_reference())?;
         self.build(top, 0)
     }
 
@@ -72,11 +75,7 @@ impl RegistrySource {
                 })?;
             let mut children = Vec::with_capacity(index.manifests().len());
             for child in index.manifests() {
-                let fetched_child = self.client.block_on(manifests::get_manifest(
-                    &self.client.transport,
-                    &self.reference,
-                    child.digest().as_ref(),
-                ))?;
+                let fetched_child = self.repository.get_manifest(child.digest().as_ref())?;
                 children.push(self.build(fetched_child, depth + 1)?);
             }
             return Ok(Manifest::Index(Index {
@@ -101,8 +100,7 @@ impl RegistrySource {
             .map(|layer| {
                 Arc::new(RegistryBlob {
                     descriptor: layer.clone(),
-                    client: self.client.clone(),
-                    reference: self.reference.clone(),
+                    repository: self.repository.clone(),
                     origin: origin.clone(),
                 }) as Arc<dyn Blob>
             })
@@ -124,21 +122,15 @@ impl RegistrySource {
                 detail: format!("the config is larger than {MAXIMUM_CONFIG} bytes"),
             });
         }
-        let transport = &self.client.transport;
-        let bytes = self.client.block_on(async {
-            let response = blobs::open_blob(
-                transport,
-                self.reference.api_host(),
-                &self.reference.repository,
-                descriptor.digest(),
-                &context,
-            )
-            .await?;
+        let repository = &self.repository;
+        let bytes = repository.block_on(async {
+            let response = blobs::open_blob(repository, descriptor.digest(), &context).await?;
             // Read up to the size the descriptor gives, never more: the
             // registry's Content-Length is not trusted.
-            let scopes = Scopes::pull(&self.reference.repository);
-            let call = Call::new(self.reference.api_host(), &scopes, &context);
-            transport
+            let scopes = repository.read_scopes();
+            let call = repository.call(&scopes, &context);
+            repository
+                .transport()
                 .read_capped(call, response, descriptor.size() as usize, "the config")
                 .await
         })?;
@@ -173,8 +165,7 @@ impl Source for RegistrySource {
 /// digest as it is read.
 pub struct RegistryBlob {
     descriptor: Descriptor,
-    client: RegistryClient,
-    reference: Reference,
+    repository: Repository,
     origin: BlobOrigin,
 }
 
@@ -186,19 +177,11 @@ impl Blob for RegistryBlob {
     /// Must be called outside any async runtime (reads block).
     fn open(&self) -> io::Result<Box<dyn Read + Send + '_>> {
         let (sender, receiver) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(8);
-        let transport = self.client.transport.clone();
-        let reference = self.reference.clone();
+        let repository = self.repository.clone();
         let digest = self.descriptor.digest().clone();
-        self.client.spawn(async move {
-            let context = Context::new("reading blob", reference.with_digest(digest.clone()));
-            let response = blobs::open_blob(
-                &transport,
-                reference.api_host(),
-                &reference.repository,
-                &digest,
-                &context,
-            )
-            .await;
+        self.repository.client().spawn(async move {
+            let context = Context::new("reading blob", repository.with_digest(&digest));
+            let response = blobs::open_blob(&repository, &digest, &context).await;
             let mut stream = match response {
                 Ok(response) => response.bytes_stream(),
                 Err(error) => {
@@ -208,7 +191,7 @@ impl Blob for RegistryBlob {
             };
             while let Some(item) = stream.next().await {
                 let item = item.map_err(|error| {
-                    io::Error::other(transport_error(reference.api_host(), &context, error))
+                    io::Error::other(transport_error(repository.host(), &context, error))
                 });
                 let failed = item.is_err();
                 if sender.send(item).await.is_err() || failed {

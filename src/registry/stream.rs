@@ -16,7 +16,7 @@
 use super::blobs;
 use super::error::RegistryError;
 use super::sink::RegistrySink;
-use super::transport::{Call, Context, Scopes, Transport};
+use super::transport::{Call, Context, Transport};
 use super::upload::{Chunk, resume_chunk};
 use bytes::{Bytes, BytesMut};
 use oci_spec::image::Descriptor;
@@ -72,19 +72,18 @@ impl RegistrySink {
         &self,
         mut pieces: Receiver<StreamPiece>,
     ) -> Result<Descriptor, RegistryError> {
-        let client = self.client();
+        let repository = self.repository();
+        let client = repository.client();
         let transport = &client.transport;
         let reference = self.reference();
-        let host = reference.api_host();
-        let scopes = Scopes::push(&reference.repository);
         let context = Context::new("streaming a blob to", reference);
-        let call = Call::new(host, &scopes, &context);
+        let scopes = repository.push_scopes(&context)?;
+        let call = repository.call(&scopes, &context);
         let failed = |reason: String| RegistryError::Stream {
             target: reference.to_string(),
             reason,
         };
-        let session =
-            client.block_on(blobs::start_upload(transport, call, &reference.repository))?;
+        let session = client.block_on(blobs::start_upload(repository, call))?;
         let chunk_size = session.chunk_size(transport.options.chunk_size);
         let mut location = session.location;
         let mut offset = 0u64;
@@ -149,8 +148,7 @@ impl RegistrySink {
             client
                 .block_on(blobs::finish_upload(
                     transport,
-                    Call::new(
-                        host,
+                    repository.call(
                         &scopes,
                         &Context::new(
                             "pushing blob",

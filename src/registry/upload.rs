@@ -10,8 +10,8 @@
 use super::blobs::{self, MountResult, UploadSession};
 use super::client::RegistryClient;
 use super::error::RegistryError;
-use super::reference::Reference;
-use super::transport::{Call, Context, Scopes};
+use super::repository::Repository;
+use super::transport::{Call, Context};
 use crate::image::Blob;
 use crate::image::publish::BlobOutcome;
 use bytes::Bytes;
@@ -22,26 +22,23 @@ use std::io::{self, Read};
 const STREAM_PIECE: usize = 256 * 1024;
 
 pub(crate) fn push_blob(
-    client: &RegistryClient,
-    reference: &Reference,
+    repository: &Repository,
     blob: &dyn Blob,
 ) -> Result<BlobOutcome, RegistryError> {
+    let client = repository.client();
     let _slot = client.block_on(client.transfers.acquire());
     let transport = &client.transport;
-    let host = reference.api_host();
-    let context = Context::new("pushing blob", reference.with_digest(blob.digest().clone()));
-    let scopes = Scopes::push(&reference.repository);
-    let call = Call::new(host, &scopes, &context);
+    let context = Context::new("pushing blob", repository.with_digest(blob.digest()));
+    let scopes = repository.push_scopes(&context)?;
+    let call = repository.call(&scopes, &context);
 
     let mut session = None;
     if let Some(origin) = blob.origin()
-        && origin.registry == host
-        && origin.repository != reference.repository
+        && origin.registry == repository.host()
+        && origin.repository != repository.path()
     {
         let mounted = client.block_on(blobs::mount_blob(
-            transport,
-            host,
-            &reference.repository,
+            repository,
             blob.digest(),
             &origin.repository,
             &context,
@@ -63,7 +60,7 @@ pub(crate) fn push_blob(
         attempt += 1;
         let result = match session.take() {
             Some(opened) => Ok(opened),
-            None => client.block_on(blobs::start_upload(transport, call, &reference.repository)),
+            None => client.block_on(blobs::start_upload(repository, call)),
         }
         .and_then(|opened| {
             if in_one_request {

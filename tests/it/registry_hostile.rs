@@ -14,8 +14,8 @@ use base64::Engine as _;
 use hoist::image::{Manifest, publish};
 use hoist::progress::Silent;
 use hoist::registry::{
-    ClientOptions, CredentialEnvironment, GivenCredentials, Reference, RegistryClient,
-    RegistryError, RegistrySink, RegistrySource, referrers, tags,
+    Access, ClientOptions, CredentialEnvironment, GivenCredentials, Reference, RegistryClient,
+    RegistryError, RegistrySink, RegistrySource,
 };
 use hoist::source::Source;
 use std::collections::HashMap;
@@ -199,9 +199,10 @@ fn credentials_never_reach_another_origin() {
     assert_eq!(layer.len() as u64, pulled.layers[0].size());
 
     // Listings whose next page is elsewhere.
-    let tag_listing = tags::list_tags(&client, &reference).map(|_| ());
+    let repository = client.repository(&reference, Access::PULL);
+    let tag_listing = repository.tags().map(|_| ());
     let subject = image.digest().clone();
-    let referrer_listing = referrers::list_referrers(&client, &reference, &subject).map(|_| ());
+    let referrer_listing = repository.referrers(&subject).map(|_| ());
 
     let seen = other_log.lock().unwrap().clone();
     assert!(
@@ -376,7 +377,10 @@ fn an_endless_token_answer_stops_at_the_limit() {
         RawAnswer::status(401, &[("www-authenticate", challenge)])
     });
     let reference: Reference = format!("{}/app", registry.host()).parse().unwrap();
-    let error = chain(&tags::list_tags(&client(None, None), &reference).unwrap_err());
+    let listing = client(None, None)
+        .repository(&reference, Access::PULL)
+        .tags();
+    let error = chain(&listing.unwrap_err());
     assert!(error.contains("1048576 bytes"), "{error}");
     assert!(
         error.contains(&format!("http://{}/token", token.host())),

@@ -306,7 +306,10 @@ fn deleting_asks_for_the_delete_action_which_a_push_grant_lacks() {
     let tagged: Reference = format!("{host}/team/app:1").parse().unwrap();
     push(&pusher, &tagged, &image).unwrap();
 
-    let error = hoist::registry::tags::delete_manifest(&pusher, &tagged).unwrap_err();
+    let error = pusher
+        .repository(&tagged, hoist::registry::Access::DELETE)
+        .delete_manifest("1")
+        .unwrap_err();
     let text = error.to_string();
     assert!(text.contains("may delete from it"), "{text}");
     assert_eq!(
@@ -316,7 +319,10 @@ fn deleting_asks_for_the_delete_action_which_a_push_grant_lacks() {
     );
 
     let admin = client("admin", "admin-pw");
-    let deleted = hoist::registry::tags::delete_manifest(&admin, &tagged).unwrap();
+    let deleted = admin
+        .repository(&tagged, hoist::registry::Access::DELETE)
+        .delete_manifest("1")
+        .unwrap();
     assert_eq!(&deleted, image.digest());
     assert_eq!(get_manifest_digest(&admin, &tagged).unwrap(), None);
     let requests = setup.issuer.requests.lock().unwrap().clone();

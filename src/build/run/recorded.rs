@@ -10,8 +10,8 @@ use crate::attest::provenance::{BUILD_TYPE, PREDICATE_TYPE};
 use crate::build::transport::{Transports, parse_reference};
 use crate::image::{Blob, Image, Manifest};
 use crate::oci::Location;
+use crate::registry::Access;
 use crate::registry::RegistrySource;
-use crate::registry::referrers::list_referrers;
 use crate::source::Source;
 use serde_json::Value;
 use std::io::Read;
@@ -78,8 +78,9 @@ pub fn recorded_provenance(
     };
     let reference = parse_reference(reference).ok()?;
     let client = transports.registry().ok()?;
+    let repository = client.repository(&reference, Access::PULL);
     subjects.iter().find_map(|subject| {
-        let listed = list_referrers(client, &reference, subject.manifest.digest()).ok()?;
+        let listed = repository.referrers(subject.manifest.digest()).ok()?;
         listed.descriptors().iter().find_map(|descriptor| {
             let source = RegistrySource::new(
                 client.clone(),

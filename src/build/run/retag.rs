@@ -36,13 +36,14 @@ pub(super) fn retag_skipped(
         }
         let source = parse_reference(&format!("{repository}@{digest}"))?;
         let client = transports.registry()?;
-        crate::registry::tags::tag_manifest(client, &source, &tags).map_err(|error| {
-            RunError::Publish {
+        let handle = client.repository(&source, crate::registry::Access::PUSH);
+        handle
+            .tag_manifest(&digest.to_string(), &tags)
+            .map_err(|error| RunError::Publish {
                 image: image.name.clone(),
                 location: format!("docker://{repository}"),
                 source: Box::new(error),
-            }
-        })?;
+            })?;
         observer.event(Event::ImageRetagged {
             image: image.name.clone(),
             repository: repository.clone(),

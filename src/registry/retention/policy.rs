@@ -1,0 +1,406 @@
+//! The tag policy: which of a repository's tags may go, and which
+//! manifests can then be deleted. A registry deletes manifests, not tags,
+//! and every tag on a manifest goes with it, so a manifest is deleted only
+//! when every tag on it is let go; `latest` pointing at an old `sha-` build
+//! keeps that build. What is attached to a manifest that goes is found by
+//! [`super::attachments`].
+
+use super::attachments::all_attachments_going;
+use super::{ImageRegistry, RetentionError};
+use crate::oci::Digest;
+use std::collections::{HashMap, HashSet};
+
+/// Which tags may go.
+#[derive(Clone, Debug)]
+pub struct PrunePolicy {
+    /// Tags matching none of these are never touched.
+    pub patterns: globset::GlobSet,
+    /// Keep this many of the matching tags, the newest by image creation.
+    pub keep: Option<usize>,
+    /// Let go only of images created before this (Unix seconds).
+    pub created_before: Option<i64>,
+}
+
+/// What the registry says of one tag.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TagFacts {
+    pub tag: String,
+    pub digest: Digest,
+    /// The image's creation time (Unix seconds), the newest of an index's
+    /// platforms; `None` when no config says. Only looked up for tags the
+    /// policy could let go.
+    pub created: Option<i64>,
+    /// The manifests `digest` lists (an index's platforms): their referrers
+    /// go with it, unless a manifest that stays lists them too.
+    pub children: Vec<Digest>,
+}
+
+/// Why a matching tag stays.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeptBecause {
+    /// Among the newest `keep`.
+    Newest,
+    /// Created at or after the cutoff.
+    Recent,
+    /// No creation time to order it by.
+    NoCreationTime,
+    /// Its manifest also carries these tags, which stay.
+    Shared { with: Vec<String> },
+}
+
+/// The outcome of a policy over a repository's tags.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PrunePlan {
+    /// Manifests to delete, each with every tag that goes with it.
+    pub delete: Vec<(Digest, Vec<String>)>,
+    /// Untagged manifests the registry's referrers API lists for a subject
+    /// that goes, as (referrer, subject), deleted after `delete`; filled by
+    /// [`add_api_referrers`].
+    pub referrers: Vec<(Digest, Digest)>,
+    /// Matching tags that stay, and why.
+    pub kept: Vec<(String, KeptBecause)>,
+}
+
+/// The matching tags the policy lets go, newest first, and those it keeps
+/// with why; whether their manifests can go is [`plan`]'s question.
+fn let_go<'a>(
+    tags: &'a [TagFacts],
+    policy: &PrunePolicy,
+) -> (Vec<&'a TagFacts>, Vec<(String, KeptBecause)>) {
+    let mut candidates: Vec<&TagFacts> = tags
+        .iter()
+        .filter(|facts| policy.patterns.is_match(&facts.tag))
+        .collect();
+    // Newest first; the same time orders by name, newest-looking first.
+    candidates.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| b.tag.cmp(&a.tag)));
+    let mut kept = Vec::new();
+    let mut let_go: Vec<&TagFacts> = Vec::new();
+    let mut dated = 0;
+    for facts in candidates {
+        let Some(created) = facts.created else {
+            kept.push((facts.tag.clone(), KeptBecause::NoCreationTime));
+            continue;
+        };
+        dated += 1;
+        if policy.keep.is_some_and(|keep| dated <= keep) {
+            kept.push((facts.tag.clone(), KeptBecause::Newest));
+        } else if policy
+            .created_before
+            .is_some_and(|cutoff| created >= cutoff)
+        {
+            kept.push((facts.tag.clone(), KeptBecause::Recent));
+        } else {
+            let_go.push(facts);
+        }
+    }
+    (let_go, kept)
+}
+
+/// Decides what goes. `tags` is every tag of the repository: a manifest is
+/// deleted only when all the tags on it, matching or not, are let go.
+pub fn plan(tags: &[TagFacts], policy: &PrunePolicy) -> PrunePlan {
+    let (let_go, mut kept) = let_go(tags, policy);
+    let going: HashSet<&str> = let_go.iter().map(|facts| facts.tag.as_str()).collect();
+    let on_manifest = super::attachments::tags_on_manifest(tags);
+    let mut delete: Vec<(Digest, Vec<String>)> = Vec::new();
+    for facts in let_go {
+        let all = &on_manifest[&facts.digest];
+        let staying: Vec<String> = all
+            .iter()
+            .filter(|tag| !going.contains(**tag))
+            .map(|tag| tag.to_string())
+            .collect();
+        if !staying.is_empty() {
+            kept.push((facts.tag.clone(), KeptBecause::Shared { with: staying }));
+        } else if !delete.iter().any(|(digest, _)| *digest == facts.digest) {
+            let mut tags: Vec<String> = all.iter().map(|tag| tag.to_string()).collect();
+            tags.sort();
+            delete.push((facts.digest.clone(), tags));
+        }
+    }
+    let attached = all_attachments_going(tags, &delete, &super::attachments::children_of(tags));
+    for attachment in attached {
+        // A tag of these matched by `--match` itself is not kept for want
+        // of a creation time once its subject goes.
+        kept.retain(|(tag, _)| *tag != attachment.1[0]);
+        if !delete.iter().any(|(digest, _)| *digest == attachment.0) {
+            delete.push(attachment);
+        }
+    }
+    // In the order of their tags' names, so a dry run reads the same each time.
+    delete.sort_by(|a, b| a.1.cmp(&b.1));
+    kept.sort_by(|a, b| a.0.cmp(&b.0));
+    PrunePlan {
+        delete,
+        referrers: Vec::new(),
+        kept,
+    }
+}
+
+/// Reads what the policy needs: the digest of every tag, the time of each
+/// manifest a matching tag points at, and what every tagged index lists
+/// (so the referrers of a platform a kept index shares stay).
+pub fn gather(
+    registry: &dyn ImageRegistry,
+    tags: &[String],
+    policy: &PrunePolicy,
+) -> Result<Vec<TagFacts>, RetentionError> {
+    let workers = registry.requests_at_once();
+    let digests = crate::parallel::for_each_at_once(tags, workers, |tag| registry.tag_digest(tag))?;
+    // A tag deleted since the listing has nothing left to keep or delete.
+    let (tags, digests): (Vec<&String>, Vec<Digest>) = tags
+        .iter()
+        .zip(digests)
+        .filter_map(|(tag, digest)| Some((tag, digest?)))
+        .unzip();
+    let mut seen = HashSet::new();
+    let wanted: Vec<&Digest> = tags
+        .iter()
+        .zip(&digests)
+        .filter(|(tag, digest)| policy.patterns.is_match(tag) && seen.insert(*digest))
+        .map(|(_, digest)| digest)
+        .collect();
+    let read =
+        crate::parallel::for_each_at_once(&wanted, workers, |digest| registry.dated(digest))?;
+    let mut read: HashMap<Digest, super::Dated> = wanted.into_iter().cloned().zip(read).collect();
+    // The others only for what they list: one manifest GET each.
+    let others: Vec<&Digest> = digests
+        .iter()
+        .filter(|digest| seen.insert(*digest))
+        .collect();
+    let listed =
+        crate::parallel::for_each_at_once(&others, workers, |digest| registry.children(digest))?;
+    read.extend(
+        others
+            .into_iter()
+            .cloned()
+            .zip(listed)
+            .map(|(digest, children)| {
+                (
+                    digest,
+                    super::Dated {
+                        time: None,
+                        children,
+                    },
+                )
+            }),
+    );
+    Ok(tags
+        .iter()
+        .zip(digests)
+        .map(|(tag, digest)| {
+            let dated = read.get(&digest).cloned().unwrap_or_default();
+            TagFacts {
+                tag: tag.to_string(),
+                digest,
+                created: dated.time,
+                children: dated.children,
+            }
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fake::{deleted_tags, facts, policy};
+    use super::*;
+    use crate::oci::sha256_digest;
+
+    #[test]
+    fn the_newest_stay_and_a_manifest_with_a_kept_tag_is_not_deleted() {
+        let tags = [
+            facts("sha-a", "a", Some(100)),
+            facts("sha-b", "b", Some(200)),
+            facts("latest", "b", Some(200)),
+            facts("sha-c", "c", Some(300)),
+            facts("sha-d", "d", Some(400)),
+            facts("pr-1", "p", Some(50)),
+        ];
+        let planned = plan(&tags, &policy(&["sha-*"], Some(1), None));
+        assert_eq!(deleted_tags(&planned), [vec!["sha-a"], vec!["sha-c"]]);
+        assert_eq!(
+            planned.kept,
+            [
+                (
+                    "sha-b".to_string(),
+                    KeptBecause::Shared {
+                        with: vec!["latest".to_string()]
+                    }
+                ),
+                ("sha-d".to_string(), KeptBecause::Newest),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_deleted_image_takes_its_referrers_and_signature_along() {
+        // Attestations are referrers of an index's platform manifest.
+        let platform = sha256_digest(b"old linux/amd64");
+        let old = TagFacts {
+            children: vec![platform.clone()],
+            ..facts("sha-old", "old", Some(1))
+        };
+        let kept = facts("sha-new", "new", Some(2));
+        let tags = [
+            facts(
+                &crate::registry::referrers::fallback_tag(&platform),
+                "referrers of old",
+                None,
+            ),
+            facts(
+                &crate::registry::referrers::signature_tag(&old.digest),
+                "signature of old",
+                None,
+            ),
+            facts(
+                &crate::registry::referrers::signature_tag(&kept.digest),
+                "signature of new",
+                None,
+            ),
+            facts(
+                &crate::registry::referrers::fallback_tag(&kept.digest),
+                "referrers of new",
+                None,
+            ),
+            old.clone(),
+            kept,
+        ];
+        let planned = plan(&tags, &policy(&["sha-*"], Some(1), None));
+        let old_referrers = crate::registry::referrers::fallback_tag(&platform);
+        let old_signature = crate::registry::referrers::signature_tag(&old.digest);
+        let gone = [
+            vec!["sha-old"],
+            vec![old_referrers.as_str()],
+            vec![old_signature.as_str()],
+        ];
+        assert_eq!(deleted_tags(&planned), gone);
+        // Matched by the pattern too (`sha*`), they are not also listed as kept.
+        let planned = plan(&tags, &policy(&["sha*"], Some(1), None));
+        assert_eq!(deleted_tags(&planned), gone);
+        assert!(
+            planned
+                .kept
+                .iter()
+                .all(|(tag, _)| *tag != old_referrers && *tag != old_signature),
+            "{:?}",
+            planned.kept
+        );
+    }
+
+    #[test]
+    fn what_is_attached_to_an_attachment_goes_too() {
+        use crate::registry::referrers::{fallback_tag, signature_tag};
+        let platform = sha256_digest(b"old linux/amd64");
+        let old = TagFacts {
+            children: vec![platform.clone()],
+            ..facts("sha-old", "old", Some(1))
+        };
+        // The platform's referrers index lists an SBOM attestation, which
+        // is signed and has an attestation of its own.
+        let attestation = sha256_digest(b"sbom of old linux/amd64");
+        let referrers = TagFacts {
+            children: vec![attestation.clone()],
+            ..facts(&fallback_tag(&platform), "referrers of old", None)
+        };
+        let review = sha256_digest(b"review of the sbom");
+        let attestation_referrers = TagFacts {
+            children: vec![review.clone()],
+            ..facts(&fallback_tag(&attestation), "referrers of the sbom", None)
+        };
+        let attestation_signature = facts(&signature_tag(&attestation), "signed sbom", None);
+        // The review's own signature, three levels down.
+        let review_signature = facts(&signature_tag(&review), "signed review", None);
+        let kept = facts("sha-new", "new", Some(2));
+        let unrelated = facts(
+            &signature_tag(&sha256_digest(b"elsewhere")),
+            "signature of something else",
+            None,
+        );
+        let tags = [
+            old,
+            referrers.clone(),
+            attestation_referrers.clone(),
+            attestation_signature.clone(),
+            review_signature.clone(),
+            kept,
+            unrelated,
+        ];
+        let planned = plan(&tags, &policy(&["sha-*"], Some(1), None));
+        let mut gone = vec![
+            vec!["sha-old"],
+            vec![referrers.tag.as_str()],
+            vec![attestation_referrers.tag.as_str()],
+            vec![attestation_signature.tag.as_str()],
+            vec![review_signature.tag.as_str()],
+        ];
+        gone.sort();
+        assert_eq!(deleted_tags(&planned), gone);
+    }
+
+    #[test]
+    fn referrers_of_a_platform_a_kept_index_also_lists_stay() {
+        // The same platform manifest in an old index and in the kept one
+        // (a reproducible build pushed again with another index): its
+        // attestations still describe the kept image.
+        let shared = sha256_digest(b"linux/amd64, built twice");
+        let only_old = sha256_digest(b"linux/arm64 of the old build");
+        let old = TagFacts {
+            children: vec![shared.clone(), only_old.clone()],
+            ..facts("sha-old", "old", Some(1))
+        };
+        let new = TagFacts {
+            children: vec![shared.clone()],
+            ..facts("sha-new", "new", Some(2))
+        };
+        let fallback = crate::registry::referrers::fallback_tag;
+        let tags = [
+            facts(&fallback(&shared), "referrers of the shared platform", None),
+            facts(&fallback(&only_old), "referrers of the old platform", None),
+            old,
+            new,
+        ];
+        let planned = plan(&tags, &policy(&["sha-*"], Some(1), None));
+        assert_eq!(
+            deleted_tags(&planned),
+            [vec!["sha-old"], vec![fallback(&only_old).as_str()]]
+        );
+    }
+
+    #[test]
+    fn two_let_go_tags_on_one_manifest_delete_it_once() {
+        let tags = [
+            facts("pr-1", "x", Some(10)),
+            facts("pr-1-rebuilt", "x", Some(10)),
+            facts("pr-2", "y", Some(20)),
+        ];
+        let planned = plan(&tags, &policy(&["pr-*"], None, Some(15)));
+        assert_eq!(deleted_tags(&planned), [vec!["pr-1", "pr-1-rebuilt"]]);
+        assert_eq!(planned.kept, [("pr-2".to_string(), KeptBecause::Recent)]);
+    }
+
+    #[test]
+    fn both_limits_must_let_a_tag_go_and_undated_tags_stay() {
+        let tags = [
+            facts("v1", "1", Some(100)),
+            facts("v2", "2", Some(200)),
+            facts("v3", "3", Some(300)),
+            facts("v0", "0", None),
+        ];
+        // v1 and v2 are beyond the newest one, but only v1 is older than 150.
+        let planned = plan(&tags, &policy(&["v*"], Some(1), Some(150)));
+        assert_eq!(deleted_tags(&planned), [vec!["v1"]]);
+        assert_eq!(
+            planned.kept,
+            [
+                ("v0".to_string(), KeptBecause::NoCreationTime),
+                ("v2".to_string(), KeptBecause::Recent),
+                ("v3".to_string(), KeptBecause::Newest),
+            ]
+        );
+        // Nothing matches: nothing moves.
+        assert_eq!(
+            plan(&tags, &policy(&["pr-*"], Some(0), None)),
+            PrunePlan::default()
+        );
+    }
+}
