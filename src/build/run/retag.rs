@@ -38,7 +38,7 @@ pub(super) fn retag_skipped(
         let client = transports.registry()?;
         let handle = client.repository(&source, crate::registry::Access::PUSH);
         handle
-            .tag_manifest(&digest.to_string(), &tags)
+            .tag_manifest(digest.as_ref(), &tags)
             .map_err(|error| RunError::Publish {
                 image: image.name.clone(),
                 location: format!("docker://{repository}"),
