@@ -148,8 +148,52 @@ pub enum Event {
         removed_bytes: u64,
         remaining_bytes: u64,
     },
+    /// `hoist tag`: `reference` now points at `digest`.
+    Tagged { reference: String, digest: Digest },
+    /// `hoist prune`: a matching tag stays, and why.
+    #[serde(rename = "kept")]
+    TagKept { tag: String, reason: String },
+    /// `hoist delete` or `hoist prune`: a manifest was deleted.
+    #[serde(rename = "deleted")]
+    ManifestDeleted(DeletedManifest),
+    /// `hoist prune --dry-run`: a manifest a prune would delete.
+    WouldDelete(DeletedManifest),
+    /// A referrer to delete was gone already, deleted with its subject by
+    /// the registry. A line for people only: `--json` leaves it out.
+    ReferrerGone(DeletedManifest),
     /// The digest a command ends in (`build`, `copy`): the last event.
     Done { digest: String },
+}
+
+/// A manifest `hoist delete` or `hoist prune` deleted: by the `reference`
+/// it was named with (`delete`) or with the `tags` that went with it
+/// (`prune`), and for an attachment, what it was `attached-to` and the
+/// subject it is a `referrer-of`.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct DeletedManifest {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    pub digest: Digest,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attached_to: Option<Digest>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub referrer_of: Option<Digest>,
+}
+
+impl DeletedManifest {
+    /// `digest`, with nothing else said of it.
+    pub fn of(digest: Digest) -> Self {
+        DeletedManifest {
+            reference: None,
+            digest,
+            tags: None,
+            attached_to: None,
+            referrer_of: None,
+        }
+    }
 }
 
 /// How a blob reached a sink. Defined here, below `image`, because both
@@ -221,6 +265,26 @@ mod tests {
         .unwrap();
         assert_eq!(pruned["event"], "cache-pruned");
         assert_eq!(pruned["removed_entries"], 1);
+        let deleted = serde_json::to_value(Event::ManifestDeleted(DeletedManifest {
+            reference: Some("localhost/app:1".into()),
+            attached_to: Some(digest.clone()),
+            ..DeletedManifest::of(digest.clone())
+        }))
+        .unwrap();
+        assert_eq!(
+            deleted,
+            json!({"event": "deleted", "reference": "localhost/app:1", "digest": digest.to_string(), "attached-to": digest.to_string()})
+        );
+        let would = serde_json::to_value(Event::WouldDelete(DeletedManifest {
+            tags: Some(Vec::new()),
+            referrer_of: Some(digest.clone()),
+            ..DeletedManifest::of(digest.clone())
+        }))
+        .unwrap();
+        assert_eq!(
+            would,
+            json!({"event": "would-delete", "digest": digest.to_string(), "tags": [], "referrer-of": digest.to_string()})
+        );
         for (event, name) in [
             (
                 Event::ImageChanged {

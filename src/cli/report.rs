@@ -3,7 +3,7 @@
 //! with `--quiet`. Results go to stdout, everything else to stderr.
 
 use bytesize::ByteSize;
-use hoist::progress::BlobOutcome;
+use hoist::progress::{BlobOutcome, DeletedManifest};
 use hoist::progress::{Event, Observer};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Value, json};
@@ -135,8 +135,14 @@ impl Observer for Reporter {
             // Results of a decision, not progress: shown with or without a terminal.
             match self.mode {
                 Mode::Human => self.line(&text),
+                Mode::Json if matches!(event, Event::ReferrerGone(_)) => {}
                 Mode::Json => self.json(event_json(&event)),
-                Mode::Quiet => {}
+                // What a script reads: the digest of each manifest deleted.
+                Mode::Quiet => {
+                    if let Event::ManifestDeleted(deleted) | Event::WouldDelete(deleted) = &event {
+                        self.println(deleted.digest.as_ref());
+                    }
+                }
             }
             return;
         }
@@ -228,6 +234,11 @@ impl Observer for Reporter {
                     | Event::AttestationFound { .. }
                     | Event::SignatureVerified { .. }
                     | Event::CachePruned { .. }
+                    | Event::Tagged { .. }
+                    | Event::TagKept { .. }
+                    | Event::ManifestDeleted(_)
+                    | Event::WouldDelete(_)
+                    | Event::ReferrerGone(_)
                     | Event::Done { .. } => {}
                 }
             }
@@ -363,7 +374,53 @@ fn result_line(event: &Event) -> Option<String> {
             ByteSize::b(*removed_bytes).display().iec(),
             ByteSize::b(*remaining_bytes).display().iec(),
         )),
+        Event::Tagged { reference, digest } => Some(format!("{reference} now points at {digest}")),
+        Event::TagKept { tag, reason } => Some(format!("keep {tag}: {reason}")),
+        Event::ManifestDeleted(deleted) => Some(deleted_line("deleted", deleted)),
+        Event::WouldDelete(deleted) => Some(deleted_line("would delete", deleted)),
+        Event::ReferrerGone(DeletedManifest {
+            reference: Some(reference),
+            referrer_of: Some(subject),
+            ..
+        }) => Some(format!(
+            "{reference}, a referrer of {subject}, went with it"
+        )),
+        Event::ReferrerGone(DeletedManifest {
+            digest,
+            referrer_of,
+            ..
+        }) => Some(format!(
+            "{digest} (a referrer of {}) went with it",
+            referrer_of
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default()
+        )),
         _ => None,
+    }
+}
+
+/// The line for a deleted manifest: `hoist delete` names it by reference,
+/// `hoist prune` by digest and the tags that went with it.
+fn deleted_line(verb: &str, deleted: &DeletedManifest) -> String {
+    let digest = &deleted.digest;
+    match (
+        &deleted.reference,
+        &deleted.attached_to,
+        &deleted.referrer_of,
+    ) {
+        (Some(reference), _, Some(subject)) => {
+            format!("{verb} {reference}, a referrer of {subject}")
+        }
+        (Some(reference), Some(_), None) => {
+            format!("{verb} {reference} ({digest}), attached to it")
+        }
+        (Some(reference), None, None) => format!("{verb} {reference} ({digest})"),
+        (None, _, Some(subject)) => format!("{verb} {digest} (a referrer of {subject})"),
+        (None, _, None) => format!(
+            "{verb} {digest} ({})",
+            deleted.tags.as_deref().unwrap_or_default().join(", ")
+        ),
     }
 }
 

@@ -9,12 +9,12 @@ use super::RegistryArguments;
 use super::report::{Mode, Reporter};
 use anyhow::{Context, bail};
 use hoist::build::transport::parse_reference;
-use hoist::image::Blob as _;
-use hoist::registry::retention::{
-    self, Distribution, ImageRegistry as _, KeptBecause, PrunePolicy,
+use hoist::operation::repository::{
+    self as repository_operation, DeleteRequest, DigestRequest, ListRequest, PruneRequest,
+    TagRequest, digests, list_tags,
 };
-use hoist::registry::{Access, Reference, RegistryClient};
-use serde_json::json;
+use hoist::registry::retention::PrunePolicy;
+use hoist::registry::{ClientOptions, Reference};
 
 #[derive(Debug, clap::Args)]
 pub struct ListArguments {
@@ -129,20 +129,19 @@ fn names_tag_or_digest(text: &str) -> bool {
     last.contains(':') || last.contains('@')
 }
 
-/// A client whose `--creds` without a registry go to the registries of
-/// `references`.
-fn client_for(
+/// The client options, with `--creds` without a registry going to the
+/// registries of `references`.
+fn client_options(
     arguments: &RegistryArguments,
     references: &[Reference],
-) -> anyhow::Result<RegistryClient> {
+) -> anyhow::Result<ClientOptions> {
     let mut hosts: Vec<String> = references
         .iter()
         .map(|reference| reference.registry.clone())
         .collect();
     hosts.sort();
     hosts.dedup();
-    let options = arguments.client_options_for(1, &hosts)?;
-    Ok(RegistryClient::new(options)?)
+    arguments.client_options_for(1, &hosts)
 }
 
 /// A repository from the command line, refusing a tag or digest.
@@ -187,24 +186,18 @@ fn parse_age(text: &str) -> anyhow::Result<i64> {
 
 pub fn list(arguments: ListArguments) -> anyhow::Result<()> {
     let repository = repository(&arguments.repository, "ls")?;
-    let patterns = glob_set(&arguments.patterns)?;
-    let client = client_for(&arguments.registry, std::slice::from_ref(&repository))?;
-    let mut listed: Vec<String> = client
-        .repository(&repository, Access::PULL)
-        .tags()?
-        .into_iter()
-        .filter(|tag| arguments.patterns.is_empty() || patterns.is_match(tag))
-        .collect();
-    // In lexical order, as the distribution spec has registries page them
-    // (some answer in storage order).
-    listed.sort();
+    let request = ListRequest {
+        patterns: (!arguments.patterns.is_empty())
+            .then(|| glob_set(&arguments.patterns))
+            .transpose()?,
+        registry: client_options(&arguments.registry, std::slice::from_ref(&repository))?,
+        repository,
+    };
+    let listing = list_tags(&request)?;
     if arguments.json {
-        println!(
-            "{}",
-            json!({"repository": repository.repository_name(), "tags": listed})
-        );
+        println!("{}", serde_json::to_string(&listing)?);
     } else {
-        for tag in &listed {
+        for tag in &listing.tags {
             println!("{tag}");
         }
     }
@@ -225,21 +218,12 @@ pub fn digest(arguments: DigestArguments) -> anyhow::Result<()> {
         .iter()
         .map(|text| reference(text))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let client = client_for(&arguments.registry, &references)?;
-    for reference in &references {
-        let digest = match &platform {
-            None => hoist::registry::require_manifest_digest(&client, reference)?,
-            Some(platform) => {
-                use hoist::source::Source as _;
-                let manifest =
-                    hoist::registry::RegistrySource::new(client.clone(), reference.clone())
-                        .resolve()?;
-                hoist::source::select_platform(&manifest, platform)?
-                    .manifest
-                    .digest()
-                    .clone()
-            }
-        };
+    let request = DigestRequest {
+        registry: client_options(&arguments.registry, &references)?,
+        references,
+        platform,
+    };
+    for digest in digests(&request)? {
         println!("{digest}");
     }
     Ok(())
@@ -254,26 +238,12 @@ pub fn tag(arguments: TagArguments) -> anyhow::Result<()> {
             arguments.source
         );
     }
-    // Each new tag is checked as part of a reference before anything moves.
-    for tag in &arguments.tags {
-        let text = format!("{}:{tag}", source.repository_name());
-        text.parse::<Reference>()
-            .with_context(|| format!("tag {tag}"))?;
-    }
-    let client = client_for(&arguments.registry, std::slice::from_ref(&source))?;
-    let digest = client
-        .repository(&source, Access::PUSH)
-        .tag_manifest(&source.manifest_reference(), &arguments.tags)
-        .with_context(|| format!("tagging {}", arguments.source))?;
-    for tag in &arguments.tags {
-        let tagged = source.with_tag(tag);
-        reporter.line(&format!("{tagged} now points at {digest}"));
-        reporter.json(json!({
-            "event": "tagged",
-            "reference": tagged.to_string(),
-            "digest": digest.to_string(),
-        }));
-    }
+    let request = TagRequest {
+        registry: client_options(&arguments.registry, std::slice::from_ref(&source))?,
+        source,
+        tags: arguments.tags,
+    };
+    let digest = repository_operation::tag(&request, &reporter)?;
     reporter.digest(digest.as_ref());
     Ok(())
 }
@@ -294,81 +264,28 @@ pub fn prune(arguments: PruneArguments) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let policy = PrunePolicy {
-        patterns: glob_set(&arguments.patterns)?,
-        keep: arguments.keep,
-        created_before,
+    let request = PruneRequest {
+        policy: PrunePolicy {
+            patterns: glob_set(&arguments.patterns)?,
+            keep: arguments.keep,
+            created_before,
+        },
+        dry_run: arguments.dry_run,
+        registry: client_options(&arguments.registry, std::slice::from_ref(&repository))?,
+        repository,
     };
-    let client = client_for(&arguments.registry, std::slice::from_ref(&repository))?;
-    let registry = Distribution::new(client.repository(&repository, Access::DELETE));
-    let listed = registry.tags()?;
-    let facts = retention::gather(&registry, &listed, &policy)
-        .with_context(|| format!("reading the tags of {}", repository.repository_name()))?;
-    let mut plan = retention::plan(&facts, &policy);
-    retention::add_api_referrers(&registry, &facts, &mut plan).with_context(|| {
-        format!(
-            "asking {} for the referrers of what would go",
-            repository.repository_name()
-        )
-    })?;
-    for (tag, why) in &plan.kept {
-        let reason = match why {
-            KeptBecause::Newest => "among the newest".to_string(),
-            KeptBecause::Recent => "newer than --older-than".to_string(),
-            KeptBecause::NoCreationTime => "its image has no creation time".to_string(),
-            KeptBecause::Shared { with } => {
-                format!("its manifest also carries {}", with.join(", "))
-            }
-        };
-        reporter.line(&format!("keep {tag}: {reason}"));
-        reporter.json(json!({"event": "kept", "tag": tag, "reason": reason}));
-    }
+    let outcome = repository_operation::prune(&request, &reporter)?;
     let verb = if arguments.dry_run {
         "would delete"
     } else {
         "deleted"
     };
-    for (digest, tags) in &plan.delete {
-        if !arguments.dry_run {
-            registry.delete_manifest(digest)?;
-        }
-        reporter.line(&format!("{verb} {digest} ({})", tags.join(", ")));
-        reporter.quiet_line(digest.as_ref());
-        reporter.json(json!({
-            "event": if arguments.dry_run { "would-delete" } else { "deleted" },
-            "digest": digest.to_string(),
-            "tags": tags,
-        }));
-    }
-    // After what they refer to, so a failed delete never leaves an image
-    // without its attestations.
-    let mut gone_already = 0;
-    for (referrer, subject) in &plan.referrers {
-        if !arguments.dry_run && !registry.delete_manifest_if_present(referrer)? {
-            reporter.line(&format!(
-                "{referrer} (a referrer of {subject}) went with it"
-            ));
-            gone_already += 1;
-            continue;
-        }
-        reporter.line(&format!("{verb} {referrer} (a referrer of {subject})"));
-        reporter.quiet_line(referrer.as_ref());
-        reporter.json(json!({
-            "event": if arguments.dry_run { "would-delete" } else { "deleted" },
-            "digest": referrer.to_string(),
-            "tags": [],
-            "referrer-of": subject.to_string(),
-        }));
-    }
     reporter.line(&format!(
         "{}: {verb} {} manifests ({} tags), kept {} matching tags",
-        repository.repository_name(),
-        plan.delete.len() + plan.referrers.len() - gone_already,
-        plan.delete
-            .iter()
-            .map(|(_, tags)| tags.len())
-            .sum::<usize>(),
-        plan.kept.len()
+        request.repository.repository_name(),
+        outcome.manifests,
+        outcome.tags,
+        outcome.kept
     ));
     Ok(())
 }
@@ -387,62 +304,12 @@ pub fn delete(arguments: DeleteArguments) -> anyhow::Result<()> {
             Ok(parsed)
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let client = client_for(&arguments.registry, &references)?;
-    for reference in &references {
-        // Pinned first, so the attachments looked up are those of what is
-        // deleted even if the tag moves meanwhile.
-        let registry = Distribution::new(client.repository(reference, Access::DELETE));
-        let repository = registry.repository();
-        let digest = repository.require_manifest_digest(&reference.manifest_reference())?;
-        let listed = if arguments.keep_attachments {
-            Vec::new()
-        } else {
-            registry.children(&digest)?
-        };
-        repository.delete_found_manifest(&digest)?;
-        reporter.line(&format!("deleted {reference} ({digest})"));
-        reporter.quiet_line(digest.as_ref());
-        reporter.json(json!({
-            "event": "deleted",
-            "reference": reference.to_string(),
-            "digest": digest.to_string(),
-        }));
-        if arguments.keep_attachments {
-            continue;
-        }
-        let attachments =
-            retention::attachments_of(&registry, &digest, &listed).with_context(|| {
-                format!("{reference} is deleted; looking up what was attached to it")
-            })?;
-        for (attachment, tags_on_it) in attachments.tagged {
-            registry.delete_manifest(&attachment)?;
-            let shown = reference.with_tag(&tags_on_it.join(" "));
-            reporter.line(&format!("deleted {shown} ({attachment}), attached to it"));
-            reporter.quiet_line(attachment.as_ref());
-            reporter.json(json!({
-                "event": "deleted",
-                "reference": shown.to_string(),
-                "digest": attachment.to_string(),
-                "attached-to": digest.to_string(),
-            }));
-        }
-        for (referrer, subject) in attachments.referrers {
-            let shown = reference.with_digest(referrer.clone());
-            if !registry.delete_manifest_if_present(&referrer)? {
-                reporter.line(&format!("{shown}, a referrer of {subject}, went with it"));
-                continue;
-            }
-            reporter.line(&format!("deleted {shown}, a referrer of {subject}"));
-            reporter.quiet_line(referrer.as_ref());
-            reporter.json(json!({
-                "event": "deleted",
-                "reference": shown.to_string(),
-                "digest": referrer.to_string(),
-                "attached-to": digest.to_string(),
-                "referrer-of": subject.to_string(),
-            }));
-        }
-    }
+    let request = DeleteRequest {
+        registry: client_options(&arguments.registry, &references)?,
+        references,
+        keep_attachments: arguments.keep_attachments,
+    };
+    repository_operation::delete(&request, &reporter)?;
     Ok(())
 }
 

@@ -8,5 +8,6 @@ pub mod attestations;
 pub mod cache;
 pub mod copy;
 pub mod login;
+pub mod repository;
 pub mod sbom;
 pub mod sign;
