@@ -10,6 +10,7 @@ use crate::common::certificates::{make_htpasswd, make_server_certificates};
 use crate::common::registry::{RegistryConfig, TestRegistry};
 use crate::common::registry_images::small_image;
 use hoist::image::{Manifest, publish};
+use hoist::operation::login::{LoginRequest, login};
 use hoist::progress::Silent;
 use hoist::registry::credentials::{self, CredentialsError};
 use hoist::registry::{
@@ -121,7 +122,16 @@ fn credential_helpers_get_store_and_erase() {
 
     // login stores through the store: the secret goes to the helper, and
     // config.json only lists the registry.
-    credentials::login(&client, &host, "alice", "correct-horse").unwrap();
+    login(
+        &LoginRequest {
+            registry: host.clone(),
+            username: "alice".to_string(),
+            password: "correct-horse".to_string().into(),
+            client: client.options().clone(),
+        },
+        &Silent,
+    )
+    .unwrap();
     let stored = std::fs::read_to_string(helpers.path().join("stored.json")).unwrap();
     let stored: serde_json::Value = serde_json::from_str(&stored).unwrap();
     assert_eq!(stored["ServerURL"], host.as_str());

@@ -48,11 +48,16 @@ pub fn login(request: &LoginRequest, observer: &dyn Observer) -> Result<PathBuf,
     }
     let client = RegistryClient::new(request.client.clone())
         .map_err(|error| LoginError::Client(Box::new(error)))?;
-    let path = credentials::login(&client, registry, &request.username, &request.password)
-        .map_err(|source| LoginError::Login {
-            registry: registry.clone(),
-            source: Box::new(source),
-        })?;
+    let login_failed = |source: RegistryError| LoginError::Login {
+        registry: registry.clone(),
+        source: Box::new(source),
+    };
+    client
+        .check_login(registry, &request.username, &request.password)
+        .map_err(login_failed)?;
+    let environment = &client.options().credential_environment;
+    let path = credentials::store_in(environment, registry, &request.username, &request.password)
+        .map_err(|source| login_failed(source.into()))?;
     observer.event(Event::LoggedIn {
         registry: registry.clone(),
         path: path.display().to_string(),

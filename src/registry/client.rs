@@ -6,8 +6,9 @@ use super::credentials::CredentialEnvironment;
 use super::error::RegistryError;
 use super::reference::Reference;
 use super::repository::Access;
-use super::transport::Transport;
+use super::transport::{Call, Context, Request, Scopes, Transport};
 use crate::oci::Digest;
+use reqwest::Method;
 use std::fmt;
 use std::future::Future;
 use std::path::PathBuf;
@@ -223,6 +224,37 @@ impl RegistryClient {
 
     pub fn options(&self) -> &ClientOptions {
         &self.transport.options
+    }
+
+    /// Asks `registry` for `/v2/` as `username`/`password`, like `docker
+    /// login` does before storing them: a client with only these
+    /// credentials (no stored ones, which would hide a wrong password) and
+    /// this client's TLS and insecure-registry options.
+    pub fn check_login(
+        &self,
+        registry: &str,
+        username: &str,
+        password: &str,
+    ) -> Result<(), RegistryError> {
+        let mut options = self.options().clone();
+        options.credentials = vec![GivenCredentials::everywhere(username, password)];
+        options.credential_environment = CredentialEnvironment::default();
+        let checker = RegistryClient::new(options)?;
+        let host = super::reference::api_host(registry).to_string();
+        let transport = checker.transport.clone();
+        checker.block_on(async move {
+            let base = transport.base_url(&host).await?;
+            let context = Context::new("logging in to", &host);
+            let url = format!("{base}/v2/");
+            transport
+                .send(
+                    Call::new(&host, &Scopes::none(), &context),
+                    &Request::new(Method::GET, &url),
+                    None,
+                )
+                .await
+                .map(|_| ())
+        })
     }
 
     /// Runs `future` to completion on the client's runtime.

@@ -1,15 +1,12 @@
 //! Registry credentials where Docker and podman keep them: docker's
 //! `config.json` (`auths` with `auth` or `identitytoken`, `credsStore`,
 //! `credHelpers` running `docker-credential-*` programs), then podman's
-//! `auth.json`. `login` verifies before writing, like `docker login`.
-//! Flags (`--creds`) come first; the client applies them.
+//! `auth.json`. Only reads and writes those stores: checking a login with
+//! the registry is the client's (`RegistryClient::check_login`). Flags
+//! (`--creds`) come first; the client applies them.
 
-use super::client::{GivenCredentials, RegistryClient};
-use super::error::RegistryError;
-use super::transport::{Call, Context, Request, Scopes};
 use base64::Engine as _;
 use docker_credential::{CredentialRetrievalError, DockerCredential};
-use reqwest::Method;
 use serde_json::{Map, Value};
 use std::fmt;
 use std::io::Write as _;
@@ -200,49 +197,10 @@ pub fn resolve_in(
     Ok(None)
 }
 
-/// Checks `username`/`password` against `registry`, then stores them where
-/// `docker login` would (the configured credential store or helper, else
-/// `config.json` with mode 0600, in the client's credential environment).
+/// Stores `username`/`password` for `registry` where `docker login` would
+/// (the configured credential store or helper, else `config.json` with mode
+/// 0600), without checking them: `operation::login` asks the registry first.
 /// Returns the configuration file that now refers to them.
-pub fn login(
-    client: &RegistryClient,
-    registry: &str,
-    username: &str,
-    password: &str,
-) -> Result<PathBuf, RegistryError> {
-    verify(client, registry, username, password)?;
-    let environment = &client.options().credential_environment;
-    Ok(store_in(environment, registry, username, password)?)
-}
-
-fn verify(
-    client: &RegistryClient,
-    registry: &str,
-    username: &str,
-    password: &str,
-) -> Result<(), RegistryError> {
-    let mut options = client.options().clone();
-    options.credentials = vec![GivenCredentials::everywhere(username, password)];
-    options.credential_environment = CredentialEnvironment::default();
-    let checker = RegistryClient::new(options)?;
-    let host = super::reference::api_host(registry).to_string();
-    let transport = checker.transport.clone();
-    checker.block_on(async move {
-        let base = transport.base_url(&host).await?;
-        let context = Context::new("logging in to", &host);
-        let url = format!("{base}/v2/");
-        transport
-            .send(
-                Call::new(&host, &Scopes::none(), &context),
-                &Request::new(Method::GET, &url),
-                None,
-            )
-            .await
-            .map(|_| ())
-    })
-}
-
-/// Stores credentials without checking them.
 pub fn store_in(
     environment: &CredentialEnvironment,
     registry: &str,

@@ -5,6 +5,7 @@ use crate::common::registry::SecuredRegistry;
 use crate::common::registry_images::small_image;
 use crate::common::run;
 use hoist::image::{Manifest, publish};
+use hoist::operation::login::{self, LoginError, LoginRequest};
 use hoist::progress::Silent;
 use hoist::registry::{
     ClientOptions, CredentialEnvironment, GivenCredentials, Reference, RegistryClient,
@@ -110,20 +111,30 @@ fn login_verifies_then_writes_config_and_logout_removes_it() {
         docker_config_dir: Some(config.path().join("docker")),
         podman_auth_files: Vec::new(),
     };
-    let client = RegistryClient::new(ClientOptions {
-        credential_environment: environment.clone(),
-        ..options(Some(&secured.ca), None)
-    })
-    .unwrap();
+    let login = |password: &str| {
+        login::login(
+            &LoginRequest {
+                registry: host.clone(),
+                username: "alice".to_string(),
+                password: password.to_string().into(),
+                client: ClientOptions {
+                    credential_environment: environment.clone(),
+                    ..options(Some(&secured.ca), None)
+                },
+            },
+            &Silent,
+        )
+    };
 
-    let refused = credentials::login(&client, &host, "alice", "wrong").unwrap_err();
+    let refused = login("wrong").unwrap_err();
     assert!(
-        matches!(refused, RegistryError::Unauthorized { .. }),
+        matches!(&refused, LoginError::Login { source, .. }
+            if matches!(**source, RegistryError::Unauthorized { .. })),
         "{refused}"
     );
     assert!(!config.path().join("docker/config.json").exists());
 
-    let path = credentials::login(&client, &host, "alice", "correct-horse").unwrap();
+    let path = login("correct-horse").unwrap();
     use std::os::unix::fs::PermissionsExt as _;
     assert_eq!(
         std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,

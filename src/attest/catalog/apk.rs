@@ -1,7 +1,10 @@
 //! Alpine packages from apk's database, `/lib/apk/db/installed`: one
 //! paragraph per package, each line a one-letter key, a colon and a value.
 
-use super::{Ecosystem, Findings, License, OperatingSystem, Texts, distribution_package, license};
+use super::{
+    DistributionPackage, Ecosystem, Findings, License, OperatingSystem, Texts,
+    distribution_package, license,
+};
 
 const INSTALLED: &str = "/lib/apk/db/installed";
 
@@ -38,17 +41,16 @@ pub fn catalog(texts: &Texts, operating_system: Option<&OperatingSystem>, findin
             continue;
         };
         let architecture = field('A').unwrap_or_default();
-        let Some(mut found) = distribution_package(
-            findings,
-            Ecosystem::Apk,
-            "apk",
-            Some(&namespace),
+        let recorded = DistributionPackage {
+            ecosystem: Ecosystem::Apk,
+            kind: "apk",
+            namespace: Some(&namespace),
             name,
             version,
             architecture,
-            &[("distro", &distro)],
-            INSTALLED,
-        ) else {
+            qualifiers: &[("distro", &distro)],
+        };
+        let Some(mut found) = distribution_package(findings, recorded, INSTALLED) else {
             continue;
         };
         found.source_package = field('o').map(str::to_string);

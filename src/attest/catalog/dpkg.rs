@@ -3,7 +3,10 @@
 //! machine-readable (DEP-5) `/usr/share/doc/<package>/copyright` files.
 
 use super::deb822::{self, first_line};
-use super::{Ecosystem, Findings, License, OperatingSystem, Texts, distribution_package, license};
+use super::{
+    DistributionPackage, Ecosystem, Findings, License, OperatingSystem, Texts,
+    distribution_package, license,
+};
 use crate::attest::files::FileTree;
 
 const STATUS: &str = "/var/lib/dpkg/status";
@@ -64,17 +67,16 @@ pub fn catalog(
             let architecture = first_line(&paragraph, "architecture").unwrap_or_default();
             let source = first_line(&paragraph, "source").and_then(source_package);
             let upstream = source.as_ref().map(upstream).unwrap_or_default();
-            let Some(mut found) = distribution_package(
-                findings,
-                Ecosystem::Deb,
-                "deb",
-                Some(&namespace),
+            let recorded = DistributionPackage {
+                ecosystem: Ecosystem::Deb,
+                kind: "deb",
+                namespace: Some(&namespace),
                 name,
                 version,
                 architecture,
-                &[("distro", &distro), ("upstream", &upstream)],
-                path,
-            ) else {
+                qualifiers: &[("distro", &distro), ("upstream", &upstream)],
+            };
+            let Some(mut found) = distribution_package(findings, recorded, path) else {
                 continue;
             };
             found.source_package = source.map(|(name, _)| name.to_string());

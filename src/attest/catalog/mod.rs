@@ -335,21 +335,38 @@ pub(crate) fn purl(
     Some(purl.to_string())
 }
 
-/// A distribution's package (deb, apk, rpm): the purl carries the
-/// architecture and the other `qualifiers`, and the architecture is recorded;
-/// a name no purl can hold is a warning naming `location`, not a package.
-#[allow(clippy::too_many_arguments)]
+/// A distribution's package (deb, apk, rpm) as its database records it,
+/// before it becomes a [`Package`].
+pub(crate) struct DistributionPackage<'a> {
+    pub ecosystem: Ecosystem,
+    /// The purl type: `deb`, `apk`, `rpm`.
+    pub kind: &'a str,
+    /// The purl namespace, the distribution's id (`debian`, `alpine`).
+    pub namespace: Option<&'a str>,
+    pub name: &'a str,
+    pub version: &'a str,
+    pub architecture: &'a str,
+    /// purl qualifiers besides `arch`; empty values are left out.
+    pub qualifiers: &'a [(&'a str, &'a str)],
+}
+
+/// `recorded` as a package: the purl carries the architecture and the other
+/// qualifiers, and the architecture is recorded; a name no purl can hold is
+/// a warning naming `location`, not a package.
 pub(crate) fn distribution_package(
     findings: &mut Findings<'_>,
-    ecosystem: Ecosystem,
-    kind: &str,
-    namespace: Option<&str>,
-    name: &str,
-    version: &str,
-    architecture: &str,
-    qualifiers: &[(&str, &str)],
+    recorded: DistributionPackage<'_>,
     location: &str,
 ) -> Option<Package> {
+    let DistributionPackage {
+        ecosystem,
+        kind,
+        namespace,
+        name,
+        version,
+        architecture,
+        qualifiers,
+    } = recorded;
     let mut all = vec![("arch", architecture)];
     all.extend_from_slice(qualifiers);
     let Some(url) = purl(kind, namespace, name, version, &all) else {

@@ -4,7 +4,10 @@
 //! database is copied out of the layer stream into a temporary directory
 //! (with its `-wal` file, if any) because SQLite only opens files.
 
-use super::{Ecosystem, Findings, License, OperatingSystem, distribution_package, license};
+use super::{
+    DistributionPackage, Ecosystem, Findings, License, OperatingSystem, distribution_package,
+    license,
+};
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::PathBuf;
@@ -110,21 +113,20 @@ fn add_package(
     // Scanners match advisories on the whole source RPM file name, as syft
     // writes it in the `upstream` qualifier.
     let source_rpm = header.string(TAG_SOURCE_RPM).unwrap_or_default();
-    let Some(mut found) = distribution_package(
-        findings,
-        Ecosystem::Rpm,
-        "rpm",
-        operating_system.map(|os| os.id.as_str()),
+    let recorded = DistributionPackage {
+        ecosystem: Ecosystem::Rpm,
+        kind: "rpm",
+        namespace: operating_system.map(|os| os.id.as_str()),
         name,
-        &full_version,
+        version: &full_version,
         architecture,
-        &[
+        qualifiers: &[
             ("epoch", &epoch),
             ("distro", &distro),
             ("upstream", source_rpm),
         ],
-        image_path,
-    ) else {
+    };
+    let Some(mut found) = distribution_package(findings, recorded, image_path) else {
         return;
     };
     // `glibc-2.38-1.fc39.src.rpm` → `glibc`.

@@ -3,7 +3,7 @@
 
 use super::RunError;
 use crate::build::BuiltImage;
-use crate::build::transport::destination_tag;
+use crate::build::transport::{destination_tag, own_registries};
 use crate::image::Manifest;
 use crate::oci::Location;
 use crate::spec::Plan;
@@ -171,4 +171,53 @@ pub(super) fn blob_parent(first_output: Option<&Location>) -> PathBuf {
         }
     }
     std::env::temp_dir()
+}
+
+/// The outputs asked for, or the spec's `output`, or `oci:hoist-out`.
+pub(super) fn resolve_outputs(plan: &Plan, outputs: &[Output]) -> Vec<Output> {
+    if !outputs.is_empty() {
+        return outputs.to_vec();
+    }
+    let default = Location::Layout {
+        path: PathBuf::from("hoist-out"),
+        tag: None,
+    };
+    vec![Output::Location(plan.output.clone().unwrap_or(default))]
+}
+
+/// The registries the build pushes to, or, when it pushes nowhere, those its
+/// bases come from: where credentials given for every registry go.
+pub(super) fn build_registries(plan: &Plan, outputs: &[Output]) -> Vec<String> {
+    let mut written = Vec::new();
+    for output in outputs {
+        match output {
+            Output::Location(location) => written.push(location.clone()),
+            Output::Push => written.extend(plan.images.iter().filter_map(|image| {
+                image
+                    .repository
+                    .clone()
+                    .map(|reference| Location::Registry { reference })
+            })),
+        }
+    }
+    let bases = plan.images.iter().filter_map(|image| match &image.base {
+        crate::spec::BaseImage::Location(location) => Some(location),
+        crate::spec::BaseImage::Scratch => None,
+    });
+    own_registries(&written, bases)
+}
+
+/// Whether the run talks to a registry: an output or a base is in one.
+pub(super) fn needs_registry(plan: &Plan, outputs: &[Output]) -> bool {
+    outputs.iter().any(|output| {
+        matches!(
+            output,
+            Output::Push | Output::Location(Location::Registry { .. })
+        )
+    }) || plan.images.iter().any(|image| {
+        matches!(
+            image.base,
+            crate::spec::BaseImage::Location(Location::Registry { .. })
+        )
+    })
 }

@@ -5,6 +5,7 @@
 //! decisions, every image built (layers streamed to a registry that is the
 //! only output), attested, then published, then the files CI reads.
 
+mod attestations;
 mod checks;
 mod files;
 mod publish;
@@ -12,6 +13,7 @@ mod recorded;
 mod retag;
 mod verify;
 
+pub use attestations::{attest_request, run_parameters};
 pub use checks::Output;
 pub use files::OutputFiles;
 pub use recorded::Recorded;
@@ -22,21 +24,23 @@ pub use verify::{
 use super::attest::{AttachMode, AttestRequest, EvidenceError, attest_image};
 use super::changes::{ChangesError, PrepareOptions, Prepared, prepare, revision};
 use super::stream::RegistryStream;
-use super::transport::{TransportError, Transports, own_registries, scope_credentials};
+use super::transport::{TransportError, Transports, scope_credentials};
 use super::{BuildError, BuildOptions, BuiltImage, build_image};
-use crate::attest::provenance::{Builder, RunParameters, SourceRepository};
 use crate::ci::{
-    BuildMetadata, CiEnvironment, CiError, CiEvent, GitInfo, ImageMetadata, ImageStatus, Revision,
-    RollbackRecord, RunMetadata,
+    BuildMetadata, CiEnvironment, CiError, ImageMetadata, ImageStatus, Revision, RollbackRecord,
+    RunMetadata,
 };
 use crate::image::Blob;
-use crate::layer::{BlobStream, CacheError, FORMAT_VERSION, LayerCache, TrackedFiles};
+use crate::layer::{BlobStream, CacheError, LayerCache, TrackedFiles};
 use crate::oci::Location;
 use crate::progress::{Event, Observer};
 use crate::registry::ClientOptions;
 use crate::spec::plan::ProvenanceLevel;
 use crate::spec::{ImagePlan, Plan, PlanOptions, SpecError};
-use checks::{blob_parent, check_outputs, only_registry_output, push_tags_of};
+use checks::{
+    blob_parent, build_registries, check_outputs, needs_registry, only_registry_output,
+    push_tags_of, resolve_outputs,
+};
 use publish::{Publishing, ToPublish};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -181,43 +185,10 @@ pub fn run_build(
         request.registry.clone(),
         &build_registries(&plan, &outputs),
     ));
-    let revision = std::thread::scope(|scope| {
-        // A registry client starts a runtime and loads the system's CA
-        // certificates, and git takes a few starts of its own: when the
-        // client will be needed, both are made side by side. A failure here
-        // is reported by the first real use.
-        if needs_registry(&plan, &outputs) {
-            scope.spawn(|| transports.registry().is_ok());
-        }
-        revision(&plan)
-    })?;
-    let first_output = outputs.iter().find_map(Output::location);
-    let pushing = outputs.iter().any(|output| matches!(output, Output::Push));
+    let revision = revision_while_connecting(&plan, &outputs, &transports)?;
     // git is asked what it tracks once per repository, for the inputs
     // digests and the layers alike.
     let tracked = Arc::new(TrackedFiles::new());
-    let prepared = prepare(
-        &plan,
-        &revision,
-        &PrepareOptions {
-            pushing,
-            changed: request.changed,
-            retag: request.retag,
-            extra_tags: &request.extra_tags,
-            first_output,
-            tracked: &tracked,
-        },
-        &transports,
-        observer,
-    )?;
-    let parent = blob_parent(first_output);
-    let blob_directory = tempfile::Builder::new()
-        .prefix(".hoist-blobs-")
-        .tempdir_in(&parent)
-        .map_err(|source| RunError::BlobDirectory {
-            path: parent.clone(),
-            source,
-        })?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(request.jobs)
         .build()?;
@@ -231,6 +202,9 @@ pub fn run_build(
         revision: &revision,
         provenance: request.provenance,
     };
+    let prepared = context.prepare(&tracked)?;
+    // The blobs live there until they are published.
+    let blob_directory = blob_directory(outputs.iter().find_map(Output::location))?;
     let build_started = Instant::now();
     let options = BuildOptions {
         jobs: request.jobs,
@@ -243,56 +217,68 @@ pub fn run_build(
     let referrers = context.attest_all(&mut built, &prepared, started_on)?;
     let build_time = build_started.elapsed();
     let publish_started = Instant::now();
-    let (mut digest, mut images) = skipped_metadata(&prepared)?;
-    let publishing = Publishing {
-        plan: &plan,
-        outputs: &outputs,
-        extra_tags: &request.extra_tags,
-        push_tags: &prepared.tags,
-        dry_run: request.dry_run,
-        record_rollback: request.files.rollback.is_some(),
-        transports: &transports,
-        pool: &pool,
-        observer,
-    };
-    let to_publish: Vec<ToPublish<'_>> = built
-        .iter()
-        .zip(&referrers)
-        .zip(&streams)
-        .map(|((image, referrers), stream)| ToPublish {
-            image,
-            referrers,
-            stream: stream.as_ref(),
-        })
-        .collect();
-    let mut rollback = Vec::new();
-    retag::retag_skipped(&prepared.skipped, request.dry_run, &transports, observer)?;
-    for published in publishing.all(&to_publish)? {
-        if digest.is_none() {
-            digest = published.first_digest;
-        }
-        images.extend(published.metadata);
-        rollback.extend(published.rollback);
-    }
+    let published = context.publish_all(&prepared, &built, &streams, &referrers)?;
+    let timings = [
+        ("build", build_time),
+        ("publish", publish_started.elapsed()),
+        ("total", started.elapsed()),
+    ];
+    finish(request, &revision, started_on, published, timings)
+}
+
+/// The files CI reads written, and the run's outcome.
+fn finish(
+    request: &BuildRequest,
+    revision: &Revision,
+    started_on: SystemTime,
+    published: RunPublished,
+    timings: [(&str, std::time::Duration); 3],
+) -> Result<BuildOutcome, RunError> {
     let metadata = BuildMetadata {
         dry_run: request.dry_run,
-        run: run_metadata(&revision, started_on),
-        images,
-        timings_ms: [
-            ("build", build_time),
-            ("publish", publish_started.elapsed()),
-            ("total", started.elapsed()),
-        ]
-        .into_iter()
-        .map(|(phase, time)| (phase.to_string(), time.as_millis() as u64))
-        .collect(),
+        run: run_metadata(revision, started_on),
+        images: published.images,
+        timings_ms: timings
+            .into_iter()
+            .map(|(phase, time)| (phase.to_string(), time.as_millis() as u64))
+            .collect(),
     };
-    files::write(&metadata, &rollback, &request.files)?;
+    files::write(&metadata, &published.rollback, &request.files)?;
     Ok(BuildOutcome {
-        digest: digest.ok_or(RunError::NothingBuilt)?,
+        digest: published.digest.ok_or(RunError::NothingBuilt)?,
         metadata,
-        rollback,
+        rollback: published.rollback,
     })
+}
+
+/// The revision the run builds, read while the registry client starts.
+fn revision_while_connecting(
+    plan: &Plan,
+    outputs: &[Output],
+    transports: &Transports,
+) -> Result<Revision, RunError> {
+    Ok(std::thread::scope(|scope| {
+        // A registry client starts a runtime and loads the system's CA
+        // certificates, and git takes a few starts of its own: when the
+        // client will be needed, both are made side by side. A failure here
+        // is reported by the first real use.
+        if needs_registry(plan, outputs) {
+            scope.spawn(|| transports.registry().is_ok());
+        }
+        revision(plan)
+    })?)
+}
+
+/// A temporary directory for the run's blobs, where [`blob_parent`] says.
+fn blob_directory(first_output: Option<&Location>) -> Result<tempfile::TempDir, RunError> {
+    let parent = blob_parent(first_output);
+    tempfile::Builder::new()
+        .prefix(".hoist-blobs-")
+        .tempdir_in(&parent)
+        .map_err(|source| RunError::BlobDirectory {
+            path: parent.clone(),
+            source,
+        })
 }
 
 /// The run for the metadata file. The clock is read here, for this record
@@ -313,54 +299,6 @@ fn run_metadata(revision: &crate::ci::Revision, started_on: SystemTime) -> RunMe
         seconds(started_on),
         seconds(SystemTime::now()),
     )
-}
-
-/// The outputs asked for, or the spec's `output`, or `oci:hoist-out`.
-fn resolve_outputs(plan: &Plan, outputs: &[Output]) -> Vec<Output> {
-    if !outputs.is_empty() {
-        return outputs.to_vec();
-    }
-    let default = Location::Layout {
-        path: PathBuf::from("hoist-out"),
-        tag: None,
-    };
-    vec![Output::Location(plan.output.clone().unwrap_or(default))]
-}
-
-/// The registries the build pushes to, or, when it pushes nowhere, those its
-/// bases come from: where credentials given for every registry go.
-fn build_registries(plan: &Plan, outputs: &[Output]) -> Vec<String> {
-    let mut written = Vec::new();
-    for output in outputs {
-        match output {
-            Output::Location(location) => written.push(location.clone()),
-            Output::Push => written.extend(plan.images.iter().filter_map(|image| {
-                image
-                    .repository
-                    .clone()
-                    .map(|reference| Location::Registry { reference })
-            })),
-        }
-    }
-    let bases = plan.images.iter().filter_map(|image| match &image.base {
-        crate::spec::BaseImage::Location(location) => Some(location),
-        crate::spec::BaseImage::Scratch => None,
-    });
-    own_registries(&written, bases)
-}
-
-fn needs_registry(plan: &Plan, outputs: &[Output]) -> bool {
-    outputs.iter().any(|output| {
-        matches!(
-            output,
-            Output::Push | Output::Location(Location::Registry { .. })
-        )
-    }) || plan.images.iter().any(|image| {
-        matches!(
-            image.base,
-            crate::spec::BaseImage::Location(Location::Registry { .. })
-        )
-    })
 }
 
 fn open_cache(directory: Option<&std::path::Path>) -> Result<Option<Arc<LayerCache>>, RunError> {
@@ -419,7 +357,35 @@ struct Context<'a> {
 
 type Streams = Vec<Option<Arc<RegistryStream>>>;
 
+/// What publishing left for the run's files.
+struct RunPublished {
+    /// The first image's digest, skipped images' included.
+    digest: Option<String>,
+    images: Vec<ImageMetadata>,
+    rollback: Vec<RollbackRecord>,
+}
+
 impl Context<'_> {
+    /// Tags and skip decisions for every image, before anything is built.
+    fn prepare(&self, tracked: &TrackedFiles) -> Result<Prepared, RunError> {
+        let outputs = self.outputs;
+        let options = PrepareOptions {
+            pushing: outputs.iter().any(|output| matches!(output, Output::Push)),
+            changed: self.request.changed,
+            retag: self.request.retag,
+            extra_tags: &self.request.extra_tags,
+            first_output: outputs.iter().find_map(Output::location),
+            tracked,
+        };
+        Ok(prepare(
+            self.plan,
+            self.revision,
+            &options,
+            self.transports,
+            self.observer,
+        )?)
+    }
+
     /// Builds everything before writing anything, so a failing image leaves
     /// no output half-written. Images build side by side, sharing the layer
     /// cache. With a registry as the only output, layers are pushed while
@@ -466,6 +432,59 @@ impl Context<'_> {
         };
         let built = build_image(image, &options, self.transports, self.observer)?;
         Ok((built, stream))
+    }
+
+    /// Skipped images retagged, then the built ones published with their
+    /// referrers: the first digest, every image's metadata, and what a
+    /// rollback needs.
+    fn publish_all(
+        &self,
+        prepared: &Prepared,
+        built: &[BuiltImage],
+        streams: &Streams,
+        referrers: &[Vec<super::attest::Referrer>],
+    ) -> Result<RunPublished, RunError> {
+        let (mut digest, mut images) = skipped_metadata(prepared)?;
+        let publishing = Publishing {
+            plan: self.plan,
+            outputs: self.outputs,
+            extra_tags: &self.request.extra_tags,
+            push_tags: &prepared.tags,
+            dry_run: self.request.dry_run,
+            record_rollback: self.request.files.rollback.is_some(),
+            transports: self.transports,
+            pool: self.pool,
+            observer: self.observer,
+        };
+        let to_publish: Vec<ToPublish<'_>> = built
+            .iter()
+            .zip(referrers)
+            .zip(streams)
+            .map(|((image, referrers), stream)| ToPublish {
+                image,
+                referrers,
+                stream: stream.as_ref(),
+            })
+            .collect();
+        let mut rollback = Vec::new();
+        retag::retag_skipped(
+            &prepared.skipped,
+            self.request.dry_run,
+            self.transports,
+            self.observer,
+        )?;
+        for published in publishing.all(&to_publish)? {
+            if digest.is_none() {
+                digest = published.first_digest;
+            }
+            images.extend(published.metadata);
+            rollback.extend(published.rollback);
+        }
+        Ok(RunPublished {
+            digest,
+            images,
+            rollback,
+        })
     }
 
     /// Attestations scan each image's files: CPU work, image by image on the
@@ -516,79 +535,6 @@ impl Context<'_> {
         )?;
         request.run = run_parameters(self.revision);
         Ok(request)
-    }
-}
-
-/// The attestations one image gets: the spec's `sbom` and `provenance`,
-/// turned on (never off) by `sbom` and `provenance`. Provenance names the
-/// git remote and commit of the spec's checkout.
-pub fn attest_request(
-    plan: &Plan,
-    image: &ImagePlan,
-    sbom: bool,
-    provenance: Option<ProvenanceLevel>,
-    attach: AttachMode,
-    tags: Vec<String>,
-    started_on: SystemTime,
-) -> Result<AttestRequest, RunError> {
-    let provenance = provenance.or(image.provenance);
-    let source = if provenance.is_some() {
-        GitInfo::discover(&plan.spec_directory)
-            .map_err(|source| RunError::Source {
-                path: plan.spec_directory.clone(),
-                source,
-            })?
-            .and_then(|git| {
-                git.remote_url.map(|url| SourceRepository {
-                    url,
-                    commit: git.commit,
-                })
-            })
-    } else {
-        None
-    };
-    Ok(AttestRequest {
-        sbom: sbom || image.sbom,
-        provenance,
-        attach,
-        tags,
-        source,
-        builder: Builder::from_environment(|name| std::env::var(name).ok()),
-        run: RunParameters {
-            format_version: FORMAT_VERSION,
-            ..RunParameters::default()
-        },
-        started_on,
-    })
-}
-
-/// What provenance records of the run: the event and ref the tags and
-/// labels follow, and the layer format version.
-pub fn run_parameters(revision: &Revision) -> RunParameters {
-    let (event, git_ref) = match revision.event {
-        CiEvent::Branch => (
-            "branch",
-            revision
-                .branch
-                .as_ref()
-                .map(|branch| format!("refs/heads/{branch}")),
-        ),
-        CiEvent::Tag => (
-            "tag",
-            revision.tag.as_ref().map(|tag| format!("refs/tags/{tag}")),
-        ),
-        CiEvent::PullRequest => (
-            "pull-request",
-            revision
-                .pull_request
-                .map(|number| format!("refs/pull/{number}/merge")),
-        ),
-        CiEvent::Unknown => ("unknown", None),
-    };
-    RunParameters {
-        event: event.to_string(),
-        git_ref,
-        format_version: FORMAT_VERSION,
     }
 }
 
