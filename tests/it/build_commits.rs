@@ -16,21 +16,7 @@ use std::process::Command;
 const OLD_TIME: u64 = 1_500_000_000;
 
 fn git(directory: &Path, arguments: &[&str], time: u64) {
-    let date = format!("@{time} +0000");
-    common::run(
-        Command::new("git")
-            .arg("-C")
-            .arg(directory)
-            .args(arguments)
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("GIT_AUTHOR_NAME", "Test")
-            .env("GIT_AUTHOR_EMAIL", "test@example.com")
-            .env("GIT_COMMITTER_NAME", "Test")
-            .env("GIT_COMMITTER_EMAIL", "test@example.com")
-            .env("GIT_AUTHOR_DATE", &date)
-            .env("GIT_COMMITTER_DATE", &date),
-    );
+    common::git_at(directory, arguments, time as i64);
 }
 
 fn write(path: &Path, text: &str) {

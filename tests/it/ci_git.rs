@@ -12,26 +12,9 @@ use std::process::Command;
 
 const COMMIT_TIME: i64 = 1_700_000_000;
 
-/// Runs git with a clean configuration and fixed identities and dates, so
-/// commits are the same on every machine.
+/// git with this module's commit time.
 fn git(dir: &Path, arguments: &[&str]) -> String {
-    let date = format!("@{COMMIT_TIME} +0000");
-    common::run(
-        Command::new("git")
-            .arg("-C")
-            .arg(dir)
-            .args(arguments)
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("GIT_AUTHOR_NAME", "Test")
-            .env("GIT_AUTHOR_EMAIL", "test@example.com")
-            .env("GIT_COMMITTER_NAME", "Test")
-            .env("GIT_COMMITTER_EMAIL", "test@example.com")
-            .env("GIT_AUTHOR_DATE", &date)
-            .env("GIT_COMMITTER_DATE", &date),
-    )
-    .trim()
-    .to_string()
+    common::git_at(dir, arguments, COMMIT_TIME)
 }
 
 /// A repository on `main` with one commit.

@@ -7,26 +7,10 @@ use crate::common::hoist::{HoistOutput, hoist_in};
 use crate::common::registry::TestRegistry;
 use std::fs;
 use std::path::Path;
-use std::process::Command;
 
-/// A git command in `directory` with a fixed identity and commit time.
+/// git with a fixed identity and commit time.
 fn git(directory: &Path, arguments: &[&str]) -> String {
-    crate::common::run(
-        Command::new("git")
-            .arg("-C")
-            .arg(directory)
-            .args(arguments)
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("GIT_AUTHOR_NAME", "Test")
-            .env("GIT_AUTHOR_EMAIL", "test@example.com")
-            .env("GIT_COMMITTER_NAME", "Test")
-            .env("GIT_COMMITTER_EMAIL", "test@example.com")
-            .env("GIT_AUTHOR_DATE", "@1700000000 +0000")
-            .env("GIT_COMMITTER_DATE", "@1700000000 +0000"),
-    )
-    .trim()
-    .to_string()
+    crate::common::git_at(directory, arguments, 1_700_000_000)
 }
 
 /// A checkout of one commit: a spec pushing `HOST/app` with one file layer.

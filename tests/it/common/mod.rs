@@ -66,6 +66,27 @@ pub fn stage_with_git(directory: &Path) {
         .args(["add", "--all"]));
 }
 
+/// Runs git in `directory` with a clean configuration, a fixed identity and
+/// commit time `time` (seconds since 1970), so commits are the same on every
+/// machine; returns its trimmed output.
+pub fn git_at(directory: &Path, arguments: &[&str], time: i64) -> String {
+    let date = format!("@{time} +0000");
+    run(Command::new("git")
+        .arg("-C")
+        .arg(directory)
+        .args(arguments)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_AUTHOR_NAME", "Test")
+        .env("GIT_AUTHOR_EMAIL", "test@example.com")
+        .env("GIT_COMMITTER_NAME", "Test")
+        .env("GIT_COMMITTER_EMAIL", "test@example.com")
+        .env("GIT_AUTHOR_DATE", &date)
+        .env("GIT_COMMITTER_DATE", &date))
+    .trim()
+    .to_string()
+}
+
 pub mod certificates;
 pub mod hostile;
 pub mod http;
