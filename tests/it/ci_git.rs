@@ -2,11 +2,12 @@
 //! branches, tags, detached and unborn HEADs, shallow clones, dirty trees,
 //! remotes with credentials, and the tags computed from all of that.
 use crate::common;
+use crate::common::warnings;
 
 use hoist::ci::{
     CiEnvironment, CiError, GitInfo, ImageLabels, Revision, TagSpec, compute_tags, standard_labels,
 };
-use hoist::progress::{Event, Recorder};
+use hoist::progress::Recorder;
 use std::path::Path;
 use std::process::Command;
 
@@ -277,17 +278,4 @@ fn labels_from_a_real_checkout() {
     assert_eq!(label("source"), "https://gitlab.example.com/group/web");
     assert_eq!(label("version"), "1.4.0");
     assert_eq!(labels.len(), 5, "{labels:?}");
-}
-
-fn warnings(recorder: &Recorder) -> Vec<String> {
-    recorder
-        .0
-        .lock()
-        .unwrap()
-        .iter()
-        .filter_map(|event| match event {
-            Event::Warning { message } => Some(message.clone()),
-            _ => None,
-        })
-        .collect()
 }

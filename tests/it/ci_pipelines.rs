@@ -5,8 +5,8 @@
 //! run, with GitHub's variables and, for two pipelines, GitLab's; computed,
 //! and pushed by `hoist build --push` to a real registry.
 
-use crate::ci_tags::warnings;
 use crate::common::registry::TestRegistry;
+use crate::common::warnings;
 use hoist::ci::{CiEnvironment, GitInfo, Revision, TagSpec, compute_tags};
 use hoist::progress::Recorder;
 use serde::Deserialize;

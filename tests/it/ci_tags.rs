@@ -3,11 +3,12 @@
 //! `CiEnvironment::from_env` and specs through the TOML parser, exactly as a
 //! build reads them.
 
+use crate::common::warnings;
 use hoist::ci::{
     CiEnvironment, CiError, EventFilter, GitInfo, LatestPolicy, Revision, TagSpec, TagStrategy,
     compute_tags,
 };
-use hoist::progress::{Event, Recorder};
+use hoist::progress::Recorder;
 use serde::Deserialize;
 use std::collections::HashMap;
 
@@ -391,20 +392,6 @@ const CASES: &[Case] = &[
         warning: None,
     },
 ];
-
-/// The warnings a tag computation reported.
-pub(crate) fn warnings(recorder: &Recorder) -> Vec<String> {
-    recorder
-        .0
-        .lock()
-        .unwrap()
-        .iter()
-        .filter_map(|event| match event {
-            Event::Warning { message } => Some(message.clone()),
-            _ => None,
-        })
-        .collect()
-}
 
 #[test]
 fn tag_table() {

@@ -5,7 +5,7 @@ use crate::common;
 
 use crate::layer_support::*;
 use hoist::layer::{OwnerPolicy, Permissions, build_layer};
-use hoist::progress::{Event, Recorder, Silent};
+use hoist::progress::{Recorder, Silent};
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::symlink;
@@ -223,16 +223,7 @@ fn devices_and_fifos_keep_numbers_and_sockets_are_skipped() {
     assert!(loop9.kind.is_block_special());
     assert_eq!(loop9.device, Some((7, 9)));
     assert!(find(&entries, "pipe").kind.is_fifo());
-    let warnings: Vec<String> = recorder
-        .0
-        .lock()
-        .unwrap()
-        .iter()
-        .filter_map(|event| match event {
-            Event::Warning { message } => Some(message.clone()),
-            _ => None,
-        })
-        .collect();
+    let warnings = crate::common::warnings(&recorder);
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(warnings[0].contains("socket"), "{warnings:?}");
     let listing = gnu_listing(&layer.blob_path);

@@ -87,6 +87,20 @@ pub fn git_at(directory: &Path, arguments: &[&str], time: i64) -> String {
     .to_string()
 }
 
+/// The warnings an observer was told, in order.
+pub fn warnings(recorder: &::hoist::progress::Recorder) -> Vec<String> {
+    recorder
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|event| match event {
+            ::hoist::progress::Event::Warning { message } => Some(message.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
 pub mod certificates;
 pub mod hostile;
 pub mod http;
