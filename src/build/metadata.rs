@@ -12,7 +12,8 @@ use crate::ci::{
     INPUTS_DIGEST_LABEL, ImageLabels, Revision, SourceFingerprint, inputs_digest, standard_labels,
 };
 use crate::image::Manifest;
-use crate::layer::walk::{FileKind, PlannedEntry, plan as walk_plan};
+use crate::layer::FileKind;
+use crate::layer::walk::{PlannedEntry, plan as walk_plan};
 use crate::layer::{TrackedFiles, entry_mode};
 use crate::oci::{Digest, DigestWriter, Location};
 use crate::progress::Observer;

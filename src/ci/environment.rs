@@ -4,8 +4,17 @@
 //! process environment.
 
 use super::CiError;
-use super::events::Trigger;
 use std::path::PathBuf;
+
+/// How a run was started, apart from the ref it builds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Trigger {
+    /// A push, a pull request, or a local build.
+    #[default]
+    Push,
+    Schedule,
+    Manual,
+}
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum CiProvider {

@@ -4,7 +4,7 @@
 //! a schedule, a manual run) and which of those a rule applies on. Read by
 //! [`super::tags`] when it computes the tags of one build.
 
-use super::environment::CiEvent;
+use super::environment::{CiEvent, Trigger};
 use super::revision::Revision;
 use super::template::Placeholder;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
@@ -38,16 +38,6 @@ pub enum TagEvent {
 impl TagEvent {
     const NAMES: &'static str =
         "branch, default-branch, tag, release, prerelease, pr, schedule, manual";
-}
-
-/// How a run was started, apart from the ref it builds.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Trigger {
-    /// A push, a pull request, or a local build.
-    #[default]
-    Push,
-    Schedule,
-    Manual,
 }
 
 /// The events of the run `revision` describes. Scheduled and manual runs are

@@ -21,9 +21,9 @@ pub mod tag_rules;
 pub mod tags;
 mod template;
 
-pub use environment::{CiEnvironment, CiEvent, CiProvider};
+pub use environment::{CiEnvironment, CiEvent, CiProvider, Trigger};
 pub use error::CiError;
-pub use events::{EventFilter, TagEvent, Trigger};
+pub use events::{EventFilter, TagEvent};
 pub use git::GitInfo;
 pub use labels::{
     INPUTS_DIGEST_LABEL, ImageLabels, SourceFingerprint, inputs_digest, standard_labels,

@@ -3,8 +3,7 @@
 //! detached, shallow and tagless; git fills in the rest (commit time, dirty,
 //! and everything on a local build). Tags and labels are computed from this.
 
-use super::environment::{CiEnvironment, CiEvent, CiProvider};
-use super::events::Trigger;
+use super::environment::{CiEnvironment, CiEvent, CiProvider, Trigger};
 use super::git::{GitInfo, browse_url};
 
 /// The build's revision, as tags and labels see it.

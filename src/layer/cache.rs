@@ -10,8 +10,9 @@
 //! `prune` takes it exclusively, so it never removes a blob a running build
 //! has just found or written.
 
+use super::FileKind;
 use super::tracked::{Tracked, TrackedFiles};
-use super::walk::{self, FileKind, Plan, PlannedEntry};
+use super::walk::{self, Plan, PlannedEntry};
 use super::{
     BuiltLayer, Compression, FORMAT_VERSION, LayerError, LayerRecipe, OwnerPolicy, Permissions,
 };

@@ -31,6 +31,17 @@ pub(crate) use writer::entry_mode;
 
 use crate::progress::Observer;
 
+/// What kind of file a disk entry is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FileKind {
+    Regular,
+    Directory,
+    Symlink,
+    CharDevice,
+    BlockDevice,
+    Fifo,
+}
+
 /// Version of the layer format: bumped whenever the same recipe and files
 /// would give different bytes (tar encoding, block size, compressor
 /// settings), so cached layers of an older hoist are not reused.

@@ -6,7 +6,7 @@
 //! repository for as long as one [`TrackedFiles`] lives (a build), with one
 //! `git ls-files -s -z`, never per file.
 
-use super::walk::FileKind;
+use super::FileKind;
 use crate::progress::{Event, Observer};
 use std::collections::{HashMap, HashSet};
 use std::os::unix::ffi::OsStrExt;

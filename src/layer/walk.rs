@@ -5,7 +5,7 @@
 //! happens here; contents are read when the tar is written.
 
 use super::tracked::{Tracked, TrackedFiles, TrackedView};
-use super::{LayerError, LayerInput, LayerRecipe, Permissions};
+use super::{FileKind, LayerError, LayerInput, LayerRecipe, Permissions};
 use crate::progress::{Event, Observer};
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use rayon::prelude::*;
@@ -15,17 +15,6 @@ use std::fs::Metadata;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
-
-/// What kind of file a disk entry is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum FileKind {
-    Regular,
-    Directory,
-    Symlink,
-    CharDevice,
-    BlockDevice,
-    Fifo,
-}
 
 /// What `lstat` said about a file, kept so the tar and the cache key agree
 /// on one observation.

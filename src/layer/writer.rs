@@ -3,9 +3,10 @@
 //! they are, the file-capability xattr and nothing else, contents read with
 //! large buffers and checked against what the walk saw.
 
+use super::FileKind;
 use super::tar_header::{EntryHeader, TarKind, write_end, write_header, write_padding};
 use super::tracked::Tracked;
-use super::walk::{DiskEntry, FileKind, Plan, PlannedEntry};
+use super::walk::{DiskEntry, Plan, PlannedEntry};
 use super::{LayerError, LayerRecipe, Permissions};
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;

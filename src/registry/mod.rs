@@ -4,32 +4,28 @@
 //! synchronous faces: [`RegistrySink`] for the publish driver and
 //! [`RegistrySource`] for reading images back. Only this module speaks HTTP.
 
-mod blobs;
 mod client;
 pub mod credentials;
 mod error;
-mod manifests;
+mod options;
 mod pages;
 mod reference;
-pub mod referrers;
 mod repository;
 pub mod retention;
 mod sink;
 mod source;
 mod stream;
-pub mod tags;
 mod transport;
-mod upload;
 
-pub use client::{
-    ClientOptions, GivenCredentials, MINIMUM_CHUNK, RegistryClient, RetryPolicy,
-    get_manifest_digest, require_manifest_digest,
-};
+pub use client::RegistryClient;
 pub use credentials::{Credential, CredentialEnvironment};
 pub use error::{Answer, RegistryError};
-pub use manifests::FetchedManifest;
+pub use options::{ClientOptions, GivenCredentials, MINIMUM_CHUNK, RetryPolicy};
 pub use reference::{DOCKER_HUB, DOCKER_HUB_API_HOST, Reference, ReferenceError, api_host};
-pub use repository::{Access, Repository};
+pub use repository::manifests::FetchedManifest;
+pub use repository::{
+    Access, Repository, get_manifest_digest, referrers, require_manifest_digest, tags,
+};
 pub use sink::RegistrySink;
 pub use source::{RegistryBlob, RegistrySource};
 pub use stream::StreamPiece;

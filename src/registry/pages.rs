@@ -60,7 +60,7 @@ fn link_next(headers: &HeaderMap, base: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::client::ClientOptions;
+    use super::super::options::ClientOptions;
     use super::super::transport::{Context, Scopes};
     use super::*;
     use reqwest::header::HeaderValue;

@@ -2,11 +2,11 @@
 //! at, every manifest and config verified against its digest, and hands out
 //! layers as [`RegistryBlob`]s that download (and verify) only when opened.
 
-use super::blobs;
 use super::client::RegistryClient;
 use super::error::RegistryError;
-use super::manifests::FetchedManifest;
 use super::reference::Reference;
+use super::repository::blobs;
+use super::repository::manifests::FetchedManifest;
 use super::repository::{Access, Repository};
 use super::transport::{Context, transport_error};
 use crate::image::blob::BlobOrigin;

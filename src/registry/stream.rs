@@ -13,11 +13,11 @@
 //! worse cancels the upload and is reported, and the caller uploads the
 //! finished blob from its file.
 
-use super::blobs;
 use super::error::RegistryError;
+use super::repository::blobs;
+use super::repository::upload::{Chunk, resume_chunk};
 use super::sink::RegistrySink;
 use super::transport::{Call, Context, Transport};
-use super::upload::{Chunk, resume_chunk};
 use bytes::{Bytes, BytesMut};
 use oci_spec::image::Descriptor;
 use reqwest::Url;

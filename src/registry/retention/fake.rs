@@ -8,7 +8,7 @@ use super::attachments::attachments_of;
 use super::policy::{PrunePlan, PrunePolicy, TagFacts, gather, plan};
 use super::{Dated, ImageRegistry, RetentionError, add_api_referrers};
 use crate::oci::{Digest, sha256_digest};
-use crate::registry::referrers::{fallback_tag, signature_tag};
+use crate::registry::repository::referrers::{fallback_tag, signature_tag};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 

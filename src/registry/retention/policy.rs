@@ -243,22 +243,22 @@ mod tests {
         let kept = facts("sha-new", "new", Some(2));
         let tags = [
             facts(
-                &crate::registry::referrers::fallback_tag(&platform),
+                &crate::registry::repository::referrers::fallback_tag(&platform),
                 "referrers of old",
                 None,
             ),
             facts(
-                &crate::registry::referrers::signature_tag(&old.digest),
+                &crate::registry::repository::referrers::signature_tag(&old.digest),
                 "signature of old",
                 None,
             ),
             facts(
-                &crate::registry::referrers::signature_tag(&kept.digest),
+                &crate::registry::repository::referrers::signature_tag(&kept.digest),
                 "signature of new",
                 None,
             ),
             facts(
-                &crate::registry::referrers::fallback_tag(&kept.digest),
+                &crate::registry::repository::referrers::fallback_tag(&kept.digest),
                 "referrers of new",
                 None,
             ),
@@ -266,8 +266,8 @@ mod tests {
             kept,
         ];
         let planned = plan(&tags, &policy(&["sha-*"], Some(1), None));
-        let old_referrers = crate::registry::referrers::fallback_tag(&platform);
-        let old_signature = crate::registry::referrers::signature_tag(&old.digest);
+        let old_referrers = crate::registry::repository::referrers::fallback_tag(&platform);
+        let old_signature = crate::registry::repository::referrers::signature_tag(&old.digest);
         let gone = [
             vec!["sha-old"],
             vec![old_referrers.as_str()],
@@ -289,7 +289,7 @@ mod tests {
 
     #[test]
     fn what_is_attached_to_an_attachment_goes_too() {
-        use crate::registry::referrers::{fallback_tag, signature_tag};
+        use crate::registry::repository::referrers::{fallback_tag, signature_tag};
         let platform = sha256_digest(b"old linux/amd64");
         let old = TagFacts {
             children: vec![platform.clone()],
@@ -352,7 +352,7 @@ mod tests {
             children: vec![shared.clone()],
             ..facts("sha-new", "new", Some(2))
         };
-        let fallback = crate::registry::referrers::fallback_tag;
+        let fallback = crate::registry::repository::referrers::fallback_tag;
         let tags = [
             facts(&fallback(&shared), "referrers of the shared platform", None),
             facts(&fallback(&only_old), "referrers of the old platform", None),

@@ -4,9 +4,9 @@
 //! keeping them per scope until they expire or a 401 says otherwise, and
 //! sending one request with the `Authorization` header that results.
 
-use super::super::client::GivenCredentials;
 use super::super::credentials::{self, Credential};
 use super::super::error::RegistryError;
+use super::super::options::GivenCredentials;
 use super::body::{MAXIMUM_TOKEN, read_at_most};
 use super::classify::{is_certificate_error, parse_error_body, transport_error};
 use super::{Call, Request, Scopes, Transport, one_at_a_time};
@@ -387,7 +387,7 @@ mod tests {
 
     #[test]
     fn credentials_go_to_a_realm_only_over_https() {
-        let transport = Transport::new(super::super::super::client::ClientOptions {
+        let transport = Transport::new(super::super::super::options::ClientOptions {
             credentials: vec![GivenCredentials::everywhere("alice", "secret")],
             credential_environment: Default::default(),
             ..Default::default()

@@ -135,7 +135,7 @@ mod tests {
 
     #[test]
     fn the_limit_error_names_the_url_and_the_limit() {
-        let transport = Transport::new(super::super::super::client::ClientOptions {
+        let transport = Transport::new(super::super::super::options::ClientOptions {
             credential_environment: Default::default(),
             ..Default::default()
         })

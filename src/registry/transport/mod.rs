@@ -22,9 +22,9 @@ pub(crate) use authentication::{CachedToken, HostAuth, TokenKey};
 pub(crate) use body::{MAXIMUM_MANIFEST, MAXIMUM_TAG_PAGE};
 pub(crate) use classify::transport_error;
 
-use super::client::ClientOptions;
 use super::credentials::Credential;
 use super::error::RegistryError;
+use super::options::ClientOptions;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use std::collections::HashMap;

@@ -1,7 +1,7 @@
 //! The retry layer of the registry transport: sends a request whose body
 //! can be replayed, answers one authentication challenge, and retries 5xx,
 //! 429 (honouring `Retry-After`), resets and timeouts with backoff and
-//! jitter, as the client's [`RetryPolicy`](super::super::client::RetryPolicy)
+//! jitter, as the client's [`RetryPolicy`](super::super::options::RetryPolicy)
 //! allows. What is final is decided by the classify layer.
 
 use super::super::error::RegistryError;
@@ -103,7 +103,7 @@ impl Transport {
 
 #[cfg(test)]
 mod tests {
-    use super::super::super::client::{ClientOptions, RetryPolicy};
+    use super::super::super::options::{ClientOptions, RetryPolicy};
     use super::super::{Context, Scopes};
     use super::*;
     use reqwest::Method;

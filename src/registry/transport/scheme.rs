@@ -139,7 +139,7 @@ impl Transport {
 
 #[cfg(test)]
 mod tests {
-    use super::super::super::client::ClientOptions;
+    use super::super::super::options::ClientOptions;
     use super::*;
 
     #[test]

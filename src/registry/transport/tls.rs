@@ -2,8 +2,8 @@
 //! every connection uses (webpki roots, the system store, `--ca-cert`
 //! files), offering HTTP/2 and HTTP/1.1.
 
-use super::super::client::ClientOptions;
 use super::super::error::RegistryError;
+use super::super::options::ClientOptions;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use std::path::Path;

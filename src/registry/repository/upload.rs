@@ -7,13 +7,13 @@
 //! chunked upload at the registry's offset, or restart the upload from a
 //! fresh `Blob::open()`.
 
+use super::Repository;
 use super::blobs::{self, MountResult, UploadSession};
-use super::client::RegistryClient;
-use super::error::RegistryError;
-use super::repository::Repository;
-use super::transport::{Call, Context};
 use crate::image::Blob;
 use crate::image::publish::BlobOutcome;
+use crate::registry::client::RegistryClient;
+use crate::registry::error::RegistryError;
+use crate::registry::transport::{Call, Context};
 use bytes::Bytes;
 use reqwest::Url;
 use std::io::{self, Read};

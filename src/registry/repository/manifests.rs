@@ -1,12 +1,12 @@
 //! Manifest calls: GET with the Accept list (verified against the digest),
 //! HEAD for what a tag points at, PUT with the manifest's own media type.
 
-use super::error::RegistryError;
-use super::repository::Repository;
-use super::transport::{Context, MAXIMUM_MANIFEST, Request};
+use super::Repository;
 use crate::image::{Blob, BytesBlob};
 use crate::oci::digest::parse_sha256;
 use crate::oci::{Digest, media_type, sha256_digest};
+use crate::registry::error::RegistryError;
+use crate::registry::transport::{Context, MAXIMUM_MANIFEST, Request};
 use bytes::Bytes;
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};

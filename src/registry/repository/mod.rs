@@ -3,16 +3,21 @@
 //! `remote.writer` binds them. Every distribution call of hoist goes
 //! through a [`Repository`], so the host, the repository name and the token
 //! scopes are decided here, not at each call. The calls themselves are in
-//! [`super::blobs`], [`super::manifests`], [`super::tags`] and
-//! [`super::referrers`]; the sink, the source and the upload driver hold a
-//! handle.
+//! its child modules [`blobs`], [`manifests`], [`tags`], [`referrers`] and
+//! [`upload`], which see only the transport below them; the sink, the
+//! source and the stream above hold a handle.
 
+pub(super) mod blobs;
+pub(super) mod manifests;
+pub mod referrers;
+pub mod tags;
+pub(super) mod upload;
+
+use self::manifests::FetchedManifest;
 use super::client::RegistryClient;
 use super::error::RegistryError;
-use super::manifests::{self, FetchedManifest};
 use super::reference::Reference;
 use super::transport::{Call, Context, Scopes, Transport};
-use super::{blobs, upload};
 use crate::image::publish::BlobOutcome;
 use crate::image::{Blob, BytesBlob};
 use crate::oci::Digest;
@@ -251,6 +256,27 @@ impl Repository {
     }
 }
 
+/// What `reference`'s tag (or digest) points at now, by `HEAD`; `None` when
+/// the registry does not have it.
+pub fn get_manifest_digest(
+    client: &RegistryClient,
+    reference: &Reference,
+) -> Result<Option<Digest>, RegistryError> {
+    client
+        .repository(reference, Access::PULL)
+        .manifest_digest(&reference.manifest_reference())
+}
+
+/// What `reference` points at now, by `HEAD`; missing is an error naming it.
+pub fn require_manifest_digest(
+    client: &RegistryClient,
+    reference: &Reference,
+) -> Result<Digest, RegistryError> {
+    client
+        .repository(reference, Access::PULL)
+        .require_manifest_digest(&reference.manifest_reference())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -267,7 +293,7 @@ mod tests {
 
     #[test]
     fn a_pull_handle_refuses_to_push_or_delete() {
-        let client = RegistryClient::new(super::super::client::ClientOptions {
+        let client = RegistryClient::new(crate::registry::options::ClientOptions {
             credential_environment: Default::default(),
             ..Default::default()
         })

@@ -8,13 +8,13 @@
 //! never from the `OCI-Subject` header, which some registries send without
 //! serving the API.
 
-use super::error::RegistryError;
+use super::Repository;
 use super::manifests;
-use super::pages;
-use super::repository::Repository;
-use super::transport::{Call, Context, MAXIMUM_MANIFEST, Request};
 use crate::image::{Blob, BytesBlob};
 use crate::oci::{Digest, media_type, to_canonical_json};
+use crate::registry::error::RegistryError;
+use crate::registry::pages;
+use crate::registry::transport::{Call, Context, MAXIMUM_MANIFEST, Request};
 use oci_spec::image::{Descriptor, ImageIndex, MediaType};
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};

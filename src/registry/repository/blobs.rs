@@ -3,11 +3,11 @@
 //! downloads that follow redirects to storage hosts without credentials.
 //! The upload driver in [`super::upload`] strings them together with retries.
 
-use super::client::MINIMUM_CHUNK;
-use super::error::{Answer, RegistryError};
-use super::repository::Repository;
-use super::transport::{Call, Context, Request, Transport, transport_error};
+use super::Repository;
 use crate::oci::Digest;
+use crate::registry::error::{Answer, RegistryError};
+use crate::registry::options::MINIMUM_CHUNK;
+use crate::registry::transport::{Call, Context, Request, Transport, transport_error};
 use bytes::Bytes;
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Method, Response, StatusCode, Url};

@@ -3,14 +3,14 @@
 //! blobs), and deleting manifests. What `hoist ls`, `hoist tag` and `hoist
 //! delete` do.
 
-use super::error::RegistryError;
+use super::Repository;
 use super::manifests;
-use super::pages;
-use super::reference::Reference;
-use super::repository::Repository;
-use super::transport::{Context, MAXIMUM_TAG_PAGE, Request};
 use crate::image::BytesBlob;
 use crate::oci::Digest;
+use crate::registry::error::RegistryError;
+use crate::registry::pages;
+use crate::registry::reference::Reference;
+use crate::registry::transport::{Context, MAXIMUM_TAG_PAGE, Request};
 use oci_spec::image::MediaType;
 use reqwest::{Method, StatusCode};
 
