@@ -227,7 +227,12 @@ pub struct Recorder(pub std::sync::Mutex<Vec<Event>>);
 
 impl Observer for Recorder {
     fn event(&self, event: Event) {
-        self.0.lock().expect("recorder lock").push(event);
+        // A test that panicked while holding the lock already failed.
+        let mut events = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        events.push(event);
     }
 }
 

@@ -211,13 +211,11 @@ pub fn store_in(
     let key = config_key(registry);
     let mut config = read_config(&path)?;
     let helper = helper_for(&config, &key);
-    let auths = config
-        .entry("auths")
-        .or_insert_with(|| Value::Object(Map::new()));
-    if !auths.is_object() {
-        *auths = Value::Object(Map::new());
-    }
-    let auths = auths.as_object_mut().expect("made an object above");
+    // Anything but an object under `auths` is replaced, as docker does.
+    let mut auths = match config.remove("auths") {
+        Some(Value::Object(auths)) => auths,
+        _ => Map::new(),
+    };
     match helper {
         Some(helper) => {
             let request = serde_json::json!({
@@ -235,6 +233,7 @@ pub fn store_in(
             auths.insert(key, serde_json::json!({ "auth": auth }));
         }
     }
+    config.insert("auths".to_string(), Value::Object(auths));
     write_config(&path, &config)?;
     Ok(path)
 }
