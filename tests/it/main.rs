@@ -20,6 +20,7 @@ mod ci_git;
 mod ci_outputs;
 mod ci_pipelines;
 mod ci_tags;
+mod ci_workflows;
 mod cli_attest;
 mod cli_copy;
 mod cli_registry;
