@@ -112,7 +112,7 @@ fn parse_yaml(text: &str) -> Value {
 }
 
 /// GitHub's name for the event of `run`.
-fn github_event(run: Run) -> &'static str {
+pub(crate) fn github_event(run: Run) -> &'static str {
     match run {
         Run::DefaultBranch | Run::FeatureBranch | Run::Release => "push",
         Run::PullRequest => "pull_request",
@@ -179,7 +179,7 @@ fn holds(condition: &str, event: &str) -> bool {
 }
 
 /// The `run:` steps `workflow` runs on `event`, in order.
-fn steps_for(workflow: &Value, event: &str) -> Vec<String> {
+pub(crate) fn steps_for(workflow: &Value, event: &str) -> Vec<String> {
     let mut commands = Vec::new();
     for job in workflow["jobs"].as_object().unwrap().values() {
         for step in job["steps"].as_array().unwrap() {
@@ -201,14 +201,14 @@ fn steps_for(workflow: &Value, event: &str) -> Vec<String> {
 /// A checkout of a pipeline's project: its spec with the registry names
 /// rewritten to the local registry, a file in each directory a layer takes,
 /// and the repositories the spec pushes to (without the host).
-struct Project {
+pub(crate) struct Project {
     _temporary: tempfile::TempDir,
-    work: PathBuf,
-    directory: PathBuf,
-    repositories: Vec<String>,
+    pub work: PathBuf,
+    pub directory: PathBuf,
+    pub repositories: Vec<String>,
 }
 
-fn project(spec: &str, registry: &TestRegistry) -> Project {
+pub(crate) fn project(spec: &str, registry: &TestRegistry) -> Project {
     let temporary = tempfile::tempdir().unwrap();
     let work = temporary.path().to_path_buf();
     let directory = work.join("project");
@@ -237,7 +237,12 @@ fn project(spec: &str, registry: &TestRegistry) -> Project {
 /// The environment of a run: the CI variables of the event, the secrets
 /// the workflows read, and places of the run's own for credentials, the
 /// layer cache and GitHub's output files.
-fn environment(pipeline: &str, provider: Provider, run: Run, work: &Path) -> Vec<(String, String)> {
+pub(crate) fn environment(
+    pipeline: &str,
+    provider: Provider,
+    run: Run,
+    work: &Path,
+) -> Vec<(String, String)> {
     let binary = PathBuf::from(env!("CARGO_BIN_EXE_hoist"));
     let path = format!(
         "{}:{}",
@@ -269,7 +274,7 @@ fn environment(pipeline: &str, provider: Provider, run: Run, work: &Path) -> Vec
 
 /// Runs `command` as a workflow step does, in `directory`, with nothing of
 /// this process's environment but what `environment` gives; returns stdout.
-fn step(command: &str, directory: &Path, environment: &[(String, String)]) -> String {
+pub(crate) fn step(command: &str, directory: &Path, environment: &[(String, String)]) -> String {
     let output = Command::new("sh")
         .arg("-c")
         .arg(command)

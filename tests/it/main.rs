@@ -19,6 +19,7 @@ mod ci_docs;
 mod ci_git;
 mod ci_outputs;
 mod ci_pipelines;
+mod ci_services;
 mod ci_tags;
 mod ci_workflows;
 mod cli_attest;
