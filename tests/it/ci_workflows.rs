@@ -1,7 +1,9 @@
 //! docs/ci.md's pipeline workflows hold: every GitHub Actions workflow on the
-//! page passes GitHub's workflow schema (the copy check-jsonschema vendors),
-//! and each pipeline's `run:` steps, taken from the page, run through the
-//! hoist binary on each event of the pipelines table, with that event's CI
+//! page passes GitHub's workflow schema and the services' GitLab job
+//! GitLab's (the copies check-jsonschema vendors), and each pipeline's
+//! commands, taken from the page (the `run:` steps its `if:`s select; the
+//! GitLab job's, by its `rules:`, under GitLab), run through the hoist
+//! binary on each event of the pipelines table, with that event's CI
 //! variables, against a local docker-registry standing in for GHCR, ECR and
 //! Docker Hub: `hoist tags --json` prints exactly the table's tags and
 //! exactly those tags exist afterwards.
@@ -39,9 +41,9 @@ fn workflow_blocks(text: &str) -> Vec<String> {
     blocks
 }
 
-/// check-jsonschema on `workflows` against GitHub's workflow schema, which
-/// it ships (no network).
-fn check_workflows(directory: &Path, workflows: &[String]) -> std::process::Output {
+/// check-jsonschema on `workflows` against one of the CI schemas it ships
+/// (`vendor.github-workflows`, `vendor.gitlab-ci`; no network).
+fn check_workflows(directory: &Path, schema: &str, workflows: &[String]) -> std::process::Output {
     let files: Vec<PathBuf> = workflows
         .iter()
         .enumerate()
@@ -52,7 +54,7 @@ fn check_workflows(directory: &Path, workflows: &[String]) -> std::process::Outp
         })
         .collect();
     Command::new("check-jsonschema")
-        .args(["--builtin-schema", "vendor.github-workflows"])
+        .args(["--builtin-schema", schema])
         .args(&files)
         .output()
         .expect("check-jsonschema runs (scripts/install-test-tools.sh installs it)")
@@ -71,19 +73,33 @@ fn every_workflow_in_docs_ci_passes_githubs_workflow_schema() {
     );
     let workflows = workflow_blocks(&text);
     assert!(workflows.len() > pipelines.len(), "{workflows:#?}");
+    let gitlab: Vec<String> = marked_blocks(&text, "pipeline-gitlab")
+        .into_iter()
+        .map(|block| block.body)
+        .collect();
+    assert_eq!(gitlab.len(), 1);
     let work = tempfile::tempdir().unwrap();
-    let checked = check_workflows(work.path(), &workflows);
-    assert!(
-        checked.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&checked.stdout),
-        String::from_utf8_lossy(&checked.stderr)
-    );
-    // The schema does reject: a job without `runs-on` is not a workflow.
+    for (schema, files) in [
+        ("vendor.github-workflows", &workflows),
+        ("vendor.gitlab-ci", &gitlab),
+    ] {
+        let checked = check_workflows(work.path(), schema, files);
+        assert!(
+            checked.status.success(),
+            "{schema}: {}{}",
+            String::from_utf8_lossy(&checked.stdout),
+            String::from_utf8_lossy(&checked.stderr)
+        );
+    }
+    // The schemas do reject: a job without `runs-on`, or with a `script`
+    // that is a number, is not a job.
     let broken = workflows[0].replace("runs-on:", "runs_on:");
     assert_ne!(broken, workflows[0]);
-    let refused = check_workflows(work.path(), &[broken]);
+    let refused = check_workflows(work.path(), "vendor.github-workflows", &[broken]);
     assert!(!refused.status.success(), "a broken workflow passed");
+    let broken = "images:\n  script: 7\n".to_string();
+    let refused = check_workflows(work.path(), "vendor.gitlab-ci", &[broken]);
+    assert!(!refused.status.success(), "a broken GitLab job passed");
 }
 
 /// YAML read as GitHub reads it (YAML 1.2: `on` is a key, not `true`), by
@@ -193,6 +209,55 @@ pub(crate) fn steps_for(workflow: &Value, event: &str) -> Vec<String> {
                 assert!(!command.contains("${{"), "{command}");
                 commands.push(command.to_string());
             }
+        }
+    }
+    commands
+}
+
+/// Whether a GitLab `rules: - if:` holds under `environment`: the jobs use
+/// only `$NAME == "text"` and `$NAME == $OTHER` (an unset variable equals
+/// nothing).
+fn gitlab_rule_holds(condition: &str, environment: &[(String, String)]) -> bool {
+    let value = |side: &str| -> Option<String> {
+        let side = side.trim();
+        match side.strip_prefix('$') {
+            Some(name) => environment
+                .iter()
+                .rev()
+                .find(|(key, _)| key == name)
+                .map(|(_, value)| value.clone()),
+            None => {
+                assert!(
+                    side.starts_with('"'),
+                    "this test reads only `==`, not `{condition}`"
+                );
+                Some(side.trim_matches('"').to_string())
+            }
+        }
+    };
+    let (left, right) = condition
+        .split_once("==")
+        .unwrap_or_else(|| panic!("this test reads only `==`, not `{condition}`"));
+    let (left, right) = (value(left), value(right));
+    left.is_some() && left == right
+}
+
+/// The commands of a GitLab CI file's jobs that run under `environment`
+/// (by their `rules:`), `before_script` then `script`, in order.
+fn gitlab_commands(file: &Value, environment: &[(String, String)]) -> Vec<String> {
+    let mut commands = Vec::new();
+    for job in file.as_object().unwrap().values() {
+        if let Some(rules) = job["rules"].as_array() {
+            let runs = rules
+                .iter()
+                .any(|rule| gitlab_rule_holds(rule["if"].as_str().unwrap(), environment));
+            if !runs {
+                continue;
+            }
+        }
+        for part in ["before_script", "script"] {
+            let lines = job[part].as_array().into_iter().flatten();
+            commands.extend(lines.map(|line| line.as_str().unwrap().to_string()));
         }
     }
     commands
@@ -358,6 +423,30 @@ pub(crate) fn pipeline_workflows() -> BTreeMap<String, Value> {
         .collect()
 }
 
+/// A pipeline's GitLab CI file, where the page gives one, parsed.
+fn pipeline_gitlab_files() -> BTreeMap<String, Value> {
+    marked_blocks(&docs(), "pipeline-gitlab")
+        .into_iter()
+        .map(|block| (block.name, parse_yaml(&block.body)))
+        .collect()
+}
+
+/// The commands a pipeline runs on `run`: its GitLab job's under GitLab
+/// where the page has one, else the GitHub workflow's steps for the event.
+fn commands_of(
+    pipeline: &str,
+    provider: Provider,
+    run: Run,
+    environment: &[(String, String)],
+) -> Vec<String> {
+    if provider == Provider::GitLab
+        && let Some(file) = pipeline_gitlab_files().get(pipeline)
+    {
+        return gitlab_commands(file, environment);
+    }
+    steps_for(&pipeline_workflows()[pipeline], github_event(run))
+}
+
 /// What went wrong in one case, or nothing.
 fn run_case(
     pipeline: &str,
@@ -377,7 +466,7 @@ fn run_case(
     let environment = environment(pipeline, provider, run, &project.work);
     let started = now();
     let computed = computed_tags(&project, &environment, &registry.host());
-    for command in steps_for(workflow, github_event(run)) {
+    for command in commands_of(pipeline, provider, run, &environment) {
         step(
             &rewrite(&command, &registry.host()),
             &project.directory,
@@ -438,5 +527,21 @@ fn workflow_filters_and_conditions_read_as_github_reads_them() {
     assert!(holds(
         "github.event_name == 'schedule' || github.event_name == 'push'",
         "push"
+    ));
+    let environment = [
+        ("CI_COMMIT_BRANCH".to_string(), "main".to_string()),
+        ("CI_DEFAULT_BRANCH".to_string(), "main".to_string()),
+    ];
+    assert!(gitlab_rule_holds(
+        "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH",
+        &environment
+    ));
+    assert!(!gitlab_rule_holds(
+        "$CI_PIPELINE_SOURCE == \"merge_request_event\"",
+        &environment
+    ));
+    assert!(!gitlab_rule_holds(
+        "$CI_COMMIT_TAG == $CI_MERGE_REQUEST_IID",
+        &environment
     ));
 }
