@@ -79,6 +79,15 @@ if [[ "$python_modules_missing" == true ]]; then
             jsonschema spdx-tools cyclonedx-python-lib pynacl
 fi
 
+# check-jsonschema validates the GitHub Actions workflows of docs/ci.md
+# against GitHub's workflow schema, which its wheel vendors (no network at
+# test time); tests/it/ci_workflows.rs also reads them with its ruamel.yaml.
+if ! command -v check-jsonschema >/dev/null 2>&1; then
+    python3 -m pip install --quiet --disable-pip-version-check check-jsonschema 2>&1 ||
+        python3 -m pip install --quiet --disable-pip-version-check --break-system-packages \
+            check-jsonschema
+fi
+
 # cargo-auditable builds the Rust binaries whose embedded dependency list the
 # SBOM cataloger reads (tests/attest_catalog.rs).
 if ! cargo auditable --version >/dev/null 2>&1; then

@@ -462,7 +462,13 @@ fn a_skipped_image_is_found_under_a_lasting_tag_and_gets_this_runs_tags() {
     let blobs = registry.count_requests("POST", "/blobs/uploads/");
 
     let next = "0123456789abcdef0123456789abcdef01234567";
-    let second = push_at(project.path(), next, "18", &["--changed", "--json"]);
+    let rollback_file = project.path().join("rollback.json");
+    let second = push_at(
+        project.path(),
+        next,
+        "18",
+        &["--changed", "--json", "--rollback-file", "rollback.json"],
+    );
     let events: Vec<Value> = second
         .stdout
         .lines()
@@ -482,6 +488,28 @@ fn a_skipped_image_is_found_under_a_lasting_tag_and_gets_this_runs_tags() {
         serde_json::json!(["run-18", "sha-0123456"])
     );
     assert_eq!(retagged["digest"], digest.as_str());
+    // The tags the retag moved can be rolled back like pushed ones.
+    let records: Value =
+        serde_json::from_str(&fs::read_to_string(&rollback_file).unwrap()).unwrap();
+    let moved: Vec<(&str, &Value, &str)> = records
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|record| {
+            (
+                record["tag"].as_str().unwrap(),
+                &record["previous_digest"],
+                record["new_digest"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        moved,
+        [
+            ("run-18", &Value::Null, digest.as_str()),
+            ("sha-0123456", &Value::Null, digest.as_str())
+        ]
+    );
     for tag in ["run-18", "sha-0123456", "stable", "run-17"] {
         assert_eq!(
             registry_digest(project.path(), &format!("{repository}:{tag}")),

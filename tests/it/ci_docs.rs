@@ -87,7 +87,7 @@ fn hoist_commands(workflow: &str) -> Vec<String> {
     commands
 }
 
-fn rewrite(text: &str, host: &str) -> String {
+pub(crate) fn rewrite(text: &str, host: &str) -> String {
     let mut text = text.to_string();
     for name in HOSTS {
         text = text.replace(name, host);

@@ -466,8 +466,7 @@ impl Context<'_> {
                 stream: stream.as_ref(),
             })
             .collect();
-        let mut rollback = Vec::new();
-        retag::retag_skipped(
+        let mut rollback = retag::retag_skipped(
             &prepared.skipped,
             self.request.dry_run,
             self.transports,

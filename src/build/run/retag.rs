@@ -1,27 +1,32 @@
 //! After publishing: an image `--changed` found unchanged gets this run's
 //! tags, pointed at the image it matched (a copy of its manifest under each
 //! new tag, no blob moved), so a pipeline that deploys by `sha-…` finds
-//! every image at every commit, built or not.
+//! every image at every commit, built or not. Each tag moved is recorded
+//! for `--rollback-file` like a pushed one.
 
 use super::RunError;
 use crate::build::changes::Skipped;
 use crate::build::transport::{Transports, parse_reference};
+use crate::ci::RollbackRecord;
+use crate::oci::Digest;
 use crate::progress::{Event, Observer};
 
-/// Tags each skipped image that has tags to take; a dry run only says what
-/// it would push.
+/// Tags each skipped image that has tags to take, and returns what each
+/// moved tag pointed at before; a dry run only says what it would push.
 pub(super) fn retag_skipped(
     skipped: &[Skipped],
     dry_run: bool,
     transports: &Transports,
     observer: &dyn Observer,
-) -> Result<(), RunError> {
+) -> Result<Vec<RollbackRecord>, RunError> {
+    let mut rollback = Vec::new();
     for image in skipped {
         let Some(repository) = &image.repository else {
             continue;
         };
         let digest = image.manifest.digest().clone();
-        let tags = tags_to_move(image, repository, transports)?;
+        let moves = tags_to_move(image, repository, transports)?;
+        let tags: Vec<String> = moves.iter().map(|(tag, _)| tag.clone()).collect();
         if tags.is_empty() {
             continue;
         }
@@ -44,6 +49,9 @@ pub(super) fn retag_skipped(
                 location: format!("docker://{repository}"),
                 source: Box::new(error),
             })?;
+        rollback.extend(moves.into_iter().map(|(tag, previous)| {
+            RollbackRecord::new(repository, &tag, previous, digest.clone())
+        }));
         observer.event(Event::ImageRetagged {
             image: image.name.clone(),
             repository: repository.clone(),
@@ -51,17 +59,18 @@ pub(super) fn retag_skipped(
             tags,
         });
     }
-    Ok(())
+    Ok(rollback)
 }
 
-/// The tags of this run that do not point at the image yet: a tag already
-/// there is not written again (a registry with immutable tags refuses even
-/// the same manifest).
+/// The tags of this run that do not point at the image yet, each with the
+/// manifest it points at now (`None` for a new tag): a tag already there is
+/// not written again (a registry with immutable tags refuses even the same
+/// manifest).
 fn tags_to_move(
     image: &Skipped,
     repository: &str,
     transports: &Transports,
-) -> Result<Vec<String>, RunError> {
+) -> Result<Vec<(String, Option<Digest>)>, RunError> {
     let mut tags = Vec::new();
     for tag in image.retag.iter().filter(|tag| **tag != image.tag) {
         let reference = format!("{repository}:{tag}");
@@ -72,7 +81,7 @@ fn tags_to_move(
                 source: Box::new(source),
             })?;
         if current.as_ref() != Some(image.manifest.digest()) {
-            tags.push(tag.clone());
+            tags.push((tag.clone(), current));
         }
     }
     Ok(tags)
