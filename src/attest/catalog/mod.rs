@@ -167,7 +167,8 @@ impl Findings<'_> {
     pub(crate) fn warn(&mut self, path: &str, message: impl std::fmt::Display) {
         let reason = message.to_string();
         let message = format!("SBOM: skipping {path}: {reason}; the SBOM is marked incomplete");
-        tracing::warn!("{message}");
+        // The observer's warning is what the user sees; a tracing line too
+        // would print it twice.
         self.observer.event(Event::Warning {
             message: message.clone(),
         });
