@@ -181,7 +181,7 @@ fn header_fields(
 /// links to the first one when their headers agree. The inode numbers
 /// decide only the grouping, never the key.
 fn bodies(recipe: &LayerRecipe, plan: &Plan) -> Vec<Body> {
-    let mut first_of: HashMap<(u64, u64), (Vec<u8>, (u32, u64, u64, u64))> = HashMap::new();
+    let mut first_of: HashMap<(u64, u64), (Vec<u8>, LinkHeader)> = HashMap::new();
     let mut bodies = Vec::with_capacity(plan.len());
     let mut index = 0;
     for (path, planned) in plan {
@@ -219,6 +219,10 @@ fn bodies(recipe: &LayerRecipe, plan: &Plan) -> Vec<Body> {
     }
     bodies
 }
+
+/// The header fields two paths of one inode must share to be written as a
+/// link: mode, uid, gid, mtime.
+type LinkHeader = (u32, u64, u64, u64);
 
 /// What a regular file contributes: its size, content hash and capability.
 struct FileHash {
