@@ -1,10 +1,13 @@
 //! The layer cache that lives in a registry repository, shared by every
 //! runner that can reach it. An entry is an ordinary OCI artifact: a
-//! manifest of artifact type [`ARTIFACT_TYPE`] with the empty config and the
-//! layer as its one layer, the layer's diff_id in an annotation, tagged
-//! `hoist-layer-<content key>` (see `layer::content_key`). Because the
-//! layer is listed, the registry keeps the blob in the cache repository, so
-//! a push to another repository of the same registry can mount it.
+//! manifest of artifact type [`ARTIFACT_TYPE`] whose one layer is the
+//! layer, with its diff_id in an annotation, tagged `hoist-layer-<content
+//! key>` (see `layer::content_key`). Because the layer is listed, the
+//! registry keeps the blob in the cache repository, so a push to another
+//! repository of the same registry can mount it. The config is a small
+//! JSON object with the time the entry was recorded (`created`), which is
+//! what `hoist prune --keep`/`--older-than` read where the registry keeps
+//! no push time of its own (a plain distribution registry).
 //!
 //! An entry is a claim, not a proof: the build uses it only when the blob
 //! it names is in the target repository with the size it claims (a HEAD, or
@@ -39,8 +42,8 @@ pub const TAG_PREFIX: &str = "hoist-layer-";
 const DIFF_ID_ANNOTATION: &str = "dev.hoist.layer.diff-id";
 /// The manifest's annotation holding the content key, for people reading it.
 const KEY_ANNOTATION: &str = "dev.hoist.cache.key";
-/// The empty JSON object the config of an artifact with no config is.
-const EMPTY_CONFIG: &[u8] = b"{}";
+/// The media type of an entry's config: `{"created": RFC 3339 time}`.
+pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.hoist.layer-cache.config.v1+json";
 
 #[derive(Debug, thiserror::Error)]
 pub enum LayerCacheError {
@@ -236,7 +239,7 @@ impl LayerCacheRepository {
     /// Records that `key` built `layer` (whose bytes `blob` holds): the blob
     /// is put in this repository (mounted from `pushed_to`, where the image
     /// went, when both are on one registry, else uploaded), then the
-    /// empty config, then the entry's manifest under its tag.
+    /// config with the time now, then the entry's manifest under its tag.
     pub fn record(
         &self,
         key: &str,
@@ -255,13 +258,28 @@ impl LayerCacheRepository {
         if !self.repository.blob_exists(entry.layer.digest())? {
             self.repository.push_blob(&WithOrigin { blob, origin })?;
         }
-        let config = BytesBlob::new(MediaType::from(media_type::OCI_EMPTY), EMPTY_CONFIG);
+        let config = entry_config(std::time::SystemTime::now().into())?;
         if !self.repository.blob_exists(config.digest())? {
             self.repository.push_blob(&config)?;
         }
         let manifest = entry_manifest(key, entry, config.descriptor())?;
         self.repository.put_manifest(&manifest, &Self::tag(key))
     }
+}
+
+/// An entry's config: when it was recorded, so retention can order entries
+/// by age on any registry. A cache entry is no image: the clock may reach it.
+fn entry_config(now: chrono::DateTime<chrono::Utc>) -> Result<BytesBlob, RegistryError> {
+    let created = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let bytes =
+        to_canonical_json(&serde_json::json!({ "created": created })).map_err(|source| {
+            RegistryError::Json {
+                what: "cache entry config",
+                target: created.clone(),
+                source,
+            }
+        })?;
+    Ok(BytesBlob::new(MediaType::from(CONFIG_MEDIA_TYPE), bytes))
 }
 
 /// The manifest of the entry for `key`.

@@ -88,6 +88,23 @@ mod tests {
     use super::check;
 
     #[test]
+    fn a_bad_cache_repo_points_at_its_line_and_column() {
+        let text = "output = \"oci:out\"\ncache-repo = \"ghcr.io/acme/cache:v1\"\n";
+        let error = crate::spec::Plan::parse(
+            std::path::Path::new("project/hoist.toml"),
+            text,
+            &crate::spec::PlanOptions::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.starts_with("project/hoist.toml:2:14"), "{error}");
+        assert!(
+            error.contains("`cache-repo`") && error.contains("no tag"),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn repositories_pass_and_the_rest_says_why() {
         for good in [
             "ghcr.io/acme/app-cache",

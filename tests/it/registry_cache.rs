@@ -253,6 +253,20 @@ fn a_fresh_checkout_takes_its_layers_from_the_cache_repository() {
             .count(),
         2
     );
+
+    // A team bounds the cache with hoist prune over the entries' tags; the
+    // entries carry the time they were recorded, so it works on a plain
+    // distribution registry too.
+    let entries = crate::common::registry::skopeo_tags(&cache);
+    assert_eq!(entries.len(), 4, "{entries:?}");
+    hoist_in(
+        &runner,
+        ["prune", &cache, "--match", "hoist-layer-*", "--keep", "1"],
+    )
+    .run()
+    .success();
+    let kept = crate::common::registry::skopeo_tags(&cache);
+    assert!(!kept.is_empty() && kept.len() < 4, "{kept:?}");
 }
 
 #[test]

@@ -12,12 +12,16 @@ fn an_entry_manifest_is_an_artifact_listing_the_layer() {
         layer,
         diff_id: sha256_digest(b"tar"),
     };
-    let config = BytesBlob::new(MediaType::from(media_type::OCI_EMPTY), EMPTY_CONFIG);
+    let now = chrono::DateTime::parse_from_rfc3339("2026-12-05T01:02:03Z")
+        .unwrap()
+        .to_utc();
+    let config = entry_config(now).unwrap();
+    assert_eq!(config.bytes(), br#"{"created":"2026-12-05T01:02:03Z"}"#);
     let manifest = entry_manifest("abc", &entry, config.descriptor()).unwrap();
     let value: serde_json::Value = serde_json::from_slice(manifest.bytes()).unwrap();
     assert_eq!(value["artifactType"], ARTIFACT_TYPE);
-    assert_eq!(value["config"]["mediaType"], media_type::OCI_EMPTY);
-    assert_eq!(value["config"]["size"], 2);
+    assert_eq!(value["config"]["mediaType"], CONFIG_MEDIA_TYPE);
+    assert_eq!(value["config"]["digest"], config.digest().to_string());
     assert_eq!(value["annotations"][KEY_ANNOTATION], "abc");
     let parsed: EntryManifest = serde_json::from_slice(manifest.bytes()).unwrap();
     assert_eq!(parsed.layers.len(), 1);
