@@ -14,7 +14,7 @@ compare.py runs these cases with the others; alone, this script writes
 benches/results/<date>-registry-cache.md and .json:
 
     python3 benches/registry_cache.py --hoist target/release/hoist \\
-        --rootfs "$(fixtures/debian-rootfs.sh)" [--runs N]
+        --rootfs "$(fixtures/debian-rootfs.sh)" [--runs N] [--warmups N]
 """
 
 import argparse
@@ -218,6 +218,7 @@ def main():
     parser.add_argument("--hoist", required=True)
     parser.add_argument("--rootfs", required=True)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--warmups", type=int, default=1)
     parser.add_argument("--results", default=os.path.join(ROOT, "benches", "results"))
     arguments = parser.parse_args()
     work = os.environ.get("HOIST_BENCH_WORK", "/var/tmp/hoist-bench")
@@ -229,7 +230,7 @@ def main():
     proxy.start()
     try:
         measured = cases(arguments.hoist, arguments.rootfs, work, registry, proxy)
-        run_rounds(measured, 1, arguments.runs)
+        run_rounds(measured, arguments.warmups, arguments.runs)
     finally:
         proxy.stop()
         registry.stop()
