@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 
+import registry_cache
 from harness import (ROOT, RTT_MS, Case, LatencyProxy, Registry, case_summary, log, remove, run,
                      run_rounds, tree_bytes)
 from report import loadavg, machine, markdown, targets, versions
@@ -376,6 +377,8 @@ def build_cases(hoist, inputs, work, registry, proxy, cores, tree_label, with_pe
             Case("hoist build, 2 layers, one file touched", "rebuild", [rebuild_command()],
                  setup=warm(True), env=cache_env, check=layers_built, output=rebuilt)
         )
+        # A fresh CI runner with the layer cache in the registry.
+        cases += registry_cache.cases(hoist, source, work, registry, proxy)
     return cases
 
 
@@ -453,6 +456,9 @@ def main():
         "trees": trees,
     }
     report["targets"] = targets(trees, cores)
+    for check in registry_cache.targets(trees.get("rootfs", {}).get("cases", {})):
+        report["targets"].append({"tree": "rootfs", "unit": "×", "better": "lower",
+                                  "cpu_ratio": None, **check})
     os.makedirs(arguments.results, exist_ok=True)
     with open(os.path.join(arguments.results, "latest.json"), "w") as out:
         json.dump(report, out, indent=2)

@@ -14,7 +14,9 @@ pub enum Event {
         platform: String,
         layer: String,
     },
-    /// A layer is done; `cached` when it came from the layer cache.
+    /// A layer is done; `cached` when it came from the layer cache, local
+    /// or in a registry, and `from_registry` when from the registry's:
+    /// then nothing was compressed.
     LayerDone {
         image: String,
         platform: String,
@@ -22,6 +24,14 @@ pub enum Event {
         digest: Digest,
         size: u64,
         cached: bool,
+        from_registry: bool,
+    },
+    /// `--cache-to`: the registry cache `repository` now says that the
+    /// content `key` builds the layer `digest`.
+    LayerCacheRecorded {
+        repository: String,
+        key: String,
+        digest: Digest,
     },
     /// A blob's content is being read for a sink (an upload or a copy);
     /// `bytes` is how much of it has been read so far on this attempt.

@@ -6,23 +6,20 @@
 pub mod attest;
 pub mod changes;
 pub mod config;
+pub mod layer_cache;
 pub mod metadata;
 pub mod run;
 pub mod stream;
 pub mod transport;
 
-use crate::image::{
-    Blob, BytesBlob, FileBlob, Image, Index, Manifest, as_oci_layer, model::ChildEntry,
-};
-use crate::layer::{
-    BlobStream, BuiltLayer, CacheError, LayerCache, LayerError, LayerRecipe, TrackedFiles,
-    build_layer_streamed,
-};
+use crate::image::{Blob, BytesBlob, Image, Index, Manifest, as_oci_layer, model::ChildEntry};
+use crate::layer::{BlobStream, LayerCache, LayerRecipe, TrackedFiles};
 use crate::oci::{Platform, to_canonical_json};
 use crate::progress::{Event, Observer};
 use crate::source::{SourceError, select_platform};
 use crate::spec::{BaseImage, ImagePlan};
 use config::{ConfigError, ConfigLayer, merge_config};
+pub use layer_cache::{LayerFailure, LayerSource, ObtainedLayer, SharedCache};
 use oci_spec::image::MediaType;
 use rayon::prelude::*;
 use std::collections::HashMap;
@@ -44,6 +41,11 @@ pub struct BuildOptions {
     pub stream: Option<Arc<dyn BlobStream>>,
     /// What git tracks, asked once per repository for the whole build.
     pub tracked: Arc<TrackedFiles>,
+    /// The layer cache in a registry (`--cache-from`, `--cache-to`).
+    pub shared: Option<Arc<SharedCache>>,
+    /// The repository the image is pushed to when that is its only output:
+    /// a layer from the registry cache must have its blob there.
+    pub cache_target: Option<crate::registry::Repository>,
 }
 
 /// One platform's image.
@@ -64,6 +66,8 @@ pub struct BuiltImage {
     pub index: Index,
     /// The base image's manifest digest per platform, for labels and provenance.
     pub base_digests: Vec<(Platform, crate::oci::Digest)>,
+    /// Every distinct layer built or found, for the registry cache's records.
+    pub layers: Vec<ObtainedLayer>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -102,15 +106,6 @@ pub enum BuildError {
         #[source]
         source: std::io::Error,
     },
-}
-
-/// A layer that could not be built, with or without the cache.
-#[derive(Debug, thiserror::Error)]
-pub enum LayerFailure {
-    #[error(transparent)]
-    Build(#[from] LayerError),
-    #[error(transparent)]
-    Cache(#[from] CacheError),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -173,7 +168,7 @@ pub fn build_image(
             }
         }
     }
-    let built: Vec<BuiltLayer> = unique
+    let built: Vec<ObtainedLayer> = unique
         .par_iter()
         .map(|(platform, recipe)| {
             observer.event(Event::LayerStarted {
@@ -181,41 +176,29 @@ pub fn build_image(
                 platform: platform.to_string(),
                 layer: recipe.name.clone(),
             });
-            let stream = options.stream.as_deref();
-            let built = match &options.cache {
-                Some(cache) => cache
-                    .build_layer_streamed(recipe, options.jobs, observer, stream, &options.tracked)
-                    .map(|cached| (cached.layer, cached.cached))
-                    .map_err(LayerFailure::from),
-                None => build_layer_streamed(
-                    recipe,
-                    &options.blob_directory,
-                    options.jobs,
-                    observer,
-                    stream,
-                    &options.tracked,
-                )
-                .map(|layer| (layer, false))
-                .map_err(LayerFailure::from),
-            };
-            let (layer, cached) = built.map_err(|source| BuildError::Layer {
-                image: plan.name.clone(),
-                platform: platform.to_string(),
-                layer: recipe.name.clone(),
-                source: Box::new(source),
-            })?;
+            let target = options.cache_target.as_ref();
+            let layer =
+                layer_cache::obtain_layer(recipe, options, target, observer).map_err(|source| {
+                    BuildError::Layer {
+                        image: plan.name.clone(),
+                        platform: platform.to_string(),
+                        layer: recipe.name.clone(),
+                        source: Box::new(source),
+                    }
+                })?;
             observer.event(Event::LayerDone {
                 image: plan.name.clone(),
                 platform: platform.to_string(),
                 layer: recipe.name.clone(),
                 digest: layer.layer.blob.digest().clone(),
                 size: layer.layer.blob.size(),
-                cached,
+                cached: layer.source != LayerSource::Built,
+                from_registry: layer.source == LayerSource::RegistryCache,
             });
             Ok(layer)
         })
         .collect::<Result<_, BuildError>>()?;
-    let by_recipe: HashMap<&LayerRecipe, &BuiltLayer> = unique
+    let by_recipe: HashMap<&LayerRecipe, &ObtainedLayer> = unique
         .iter()
         .map(|(_, recipe)| *recipe)
         .zip(built.iter())
@@ -228,7 +211,7 @@ pub fn build_image(
     let mut platforms = Vec::new();
     let mut base_digests = Vec::new();
     for ((platform, platform_recipes), base) in plan.platforms.iter().zip(&recipes).zip(&bases) {
-        let layers: Vec<&BuiltLayer> = platform_recipes
+        let layers: Vec<&ObtainedLayer> = platform_recipes
             .iter()
             .map(|recipe| by_recipe[recipe])
             .collect();
@@ -271,10 +254,7 @@ pub fn build_image(
             base_digests.push((platform.clone(), base.manifest.digest().clone()));
         }
         for layer in &layers {
-            blobs.push(Arc::new(FileBlob::new(
-                layer.layer.blob.descriptor().clone(),
-                &layer.blob_path,
-            )));
+            blobs.push(Arc::clone(&layer.layer.blob));
         }
         let image = Image::from_parts(config_blob, blobs, &plan.config.annotations, None, None)
             .map_err(|error| encode(error.into()))?;
@@ -305,5 +285,6 @@ pub fn build_image(
         platforms,
         index,
         base_digests,
+        layers: built,
     })
 }

@@ -29,6 +29,8 @@ pub struct BuildArguments {
     /// Build every layer afresh and keep nothing in the layer cache.
     #[arg(long)]
     no_cache: bool,
+    #[command(flatten)]
+    cache_repositories: Box<CacheRepositoryArguments>,
     /// Build only this platform (os/arch[/variant]). Repeatable.
     #[arg(long = "platform", value_name = "PLATFORM")]
     platforms: Vec<String>,
@@ -81,6 +83,23 @@ pub struct BuildArguments {
     verify: Option<String>,
     #[command(flatten)]
     registry: RegistryArguments,
+}
+
+/// The layer cache in a registry.
+#[derive(Debug, clap::Args)]
+struct CacheRepositoryArguments {
+    /// Read layers from the layer cache in this registry repository, and
+    /// write none there unless --cache-to says so (spec: `cache-repo`).
+    #[arg(long, value_name = "REPOSITORY")]
+    cache_from: Option<String>,
+    /// Record the layers this build makes in the layer cache in this
+    /// registry repository, once the images are pushed.
+    #[arg(long, value_name = "REPOSITORY")]
+    cache_to: Option<String>,
+    /// Read and write the layer cache in this registry repository
+    /// (--cache-from and --cache-to in one; spec: `cache-repo`).
+    #[arg(long, value_name = "REPOSITORY", env = "HOIST_CACHE_REPO")]
+    cache_repo: Option<String>,
 }
 
 impl BuildArguments {
@@ -177,6 +196,15 @@ fn request(arguments: &BuildArguments) -> anyhow::Result<BuildRequest> {
             None
         } else {
             Some(hoist::operation::cache::cache_directory()?)
+        },
+        registry_cache: hoist::build::run::CacheRepositories {
+            from: arguments.cache_repositories.cache_from.clone(),
+            to: arguments.cache_repositories.cache_to.clone(),
+            both: arguments
+                .cache_repositories
+                .cache_repo
+                .clone()
+                .filter(|text| !text.is_empty()),
         },
         sbom: arguments.sbom,
         provenance: super::attest::provenance_level(arguments.provenance.as_deref())?,

@@ -174,10 +174,15 @@ impl Observer for Reporter {
                         layer,
                         size,
                         cached,
+                        from_registry,
                         ..
                     } => {
                         if let Some(bar) = layers.remove(&format!("{image}/{platform}/{layer}")) {
-                            let how = if cached { "cached" } else { "built" };
+                            let how = match (from_registry, cached) {
+                                (true, _) => "from the registry cache",
+                                (false, true) => "cached",
+                                (false, false) => "built",
+                            };
                             bar.finish_with_message(format!(
                                 "{image} {platform} {layer}: {how}, {}",
                                 indicatif::HumanBytes(size)
@@ -202,6 +207,11 @@ impl Observer for Reporter {
                             bar
                         });
                         bar.set_position(bytes);
+                    }
+                    Event::LayerCacheRecorded {
+                        repository, digest, ..
+                    } => {
+                        let _ = bars.println(format!("cached {digest} in {repository}"));
                     }
                     Event::BlobDone {
                         digest,

@@ -12,7 +12,7 @@
 
 use super::FileKind;
 use super::tracked::{Tracked, TrackedFiles};
-use super::walk::{self, Plan, PlannedEntry};
+use super::walk::{Plan, PlannedEntry};
 use super::{
     BuiltLayer, Compression, FORMAT_VERSION, LayerError, LayerRecipe, OwnerPolicy, Permissions,
 };
@@ -135,21 +135,46 @@ impl LayerCache {
         stream: Option<&dyn super::BlobStream>,
         tracked: &TrackedFiles,
     ) -> Result<CachedLayer, CacheError> {
-        let plan = walk::plan(recipe, tracked, observer)?;
-        let key = cache_key(recipe, &plan);
-        let entry_path = self.entry_dir.join(format!("{key}.json"));
-        if let Some(layer) = self.lookup(&entry_path) {
+        let plan = super::plan_layer(recipe, tracked, observer)?;
+        if let Some(layer) = self.lookup_planned(recipe, &plan) {
             return Ok(CachedLayer {
                 layer,
                 cached: true,
             });
         }
-        let layer = super::write_layer(&plan, recipe, &self.blob_dir, threads, stream)?;
-        self.record(&entry_path, recipe.compression, &layer)?;
+        let layer = self.build_planned(recipe, &plan, threads, stream)?;
         Ok(CachedLayer {
             layer,
             cached: false,
         })
+    }
+
+    /// The cached layer for a walked recipe, when its files are as they were.
+    pub fn lookup_planned(
+        &self,
+        recipe: &LayerRecipe,
+        plan: &super::LayerPlan,
+    ) -> Option<BuiltLayer> {
+        self.lookup(&self.entry_path(recipe, &plan.entries))
+    }
+
+    /// Builds a walked recipe into the cache and records it.
+    pub fn build_planned(
+        &self,
+        recipe: &LayerRecipe,
+        plan: &super::LayerPlan,
+        threads: usize,
+        stream: Option<&dyn super::BlobStream>,
+    ) -> Result<BuiltLayer, CacheError> {
+        let layer = super::write_layer(&plan.entries, recipe, &self.blob_dir, threads, stream)?;
+        let entry_path = self.entry_path(recipe, &plan.entries);
+        self.record(&entry_path, recipe.compression, &layer)?;
+        Ok(layer)
+    }
+
+    fn entry_path(&self, recipe: &LayerRecipe, plan: &Plan) -> PathBuf {
+        self.entry_dir
+            .join(format!("{}.json", cache_key(recipe, plan)))
     }
 
     /// The layer an entry names, if the entry is readable and its blob is

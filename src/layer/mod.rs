@@ -7,6 +7,7 @@
 
 pub mod cache;
 mod compress;
+pub mod content_key;
 pub mod gzip;
 mod pipe;
 pub mod stream;
@@ -19,6 +20,7 @@ use crate::image::{FileBlob, Layer};
 use crate::oci::{DigestWriter, media_type};
 pub use cache::{CacheError, CachedLayer, LayerCache, PruneReport};
 use compress::Compressor;
+pub use content_key::{LayerPlan, content_key};
 pub use gzip::ParallelGzip;
 use oci_spec::image::{Descriptor, MediaType};
 use std::io::{self, BufWriter};
@@ -258,6 +260,29 @@ pub fn build_layer_streamed(
         started.elapsed()
     );
     result
+}
+
+/// Walks `recipe`'s inputs: what [`write_planned`] writes and
+/// [`content_key`] keys. Only `lstat`; no file is read.
+pub fn plan_layer(
+    recipe: &LayerRecipe,
+    tracked: &TrackedFiles,
+    observer: &dyn Observer,
+) -> Result<LayerPlan, LayerError> {
+    Ok(LayerPlan {
+        entries: walk::plan(recipe, tracked, observer)?,
+    })
+}
+
+/// Writes a walked layer into `blob_dir`, as [`build_layer_streamed`] does.
+pub fn write_planned(
+    plan: &LayerPlan,
+    recipe: &LayerRecipe,
+    blob_dir: &Path,
+    threads: usize,
+    stream: Option<&dyn BlobStream>,
+) -> Result<BuiltLayer, LayerError> {
+    write_layer(&plan.entries, recipe, blob_dir, threads, stream)
 }
 
 fn write_layer(

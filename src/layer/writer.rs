@@ -247,7 +247,7 @@ fn changed(path: &Path, expected: u64, actual: u64) -> LayerError {
 }
 
 /// The file's capability xattr; filesystems without xattrs have none.
-fn read_capability(file: &File) -> io::Result<Option<Vec<u8>>> {
+pub(crate) fn read_capability(file: &File) -> io::Result<Option<Vec<u8>>> {
     match file.get_xattr(CAPABILITY_XATTR) {
         Ok(value) => Ok(value),
         Err(error)

@@ -169,6 +169,21 @@ pub struct RegistryBlob {
     origin: BlobOrigin,
 }
 
+impl RegistryBlob {
+    /// The blob `descriptor` names in `repository`, mountable from there.
+    pub(crate) fn new(descriptor: Descriptor, repository: Repository) -> Self {
+        let origin = BlobOrigin {
+            registry: repository.host().to_string(),
+            repository: repository.path().to_string(),
+        };
+        RegistryBlob {
+            descriptor,
+            repository,
+            origin,
+        }
+    }
+}
+
 impl Blob for RegistryBlob {
     fn descriptor(&self) -> &Descriptor {
         &self.descriptor

@@ -11,6 +11,8 @@ use toml::Spanned;
 pub struct SpecFile {
     /// Default output location for `hoist build` without `--output`.
     pub output: Option<Spanned<String>>,
+    /// The registry repository of the shared layer cache, read and written.
+    pub cache_repo: Option<Spanned<String>>,
     /// `[defaults]`: keys every `[[image]]` takes unless it sets them itself.
     pub defaults: Option<Spanned<DefaultsSpec>>,
     #[serde(rename = "image", default)]

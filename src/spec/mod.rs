@@ -3,6 +3,7 @@
 //! build runs. Nothing outside the spec is read before the plan is valid,
 //! except the checks that the plan's sources exist.
 
+mod cache_repo;
 pub mod defaults;
 pub mod error;
 pub mod file;

@@ -32,6 +32,8 @@ pub struct Plan {
     pub spec_digest: Digest,
     /// The spec's default output, resolved against its directory.
     pub output: Option<Location>,
+    /// `cache-repo`: the layer cache in a registry, read and written.
+    pub cache_repository: Option<String>,
     pub images: Vec<ImagePlan>,
 }
 
@@ -162,6 +164,11 @@ impl Plan {
             None => None,
         };
 
+        if let Some(repository) = &spec.cache_repo {
+            super::cache_repo::check(repository.get_ref())
+                .map_err(|reason| resolver.invalid(repository.span(), "cache-repo", reason))?;
+        }
+
         if spec.images.is_empty() {
             return Err(SpecError::NoImages {
                 path: path.to_path_buf(),
@@ -248,6 +255,7 @@ impl Plan {
             spec_directory: directory.clone(),
             spec_digest: sha256_digest(text.as_bytes()),
             output,
+            cache_repository: spec.cache_repo.map(toml::Spanned::into_inner),
             images,
         })
     }

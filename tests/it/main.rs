@@ -33,6 +33,7 @@ mod layer_rootfs;
 mod layer_support;
 mod layer_tar;
 mod properties;
+mod registry_cache;
 mod registry_concurrency;
 mod registry_faults;
 mod registry_hostile;

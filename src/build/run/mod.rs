@@ -10,6 +10,7 @@ mod checks;
 mod files;
 mod publish;
 mod recorded;
+mod registry_cache;
 mod retag;
 mod verify;
 
@@ -17,6 +18,7 @@ pub use attestations::{attest_request, run_parameters};
 pub use checks::Output;
 pub use files::OutputFiles;
 pub use recorded::Recorded;
+pub use registry_cache::CacheRepositories;
 pub use verify::{
     RecordCheck, RecordedInput, RecordedRun, VerifyError, VerifyOutcome, verify_build,
 };
@@ -65,6 +67,8 @@ pub struct BuildRequest {
     pub jobs: usize,
     /// The layer cache's directory; `None` builds every layer afresh.
     pub cache: Option<PathBuf>,
+    /// The layer cache in a registry: what it reads and writes.
+    pub registry_cache: CacheRepositories,
     /// SBOMs for every image, besides those the spec asks for.
     pub sbom: bool,
     /// Provenance for every image, besides what the spec asks for.
@@ -128,6 +132,12 @@ pub enum RunError {
         #[source]
         source: CacheError,
     },
+    #[error("layer cache repository `{repository}`")]
+    CacheRepository {
+        repository: String,
+        #[source]
+        source: Box<TransportError>,
+    },
     #[error("starting worker threads")]
     Threads(#[from] rayon::ThreadPoolBuildError),
     #[error(transparent)]
@@ -181,10 +191,9 @@ pub fn run_build(
     let plan = Plan::load(&request.spec, &request.plan)?;
     let outputs = resolve_outputs(&plan, &request.outputs);
     check_outputs(&plan, &outputs)?;
-    let transports = Transports::new(scope_credentials(
-        request.registry.clone(),
-        &build_registries(&plan, &outputs),
-    ));
+    let mut registries = build_registries(&plan, &outputs);
+    registries.extend(request.registry_cache.written_hosts(&plan, request.dry_run));
+    let transports = Transports::new(scope_credentials(request.registry.clone(), &registries));
     let revision = revision_while_connecting(&plan, &outputs, &transports)?;
     // git is asked what it tracks once per repository, for the inputs
     // digests and the layers alike.
@@ -212,12 +221,15 @@ pub fn run_build(
         cache: open_cache(request.cache.as_deref())?,
         stream: None,
         tracked,
+        shared: registry_cache::open(&request.registry_cache, &plan, request.dry_run, &transports)?,
+        cache_target: None,
     };
     let (mut built, streams) = context.build_all(&prepared, &options)?;
     let referrers = context.attest_all(&mut built, &prepared, started_on)?;
     let build_time = build_started.elapsed();
     let publish_started = Instant::now();
     let published = context.publish_all(&prepared, &built, &streams, &referrers)?;
+    context.record_cache(options.shared.as_deref(), &built)?;
     let timings = [
         ("build", build_time),
         ("publish", publish_started.elapsed()),
@@ -426,12 +438,48 @@ impl Context<'_> {
             }
             None => None,
         };
+        let cache_target = match options.shared {
+            Some(_) => registry_cache::target_repository(
+                self.plan,
+                self.outputs,
+                &image.name,
+                self.request.dry_run,
+                self.transports,
+            )?,
+            None => None,
+        };
         let options = BuildOptions {
             stream: stream.clone().map(|stream| stream as Arc<dyn BlobStream>),
+            cache_target,
             ..options.clone()
         };
         let built = build_image(image, &options, self.transports, self.observer)?;
         Ok((built, stream))
+    }
+
+    /// The registry cache told what this run built, once it is published.
+    fn record_cache(
+        &self,
+        shared: Option<&super::SharedCache>,
+        built: &[BuiltImage],
+    ) -> Result<(), RunError> {
+        if shared.is_none_or(|shared| shared.to.is_none()) {
+            return Ok(());
+        }
+        let targets = built
+            .iter()
+            .map(|image| {
+                registry_cache::target_repository(
+                    self.plan,
+                    self.outputs,
+                    &image.name,
+                    self.request.dry_run,
+                    self.transports,
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        registry_cache::record(shared, built, &targets, self.observer);
+        Ok(())
     }
 
     /// Skipped images retagged, then the built ones published with their

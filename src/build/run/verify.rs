@@ -367,6 +367,8 @@ fn rebuild(
         cache: open_cache(request.cache.as_deref()).map_err(run_error)?,
         stream: None,
         tracked,
+        shared: None,
+        cache_target: None,
     };
     let (mut built, _) = context.build_all(&prepared, &options).map_err(run_error)?;
     context
