@@ -236,6 +236,7 @@ impl Observer for Reporter {
                     | Event::CachePruned { .. }
                     | Event::Tagged { .. }
                     | Event::TagKept { .. }
+                    | Event::RegistryApiUsed { .. }
                     | Event::ManifestDeleted(_)
                     | Event::WouldDelete(_)
                     | Event::ReferrerGone(_)
@@ -375,6 +376,24 @@ fn result_line(event: &Event) -> Option<String> {
             ByteSize::b(*remaining_bytes).display().iec(),
         )),
         Event::Tagged { reference, digest } => Some(format!("{reference} now points at {digest}")),
+        Event::RegistryApiUsed {
+            repository,
+            api,
+            asked,
+            dated_by,
+        } => Some(format!(
+            "{repository}: through the {api} API ({}), images dated by {}",
+            if *asked {
+                "--registry-api"
+            } else {
+                "from the registry's host"
+            },
+            if dated_by == "push-time" {
+                "push time"
+            } else {
+                "their config's created"
+            }
+        )),
         Event::TagKept { tag, reason } => Some(format!("keep {tag}: {reason}")),
         Event::ManifestDeleted(deleted) => Some(deleted_line("deleted", deleted)),
         Event::WouldDelete(deleted) => Some(deleted_line("would delete", deleted)),

@@ -7,9 +7,8 @@
 use crate::image::Blob as _;
 use crate::oci::{Digest, Platform};
 use crate::progress::{DeletedManifest, Event, Observer};
-use crate::registry::retention::{
-    self, Distribution, ImageRegistry as _, KeptBecause, PrunePolicy, RetentionError,
-};
+use crate::registry::hosted::{self, ApiChoice, HostedError, RegistryApi};
+use crate::registry::retention::{self, ImageRegistry, KeptBecause, PrunePolicy, RetentionError};
 use crate::registry::{Access, ClientOptions, Reference, ReferenceError, RegistryClient};
 use crate::registry::{RegistryError, RegistrySource};
 use crate::source::{Source as _, SourceError, select_platform};
@@ -35,6 +34,10 @@ pub enum RepositoryError {
     },
     #[error(transparent)]
     Delete(Box<RetentionError>),
+    #[error(transparent)]
+    Hosted(Box<HostedError>),
+    #[error("{reference}: the registry has no such manifest; nothing was deleted")]
+    NoSuchManifest { reference: String },
     #[error("tagging {reference}")]
     Tagging {
         reference: String,
@@ -54,6 +57,12 @@ impl From<RegistryError> for RepositoryError {
 impl From<RetentionError> for RepositoryError {
     fn from(error: RetentionError) -> RepositoryError {
         RepositoryError::Delete(Box::new(error))
+    }
+}
+
+impl From<HostedError> for RepositoryError {
+    fn from(error: HostedError) -> RepositoryError {
+        RepositoryError::Hosted(Box::new(error))
     }
 }
 
@@ -97,6 +106,8 @@ pub struct DeleteRequest {
     pub references: Vec<Reference>,
     pub keep_attachments: bool,
     pub registry: ClientOptions,
+    /// The API the references' repositories are deleted through.
+    pub api: ApiChoice,
 }
 
 /// Delete what the tags of `repository` that `policy` lets go point at.
@@ -105,6 +116,8 @@ pub struct PruneRequest {
     pub policy: PrunePolicy,
     pub dry_run: bool,
     pub registry: ClientOptions,
+    /// The API the repository is listed and deleted through.
+    pub api: ApiChoice,
 }
 
 /// What a prune deleted (or would have).
@@ -196,36 +209,86 @@ pub fn tag(request: &TagRequest, observer: &dyn Observer) -> Result<Digest, Repo
     Ok(digest)
 }
 
+/// Opens `reference`'s repository through the API `choice` picks for it,
+/// and reports which ([`Event::RegistryApiUsed`]).
+fn open_registry(
+    client: &RegistryClient,
+    reference: &Reference,
+    choice: &ApiChoice,
+    observer: &dyn Observer,
+) -> Result<Box<dyn ImageRegistry>, RepositoryError> {
+    let (api, asked) = choice.api_for(reference);
+    let registry = hosted::open(client, reference, api, &choice.environment)?;
+    observer.event(Event::RegistryApiUsed {
+        repository: reference.repository_name(),
+        api: api.name().to_string(),
+        asked,
+        dated_by: dated_by(api).to_string(),
+    });
+    Ok(registry)
+}
+
+/// What images are dated by through `api`, as events name it.
+fn dated_by(api: RegistryApi) -> &'static str {
+    if api.knows_push_time() {
+        "push-time"
+    } else {
+        "created"
+    }
+}
+
 /// Deletes each manifest (pinned by digest first) and, unless kept, what
 /// was attached to it; reports [`Event::ManifestDeleted`] for each.
 pub fn delete(request: &DeleteRequest, observer: &dyn Observer) -> Result<(), RepositoryError> {
     let client = client(&request.registry)?;
+    let mut opened: Vec<(String, Box<dyn ImageRegistry>)> = Vec::new();
     for reference in &request.references {
-        // Pinned first, so the attachments looked up are those of what is
-        // deleted even if the tag moves meanwhile.
-        let registry = Distribution::new(client.repository(reference, Access::DELETE));
-        let repository = registry.repository();
-        let digest = repository.require_manifest_digest(&reference.manifest_reference())?;
-        let listed = if request.keep_attachments {
-            Vec::new()
-        } else {
-            registry.children(&digest)?
+        let name = reference.repository_name();
+        let index = match opened.iter().position(|(open, _)| *open == name) {
+            Some(index) => index,
+            None => {
+                let registry = open_registry(&client, reference, &request.api, observer)?;
+                opened.push((name, registry));
+                opened.len() - 1
+            }
         };
-        repository.delete_found_manifest(&digest)?;
-        observer.event(Event::ManifestDeleted(DeletedManifest {
-            reference: Some(reference.to_string()),
-            ..DeletedManifest::of(digest.clone())
-        }));
-        if !request.keep_attachments {
-            delete_attachments(&registry, reference, &digest, &listed, observer)?;
-        }
+        delete_one(opened[index].1.as_ref(), reference, request, observer)?;
+    }
+    Ok(())
+}
+
+/// Deletes what `reference` names, pinned first, so the attachments looked
+/// up are those of what is deleted even if the tag moves meanwhile.
+fn delete_one(
+    registry: &dyn ImageRegistry,
+    reference: &Reference,
+    request: &DeleteRequest,
+    observer: &dyn Observer,
+) -> Result<(), RepositoryError> {
+    let digest = registry
+        .tag_digest(&reference.manifest_reference())?
+        .ok_or_else(|| RepositoryError::NoSuchManifest {
+            reference: reference.to_string(),
+        })?;
+    let listed = if request.keep_attachments {
+        Vec::new()
+    } else {
+        registry.children(&digest)?
+    };
+    registry.delete_manifest(&digest)?;
+    observer.event(Event::ManifestDeleted(DeletedManifest {
+        reference: Some(reference.to_string()),
+        ..DeletedManifest::of(digest.clone())
+    }));
+    if !request.keep_attachments {
+        delete_attachments(registry, reference, &digest, &listed, observer)?;
     }
     Ok(())
 }
 
 /// Deletes the tagged attachments and referrers of the deleted `digest`.
 fn delete_attachments(
-    registry: &Distribution,
+    registry: &dyn ImageRegistry,
     reference: &Reference,
     digest: &Digest,
     listed: &[Digest],
@@ -274,16 +337,17 @@ pub fn prune(
 ) -> Result<PruneOutcome, RepositoryError> {
     let name = request.repository.repository_name();
     let client = client(&request.registry)?;
-    let registry = Distribution::new(client.repository(&request.repository, Access::DELETE));
+    let registry = open_registry(&client, &request.repository, &request.api, observer)?;
+    let registry = registry.as_ref();
     let listed = registry.tags()?;
-    let facts = retention::gather(&registry, &listed, &request.policy).map_err(|source| {
+    let facts = retention::gather(registry, &listed, &request.policy).map_err(|source| {
         RepositoryError::Retention {
             context: format!("reading the tags of {name}"),
             source: Box::new(source),
         }
     })?;
     let mut plan = retention::plan(&facts, &request.policy);
-    retention::add_api_referrers(&registry, &facts, &mut plan).map_err(|source| {
+    retention::add_api_referrers(registry, &facts, &mut plan).map_err(|source| {
         RepositoryError::Retention {
             context: format!("asking {name} for the referrers of what would go"),
             source: Box::new(source),

@@ -43,7 +43,8 @@ pub trait ImageRegistry: Sync {
     /// Every tag of the repository.
     fn tags(&self) -> Result<Vec<String>, RetentionError>;
 
-    /// The manifest `tag` points at now; `None` when the tag is gone.
+    /// The manifest `tag` points at now; `None` when the tag is gone. A
+    /// digest (`sha256:…`) names itself: `None` when the registry lacks it.
     fn tag_digest(&self, tag: &str) -> Result<Option<Digest>, RetentionError>;
 
     /// The manifests the one with `digest` lists (an index's platforms and
