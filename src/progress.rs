@@ -192,6 +192,9 @@ pub struct DeletedManifest {
     pub attached_to: Option<Digest>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub referrer_of: Option<Digest>,
+    /// A platform or attestation manifest of this deleted index.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub child_of: Option<Digest>,
 }
 
 impl DeletedManifest {
@@ -203,6 +206,7 @@ impl DeletedManifest {
             tags: None,
             attached_to: None,
             referrer_of: None,
+            child_of: None,
         }
     }
 }

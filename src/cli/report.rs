@@ -398,6 +398,11 @@ fn result_line(event: &Event) -> Option<String> {
         Event::ManifestDeleted(deleted) => Some(deleted_line("deleted", deleted)),
         Event::WouldDelete(deleted) => Some(deleted_line("would delete", deleted)),
         Event::ReferrerGone(DeletedManifest {
+            digest,
+            child_of: Some(parent),
+            ..
+        }) => Some(format!("{digest}, listed by {parent}, was gone already")),
+        Event::ReferrerGone(DeletedManifest {
             reference: Some(reference),
             referrer_of: Some(subject),
             ..
@@ -423,6 +428,10 @@ fn result_line(event: &Event) -> Option<String> {
 /// `hoist prune` by digest and the tags that went with it.
 fn deleted_line(verb: &str, deleted: &DeletedManifest) -> String {
     let digest = &deleted.digest;
+    if let Some(parent) = &deleted.child_of {
+        let shown = deleted.reference.as_deref().unwrap_or(digest.as_ref());
+        return format!("{verb} {shown}, listed by {parent}");
+    }
     match (
         &deleted.reference,
         &deleted.attached_to,

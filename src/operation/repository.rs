@@ -122,8 +122,12 @@ pub struct PruneRequest {
 
 /// What a prune deleted (or would have).
 pub struct PruneOutcome {
-    /// Manifests deleted, referrers included (not those already gone).
+    /// Manifests deleted, referrers included (not those already gone), but
+    /// not what deleted indexes listed.
     pub manifests: usize,
+    /// Platform and attestation manifests deleted because an index that
+    /// went listed them.
+    pub listed: usize,
     /// Tags that went with them.
     pub tags: usize,
     /// Matching tags that stay.
@@ -308,6 +312,20 @@ fn delete_attachments(
             ..DeletedManifest::of(attachment)
         }));
     }
+    for (child, parent) in attachments.children {
+        if !registry.deletes_untagged() {
+            break;
+        }
+        let shown = Some(reference.with_digest(child.clone()).to_string());
+        if registry.delete_manifest_if_present(&child)? {
+            observer.event(Event::ManifestDeleted(DeletedManifest {
+                reference: shown,
+                attached_to: Some(digest.clone()),
+                child_of: Some(parent),
+                ..DeletedManifest::of(child)
+            }));
+        }
+    }
     for (referrer, subject) in attachments.referrers {
         let shown = Some(reference.with_digest(referrer.clone()).to_string());
         let found = registry.delete_manifest_if_present(&referrer)?;
@@ -326,33 +344,19 @@ fn delete_attachments(
     Ok(())
 }
 
-/// Applies `request.policy` to the repository's tags: reports
+/// Applies `request.policy` to the repository's builds: reports
 /// [`Event::TagKept`] for each matching tag that stays, then deletes (or,
-/// in a dry run, names) each manifest that goes and, after them, their
-/// referrers, so a failed delete never leaves an image without its
-/// attestations.
+/// in a dry run, names) each manifest that goes, then what those listed,
+/// then their referrers, so a failed delete never leaves an image without
+/// its platforms or attestations.
 pub fn prune(
     request: &PruneRequest,
     observer: &dyn Observer,
 ) -> Result<PruneOutcome, RepositoryError> {
-    let name = request.repository.repository_name();
     let client = client(&request.registry)?;
     let registry = open_registry(&client, &request.repository, &request.api, observer)?;
     let registry = registry.as_ref();
-    let listed = registry.tags()?;
-    let facts = retention::gather(registry, &listed, &request.policy).map_err(|source| {
-        RepositoryError::Retention {
-            context: format!("reading the tags of {name}"),
-            source: Box::new(source),
-        }
-    })?;
-    let mut plan = retention::plan(&facts, &request.policy);
-    retention::add_api_referrers(registry, &facts, &mut plan).map_err(|source| {
-        RepositoryError::Retention {
-            context: format!("asking {name} for the referrers of what would go"),
-            source: Box::new(source),
-        }
-    })?;
+    let plan = plan_prune(registry, request, observer)?;
     for (tag, why) in &plan.kept {
         observer.event(Event::TagKept {
             tag: tag.clone(),
@@ -376,24 +380,98 @@ pub fn prune(
         });
     }
     let mut gone_already = 0;
-    for (referrer, subject) in &plan.referrers {
-        let deleted = DeletedManifest {
+    let mut listed_gone = 0;
+    let untagged = plan
+        .children
+        .iter()
+        .map(|(child, parent)| DeletedManifest {
             tags: Some(Vec::new()),
-            referrer_of: Some(subject.clone()),
-            ..DeletedManifest::of(referrer.clone())
-        };
-        if !request.dry_run && !registry.delete_manifest_if_present(referrer)? {
+            child_of: Some(parent.clone()),
+            ..DeletedManifest::of(child.clone())
+        })
+        .chain(
+            plan.referrers
+                .iter()
+                .map(|(referrer, subject)| DeletedManifest {
+                    tags: Some(Vec::new()),
+                    referrer_of: Some(subject.clone()),
+                    ..DeletedManifest::of(referrer.clone())
+                }),
+        );
+    for deleted in untagged {
+        if !request.dry_run && !registry.delete_manifest_if_present(&deleted.digest)? {
+            if deleted.child_of.is_some() {
+                listed_gone += 1;
+            } else {
+                gone_already += 1;
+            }
             observer.event(Event::ReferrerGone(deleted));
-            gone_already += 1;
             continue;
         }
         report(deleted);
     }
     Ok(PruneOutcome {
         manifests: plan.delete.len() + plan.referrers.len() - gone_already,
+        listed: plan.children.len() - listed_gone,
         tags: plan.delete.iter().map(|(_, tags)| tags.len()).sum(),
         kept: plan.kept.len(),
     })
+}
+
+/// What a prune deletes: the policy over every tag (and, with
+/// `--untagged`, every untagged top-level image the API lists), with what
+/// the builds that go list and the referrers the registry's API lists.
+/// Where the API cannot delete untagged manifests (Docker Hub), what the
+/// builds list stays, and a warning says so.
+fn plan_prune(
+    registry: &dyn ImageRegistry,
+    request: &PruneRequest,
+    observer: &dyn Observer,
+) -> Result<retention::PrunePlan, RepositoryError> {
+    let name = request.repository.repository_name();
+    let listed = registry.tags()?;
+    let retention_error = |context: String| {
+        move |source| RepositoryError::Retention {
+            context,
+            source: Box::new(source),
+        }
+    };
+    let facts = retention::gather(registry, &listed, &request.policy)
+        .map_err(retention_error(format!("reading the tags of {name}")))?;
+    let untagged = if request.policy.untagged {
+        let found = retention::gather_untagged(registry, &facts).map_err(retention_error(
+            format!("listing the untagged images of {name}"),
+        ))?;
+        found.unwrap_or_else(|| {
+            observer.event(Event::Warning {
+                message: format!(
+                    "{name}: this registry's API cannot list images without a tag, \
+                     so --untagged deletes nothing here"
+                ),
+            });
+            Vec::new()
+        })
+    } else {
+        Vec::new()
+    };
+    let mut plan = retention::plan(&facts, &untagged, &request.policy);
+    if !registry.deletes_untagged() {
+        if !plan.children.is_empty() {
+            observer.event(Event::Warning {
+                message: format!(
+                    "{name}: this registry's API deletes tags only: the {} platform and \
+                     attestation manifests the deleted images list stay, untagged",
+                    plan.children.len()
+                ),
+            });
+        }
+        plan.children.clear();
+        return Ok(plan);
+    }
+    retention::add_api_referrers(registry, &facts, &mut plan).map_err(retention_error(format!(
+        "asking {name} for the referrers of what would go"
+    )))?;
+    Ok(plan)
 }
 
 /// Why a matching tag stays, as a person reads it.
