@@ -33,6 +33,7 @@ mod layer_tar;
 mod properties;
 mod registry_concurrency;
 mod registry_faults;
+mod registry_hosted;
 mod registry_hostile;
 mod registry_login;
 mod registry_push;

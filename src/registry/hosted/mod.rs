@@ -7,8 +7,13 @@
 //! deletes tags through Hub's API; ECR deletes through `BatchDeleteImage`.
 //! Manifests themselves are still read over the distribution API.
 
-use super::retention::{Distribution, ImageRegistry};
-use super::{Access, Reference, RegistryClient, RegistryError};
+pub mod github;
+mod http;
+
+pub use http::ApiError;
+
+use super::retention::{Distribution, ImageRegistry, RetentionError};
+use super::{Access, Reference, RegistryClient};
 use std::fmt;
 use std::str::FromStr;
 
@@ -164,38 +169,28 @@ impl ApiChoice {
     }
 }
 
-/// Opening a repository through its API failed.
-#[derive(Debug, thiserror::Error)]
-pub enum HostedError {
-    #[error(transparent)]
-    Registry(#[from] RegistryError),
-    #[error(
-        "{repository}: cleaning up through {api} is not built into this hoist; \
-         pass --registry-api distribution if the registry accepts the distribution API's DELETE"
-    )]
-    NotAvailable {
-        repository: String,
-        api: RegistryApi,
-    },
-}
-
 /// A repository opened for listing and deleting through `api`.
 pub fn open(
     client: &RegistryClient,
     reference: &Reference,
     api: RegistryApi,
-    _environment: &ApiEnvironment,
-) -> Result<Box<dyn ImageRegistry>, HostedError> {
-    let repository = client.repository(reference, Access::DELETE);
+    environment: &ApiEnvironment,
+) -> Result<Box<dyn ImageRegistry>, RetentionError> {
     match api {
-        RegistryApi::Distribution => Ok(Box::new(Distribution::new(repository))),
+        RegistryApi::Distribution => Ok(Box::new(Distribution::new(
+            client.repository(reference, Access::DELETE),
+        ))),
+        RegistryApi::GitHub => Ok(Box::new(github::GitHub::open(
+            client,
+            reference,
+            environment,
+        )?)),
         // Each provider's client plugs in here.
-        RegistryApi::GitHub | RegistryApi::DockerHub | RegistryApi::Ecr => {
-            Err(HostedError::NotAvailable {
-                repository: reference.repository_name(),
-                api,
-            })
+        RegistryApi::DockerHub | RegistryApi::Ecr => Err(ApiError::NotAvailable {
+            repository: reference.repository_name(),
+            api,
         }
+        .into()),
     }
 }
 
