@@ -7,6 +7,7 @@
 //! deletes tags through Hub's API; ECR deletes through `BatchDeleteImage`.
 //! Manifests themselves are still read over the distribution API.
 
+pub mod dockerhub;
 pub mod github;
 mod http;
 
@@ -185,8 +186,13 @@ pub fn open(
             reference,
             environment,
         )?)),
-        // Each provider's client plugs in here.
-        RegistryApi::DockerHub | RegistryApi::Ecr => Err(ApiError::NotAvailable {
+        RegistryApi::DockerHub => Ok(Box::new(dockerhub::DockerHub::open(
+            client,
+            reference,
+            environment,
+        )?)),
+        // The ECR client plugs in here.
+        RegistryApi::Ecr => Err(ApiError::NotAvailable {
             repository: reference.repository_name(),
             api,
         }
