@@ -14,7 +14,7 @@ mod http;
 pub use http::ApiError;
 
 use super::retention::{Distribution, ImageRegistry, RetentionError};
-use super::{Access, Reference, RegistryClient};
+use super::{Access, GivenCredentials, Reference, RegistryClient};
 use std::fmt;
 use std::str::FromStr;
 
@@ -152,6 +152,33 @@ impl fmt::Debug for ApiEnvironment {
     }
 }
 
+/// In GitHub Actions (`GITHUB_ACTIONS=true`), the workflow's
+/// `GITHUB_TOKEN` as the credentials for `ghcr.io` (user `GITHUB_ACTOR`),
+/// when neither `--creds` (`given`) nor a stored login has one: what
+/// `docker/login-action` would otherwise be needed for. `variable` reads
+/// the environment; `stored` says whether a login for `ghcr.io` is stored.
+pub fn actions_ghcr_credentials(
+    variable: impl Fn(&str) -> Option<String>,
+    given: &[GivenCredentials],
+    stored: impl FnOnce() -> bool,
+) -> Option<GivenCredentials> {
+    if variable("GITHUB_ACTIONS").as_deref() != Some("true") {
+        return None;
+    }
+    let token = variable("GITHUB_TOKEN").filter(|token| !token.is_empty())?;
+    let named = given
+        .iter()
+        .any(|credentials| credentials.registry.as_deref() == Some(GHCR));
+    if named || stored() {
+        return None;
+    }
+    let actor = variable("GITHUB_ACTOR").unwrap_or_else(|| "github-actions".to_string());
+    Some(GivenCredentials::for_registry(GHCR, &actor, &token))
+}
+
+/// GitHub's container registry.
+pub const GHCR: &str = "ghcr.io";
+
 /// Which API to use: `api` as asked (`--registry-api`), else the one the
 /// registry's host implies.
 #[derive(Clone, Debug, Default)]
@@ -239,6 +266,28 @@ mod tests {
             assert_eq!(api.name().parse::<RegistryApi>().unwrap(), api);
         }
         assert!("gitlab".parse::<RegistryApi>().is_err());
+    }
+
+    #[test]
+    fn in_actions_the_workflow_token_logs_in_to_ghcr_unless_another_does() {
+        let environment = |actions: &'static str| {
+            move |name: &str| match name {
+                "GITHUB_ACTIONS" => Some(actions.to_string()),
+                "GITHUB_TOKEN" => Some("ghs_workflow".to_string()),
+                "GITHUB_ACTOR" => Some("octocat".to_string()),
+                _ => None,
+            }
+        };
+        let used = actions_ghcr_credentials(environment("true"), &[], || false).unwrap();
+        assert_eq!(used.registry.as_deref(), Some(GHCR));
+        assert_eq!(
+            (used.username.as_str(), used.password.as_str()),
+            ("octocat", "ghs_workflow")
+        );
+        assert!(actions_ghcr_credentials(environment("false"), &[], || false).is_none());
+        assert!(actions_ghcr_credentials(environment("true"), &[], || true).is_none());
+        let given = [GivenCredentials::for_registry(GHCR, "bot", "pat")];
+        assert!(actions_ghcr_credentials(environment("true"), &given, || false).is_none());
     }
 
     #[test]
