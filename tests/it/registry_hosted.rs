@@ -412,3 +412,97 @@ fn dockerhub_delete_on_pr_close_takes_the_signature_tag_along() {
         "personal access token",
     ]);
 }
+
+/// Builds `content` for `platforms` with SBOM attestation manifests in the
+/// index (as BuildKit stores them), pushes it as `repository:tag` and
+/// returns the index digest.
+fn push_attested(repository: &str, tag: &str, platforms: &str, content: &str) -> String {
+    let project = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(project.path().join("app")).unwrap();
+    std::fs::write(project.path().join("app/content.txt"), content).unwrap();
+    std::fs::write(
+        project.path().join("hoist.toml"),
+        format!(
+            "[[image]]\nname = \"app\"\nsource-date-epoch = 1000\nplatforms = [{platforms}]\n\
+             [[image.layer]]\nsource = \"app\"\ntarget = \"/app\"\n"
+        ),
+    )
+    .unwrap();
+    hoist(["build", "-q", "--no-cache", "--sbom", "-o"])
+        .arg(format!("docker://{repository}:{tag}"))
+        .current_dir(project.path())
+        .run()
+        .success()
+        .last_line_digest()
+}
+
+#[test]
+fn distribution_prunes_whole_builds_and_the_plan_is_what_goes() {
+    let registry = TestRegistry::start();
+    let repository = format!("{}/acme/app", registry.host());
+    let keys = signing_keys();
+    // An old multi-platform build with attestations and a signature, and
+    // a newer rebuild of the same files for one platform: they share
+    // linux/amd64. Each carries three tags.
+    let old = push_attested(
+        &repository,
+        "sha-1",
+        "\"linux/amd64\", \"linux/arm64\"",
+        "same\n",
+    );
+    sign_reference(&format!("{repository}:sha-1"), &keys);
+    let new = push_attested(&repository, "sha-2", "\"linux/amd64\"", "same\n");
+    for (number, _) in [(1, &old), (2, &new)] {
+        hoist(["tag", "-q", &format!("{repository}:sha-{number}")])
+            .args([format!("main-{number}"), format!("run-{number}")])
+            .run()
+            .success();
+    }
+    let kept_children = listed(&format!("{repository}@{new}"));
+    let old_children = listed(&format!("{repository}@{old}"));
+    let prune = [
+        "prune",
+        "--json",
+        "--match",
+        "sha-*",
+        "--match",
+        "main-*",
+        "--match",
+        "run-*",
+        "--keep",
+        "1",
+        &repository,
+    ];
+    let mut dry = prune.to_vec();
+    dry.push("--dry-run");
+    let planned = hoist(&dry).run().success();
+    assert!(
+        planned.stdout.contains("\"dated_by\":\"created\""),
+        "{}",
+        planned.stdout
+    );
+    let would = event_digests(&planned, "would-delete");
+    let pruned = hoist(prune).run().success();
+    assert_eq!(
+        event_digests(&pruned, "deleted"),
+        would,
+        "the plan is what goes"
+    );
+
+    assert!(would.contains(&old), "{}", planned.stdout);
+    for child in &old_children {
+        let shared = kept_children.contains(child);
+        assert_eq!(
+            is_gone(&format!("{repository}@{child}")),
+            !shared,
+            "{child}"
+        );
+    }
+    for child in &kept_children {
+        assert!(
+            !is_gone(&format!("{repository}@{child}")),
+            "{child} of the kept build"
+        );
+    }
+    assert_eq!(skopeo_tags(&repository), ["main-2", "run-2", "sha-2"]);
+}
