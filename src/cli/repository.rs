@@ -13,6 +13,7 @@ use hoist::operation::repository::{
     self as repository_operation, DeleteRequest, DigestRequest, ListRequest, PruneRequest,
     TagRequest, digests, list_tags,
 };
+use hoist::registry::hosted::{ApiChoice, ApiEnvironment, RegistryApi};
 use hoist::registry::retention::PrunePolicy;
 use hoist::registry::{ClientOptions, Reference};
 
@@ -69,6 +70,8 @@ pub struct DeleteArguments {
     #[arg(long)]
     keep_attachments: bool,
     #[command(flatten)]
+    api: ApiArguments,
+    #[command(flatten)]
     output: OutputArguments,
     #[command(flatten)]
     registry: RegistryArguments,
@@ -80,21 +83,54 @@ pub struct PruneArguments {
     repository: String,
     /// Tags that may go (`pr-*`, `sha-*`). Repeatable; tags matching none
     /// are never touched.
-    #[arg(long = "match", value_name = "GLOB", required = true)]
+    #[arg(
+        long = "match",
+        value_name = "GLOB",
+        required_unless_present = "untagged"
+    )]
     patterns: Vec<String>,
-    /// Keep the newest N matching tags, by when their images were created.
+    /// Keep the newest N builds that matching tags point at (a build with
+    /// several tags counts once), by push time where the registry records
+    /// it (GHCR, Docker Hub, ECR), else by when the image was created.
     #[arg(long, value_name = "N")]
     keep: Option<usize>,
-    /// Let go only of images created longer ago than this: 12h, 30d, 8w.
+    /// Let go only of images pushed (or created) longer ago than this: 12h,
+    /// 30d, 8w.
     #[arg(long, value_name = "AGE")]
     older_than: Option<String>,
+    /// Delete top-level images without a tag too (with --older-than, those
+    /// older than that), where the registry's API can list them (GHCR).
+    #[arg(long)]
+    untagged: bool,
     /// Print what would be deleted, and delete nothing.
     #[arg(long)]
     dry_run: bool,
     #[command(flatten)]
+    api: ApiArguments,
+    #[command(flatten)]
     output: OutputArguments,
     #[command(flatten)]
     registry: RegistryArguments,
+}
+
+#[derive(Debug, clap::Args)]
+struct ApiArguments {
+    /// The API to list and delete through: github (GHCR), dockerhub, ecr or
+    /// distribution. By default the registry's host decides (ghcr.io,
+    /// docker.io, *.dkr.ecr.*.amazonaws.com, else distribution). The API
+    /// base URLs come from GITHUB_API_URL (default https://api.github.com)
+    /// and HOIST_DOCKERHUB_API_URL (default https://hub.docker.com).
+    #[arg(long = "registry-api", value_name = "API")]
+    registry_api: Option<RegistryApi>,
+}
+
+impl ApiArguments {
+    fn choice(&self) -> ApiChoice {
+        ApiChoice {
+            api: self.registry_api,
+            environment: ApiEnvironment::from_process(),
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -251,7 +287,7 @@ pub fn tag(arguments: TagArguments) -> anyhow::Result<()> {
 pub fn prune(arguments: PruneArguments) -> anyhow::Result<()> {
     let reporter = arguments.output.reporter();
     let repository = repository(&arguments.repository, "prune")?;
-    if arguments.keep.is_none() && arguments.older_than.is_none() {
+    if arguments.keep.is_none() && arguments.older_than.is_none() && !arguments.untagged {
         bail!("say which matching tags stay: --keep N (the newest N), --older-than AGE, or both");
     }
     let created_before = match &arguments.older_than {
@@ -269,8 +305,10 @@ pub fn prune(arguments: PruneArguments) -> anyhow::Result<()> {
             patterns: glob_set(&arguments.patterns)?,
             keep: arguments.keep,
             created_before,
+            untagged: arguments.untagged,
         },
         dry_run: arguments.dry_run,
+        api: arguments.api.choice(),
         registry: client_options(&arguments.registry, std::slice::from_ref(&repository))?,
         repository,
     };
@@ -280,8 +318,12 @@ pub fn prune(arguments: PruneArguments) -> anyhow::Result<()> {
     } else {
         "deleted"
     };
+    let listed = match outcome.listed {
+        0 => String::new(),
+        count => format!("; with them the {count} platform and attestation manifests they listed"),
+    };
     reporter.line(&format!(
-        "{}: {verb} {} manifests ({} tags), kept {} matching tags",
+        "{}: {verb} {} manifests ({} tags), kept {} matching tags{listed}",
         request.repository.repository_name(),
         outcome.manifests,
         outcome.tags,
@@ -308,6 +350,7 @@ pub fn delete(arguments: DeleteArguments) -> anyhow::Result<()> {
         registry: client_options(&arguments.registry, &references)?,
         references,
         keep_attachments: arguments.keep_attachments,
+        api: arguments.api.choice(),
     };
     repository_operation::delete(&request, &reporter)?;
     Ok(())

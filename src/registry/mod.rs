@@ -7,6 +7,7 @@
 mod client;
 pub mod credentials;
 mod error;
+pub mod hosted;
 pub mod layer_cache;
 mod options;
 mod pages;

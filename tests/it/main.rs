@@ -36,6 +36,7 @@ mod properties;
 mod registry_cache;
 mod registry_concurrency;
 mod registry_faults;
+mod registry_hosted;
 mod registry_hostile;
 mod registry_login;
 mod registry_push;

@@ -19,7 +19,7 @@ mod scheme;
 mod tls;
 
 pub(crate) use authentication::{CachedToken, HostAuth, TokenKey};
-pub(crate) use body::{MAXIMUM_MANIFEST, MAXIMUM_TAG_PAGE};
+pub(crate) use body::{MAXIMUM_MANIFEST, MAXIMUM_TAG_PAGE, read_at_most};
 pub(crate) use classify::transport_error;
 
 use super::credentials::Credential;
