@@ -103,7 +103,7 @@ pub(super) fn top_and_tags(
 ) -> Result<(Manifest, Vec<String>), RunError> {
     let top = match location {
         Location::DockerArchive { .. } => Manifest::Image(image.platforms[0].image.clone()),
-        _ => Manifest::Index(image.index.clone()),
+        _ => image.top(),
     };
     let mut tags: Vec<String> = match location {
         Location::Registry { .. } => destination_tag(location)?.into_iter().collect(),

@@ -169,7 +169,7 @@ impl Publishing<'_> {
                 })?,
         };
         let tags = push_tags_of(self.push_tags, &image.name).to_vec();
-        let top = Manifest::Index(image.index.clone());
+        let top = image.top();
         let mut metadata =
             ImageMetadata::from_manifest(&image.name, Some(repository), &top, &tags)?;
         metadata.status = if self.dry_run {
