@@ -764,3 +764,79 @@ fn uncached_layer_blobs_are_built_beside_the_layout_not_in_tmpdir() {
         .failure(1)
         .stderr_mentions(&["temporary directory for layer blobs", "missing"]);
 }
+
+/// `io.containerd.image.name` of each tag in a layout's `index.json`.
+fn containerd_names(layout: &Layout) -> Vec<(String, String)> {
+    layout.index_json()["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| {
+            let annotations = &entry["annotations"];
+            let text = |key: &str| annotations[key].as_str().unwrap_or_default().to_string();
+            (
+                text("org.opencontainers.image.ref.name"),
+                text("io.containerd.image.name"),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn layouts_name_each_tag_with_its_full_reference() {
+    let work = temp();
+    let spec_dir = work.path().join("spec");
+    copy_tree(&fixture("hello"), &spec_dir);
+    let build = |arguments: &[&str], out: &str| {
+        hoist(["build", "--platform", "linux/amd64"])
+            .args(arguments)
+            .arg("-o")
+            .arg(out)
+            .current_dir(&spec_dir)
+            .run()
+            .success();
+        Layout::open(spec_dir.join(out.split(':').nth(1).unwrap()))
+    };
+    // No repository in the spec: podman's name for a local image.
+    let untagged = build(&[], "oci:untagged");
+    assert_eq!(
+        containerd_names(&untagged),
+        [("hello".to_string(), "localhost/hello:latest".to_string())]
+    );
+    let spec = fs::read_to_string(spec_dir.join("hoist.toml")).unwrap();
+    fs::write(
+        spec_dir.join("hoist.toml"),
+        spec.replace(
+            "name = \"hello\"\n",
+            "name = \"hello\"\nrepository = \"ghcr.io/acme/hello\"\n",
+        ),
+    )
+    .unwrap();
+    let tagged = build(&["--tag", "extra"], "oci:tagged:v1");
+    assert_eq!(
+        containerd_names(&tagged),
+        [
+            ("v1".to_string(), "ghcr.io/acme/hello:v1".to_string()),
+            ("extra".to_string(), "ghcr.io/acme/hello:extra".to_string()),
+        ]
+    );
+    // A tag that is a full reference already names itself; skopeo finds
+    // the image by it.
+    let full = build(&[], "oci:full:registry.example/acme/hello:2.0");
+    assert_eq!(
+        containerd_names(&full),
+        [(
+            "registry.example/acme/hello:2.0".to_string(),
+            "registry.example/acme/hello:2.0".to_string()
+        )]
+    );
+    common::run(
+        Command::new("skopeo")
+            .args([
+                "inspect",
+                "--raw",
+                "oci:full:registry.example/acme/hello:2.0",
+            ])
+            .current_dir(&spec_dir),
+    );
+}
