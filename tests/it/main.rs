@@ -30,6 +30,7 @@ mod layer_output;
 mod layer_rootfs;
 mod layer_support;
 mod layer_tar;
+mod loaders;
 mod properties;
 mod registry_concurrency;
 mod registry_faults;
