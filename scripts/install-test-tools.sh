@@ -35,6 +35,12 @@ declare -A packages=(
     [objcopy]=binutils
     [pip3]=python3-pip
     [unzip]=unzip
+    # The loaders tests/it/loaders.rs puts images into, and the static
+    # shell its image runs.
+    [podman]=podman
+    [containerd]=containerd
+    [ctr]=containerd
+    [busybox]=busybox-static
 )
 # Packages with no command to look for: the schema validator's library,
 # the C library headers zstd-sys compiles against, the mirror's keyring,

@@ -64,6 +64,8 @@ struct Component {
     #[serde(skip_serializing_if = "Option::is_none")]
     description: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    cpe: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     purl: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     licenses: Vec<LicenseChoice>,
@@ -249,6 +251,7 @@ fn component(package: &Package) -> Component {
         name: package.name.clone(),
         version: (!package.version.is_empty()).then(|| package.version.clone()),
         description: None,
+        cpe: super::catalog::cpe(package),
         purl: Some(package.purl.clone()),
         licenses,
         properties,

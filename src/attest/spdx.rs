@@ -176,7 +176,9 @@ pub fn spdx_json(
                 _ => "LIBRARY",
             }),
             checksums: Vec::new(),
-            external_refs: vec![purl_ref(package.purl.clone())],
+            external_refs: std::iter::once(purl_ref(package.purl.clone()))
+                .chain(super::catalog::cpe(package).map(cpe_ref))
+                .collect(),
         });
         relationships.push(contains(&image_id, id));
     }
@@ -220,6 +222,15 @@ fn incomplete_comment(inventory: &Inventory) -> String {
         skipped.len(),
         skipped.join("; ")
     )
+}
+
+/// A CPE as SPDX 2.3 names one: a security reference of type `cpe23Type`.
+fn cpe_ref(locator: String) -> ExternalRef {
+    ExternalRef {
+        reference_category: "SECURITY",
+        reference_type: "cpe23Type",
+        reference_locator: locator,
+    }
 }
 
 fn purl_ref(locator: String) -> ExternalRef {

@@ -70,6 +70,20 @@ pub struct BuiltImage {
     pub layers: Vec<ObtainedLayer>,
 }
 
+impl BuiltImage {
+    /// What every output of this image holds at the top: the platform
+    /// manifest itself when the index would list nothing else (one platform,
+    /// no attestations in the index), as ko and crane push it, so tools that
+    /// read only a manifest (syft's `oci-dir:`) read it and every output
+    /// names the same digest; the index otherwise.
+    pub fn top(&self) -> Manifest {
+        match (self.platforms.as_slice(), self.index.children.as_slice()) {
+            ([platform], [_]) => Manifest::Image(platform.image.clone()),
+            _ => Manifest::Index(self.index.clone()),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     #[error("image `{image}`: reading base image {base}")]

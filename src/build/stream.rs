@@ -317,6 +317,10 @@ impl crate::image::Sink for StreamedSink<'_> {
         self.inner.put_manifest(manifest, role)
     }
 
+    fn name_tags(&self, names: &[(String, String)]) {
+        self.inner.name_tags(names);
+    }
+
     fn finish(&self) -> Result<(), crate::image::SinkError> {
         self.inner.finish()
     }

@@ -48,6 +48,12 @@ pub trait Sink: Send + Sync {
         rayon::current_num_threads()
     }
 
+    /// The full reference each tag of the top manifest stands for, as
+    /// (tag, `REPOSITORY:TAG`), told before `publish`: a layout records it
+    /// beside the tag (`io.containerd.image.name`), so `ctr images import`
+    /// names the image; other sinks have nowhere to put it.
+    fn name_tags(&self, _names: &[(String, String)]) {}
+
     /// True when the top manifest's tags may be stored side by side because
     /// nothing the sink writes shows their order (a registry). A layout
     /// lists them in `index.json` in the order given.

@@ -23,6 +23,9 @@ use tempfile::TempDir;
 
 /// The annotation an OCI layout's `index.json` names its images by.
 pub const REF_NAME: &str = oci_spec::image::ANNOTATION_REF_NAME;
+/// The annotation containerd names an imported image by (BuildKit writes it
+/// too); outside every digest, since `index.json` is not hashed.
+pub const CONTAINERD_NAME: &str = "io.containerd.image.name";
 
 const LAYOUT_FILE: &str = "oci-layout";
 const INDEX_FILE: &str = "index.json";
@@ -55,6 +58,8 @@ struct State {
     /// Blobs the layout already had, which this publish's manifests use.
     relied_upon: HashSet<Digest>,
     tops: Vec<(Descriptor, Option<String>)>,
+    /// The full reference of each tag, where the caller told one.
+    full_names: HashMap<String, String>,
     finished: bool,
 }
 
@@ -101,6 +106,7 @@ impl LayoutSink {
                 staged: HashMap::new(),
                 relied_upon: HashSet::new(),
                 tops: Vec::new(),
+                full_names: HashMap::new(),
                 finished: false,
             }),
         })
@@ -162,7 +168,10 @@ impl LayoutSink {
         let entries: Vec<Value> = state
             .tops
             .iter()
-            .map(|(descriptor, tag)| index_entry(descriptor, tag.as_deref()))
+            .map(|(descriptor, tag)| {
+                let full_name = tag.as_ref().and_then(|tag| state.full_names.get(tag));
+                index_entry(descriptor, tag.as_deref(), full_name.map(String::as_str))
+            })
             .collect();
         match self.mode {
             Mode::Create => {
@@ -263,7 +272,7 @@ fn artifact_type(manifest: &[u8]) -> Option<String> {
     Some(parsed.get("artifactType")?.as_str()?.to_string())
 }
 
-fn index_entry(descriptor: &Descriptor, tag: Option<&str>) -> Value {
+fn index_entry(descriptor: &Descriptor, tag: Option<&str>, full_name: Option<&str>) -> Value {
     let mut entry = json!({
         "mediaType": descriptor.media_type().to_string(),
         "digest": descriptor.digest().to_string(),
@@ -272,8 +281,12 @@ fn index_entry(descriptor: &Descriptor, tag: Option<&str>) -> Value {
     if let Some(artifact_type) = descriptor.artifact_type() {
         entry["artifactType"] = json!(artifact_type.to_string());
     }
-    if let Some(tag) = tag {
-        entry["annotations"] = json!({ REF_NAME: tag });
+    match (tag, full_name) {
+        (Some(tag), Some(full_name)) => {
+            entry["annotations"] = json!({ REF_NAME: tag, CONTAINERD_NAME: full_name });
+        }
+        (Some(tag), None) => entry["annotations"] = json!({ REF_NAME: tag }),
+        (None, _) => {}
     }
     entry
 }
@@ -474,6 +487,10 @@ impl Sink for LayoutSink {
                 .push((descriptor, tag.map(str::to_string)));
         }
         Ok(())
+    }
+
+    fn name_tags(&self, names: &[(String, String)]) {
+        self.state().full_names.extend(names.iter().cloned());
     }
 
     fn finish(&self) -> Result<(), SinkError> {

@@ -76,6 +76,10 @@ impl Sink for OciArchiveSink {
         self.layout.put_manifest(manifest, role)
     }
 
+    fn name_tags(&self, names: &[(String, String)]) {
+        self.layout.name_tags(names);
+    }
+
     fn finish(&self) -> Result<(), SinkError> {
         self.layout.finish()?;
         let result = self.write_archive();

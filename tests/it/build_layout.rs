@@ -491,8 +491,68 @@ fn platform_flag_selects_platforms() {
     assert_eq!(platforms.len(), 1, "{platforms:?}");
     assert!(platforms[0].starts_with("linux/arm64"), "{platforms:?}");
     assert_eq!(output.image_lines().len(), 1);
-    // Still an index on top, even for one platform.
-    assert_eq!(layout.tagged("hello")["mediaType"], MEDIA_INDEX);
+    // One platform and nothing else in the index: the manifest is the top.
+    assert_eq!(layout.tagged("hello")["mediaType"], MEDIA_MANIFEST);
+}
+
+/// The kind of manifest each output of one build holds at the top, and
+/// the digest the build printed last.
+fn built_top(work: &Path, arguments: &[&str], name: &str) -> (String, String) {
+    let out = work.join(name);
+    let output = hoist(["build", "-f"])
+        .arg(fixture("hello/hoist.toml"))
+        .args(arguments)
+        .arg("-o")
+        .arg(format!("oci:{}", out.display()))
+        .arg("-o")
+        .arg(format!("oci-archive:{}.tar", out.display()))
+        .current_dir(work)
+        .run()
+        .success();
+    let layout = Layout::open(&out);
+    let top = layout.tagged("hello");
+    let digest = output.last_line_digest();
+    assert_eq!(top["digest"], digest.as_str(), "{arguments:?}");
+    let unpacked = work.join(format!("{name}-unpacked"));
+    fs::create_dir(&unpacked).unwrap();
+    common::run(
+        Command::new("tar")
+            .arg("-xf")
+            .arg(format!("{}.tar", out.display()))
+            .arg("-C")
+            .arg(&unpacked),
+    );
+    let archived = Layout::open(&unpacked).tagged("hello");
+    assert_eq!(archived["digest"], digest.as_str(), "{arguments:?}");
+    (top["mediaType"].as_str().unwrap().to_string(), digest)
+}
+
+#[test]
+fn the_top_follows_what_is_built() {
+    let work = temp();
+    let one = ["--platform", "linux/arm64"];
+    let (kind, single) = built_top(work.path(), &one, "one");
+    assert_eq!(kind, MEDIA_MANIFEST);
+    // Attestations stored in the index make one, for one platform too.
+    let (kind, _) = built_top(work.path(), &[one[0], one[1], "--sbom"], "attested");
+    assert_eq!(kind, MEDIA_INDEX);
+    // Attached as referrers they leave the manifest at the top (a layout
+    // only: archives hold no referrers).
+    let out = work.path().join("referred");
+    let output = hoist(["build", "--sbom", "--attach", "referrers", "-f"])
+        .arg(fixture("hello/hoist.toml"))
+        .args(one)
+        .arg("-o")
+        .arg(format!("oci:{}", out.display()))
+        .run()
+        .success();
+    assert_eq!(output.last_line_digest(), single);
+    assert_eq!(
+        Layout::open(&out).tagged("hello")["mediaType"],
+        MEDIA_MANIFEST
+    );
+    let (kind, _) = built_top(work.path(), &[], "every");
+    assert_eq!(kind, MEDIA_INDEX, "several platforms");
 }
 
 #[test]
@@ -703,4 +763,80 @@ fn uncached_layer_blobs_are_built_beside_the_layout_not_in_tmpdir() {
         .run()
         .failure(1)
         .stderr_mentions(&["temporary directory for layer blobs", "missing"]);
+}
+
+/// `io.containerd.image.name` of each tag in a layout's `index.json`.
+fn containerd_names(layout: &Layout) -> Vec<(String, String)> {
+    layout.index_json()["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| {
+            let annotations = &entry["annotations"];
+            let text = |key: &str| annotations[key].as_str().unwrap_or_default().to_string();
+            (
+                text("org.opencontainers.image.ref.name"),
+                text("io.containerd.image.name"),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn layouts_name_each_tag_with_its_full_reference() {
+    let work = temp();
+    let spec_dir = work.path().join("spec");
+    copy_tree(&fixture("hello"), &spec_dir);
+    let build = |arguments: &[&str], out: &str| {
+        hoist(["build", "--platform", "linux/amd64"])
+            .args(arguments)
+            .arg("-o")
+            .arg(out)
+            .current_dir(&spec_dir)
+            .run()
+            .success();
+        Layout::open(spec_dir.join(out.split(':').nth(1).unwrap()))
+    };
+    // No repository in the spec: podman's name for a local image.
+    let untagged = build(&[], "oci:untagged");
+    assert_eq!(
+        containerd_names(&untagged),
+        [("hello".to_string(), "localhost/hello:latest".to_string())]
+    );
+    let spec = fs::read_to_string(spec_dir.join("hoist.toml")).unwrap();
+    fs::write(
+        spec_dir.join("hoist.toml"),
+        spec.replace(
+            "name = \"hello\"\n",
+            "name = \"hello\"\nrepository = \"ghcr.io/acme/hello\"\n",
+        ),
+    )
+    .unwrap();
+    let tagged = build(&["--tag", "extra"], "oci:tagged:v1");
+    assert_eq!(
+        containerd_names(&tagged),
+        [
+            ("v1".to_string(), "ghcr.io/acme/hello:v1".to_string()),
+            ("extra".to_string(), "ghcr.io/acme/hello:extra".to_string()),
+        ]
+    );
+    // A tag that is a full reference already names itself; skopeo finds
+    // the image by it.
+    let full = build(&[], "oci:full:registry.example/acme/hello:2.0");
+    assert_eq!(
+        containerd_names(&full),
+        [(
+            "registry.example/acme/hello:2.0".to_string(),
+            "registry.example/acme/hello:2.0".to_string()
+        )]
+    );
+    common::run(
+        Command::new("skopeo")
+            .args([
+                "inspect",
+                "--raw",
+                "oci:full:registry.example/acme/hello:2.0",
+            ])
+            .current_dir(&spec_dir),
+    );
 }

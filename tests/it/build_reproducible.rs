@@ -16,6 +16,11 @@ const GOLDEN_HELLO_GZIP: &str =
 /// The same with `compression = "zstd"`.
 const GOLDEN_HELLO_ZSTD: &str =
     "sha256:0e2cccb1d2f05bdf0ae098e2c17756ea9036bc70d99c82de414ffb250f08d985";
+/// fixtures/hello built for linux/amd64 alone: since format version 4 its
+/// platform manifest is the top (it was an index over it), the same
+/// manifest the two-platform index lists.
+const GOLDEN_HELLO_AMD64: &str =
+    "sha256:ca3d22827b08d345703cb4f4ddb74d01bf922d4389a8b1b7b18e58068a9e8717";
 
 /// fixtures/hello/hoist.toml's epoch, and a time far after it.
 const HELLO_EPOCH: i64 = 1_700_000_000;
@@ -382,7 +387,8 @@ fn epoch_comes_from_the_environment_then_the_spec_then_git() {
 
 #[test]
 fn golden_digests() {
-    let gzip = build(&fixture("hello"), &[], &[]).last_line_digest();
+    let both = build(&fixture("hello"), &[], &[]);
+    let gzip = both.last_line_digest();
     let work = temp();
     let copy = work.path().join("zstd");
     copy_tree(&fixture("hello"), &copy);
@@ -393,5 +399,17 @@ fn golden_digests() {
         (gzip.as_str(), zstd.as_str()),
         (GOLDEN_HELLO_GZIP, GOLDEN_HELLO_ZSTD),
         "fixtures/hello's digests changed (gzip, zstd)"
+    );
+    let amd64 = build(&fixture("hello"), &["--platform", "linux/amd64"], &[]);
+    assert_eq!(
+        amd64.last_line_digest(),
+        GOLDEN_HELLO_AMD64,
+        "fixtures/hello's linux/amd64 manifest changed"
+    );
+    assert_eq!(amd64.image_lines()[0].digest, GOLDEN_HELLO_AMD64);
+    assert!(
+        both.image_lines()
+            .iter()
+            .any(|line| line.digest == GOLDEN_HELLO_AMD64)
     );
 }

@@ -6,7 +6,7 @@
 //! the registry has it), and a cached layer (nothing to stream) is still
 //! pushed by the publish that follows.
 
-use crate::common::hoist::{Layout, hoist};
+use crate::common::hoist::{Layout, hoist, sha256_hex};
 use crate::common::registry::TestRegistry;
 use crate::common::run;
 use serde_json::Value;
@@ -231,11 +231,17 @@ fn a_cached_layer_is_pushed_by_publish_instead() {
         done_digest(&events),
         Layout::open(&layout_dir).tagged_digest("v1")
     );
-    // The registry serves it: skopeo reads the manifest by tag.
+    // The registry serves it: skopeo reads by tag the manifest the build
+    // named (one platform, no attestations: the image manifest itself).
     let raw =
         run(Command::new("skopeo").args(["inspect", "--raw", "--tls-verify=false", &destination]));
+    assert_eq!(
+        format!("sha256:{}", sha256_hex(raw.as_bytes())),
+        done_digest(&events),
+        "{raw}"
+    );
     assert!(
-        raw.contains("application/vnd.oci.image.index.v1+json"),
+        raw.contains("application/vnd.oci.image.manifest.v1+json"),
         "{raw}"
     );
 }

@@ -120,7 +120,7 @@ fn umask_creation_order_and_new_mtimes_do_not_change_digests() {
     }
 }
 
-/// Golden digests of layer format 3 (tar with times newer than the epoch at
+/// Golden digests of layer format 3 and 4 (tar with times newer than the epoch at
 /// one second past 1970, gzip level 6 in 1 MiB blocks, zstd level 3 in 4 MiB
 /// jobs). A change
 /// here changes every layer hoist builds, so it must be deliberate (and bump

@@ -32,6 +32,7 @@ mod layer_output;
 mod layer_rootfs;
 mod layer_support;
 mod layer_tar;
+mod loaders;
 mod properties;
 mod registry_cache;
 mod registry_concurrency;

@@ -1,5 +1,5 @@
-//! The scanners users point at images, run for real: syft and trivy read the
-//! local outputs hoist writes for the Debian fixture and list the packages
+//! The scanners users point at images, run for real: syft and trivy read
+//! every local output hoist writes for the Debian fixture and list the packages
 //! hoist's own SBOM lists, and they accept hoist's SPDX and CycloneDX
 //! documents as input. trivy runs offline: with `--scanners license` it needs
 //! no vulnerability database, which no test here could download.
@@ -7,7 +7,7 @@
 use crate::common::hoist::{debian_rootfs, hoist, read_json};
 use crate::common::{purl_qualifier, run};
 use serde_json::Value;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command;
 
@@ -103,14 +103,19 @@ fn identities(purls: &BTreeSet<String>, kind: &str) -> BTreeSet<(String, String,
         .collect()
 }
 
-/// syft's packages of `source` (a syft source or an SBOM to convert), as purls.
-fn syft(arguments: &[&str], work: &Path) -> BTreeSet<String> {
+/// syft's JSON document of `source` (a syft source or an SBOM to convert).
+fn syft_document(arguments: &[&str], work: &Path) -> Value {
     let output = run(Command::new("syft")
         .args(arguments)
         .args(["-q", "-o", "syft-json"])
         .env("SYFT_CHECK_FOR_APP_UPDATE", "false")
         .current_dir(work));
-    let document: Value = serde_json::from_str(&output).unwrap();
+    serde_json::from_str(&output).unwrap()
+}
+
+/// syft's packages of `source` (a syft source or an SBOM to convert), as purls.
+fn syft(arguments: &[&str], work: &Path) -> BTreeSet<String> {
+    let document = syft_document(arguments, work);
     package_purls(
         document["artifacts"]
             .as_array()
@@ -165,14 +170,14 @@ fn syft_and_trivy_list_the_packages_hoist_lists_in_every_local_output() {
     assert_eq!(os_version(&hoist_document), release.trim());
     for (output, syft_source) in OUTPUTS {
         // syft writes the same purls, qualifiers and all. Its OCI sources
-        // want a manifest, not an index, at the top of the layout.
-        if output.starts_with("docker-archive:") {
-            assert_eq!(
-                syft(&["scan", syft_source], work.path()),
-                expected,
-                "{output}"
-            );
-        }
+        // (`oci-dir:`, `oci-archive:`) want a manifest, not an index, at
+        // the top, which a single-platform build without attestations in
+        // the index has.
+        assert_eq!(
+            syft(&["scan", syft_source], work.path()),
+            expected,
+            "{output}"
+        );
         // trivy lists only the dpkg packages (it leaves the Python ones to
         // dpkg), under its own qualifiers, and the same point release.
         let mut file = output.split_once(':').unwrap().1.to_string();
@@ -193,6 +198,68 @@ fn syft_and_trivy_list_the_packages_hoist_lists_in_every_local_output() {
         );
         assert_eq!(os_version(&trivy_document), release.trim(), "{output}");
     }
+}
+
+/// Each deb and pypi package's CPEs, by purl, from the components of a
+/// CycloneDX document (its `cpe`) or the artifacts of a syft one (`cpes`).
+fn cpes_by_purl(packages: &Value, field: &str) -> BTreeMap<String, BTreeSet<String>> {
+    packages
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|package| {
+            let purl = package["purl"].as_str()?;
+            (purl.starts_with("pkg:deb/") || purl.starts_with("pkg:pypi/")).then_some(())?;
+            let cpes = match &package[field] {
+                Value::String(cpe) => BTreeSet::from([cpe.clone()]),
+                Value::Array(cpes) => cpes
+                    .iter()
+                    .filter_map(|cpe| cpe["cpe"].as_str().map(str::to_string))
+                    .collect(),
+                _ => BTreeSet::new(),
+            };
+            Some((purl.to_string(), cpes))
+        })
+        .collect()
+}
+
+#[test]
+fn hoist_gives_dpkg_and_python_packages_a_cpe_syft_gives_them() {
+    let work = tempfile::tempdir().unwrap();
+    build_debian(work.path());
+    let hoist_document = read_json(&hoist_sbom(work.path(), "cyclonedx-json"));
+    let ours = cpes_by_purl(&hoist_document["components"], "cpe");
+    let syfts = cpes_by_purl(
+        &syft_document(&["scan", "oci-dir:out"], work.path())["artifacts"],
+        "cpes",
+    );
+    assert_eq!(
+        ours.keys().collect::<Vec<_>>(),
+        syfts.keys().collect::<Vec<_>>()
+    );
+    for (purl, cpes) in &ours {
+        assert_eq!(cpes.len(), 1, "{purl}: {cpes:?}");
+        // syft lists several candidates for some names; hoist writes the
+        // first, which is among them.
+        assert!(
+            cpes.is_subset(&syfts[purl]),
+            "{purl}: {cpes:?} not in {:?}",
+            syfts[purl]
+        );
+    }
+    // The SPDX document names the same CPE as a security reference.
+    let spdx = read_json(&hoist_sbom(work.path(), "spdx-json"));
+    let references: BTreeSet<&str> = spdx["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|package| package["externalRefs"].as_array())
+        .flatten()
+        .filter(|reference| reference["referenceType"] == "cpe23Type")
+        .map(|reference| reference["referenceLocator"].as_str().unwrap())
+        .collect();
+    let expected: BTreeSet<&str> = ours.values().flatten().map(String::as_str).collect();
+    assert_eq!(references, expected);
 }
 
 #[test]

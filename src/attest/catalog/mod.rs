@@ -9,6 +9,7 @@
 mod apk;
 mod binary;
 pub mod budget;
+mod cpe;
 mod deb822;
 mod dpkg;
 pub mod license;
@@ -16,6 +17,8 @@ mod npm;
 mod os_release;
 mod python;
 mod rpm;
+
+pub use cpe::cpe;
 
 use super::AttestError;
 use super::files::{self, FileEntry, FileTree};

@@ -87,6 +87,17 @@ fn read_headers(path: &PathBuf) -> Result<Vec<(i64, Vec<u8>)>, rusqlite::Error> 
     rows.collect()
 }
 
+/// The purl namespace for an RPM distribution's `ID`, as syft writes it:
+/// Red Hat's packages are `redhat` (their `ID` is `rhel`) and every openSUSE
+/// flavour is `opensuse`; others keep their `ID` (`fedora`, `rocky`).
+fn purl_namespace(id: &str) -> &str {
+    match id {
+        "rhel" => "redhat",
+        _ if id.starts_with("opensuse") => "opensuse",
+        _ => id,
+    }
+}
+
 fn add_package(
     header: &Header,
     image_path: &str,
@@ -116,7 +127,7 @@ fn add_package(
     let recorded = DistributionPackage {
         ecosystem: Ecosystem::Rpm,
         kind: "rpm",
-        namespace: operating_system.map(|os| os.id.as_str()),
+        namespace: operating_system.map(|os| purl_namespace(&os.id)),
         name,
         version: &full_version,
         architecture,
@@ -253,5 +264,12 @@ mod tests {
         assert_eq!(parsed.string(TAG_VERSION), None);
         assert!(Header::parse(&blob[..blob.len() - 3]).is_err());
         assert!(Header::parse(&[0xff; 8]).is_err());
+    }
+
+    #[test]
+    fn purl_namespaces_follow_syft() {
+        assert_eq!(purl_namespace("rhel"), "redhat");
+        assert_eq!(purl_namespace("opensuse-leap"), "opensuse");
+        assert_eq!(purl_namespace("fedora"), "fedora");
     }
 }

@@ -103,7 +103,7 @@ pub(super) fn top_and_tags(
 ) -> Result<(Manifest, Vec<String>), RunError> {
     let top = match location {
         Location::DockerArchive { .. } => Manifest::Image(image.platforms[0].image.clone()),
-        _ => Manifest::Index(image.index.clone()),
+        _ => image.top(),
     };
     let mut tags: Vec<String> = match location {
         Location::Registry { .. } => destination_tag(location)?.into_iter().collect(),
@@ -126,6 +126,38 @@ pub(super) fn top_and_tags(
         }
     }
     Ok((top, tags))
+}
+
+/// The full reference each tag of a local output stands for, which a layout
+/// records beside the tag for loaders (`ctr images import` names the image
+/// by it): the spec's `repository`, else `localhost/NAME` as podman names
+/// local images, with the tag; the image's name standing in for a tag the
+/// output did not give is `latest`, and a tag that is a full reference
+/// already (`oci-archive:app.tar:ghcr.io/acme/app:1.0`) is its own.
+pub(super) fn full_names(
+    plan: &Plan,
+    image: &BuiltImage,
+    location: &Location,
+    tags: &[String],
+) -> Vec<(String, String)> {
+    let repository = plan
+        .images
+        .iter()
+        .find(|candidate| candidate.name == image.name)
+        .and_then(|candidate| candidate.repository.clone())
+        .unwrap_or_else(|| format!("localhost/{}", image.name));
+    tags.iter()
+        .map(|tag| {
+            let full = if tag.contains('/') {
+                tag.clone()
+            } else if location.tag().is_none() && *tag == image.name {
+                format!("{repository}:latest")
+            } else {
+                format!("{repository}:{tag}")
+            };
+            (tag.clone(), full)
+        })
+        .collect()
 }
 
 /// The registry location an image goes to when that is its only output.

@@ -3,7 +3,7 @@
 //! metadata and rollback files.
 
 use super::RunError;
-use super::checks::{Output, push_tags_of, top_and_tags};
+use super::checks::{Output, full_names, push_tags_of, top_and_tags};
 use crate::build::BuiltImage;
 use crate::build::attest::{Referrer, publish_referrers};
 use crate::build::stream::{RegistryStream, StreamedSink};
@@ -94,6 +94,7 @@ impl Publishing<'_> {
                 .transports
                 .sink(&location)
                 .map_err(|error| publish_error(Box::new(error)))?;
+            sink.name_tags(&full_names(self.plan, image, &location, &tags));
             let sink = StreamedSink::new(sink.as_ref(), to_publish.stream.map(Arc::as_ref));
             let report = self
                 .run_for(&location, || publish(&top, &sink, &tags, self.observer))
@@ -169,7 +170,7 @@ impl Publishing<'_> {
                 })?,
         };
         let tags = push_tags_of(self.push_tags, &image.name).to_vec();
-        let top = Manifest::Index(image.index.clone());
+        let top = image.top();
         let mut metadata =
             ImageMetadata::from_manifest(&image.name, Some(repository), &top, &tags)?;
         metadata.status = if self.dry_run {

@@ -378,7 +378,7 @@ fn rebuild(
         .into_iter()
         .next()
         .ok_or_else(|| run_error(RunError::NothingBuilt))?;
-    Ok((Manifest::Index(image.index), blob_directory))
+    Ok((image.top(), blob_directory))
 }
 
 #[cfg(test)]

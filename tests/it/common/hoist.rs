@@ -433,15 +433,22 @@ impl Layout {
         }
     }
 
-    /// The per-platform manifests of the index a tag points at:
-    /// (`os/arch[/variant]`, manifest digest).
+    /// The per-platform manifests a tag names: those of its index, or the
+    /// one manifest a single-platform build puts at the top, with the
+    /// platform its config names: (`os/arch[/variant]`, manifest digest).
     pub fn platform_manifests(&self, tag: &str) -> Vec<(String, String)> {
         let top = self.tagged(tag);
+        let digest = top["digest"].as_str().expect("digest");
+        if top["mediaType"] == MEDIA_MANIFEST {
+            let manifest = self.json(digest);
+            let config = self.json(manifest["config"]["digest"].as_str().expect("config"));
+            return vec![(platform_string(&config), digest.to_string())];
+        }
         assert_eq!(
             top["mediaType"], MEDIA_INDEX,
-            "tag {tag} is not an index: {top}"
+            "tag {tag} is neither an index nor a manifest: {top}"
         );
-        let index = self.json(top["digest"].as_str().expect("digest"));
+        let index = self.json(digest);
         index["manifests"]
             .as_array()
             .expect("index has manifests")

@@ -237,11 +237,19 @@ pub fn skopeo_tags(repository: &str) -> Vec<String> {
 }
 
 /// Each platform manifest the index `index` in `repository` lists, as
-/// (architecture, digest).
+/// (architecture, digest); a single-platform build's manifest at the top
+/// is its own one, with the architecture its config names.
 pub fn platform_manifests(repository: &str, index: &str) -> Vec<(String, String)> {
-    let raw = skopeo_raw(&format!("{repository}@{index}"), &["--tls-verify=false"]);
-    let index: serde_json::Value = serde_json::from_slice(&raw).unwrap();
-    index["manifests"]
+    let reference = format!("{repository}@{index}");
+    let raw = skopeo_raw(&reference, &["--tls-verify=false"]);
+    let top: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+    if top["mediaType"] == "application/vnd.oci.image.manifest.v1+json" {
+        let config = skopeo_raw(&reference, &["--tls-verify=false", "--config"]);
+        let config: serde_json::Value = serde_json::from_slice(&config).unwrap();
+        let architecture = config["architecture"].as_str().unwrap();
+        return vec![(architecture.to_string(), index.to_string())];
+    }
+    top["manifests"]
         .as_array()
         .unwrap()
         .iter()
@@ -266,7 +274,8 @@ pub fn is_gone(reference: &str) -> bool {
 
 /// Builds `content` for `platforms` (TOML list items) in `project` with an
 /// SBOM attached as a referrer of each platform manifest, pushes it as
-/// `repository:tag` and returns the index digest. The same content and
+/// `repository:tag` and returns the digest at the top (an index, or the
+/// manifest of a single platform). The same content and
 /// platform give the same platform manifest each time.
 pub fn push_with_sbom(
     repository: &str,
