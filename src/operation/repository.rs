@@ -7,9 +7,7 @@
 use crate::image::Blob as _;
 use crate::oci::{Digest, Platform};
 use crate::progress::{DeletedManifest, Event, Observer};
-use crate::registry::retention::{
-    self, Distribution, ImageRegistry as _, KeptBecause, PrunePolicy, RetentionError,
-};
+use crate::registry::retention::{self, ImageRegistry, KeptBecause, PrunePolicy, RetentionError};
 use crate::registry::{Access, ClientOptions, Reference, ReferenceError, RegistryClient};
 use crate::registry::{RegistryError, RegistrySource};
 use crate::source::{Source as _, SourceError, select_platform};
@@ -203,21 +201,21 @@ pub fn delete(request: &DeleteRequest, observer: &dyn Observer) -> Result<(), Re
     for reference in &request.references {
         // Pinned first, so the attachments looked up are those of what is
         // deleted even if the tag moves meanwhile.
-        let registry = Distribution::new(client.repository(reference, Access::DELETE));
-        let repository = registry.repository();
+        let repository = client.repository(reference, Access::DELETE);
+        let registry = retention::open(repository.clone())?;
         let digest = repository.require_manifest_digest(&reference.manifest_reference())?;
         let listed = if request.keep_attachments {
             Vec::new()
         } else {
             registry.children(&digest)?
         };
-        repository.delete_found_manifest(&digest)?;
+        registry.delete_manifest(&digest)?;
         observer.event(Event::ManifestDeleted(DeletedManifest {
             reference: Some(reference.to_string()),
             ..DeletedManifest::of(digest.clone())
         }));
         if !request.keep_attachments {
-            delete_attachments(&registry, reference, &digest, &listed, observer)?;
+            delete_attachments(registry.as_ref(), reference, &digest, &listed, observer)?;
         }
     }
     Ok(())
@@ -225,7 +223,7 @@ pub fn delete(request: &DeleteRequest, observer: &dyn Observer) -> Result<(), Re
 
 /// Deletes the tagged attachments and referrers of the deleted `digest`.
 fn delete_attachments(
-    registry: &Distribution,
+    registry: &dyn ImageRegistry,
     reference: &Reference,
     digest: &Digest,
     listed: &[Digest],
@@ -274,16 +272,17 @@ pub fn prune(
 ) -> Result<PruneOutcome, RepositoryError> {
     let name = request.repository.repository_name();
     let client = client(&request.registry)?;
-    let registry = Distribution::new(client.repository(&request.repository, Access::DELETE));
+    let registry = retention::open(client.repository(&request.repository, Access::DELETE))?;
+    let registry = registry.as_ref();
     let listed = registry.tags()?;
-    let facts = retention::gather(&registry, &listed, &request.policy).map_err(|source| {
+    let facts = retention::gather(registry, &listed, &request.policy).map_err(|source| {
         RepositoryError::Retention {
             context: format!("reading the tags of {name}"),
             source: Box::new(source),
         }
     })?;
     let mut plan = retention::plan(&facts, &request.policy);
-    retention::add_api_referrers(&registry, &facts, &mut plan).map_err(|source| {
+    retention::add_api_referrers(registry, &facts, &mut plan).map_err(|source| {
         RepositoryError::Retention {
             context: format!("asking {name} for the referrers of what would go"),
             source: Box::new(source),

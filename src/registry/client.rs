@@ -2,7 +2,8 @@
 //! its own, and synchronous faces over the async transport so rayon threads
 //! can call it concurrently.
 
-use super::credentials::CredentialEnvironment;
+use super::aws::AwsEnvironment;
+use super::credentials::{Credential, CredentialEnvironment};
 use super::error::RegistryError;
 use super::reference::Reference;
 use super::repository::Access;
@@ -73,6 +74,12 @@ pub struct ClientOptions {
     pub read_timeout: Duration,
     /// Where docker and podman credentials are looked up.
     pub credential_environment: CredentialEnvironment,
+    /// Where AWS credentials and settings are looked up, for ECR.
+    pub aws: AwsEnvironment,
+    /// Registry hosts to treat as ECR besides those named
+    /// `ACCOUNT.dkr.ecr.REGION.amazonaws.com` (their region then comes from
+    /// `AWS_REGION` or the profile).
+    pub ecr_registries: Vec<String>,
 }
 
 /// A username and password given on the command line, for one registry or
@@ -151,6 +158,8 @@ impl Default for ClientOptions {
             chunk_size: 16 * 1024 * 1024,
             read_timeout: Duration::from_secs(120),
             credential_environment: CredentialEnvironment::from_process(),
+            aws: AwsEnvironment::from_process(),
+            ecr_registries: Vec::new(),
         }
     }
 }
@@ -168,6 +177,7 @@ impl fmt::Debug for ClientOptions {
             .field("retry", &self.retry)
             .field("monolithic_limit", &self.monolithic_limit)
             .field("chunk_size", &self.chunk_size)
+            .field("ecr_registries", &self.ecr_registries)
             .finish_non_exhaustive()
     }
 }
@@ -254,6 +264,24 @@ impl RegistryClient {
                 )
                 .await
                 .map(|_| ())
+        })
+    }
+
+    /// The registry password for `registry` from the AWS credential chain
+    /// (`GetAuthorizationToken`), when it is an ECR registry; `None` when
+    /// it is not one.
+    pub fn ecr_login(&self, registry: &str) -> Result<Option<Credential>, RegistryError> {
+        let host = super::reference::api_host(registry).to_string();
+        let transport = self.transport.clone();
+        self.block_on(async move {
+            let Some(ecr) = transport.ecr_registry(&host)? else {
+                return Ok(None);
+            };
+            let options = &transport.options;
+            let login = transport
+                .ecr_logins
+                .credential(&transport.http, &options.aws, &host, &ecr);
+            Ok(Some(login.await?))
         })
     }
 

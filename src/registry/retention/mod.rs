@@ -16,12 +16,14 @@
 
 pub mod attachments;
 mod distribution;
+mod ecr;
 #[cfg(test)]
 mod fake;
 pub mod policy;
 
 pub use attachments::{Attached, add_api_referrers, attachments_of};
 pub use distribution::Distribution;
+pub use ecr::Ecr;
 pub use policy::{KeptBecause, PrunePlan, PrunePolicy, TagFacts, gather, plan};
 
 use super::error::RegistryError;
@@ -71,6 +73,20 @@ pub trait ImageRegistry: Sync {
     /// Removes `tag` alone, leaving its manifest (Docker Hub's only delete);
     /// a registry that cannot says so with [`RetentionError::Unsupported`].
     fn delete_tag(&self, tag: &str) -> Result<(), RetentionError>;
+}
+
+/// The API that lists and deletes in `repository`: ECR's own for an ECR
+/// registry (by its host name, or as the client's options say), else the
+/// distribution API.
+pub fn open(repository: super::Repository) -> Result<Box<dyn ImageRegistry>, RetentionError> {
+    if repository
+        .transport()
+        .ecr_registry(repository.host())?
+        .is_some()
+    {
+        return Ok(Box::new(Ecr::connect(repository)?));
+    }
+    Ok(Box::new(Distribution::new(repository)))
 }
 
 /// When an image came to be, and what it lists.
