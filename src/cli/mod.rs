@@ -190,6 +190,18 @@ pub struct RegistryArguments {
     /// A PEM file of CA certificates to trust besides the system's. Repeatable.
     #[arg(long = "ca-cert", value_name = "FILE")]
     ca_certificates: Vec<std::path::PathBuf>,
+    /// The API of the registries the command works on, when their names do
+    /// not say (`*.dkr.ecr.*.amazonaws.com` is ECR): `ecr` logs in and
+    /// deletes through Amazon ECR's API with AWS credentials.
+    #[arg(long = "registry-api", value_name = "API", env = "HOIST_REGISTRY_API")]
+    registry_api: Option<RegistryApi>,
+}
+
+/// A registry API `--registry-api` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RegistryApi {
+    /// Amazon ECR: GetAuthorizationToken, DescribeImages, BatchDeleteImage.
+    Ecr,
 }
 
 impl RegistryArguments {
@@ -229,6 +241,7 @@ impl RegistryArguments {
             credentials,
             jobs: jobs.max(4),
             user_agent: format!("hoist/{}", env!("CARGO_PKG_VERSION")),
+            own_registries_are_ecr: self.registry_api == Some(RegistryApi::Ecr),
             ..Default::default()
         })
     }

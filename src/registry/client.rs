@@ -80,6 +80,10 @@ pub struct ClientOptions {
     /// `ACCOUNT.dkr.ecr.REGION.amazonaws.com` (their region then comes from
     /// `AWS_REGION` or the profile).
     pub ecr_registries: Vec<String>,
+    /// The command's own registries are ECR whatever their names
+    /// (`--registry-api ecr`); scoping the options to those registries
+    /// (`build::transport::scope_credentials`) lists them in `ecr_registries`.
+    pub own_registries_are_ecr: bool,
 }
 
 /// A username and password given on the command line, for one registry or
@@ -160,6 +164,7 @@ impl Default for ClientOptions {
             credential_environment: CredentialEnvironment::from_process(),
             aws: AwsEnvironment::from_process(),
             ecr_registries: Vec::new(),
+            own_registries_are_ecr: false,
         }
     }
 }
