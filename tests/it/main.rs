@@ -32,6 +32,7 @@ mod layer_support;
 mod layer_tar;
 mod properties;
 mod registry_concurrency;
+mod registry_ecr;
 mod registry_faults;
 mod registry_hostile;
 mod registry_login;
