@@ -150,6 +150,17 @@ pub enum Event {
     },
     /// `hoist tag`: `reference` now points at `digest`.
     Tagged { reference: String, digest: Digest },
+    /// `hoist delete` or `hoist prune`: the API `repository` is listed and
+    /// deleted through (`github`, `dockerhub`, `ecr`, `distribution`),
+    /// whether `--registry-api` `asked` for it, and what images are dated
+    /// by: the registry's `push-time`, or the image config's `created`.
+    #[serde(rename = "registry-api")]
+    RegistryApiUsed {
+        repository: String,
+        api: String,
+        asked: bool,
+        dated_by: String,
+    },
     /// `hoist prune`: a matching tag stays, and why.
     #[serde(rename = "kept")]
     TagKept { tag: String, reason: String },
@@ -181,6 +192,9 @@ pub struct DeletedManifest {
     pub attached_to: Option<Digest>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub referrer_of: Option<Digest>,
+    /// A platform or attestation manifest of this deleted index.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub child_of: Option<Digest>,
 }
 
 impl DeletedManifest {
@@ -192,6 +206,7 @@ impl DeletedManifest {
             tags: None,
             attached_to: None,
             referrer_of: None,
+            child_of: None,
         }
     }
 }

@@ -236,6 +236,7 @@ impl Observer for Reporter {
                     | Event::CachePruned { .. }
                     | Event::Tagged { .. }
                     | Event::TagKept { .. }
+                    | Event::RegistryApiUsed { .. }
                     | Event::ManifestDeleted(_)
                     | Event::WouldDelete(_)
                     | Event::ReferrerGone(_)
@@ -375,9 +376,32 @@ fn result_line(event: &Event) -> Option<String> {
             ByteSize::b(*remaining_bytes).display().iec(),
         )),
         Event::Tagged { reference, digest } => Some(format!("{reference} now points at {digest}")),
+        Event::RegistryApiUsed {
+            repository,
+            api,
+            asked,
+            dated_by,
+        } => Some(format!(
+            "{repository}: through the {api} API ({}), images dated by {}",
+            if *asked {
+                "--registry-api"
+            } else {
+                "from the registry's host"
+            },
+            if dated_by == "push-time" {
+                "push time"
+            } else {
+                "their config's created"
+            }
+        )),
         Event::TagKept { tag, reason } => Some(format!("keep {tag}: {reason}")),
         Event::ManifestDeleted(deleted) => Some(deleted_line("deleted", deleted)),
         Event::WouldDelete(deleted) => Some(deleted_line("would delete", deleted)),
+        Event::ReferrerGone(DeletedManifest {
+            digest,
+            child_of: Some(parent),
+            ..
+        }) => Some(format!("{digest}, listed by {parent}, was gone already")),
         Event::ReferrerGone(DeletedManifest {
             reference: Some(reference),
             referrer_of: Some(subject),
@@ -404,6 +428,10 @@ fn result_line(event: &Event) -> Option<String> {
 /// `hoist prune` by digest and the tags that went with it.
 fn deleted_line(verb: &str, deleted: &DeletedManifest) -> String {
     let digest = &deleted.digest;
+    if let Some(parent) = &deleted.child_of {
+        let shown = deleted.reference.as_deref().unwrap_or(digest.as_ref());
+        return format!("{verb} {shown}, listed by {parent}");
+    }
     match (
         &deleted.reference,
         &deleted.attached_to,

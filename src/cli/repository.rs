@@ -80,14 +80,25 @@ pub struct PruneArguments {
     repository: String,
     /// Tags that may go (`pr-*`, `sha-*`). Repeatable; tags matching none
     /// are never touched.
-    #[arg(long = "match", value_name = "GLOB", required = true)]
+    #[arg(
+        long = "match",
+        value_name = "GLOB",
+        required_unless_present = "untagged"
+    )]
     patterns: Vec<String>,
-    /// Keep the newest N matching tags, by when their images were created.
+    /// Keep the newest N builds that matching tags point at (a build with
+    /// several tags counts once), by push time where the registry records
+    /// it (GHCR, Docker Hub, ECR), else by when the image was created.
     #[arg(long, value_name = "N")]
     keep: Option<usize>,
-    /// Let go only of images created longer ago than this: 12h, 30d, 8w.
+    /// Let go only of images pushed (or created) longer ago than this: 12h,
+    /// 30d, 8w.
     #[arg(long, value_name = "AGE")]
     older_than: Option<String>,
+    /// Delete top-level images without a tag too (with --older-than, those
+    /// older than that), where the registry's API can list them (GHCR, ECR).
+    #[arg(long)]
+    untagged: bool,
     /// Print what would be deleted, and delete nothing.
     #[arg(long)]
     dry_run: bool,
@@ -251,7 +262,7 @@ pub fn tag(arguments: TagArguments) -> anyhow::Result<()> {
 pub fn prune(arguments: PruneArguments) -> anyhow::Result<()> {
     let reporter = arguments.output.reporter();
     let repository = repository(&arguments.repository, "prune")?;
-    if arguments.keep.is_none() && arguments.older_than.is_none() {
+    if arguments.keep.is_none() && arguments.older_than.is_none() && !arguments.untagged {
         bail!("say which matching tags stay: --keep N (the newest N), --older-than AGE, or both");
     }
     let created_before = match &arguments.older_than {
@@ -269,8 +280,10 @@ pub fn prune(arguments: PruneArguments) -> anyhow::Result<()> {
             patterns: glob_set(&arguments.patterns)?,
             keep: arguments.keep,
             created_before,
+            untagged: arguments.untagged,
         },
         dry_run: arguments.dry_run,
+        api: arguments.registry.api_choice(),
         registry: client_options(&arguments.registry, std::slice::from_ref(&repository))?,
         repository,
     };
@@ -280,8 +293,12 @@ pub fn prune(arguments: PruneArguments) -> anyhow::Result<()> {
     } else {
         "deleted"
     };
+    let listed = match outcome.listed {
+        0 => String::new(),
+        count => format!("; with them the {count} platform and attestation manifests they listed"),
+    };
     reporter.line(&format!(
-        "{}: {verb} {} manifests ({} tags), kept {} matching tags",
+        "{}: {verb} {} manifests ({} tags), kept {} matching tags{listed}",
         request.repository.repository_name(),
         outcome.manifests,
         outcome.tags,
@@ -308,6 +325,7 @@ pub fn delete(arguments: DeleteArguments) -> anyhow::Result<()> {
         registry: client_options(&arguments.registry, &references)?,
         references,
         keep_attachments: arguments.keep_attachments,
+        api: arguments.registry.api_choice(),
     };
     repository_operation::delete(&request, &reporter)?;
     Ok(())

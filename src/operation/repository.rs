@@ -7,6 +7,7 @@
 use crate::image::Blob as _;
 use crate::oci::{Digest, Platform};
 use crate::progress::{DeletedManifest, Event, Observer};
+use crate::registry::hosted::{self, ApiChoice, HostedError, RegistryApi};
 use crate::registry::retention::{self, ImageRegistry, KeptBecause, PrunePolicy, RetentionError};
 use crate::registry::{Access, ClientOptions, Reference, ReferenceError, RegistryClient};
 use crate::registry::{RegistryError, RegistrySource};
@@ -33,6 +34,10 @@ pub enum RepositoryError {
     },
     #[error(transparent)]
     Delete(Box<RetentionError>),
+    #[error(transparent)]
+    Hosted(Box<HostedError>),
+    #[error("{reference}: the registry has no such manifest; nothing was deleted")]
+    NoSuchManifest { reference: String },
     #[error("tagging {reference}")]
     Tagging {
         reference: String,
@@ -52,6 +57,12 @@ impl From<RegistryError> for RepositoryError {
 impl From<RetentionError> for RepositoryError {
     fn from(error: RetentionError) -> RepositoryError {
         RepositoryError::Delete(Box::new(error))
+    }
+}
+
+impl From<HostedError> for RepositoryError {
+    fn from(error: HostedError) -> RepositoryError {
+        RepositoryError::Hosted(Box::new(error))
     }
 }
 
@@ -95,6 +106,8 @@ pub struct DeleteRequest {
     pub references: Vec<Reference>,
     pub keep_attachments: bool,
     pub registry: ClientOptions,
+    /// The API the references' repositories are deleted through.
+    pub api: ApiChoice,
 }
 
 /// Delete what the tags of `repository` that `policy` lets go point at.
@@ -103,12 +116,18 @@ pub struct PruneRequest {
     pub policy: PrunePolicy,
     pub dry_run: bool,
     pub registry: ClientOptions,
+    /// The API the repository is listed and deleted through.
+    pub api: ApiChoice,
 }
 
 /// What a prune deleted (or would have).
 pub struct PruneOutcome {
-    /// Manifests deleted, referrers included (not those already gone).
+    /// Manifests deleted, referrers included (not those already gone), but
+    /// not what deleted indexes listed.
     pub manifests: usize,
+    /// Platform and attestation manifests deleted because an index that
+    /// went listed them.
+    pub listed: usize,
     /// Tags that went with them.
     pub tags: usize,
     /// Matching tags that stay.
@@ -194,29 +213,79 @@ pub fn tag(request: &TagRequest, observer: &dyn Observer) -> Result<Digest, Repo
     Ok(digest)
 }
 
+/// Opens `reference`'s repository through the API `choice` picks for it,
+/// and reports which ([`Event::RegistryApiUsed`]).
+fn open_registry(
+    client: &RegistryClient,
+    reference: &Reference,
+    choice: &ApiChoice,
+    observer: &dyn Observer,
+) -> Result<Box<dyn ImageRegistry>, RepositoryError> {
+    let (api, asked) = choice.api_for(reference);
+    let registry = hosted::open(client, reference, api, &choice.environment)?;
+    observer.event(Event::RegistryApiUsed {
+        repository: reference.repository_name(),
+        api: api.name().to_string(),
+        asked,
+        dated_by: dated_by(api).to_string(),
+    });
+    Ok(registry)
+}
+
+/// What images are dated by through `api`, as events name it.
+fn dated_by(api: RegistryApi) -> &'static str {
+    if api.knows_push_time() {
+        "push-time"
+    } else {
+        "created"
+    }
+}
+
 /// Deletes each manifest (pinned by digest first) and, unless kept, what
 /// was attached to it; reports [`Event::ManifestDeleted`] for each.
 pub fn delete(request: &DeleteRequest, observer: &dyn Observer) -> Result<(), RepositoryError> {
     let client = client(&request.registry)?;
+    let mut opened: Vec<(String, Box<dyn ImageRegistry>)> = Vec::new();
     for reference in &request.references {
-        // Pinned first, so the attachments looked up are those of what is
-        // deleted even if the tag moves meanwhile.
-        let repository = client.repository(reference, Access::DELETE);
-        let registry = retention::open(repository.clone())?;
-        let digest = repository.require_manifest_digest(&reference.manifest_reference())?;
-        let listed = if request.keep_attachments {
-            Vec::new()
-        } else {
-            registry.children(&digest)?
+        let name = reference.repository_name();
+        let index = match opened.iter().position(|(open, _)| *open == name) {
+            Some(index) => index,
+            None => {
+                let registry = open_registry(&client, reference, &request.api, observer)?;
+                opened.push((name, registry));
+                opened.len() - 1
+            }
         };
-        registry.delete_manifest(&digest)?;
-        observer.event(Event::ManifestDeleted(DeletedManifest {
-            reference: Some(reference.to_string()),
-            ..DeletedManifest::of(digest.clone())
-        }));
-        if !request.keep_attachments {
-            delete_attachments(registry.as_ref(), reference, &digest, &listed, observer)?;
-        }
+        delete_one(opened[index].1.as_ref(), reference, request, observer)?;
+    }
+    Ok(())
+}
+
+/// Deletes what `reference` names, pinned first, so the attachments looked
+/// up are those of what is deleted even if the tag moves meanwhile.
+fn delete_one(
+    registry: &dyn ImageRegistry,
+    reference: &Reference,
+    request: &DeleteRequest,
+    observer: &dyn Observer,
+) -> Result<(), RepositoryError> {
+    let digest = registry
+        .tag_digest(&reference.manifest_reference())?
+        .ok_or_else(|| RepositoryError::NoSuchManifest {
+            reference: reference.to_string(),
+        })?;
+    let listed = if request.keep_attachments {
+        Vec::new()
+    } else {
+        registry.children(&digest)?
+    };
+    registry.delete_manifest(&digest)?;
+    observer.event(Event::ManifestDeleted(DeletedManifest {
+        reference: Some(reference.to_string()),
+        ..DeletedManifest::of(digest.clone())
+    }));
+    if !request.keep_attachments {
+        delete_attachments(registry, reference, &digest, &listed, observer)?;
     }
     Ok(())
 }
@@ -243,6 +312,20 @@ fn delete_attachments(
             ..DeletedManifest::of(attachment)
         }));
     }
+    for (child, parent) in attachments.children {
+        if !registry.deletes_untagged() {
+            break;
+        }
+        let shown = Some(reference.with_digest(child.clone()).to_string());
+        if registry.delete_manifest_if_present(&child)? {
+            observer.event(Event::ManifestDeleted(DeletedManifest {
+                reference: shown,
+                attached_to: Some(digest.clone()),
+                child_of: Some(parent),
+                ..DeletedManifest::of(child)
+            }));
+        }
+    }
     for (referrer, subject) in attachments.referrers {
         let shown = Some(reference.with_digest(referrer.clone()).to_string());
         let found = registry.delete_manifest_if_present(&referrer)?;
@@ -261,33 +344,19 @@ fn delete_attachments(
     Ok(())
 }
 
-/// Applies `request.policy` to the repository's tags: reports
+/// Applies `request.policy` to the repository's builds: reports
 /// [`Event::TagKept`] for each matching tag that stays, then deletes (or,
-/// in a dry run, names) each manifest that goes and, after them, their
-/// referrers, so a failed delete never leaves an image without its
-/// attestations.
+/// in a dry run, names) each manifest that goes, then what those listed,
+/// then their referrers, so a failed delete never leaves an image without
+/// its platforms or attestations.
 pub fn prune(
     request: &PruneRequest,
     observer: &dyn Observer,
 ) -> Result<PruneOutcome, RepositoryError> {
-    let name = request.repository.repository_name();
     let client = client(&request.registry)?;
-    let registry = retention::open(client.repository(&request.repository, Access::DELETE))?;
+    let registry = open_registry(&client, &request.repository, &request.api, observer)?;
     let registry = registry.as_ref();
-    let listed = registry.tags()?;
-    let facts = retention::gather(registry, &listed, &request.policy).map_err(|source| {
-        RepositoryError::Retention {
-            context: format!("reading the tags of {name}"),
-            source: Box::new(source),
-        }
-    })?;
-    let mut plan = retention::plan(&facts, &request.policy);
-    retention::add_api_referrers(registry, &facts, &mut plan).map_err(|source| {
-        RepositoryError::Retention {
-            context: format!("asking {name} for the referrers of what would go"),
-            source: Box::new(source),
-        }
-    })?;
+    let plan = plan_prune(registry, request, observer)?;
     for (tag, why) in &plan.kept {
         observer.event(Event::TagKept {
             tag: tag.clone(),
@@ -311,24 +380,98 @@ pub fn prune(
         });
     }
     let mut gone_already = 0;
-    for (referrer, subject) in &plan.referrers {
-        let deleted = DeletedManifest {
+    let mut listed_gone = 0;
+    let untagged = plan
+        .children
+        .iter()
+        .map(|(child, parent)| DeletedManifest {
             tags: Some(Vec::new()),
-            referrer_of: Some(subject.clone()),
-            ..DeletedManifest::of(referrer.clone())
-        };
-        if !request.dry_run && !registry.delete_manifest_if_present(referrer)? {
+            child_of: Some(parent.clone()),
+            ..DeletedManifest::of(child.clone())
+        })
+        .chain(
+            plan.referrers
+                .iter()
+                .map(|(referrer, subject)| DeletedManifest {
+                    tags: Some(Vec::new()),
+                    referrer_of: Some(subject.clone()),
+                    ..DeletedManifest::of(referrer.clone())
+                }),
+        );
+    for deleted in untagged {
+        if !request.dry_run && !registry.delete_manifest_if_present(&deleted.digest)? {
+            if deleted.child_of.is_some() {
+                listed_gone += 1;
+            } else {
+                gone_already += 1;
+            }
             observer.event(Event::ReferrerGone(deleted));
-            gone_already += 1;
             continue;
         }
         report(deleted);
     }
     Ok(PruneOutcome {
         manifests: plan.delete.len() + plan.referrers.len() - gone_already,
+        listed: plan.children.len() - listed_gone,
         tags: plan.delete.iter().map(|(_, tags)| tags.len()).sum(),
         kept: plan.kept.len(),
     })
+}
+
+/// What a prune deletes: the policy over every tag (and, with
+/// `--untagged`, every untagged top-level image the API lists), with what
+/// the builds that go list and the referrers the registry's API lists.
+/// Where the API cannot delete untagged manifests (Docker Hub), what the
+/// builds list stays, and a warning says so.
+fn plan_prune(
+    registry: &dyn ImageRegistry,
+    request: &PruneRequest,
+    observer: &dyn Observer,
+) -> Result<retention::PrunePlan, RepositoryError> {
+    let name = request.repository.repository_name();
+    let listed = registry.tags()?;
+    let retention_error = |context: String| {
+        move |source| RepositoryError::Retention {
+            context,
+            source: Box::new(source),
+        }
+    };
+    let facts = retention::gather(registry, &listed, &request.policy)
+        .map_err(retention_error(format!("reading the tags of {name}")))?;
+    let untagged = if request.policy.untagged {
+        let found = retention::gather_untagged(registry, &facts).map_err(retention_error(
+            format!("listing the untagged images of {name}"),
+        ))?;
+        found.unwrap_or_else(|| {
+            observer.event(Event::Warning {
+                message: format!(
+                    "{name}: this registry's API cannot list images without a tag, \
+                     so --untagged deletes nothing here"
+                ),
+            });
+            Vec::new()
+        })
+    } else {
+        Vec::new()
+    };
+    let mut plan = retention::plan(&facts, &untagged, &request.policy);
+    if !registry.deletes_untagged() {
+        if !plan.children.is_empty() {
+            observer.event(Event::Warning {
+                message: format!(
+                    "{name}: this registry's API deletes tags only: the {} platform and \
+                     attestation manifests the deleted images list stay, untagged",
+                    plan.children.len()
+                ),
+            });
+        }
+        plan.children.clear();
+        return Ok(plan);
+    }
+    retention::add_api_referrers(registry, &facts, &mut plan).map_err(retention_error(format!(
+        "asking {name} for the referrers of what would go"
+    )))?;
+    Ok(plan)
 }
 
 /// Why a matching tag stays, as a person reads it.

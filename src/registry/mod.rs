@@ -9,6 +9,7 @@ mod blobs;
 mod client;
 pub mod credentials;
 mod error;
+pub mod hosted;
 mod manifests;
 mod pages;
 mod reference;

@@ -247,9 +247,14 @@ fn prune_keeps_the_newest_by_ecr_push_time_and_its_dry_run_is_exact() {
     let output = prune(&[]);
     assert_no_secret(&output);
     let deleted = digests_of(&output, "deleted");
-    let mut expected = vec![pushed[0].clone(), pushed[1].clone(), pushed[2].clone()];
-    expected.sort();
-    assert_eq!(planned, expected, "the plan names the three oldest");
+    // The three oldest builds go whole: each index and its platform manifest.
+    assert_eq!(planned.len(), 6, "{planned:?}");
+    for oldest in &pushed[..3] {
+        assert!(planned.contains(oldest), "{oldest} in {planned:?}");
+    }
+    for newest in &pushed[3..] {
+        assert!(!planned.contains(newest), "{newest} in {planned:?}");
+    }
     assert_eq!(deleted, planned, "what was deleted is what was planned");
     for tag in ["main-1", "pr-7-1", "main-2"] {
         assert!(
@@ -300,6 +305,19 @@ fn delete_on_pr_close_removes_the_image_through_batch_delete() {
         .run()
         .success()
         .last_line_digest();
+    let creds = fake.skopeo_creds();
+    let raw = skopeo_raw(
+        &format!("{repository}@{index}"),
+        &["--tls-verify=false", "--creds", &creds],
+    );
+    let listed: Value = serde_json::from_slice(&raw).unwrap();
+    let children: Vec<String> = listed["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|child| child["digest"].as_str().unwrap().to_string())
+        .collect();
+    assert!(children.len() >= 2, "{listed}");
     let kept = push(&fake, work.path(), &format!("{repository}:main"), "main");
     let output = fake
         .hoist_with_keys(work.path(), ["delete", "--json"])
@@ -310,6 +328,14 @@ fn delete_on_pr_close_removes_the_image_through_batch_delete() {
     assert!(digests_of(&output, "deleted").contains(&index));
     assert!(is_gone_with_creds(&fake, &format!("{repository}@{index}")));
     assert!(is_gone_with_creds(&fake, &format!("{repository}:pr-42")));
+    // The whole build: every manifest the index listed went after it
+    // (the fake, as ECR, refuses a manifest an index still lists).
+    for child in &children {
+        assert!(
+            is_gone_with_creds(&fake, &format!("{repository}@{child}")),
+            "{child}"
+        );
+    }
     assert_eq!(skopeo_digest(&fake, &format!("{repository}:main")), kept);
     assert!(fake.operations().iter().any(|o| o == "BatchDeleteImage"));
 }
@@ -388,4 +414,26 @@ fn an_ecr_endpoint_over_plain_http_elsewhere_is_refused() {
         .failure(1)
         .stderr_mentions(&["AWS_ENDPOINT_URL_ECR", "https"]);
     assert!(fake.operations().is_empty());
+}
+
+#[test]
+fn prune_untagged_deletes_the_image_a_tag_moved_away_from() {
+    let fake = FakeEcr::start(1000);
+    let work = tempfile::tempdir().unwrap();
+    let repository = fake.repository("app");
+    let old = push(&fake, work.path(), &format!("{repository}:main"), "old");
+    let new = push(&fake, work.path(), &format!("{repository}:main"), "newer");
+    let prune = |extra: &[&str]| {
+        fake.hoist_with_keys(work.path(), ["prune", &repository, "--untagged", "--json"])
+            .args(extra)
+            .run()
+            .success()
+    };
+    let planned = digests_of(&prune(&["--dry-run"]), "would-delete");
+    assert!(planned.contains(&old), "{planned:?}");
+    assert!(!planned.contains(&new), "{planned:?}");
+    let deleted = digests_of(&prune(&[]), "deleted");
+    assert_eq!(deleted, planned);
+    assert!(is_gone_with_creds(&fake, &format!("{repository}@{old}")));
+    assert_eq!(skopeo_digest(&fake, &format!("{repository}:main")), new);
 }

@@ -162,7 +162,10 @@ fn delete_removes_the_manifest_a_tag_or_digest_names_and_nothing_else() {
         .arg(format!("docker://{repository}@{old}"))
         .run()
         .success();
-    assert_eq!(deleted.lines(), [hello.as_str(), old.as_str()]);
+    // Each image first, then the platform manifests its index listed.
+    let lines = deleted.lines();
+    assert_eq!(lines[0], hello, "{}", deleted.stdout);
+    assert!(lines.contains(&old.as_str()), "{}", deleted.stdout);
     // The manifest went, and with it every tag that pointed at it.
     for tag in ["pr-7", "pr-7-again", "pr-8"] {
         assert!(is_gone(&format!("{repository}:{tag}")), "{tag}");
@@ -394,7 +397,7 @@ fn prune_keeps_the_newest_and_every_manifest_a_kept_tag_points_at() {
         .collect();
     let would: Vec<(&str, &serde_json::Value)> = events
         .iter()
-        .filter(|event| event["event"] == "would-delete")
+        .filter(|event| event["event"] == "would-delete" && event.get("child-of").is_none())
         .map(|event| (event["digest"].as_str().unwrap(), &event["tags"]))
         .collect();
     assert_eq!(
@@ -445,7 +448,11 @@ fn prune_keeps_the_newest_and_every_manifest_a_kept_tag_points_at() {
         .arg(&repository)
         .run()
         .success();
-    assert_eq!(old.lines(), [pull_request.as_str()]);
+    assert_eq!(
+        old.lines()[0],
+        pull_request,
+        "the index, then what it lists"
+    );
     assert_eq!(skopeo_tags(&repository), ["latest", "sha-b", "sha-d"]);
 
     hoist(["prune", "--match", "sha-*", &repository])
@@ -658,7 +665,7 @@ fn prune_passes_over_a_tag_deleted_since_the_listing() {
     ])
     .run()
     .success();
-    assert_eq!(pruned.lines(), [old.as_str()]);
+    assert_eq!(pruned.lines()[0], old, "the index, then what it lists");
     assert_eq!(
         skopeo_tags(&format!("{}/team/app", registry.host())),
         ["sha-2"]

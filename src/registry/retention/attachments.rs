@@ -268,7 +268,7 @@ pub fn attachments_of(
     let found =
         crate::parallel::for_each_at_once(&candidates, workers, |tag| registry.tag_digest(tag))?;
     let referrers = api_referrers(registry, &subjects)?;
-    if found.iter().all(Option::is_none) && referrers.is_empty() {
+    if found.iter().all(Option::is_none) && referrers.is_empty() && listed.is_empty() {
         return Ok(Attached::default());
     }
     let tags = registry.tags()?;
@@ -276,6 +276,7 @@ pub fn attachments_of(
         patterns: globset::GlobSet::empty(),
         keep: None,
         created_before: None,
+        untagged: false,
     };
     let facts = gather(registry, &tags, &nothing_matches)?;
     // The deleted manifest took its tags along; what it listed is known.
@@ -298,8 +299,20 @@ pub fn attachments_of(
         .collect();
     let beneath = beneath_referrers(registry, &facts, untagged(referrers, &facts), known)?;
     tagged.extend(beneath.tagged);
+    // What it and its tagged attachments listed, less what stays listed.
+    let mut parents = vec![(digest.clone(), Vec::new())];
+    parents.extend(tagged.iter().cloned());
+    let mut with_deleted = facts.clone();
+    with_deleted.push(TagFacts {
+        tag: String::new(),
+        digest: digest.clone(),
+        created: None,
+        children: listed.to_vec(),
+    });
+    let children = super::builds::children_going(&with_deleted, &[], &parents);
     Ok(Attached {
         tagged,
+        children,
         referrers: beneath.referrers,
     })
 }
@@ -310,6 +323,9 @@ pub struct Attached {
     /// Under an attachment tag (a referrers fallback index, cosign
     /// signatures): each digest with that tag.
     pub tagged: Vec<(Digest, Vec<String>)>,
+    /// What those listed (platform and attestation manifests, a fallback
+    /// index's referrers) that no image that stays lists: (child, parent).
+    pub children: Vec<(Digest, Digest)>,
     /// Listed by the referrers API, untagged: (referrer, subject).
     pub referrers: Vec<(Digest, Digest)>,
 }

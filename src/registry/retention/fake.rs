@@ -6,7 +6,7 @@
 
 use super::attachments::attachments_of;
 use super::policy::{PrunePlan, PrunePolicy, TagFacts, gather, plan};
-use super::{Dated, ImageRegistry, RetentionError, add_api_referrers};
+use super::{Dated, ImageRegistry, Pushed, RetentionError, add_api_referrers, gather_untagged};
 use crate::oci::{Digest, sha256_digest};
 use crate::registry::referrers::{fallback_tag, signature_tag};
 use std::collections::{BTreeMap, HashMap};
@@ -35,6 +35,7 @@ pub(super) fn policy(
         patterns: set.build().unwrap(),
         keep,
         created_before,
+        untagged: false,
     }
 }
 
@@ -55,6 +56,8 @@ struct FakeRegistry {
     manifests: HashMap<Digest, Dated>,
     /// `None`: the registry has no referrers API.
     referrers: Option<HashMap<Digest, Vec<Digest>>>,
+    /// Whether its API lists manifests without tags (as GHCR's does).
+    lists_untagged: bool,
     deleted: Mutex<Vec<Digest>>,
 }
 
@@ -92,7 +95,12 @@ impl FakeRegistry {
     /// What `prune` decides: every tag read, the policy, then the API's referrers.
     fn prune(&self, policy: &PrunePolicy) -> PrunePlan {
         let facts = gather(self, &self.tags().unwrap(), policy).unwrap();
-        let mut planned = plan(&facts, policy);
+        let untagged = if policy.untagged {
+            gather_untagged(self, &facts).unwrap().unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let mut planned = plan(&facts, &untagged, policy);
         add_api_referrers(self, &facts, &mut planned).unwrap();
         planned
     }
@@ -137,6 +145,20 @@ impl ImageRegistry for FakeRegistry {
             .referrers
             .as_ref()
             .map(|listed| listed.get(subject).cloned().unwrap_or_default()))
+    }
+
+    fn untagged(&self) -> Result<Option<Vec<Pushed>>, RetentionError> {
+        if !self.lists_untagged {
+            return Ok(None);
+        }
+        let mut listed: Vec<(Digest, Option<i64>)> = self
+            .manifests
+            .iter()
+            .filter(|(digest, _)| !self.tags.values().any(|tagged| tagged == *digest))
+            .map(|(digest, dated)| (digest.clone(), dated.time))
+            .collect();
+        listed.sort_by(|a, b| a.0.as_ref().cmp(b.0.as_ref()));
+        Ok(Some(listed))
     }
 
     fn delete_manifest(&self, digest: &Digest) -> Result<(), RetentionError> {
@@ -300,4 +322,77 @@ fn deleting_one_image_finds_what_is_attached_to_it_and_its_platforms() {
         super::Attached::default()
     );
     assert_eq!(*registry.deleted.lock().unwrap(), [image]);
+}
+
+#[test]
+fn keep_counts_builds_however_many_tag_families_each_carries() {
+    let mut registry = FakeRegistry::default();
+    let mut builds = Vec::new();
+    for number in 1..=4 {
+        let platform = registry.manifest(&format!("amd64 of build {number}"), &[], None);
+        let index = build(
+            &mut registry,
+            &format!("build {number}"),
+            &[&platform],
+            number,
+        );
+        for family in ["sha", "main", "run"] {
+            registry.tag(&format!("{family}-{number}"), &index);
+        }
+        builds.push((index, platform));
+    }
+    let planned = registry.prune(&policy(&["sha-*", "main-*", "run-*"], Some(2), None));
+    assert_eq!(
+        deleted_tags(&planned),
+        [
+            vec!["main-1", "run-1", "sha-1"],
+            vec!["main-2", "run-2", "sha-2"]
+        ],
+        "two builds of three tags each stay, not two tags"
+    );
+    assert_eq!(planned.kept.len(), 6);
+    assert_eq!(
+        planned.children,
+        [
+            (builds[0].1.clone(), builds[0].0.clone()),
+            (builds[1].1.clone(), builds[1].0.clone())
+        ],
+        "each deleted build's platform manifest goes after it"
+    );
+}
+
+#[test]
+fn untagged_builds_go_whole_and_a_platform_a_kept_one_lists_stays() {
+    let mut registry = FakeRegistry {
+        lists_untagged: true,
+        ..FakeRegistry::default()
+    };
+    let shared = registry.manifest("amd64 built twice", &[], Some(1));
+    let only_old = registry.manifest("arm64 of the old build", &[], Some(1));
+    let attestation = registry.manifest("attestation of the old arm64", &[], Some(1));
+    let old = build(
+        &mut registry,
+        "untagged old",
+        &[&shared, &only_old, &attestation],
+        1,
+    );
+    let recent = build(&mut registry, "untagged recent", &[&shared], 100);
+    let tagged_platform = registry.manifest("amd64 of the tagged build", &[], Some(1));
+    let tagged = build(&mut registry, "tagged", &[&tagged_platform], 1);
+    registry.tag("sha-tagged", &tagged);
+    let asked = PrunePolicy {
+        untagged: true,
+        ..policy(&[], None, Some(50))
+    };
+    let planned = registry.prune(&asked);
+    assert_eq!(planned.delete, [(old.clone(), Vec::<String>::new())]);
+    assert_eq!(
+        planned.children,
+        [(only_old, old.clone()), (attestation, old)],
+        "the shared amd64 stays with the recent build; the tagged build's platform is no build of its own"
+    );
+    assert!(planned.delete.iter().all(|(digest, _)| *digest != recent));
+    // A registry that cannot list untagged manifests deletes nothing.
+    registry.lists_untagged = false;
+    assert_eq!(registry.prune(&asked), PrunePlan::default());
 }

@@ -15,6 +15,7 @@
 //! over an in-memory registry.
 
 pub mod attachments;
+pub mod builds;
 mod distribution;
 mod ecr;
 #[cfg(test)]
@@ -22,6 +23,7 @@ mod fake;
 pub mod policy;
 
 pub use attachments::{Attached, add_api_referrers, attachments_of};
+pub use builds::{UntaggedImage, gather_untagged};
 pub use distribution::Distribution;
 pub use ecr::Ecr;
 pub use policy::{KeptBecause, PrunePlan, PrunePolicy, TagFacts, gather, plan};
@@ -45,7 +47,8 @@ pub trait ImageRegistry: Sync {
     /// Every tag of the repository.
     fn tags(&self) -> Result<Vec<String>, RetentionError>;
 
-    /// The manifest `tag` points at now; `None` when the tag is gone.
+    /// The manifest `tag` points at now; `None` when the tag is gone. A
+    /// digest (`sha256:…`) names itself: `None` when the registry lacks it.
     fn tag_digest(&self, tag: &str) -> Result<Option<Digest>, RetentionError>;
 
     /// The manifests the one with `digest` lists (an index's platforms and
@@ -70,24 +73,26 @@ pub trait ImageRegistry: Sync {
     /// when it has not (a registry may delete referrers with their subject).
     fn delete_manifest_if_present(&self, digest: &Digest) -> Result<bool, RetentionError>;
 
+    /// Every manifest no tag is on, with its push time, where the API can
+    /// list them (GHCR's package versions); `None` where it cannot (the
+    /// distribution API lists tags only).
+    fn untagged(&self) -> Result<Option<Vec<Pushed>>, RetentionError> {
+        Ok(None)
+    }
+
+    /// Whether a manifest no tag is on can be deleted (Docker Hub's API
+    /// deletes tags only, so what a deleted index listed stays).
+    fn deletes_untagged(&self) -> bool {
+        true
+    }
+
     /// Removes `tag` alone, leaving its manifest (Docker Hub's only delete);
     /// a registry that cannot says so with [`RetentionError::Unsupported`].
     fn delete_tag(&self, tag: &str) -> Result<(), RetentionError>;
 }
 
-/// The API that lists and deletes in `repository`: ECR's own for an ECR
-/// registry (by its host name, or as the client's options say), else the
-/// distribution API.
-pub fn open(repository: super::Repository) -> Result<Box<dyn ImageRegistry>, RetentionError> {
-    if repository
-        .transport()
-        .ecr_registry(repository.host())?
-        .is_some()
-    {
-        return Ok(Box::new(Ecr::connect(repository)?));
-    }
-    Ok(Box::new(Distribution::new(repository)))
-}
+/// A manifest and when the registry says it was pushed (Unix seconds).
+pub type Pushed = (Digest, Option<i64>);
 
 /// When an image came to be, and what it lists.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -1,11 +1,14 @@
-//! The tag policy: which of a repository's tags may go, and which
-//! manifests can then be deleted. A registry deletes manifests, not tags,
-//! and every tag on a manifest goes with it, so a manifest is deleted only
-//! when every tag on it is let go; `latest` pointing at an old `sha-` build
-//! keeps that build. What is attached to a manifest that goes is found by
-//! [`super::attachments`].
+//! The tag policy: which of a repository's builds may go, and which
+//! manifests can then be deleted. `--keep N` counts builds (the manifests
+//! matching tags point at), not tags: a build tagged `sha-…`, `main` and
+//! `1.2` is one. A registry deletes manifests, not tags, and every tag on
+//! a manifest goes with it, so a manifest is deleted only when every tag
+//! on it is let go; `latest` pointing at an old `sha-` build keeps that
+//! build. What is attached to a manifest that goes is found by
+//! [`super::attachments`], what it lists by [`super::builds`].
 
 use super::attachments::all_attachments_going;
+use super::builds::{UntaggedImage, children_going, untagged_going};
 use super::{ImageRegistry, RetentionError};
 use crate::oci::Digest;
 use std::collections::{HashMap, HashSet};
@@ -15,10 +18,14 @@ use std::collections::{HashMap, HashSet};
 pub struct PrunePolicy {
     /// Tags matching none of these are never touched.
     pub patterns: globset::GlobSet,
-    /// Keep this many of the matching tags, the newest by image creation.
+    /// Keep this many of the builds matching tags point at, the newest by
+    /// push time where the registry records it, else by image creation.
     pub keep: Option<usize>,
-    /// Let go only of images created before this (Unix seconds).
+    /// Let go only of images created (or pushed) before this (Unix seconds).
     pub created_before: Option<i64>,
+    /// Delete top-level images without a tag too (older than
+    /// `created_before` when that is given).
+    pub untagged: bool,
 }
 
 /// What the registry says of one tag.
@@ -51,8 +58,12 @@ pub enum KeptBecause {
 /// The outcome of a policy over a repository's tags.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PrunePlan {
-    /// Manifests to delete, each with every tag that goes with it.
+    /// Manifests to delete, each with every tag that goes with it (none
+    /// for an untagged image).
     pub delete: Vec<(Digest, Vec<String>)>,
+    /// What those list (platform and attestation manifests) that no image
+    /// that stays lists, as (child, parent), deleted after `delete`.
+    pub children: Vec<(Digest, Digest)>,
     /// Untagged manifests the registry's referrers API lists for a subject
     /// that goes, as (referrer, subject), deleted after `delete`; filled by
     /// [`add_api_referrers`].
@@ -61,36 +72,60 @@ pub struct PrunePlan {
     pub kept: Vec<(String, KeptBecause)>,
 }
 
-/// The matching tags the policy lets go, newest first, and those it keeps
-/// with why; whether their manifests can go is [`plan`]'s question.
+/// The matching tags the policy lets go, newest build first, and those
+/// it keeps with why; whether their manifests can go is [`plan`]'s
+/// question. Builds are counted, not tags: every matching tag on one
+/// manifest stays or goes together.
 fn let_go<'a>(
     tags: &'a [TagFacts],
     policy: &PrunePolicy,
 ) -> (Vec<&'a TagFacts>, Vec<(String, KeptBecause)>) {
-    let mut candidates: Vec<&TagFacts> = tags
+    let mut builds: Vec<(&Digest, Option<i64>, Vec<&TagFacts>)> = Vec::new();
+    for facts in tags
         .iter()
         .filter(|facts| policy.patterns.is_match(&facts.tag))
-        .collect();
+    {
+        match builds
+            .iter_mut()
+            .find(|(digest, _, _)| **digest == facts.digest)
+        {
+            Some((_, _, on_build)) => on_build.push(facts),
+            None => builds.push((&facts.digest, facts.created, vec![facts])),
+        }
+    }
     // Newest first; the same time orders by name, newest-looking first.
-    candidates.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| b.tag.cmp(&a.tag)));
+    let newest_name = |on_build: &[&TagFacts]| on_build.iter().map(|facts| facts.tag.clone()).max();
+    builds.sort_by(|a, b| {
+        b.1.cmp(&a.1)
+            .then_with(|| newest_name(&b.2).cmp(&newest_name(&a.2)))
+    });
     let mut kept = Vec::new();
     let mut let_go: Vec<&TagFacts> = Vec::new();
     let mut dated = 0;
-    for facts in candidates {
-        let Some(created) = facts.created else {
-            kept.push((facts.tag.clone(), KeptBecause::NoCreationTime));
-            continue;
+    for (_, created, on_build) in builds {
+        let why = match created {
+            None => Some(KeptBecause::NoCreationTime),
+            Some(created) => {
+                dated += 1;
+                if policy.keep.is_some_and(|keep| dated <= keep) {
+                    Some(KeptBecause::Newest)
+                } else if policy
+                    .created_before
+                    .is_some_and(|cutoff| created >= cutoff)
+                {
+                    Some(KeptBecause::Recent)
+                } else {
+                    None
+                }
+            }
         };
-        dated += 1;
-        if policy.keep.is_some_and(|keep| dated <= keep) {
-            kept.push((facts.tag.clone(), KeptBecause::Newest));
-        } else if policy
-            .created_before
-            .is_some_and(|cutoff| created >= cutoff)
-        {
-            kept.push((facts.tag.clone(), KeptBecause::Recent));
-        } else {
-            let_go.push(facts);
+        match why {
+            Some(why) => kept.extend(
+                on_build
+                    .iter()
+                    .map(|facts| (facts.tag.clone(), why.clone())),
+            ),
+            None => let_go.extend(on_build),
         }
     }
     (let_go, kept)
@@ -98,7 +133,9 @@ fn let_go<'a>(
 
 /// Decides what goes. `tags` is every tag of the repository: a manifest is
 /// deleted only when all the tags on it, matching or not, are let go.
-pub fn plan(tags: &[TagFacts], policy: &PrunePolicy) -> PrunePlan {
+/// `untagged` are the top-level images without a tag, where the registry
+/// can list them ([`super::gather_untagged`]).
+pub fn plan(tags: &[TagFacts], untagged: &[UntaggedImage], policy: &PrunePolicy) -> PrunePlan {
     let (let_go, mut kept) = let_go(tags, policy);
     let going: HashSet<&str> = let_go.iter().map(|facts| facts.tag.as_str()).collect();
     let on_manifest = super::attachments::tags_on_manifest(tags);
@@ -118,6 +155,9 @@ pub fn plan(tags: &[TagFacts], policy: &PrunePolicy) -> PrunePlan {
             delete.push((facts.digest.clone(), tags));
         }
     }
+    for digest in untagged_going(untagged, policy) {
+        delete.push((digest, Vec::new()));
+    }
     let attached = all_attachments_going(tags, &delete, &super::attachments::children_of(tags));
     for attachment in attached {
         // A tag of these matched by `--match` itself is not kept for want
@@ -128,9 +168,10 @@ pub fn plan(tags: &[TagFacts], policy: &PrunePolicy) -> PrunePlan {
         }
     }
     // In the order of their tags' names, so a dry run reads the same each time.
-    delete.sort_by(|a, b| a.1.cmp(&b.1));
+    delete.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.as_ref().cmp(b.0.as_ref())));
     kept.sort_by(|a, b| a.0.cmp(&b.0));
     PrunePlan {
+        children: children_going(tags, untagged, &delete),
         delete,
         referrers: Vec::new(),
         kept,
@@ -216,7 +257,7 @@ mod tests {
             facts("sha-d", "d", Some(400)),
             facts("pr-1", "p", Some(50)),
         ];
-        let planned = plan(&tags, &policy(&["sha-*"], Some(1), None));
+        let planned = plan(&tags, &[], &policy(&["sha-*"], Some(1), None));
         assert_eq!(deleted_tags(&planned), [vec!["sha-a"], vec!["sha-c"]]);
         assert_eq!(
             planned.kept,
@@ -265,7 +306,7 @@ mod tests {
             old.clone(),
             kept,
         ];
-        let planned = plan(&tags, &policy(&["sha-*"], Some(1), None));
+        let planned = plan(&tags, &[], &policy(&["sha-*"], Some(1), None));
         let old_referrers = crate::registry::referrers::fallback_tag(&platform);
         let old_signature = crate::registry::referrers::signature_tag(&old.digest);
         let gone = [
@@ -275,7 +316,7 @@ mod tests {
         ];
         assert_eq!(deleted_tags(&planned), gone);
         // Matched by the pattern too (`sha*`), they are not also listed as kept.
-        let planned = plan(&tags, &policy(&["sha*"], Some(1), None));
+        let planned = plan(&tags, &[], &policy(&["sha*"], Some(1), None));
         assert_eq!(deleted_tags(&planned), gone);
         assert!(
             planned
@@ -325,7 +366,7 @@ mod tests {
             kept,
             unrelated,
         ];
-        let planned = plan(&tags, &policy(&["sha-*"], Some(1), None));
+        let planned = plan(&tags, &[], &policy(&["sha-*"], Some(1), None));
         let mut gone = vec![
             vec!["sha-old"],
             vec![referrers.tag.as_str()],
@@ -359,7 +400,7 @@ mod tests {
             old,
             new,
         ];
-        let planned = plan(&tags, &policy(&["sha-*"], Some(1), None));
+        let planned = plan(&tags, &[], &policy(&["sha-*"], Some(1), None));
         assert_eq!(
             deleted_tags(&planned),
             [vec!["sha-old"], vec![fallback(&only_old).as_str()]]
@@ -373,7 +414,7 @@ mod tests {
             facts("pr-1-rebuilt", "x", Some(10)),
             facts("pr-2", "y", Some(20)),
         ];
-        let planned = plan(&tags, &policy(&["pr-*"], None, Some(15)));
+        let planned = plan(&tags, &[], &policy(&["pr-*"], None, Some(15)));
         assert_eq!(deleted_tags(&planned), [vec!["pr-1", "pr-1-rebuilt"]]);
         assert_eq!(planned.kept, [("pr-2".to_string(), KeptBecause::Recent)]);
     }
@@ -387,7 +428,7 @@ mod tests {
             facts("v0", "0", None),
         ];
         // v1 and v2 are beyond the newest one, but only v1 is older than 150.
-        let planned = plan(&tags, &policy(&["v*"], Some(1), Some(150)));
+        let planned = plan(&tags, &[], &policy(&["v*"], Some(1), Some(150)));
         assert_eq!(deleted_tags(&planned), [vec!["v1"]]);
         assert_eq!(
             planned.kept,
@@ -399,7 +440,7 @@ mod tests {
         );
         // Nothing matches: nothing moves.
         assert_eq!(
-            plan(&tags, &policy(&["pr-*"], Some(0), None)),
+            plan(&tags, &[], &policy(&["pr-*"], Some(0), None)),
             PrunePlan::default()
         );
     }

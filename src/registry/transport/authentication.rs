@@ -66,15 +66,21 @@ impl Transport {
     /// The ECR registry `host` is, by its name or because the options say
     /// so (then in the region the AWS settings name).
     pub(crate) fn ecr_registry(&self, host: &str) -> Result<Option<EcrHost>, RegistryError> {
+        let listed = self.options.ecr_registries.iter().any(|name| name == host);
+        self.ecr_registry_as(host, listed)
+    }
+
+    /// The ECR registry `host` is by its name, else when `forced` one in
+    /// the region the AWS settings name; `None` when neither.
+    pub(crate) fn ecr_registry_as(
+        &self,
+        host: &str,
+        forced: bool,
+    ) -> Result<Option<EcrHost>, RegistryError> {
         if let Some(found) = aws::ecr_host(host) {
             return Ok(Some(found));
         }
-        if !self
-            .options
-            .ecr_registries
-            .iter()
-            .any(|listed| listed == host)
-        {
+        if !forced {
             return Ok(None);
         }
         let environment = &self.options.aws;
