@@ -83,11 +83,29 @@ impl EcrApi {
     }
 
     /// One signed call of `operation` with `input`; its JSON answer.
+    /// Throttling and server errors are retried a few times with backoff,
+    /// and a broken connection too when the call only reads.
     async fn call(&self, operation: &'static str, mut input: Value) -> Result<Value, AwsError> {
         if let (Some(account), Some(object)) = (&self.account, input.as_object_mut()) {
             object.insert("registryId".to_string(), json!(account));
         }
         let body = serde_json::to_vec(&input).unwrap_or_default();
+        let reads_only = operation != "BatchDeleteImage";
+        let mut attempt = 1;
+        loop {
+            match self.attempt(operation, &body).await {
+                Err(error) if attempt < ATTEMPTS && is_transient(&error, reads_only) => {
+                    let delay = Duration::from_millis(250 << attempt);
+                    tokio::time::sleep(delay.mul_f64(0.5 + fastrand::f64() * 0.5)).await;
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    /// One signed request of `operation` with `body`.
+    async fn attempt(&self, operation: &'static str, body: &[u8]) -> Result<Value, AwsError> {
         let target = format!("{TARGET_PREFIX}{operation}");
         let host = super::host_header(&self.endpoint);
         let content_type = "application/x-amz-json-1.1";
@@ -105,7 +123,7 @@ impl EcrApi {
             SystemTime::now(),
             ("POST", self.endpoint.as_str()),
             &unsigned,
-            &body,
+            body,
         )?;
         let mut request = self
             .http
@@ -122,7 +140,7 @@ impl EcrApi {
             value.set_sensitive(header.sensitive || name == reqwest::header::AUTHORIZATION);
             request = request.header(name, value);
         }
-        let answer = send(request.body(body), operation, &self.endpoint).await?;
+        let answer = send(request.body(body.to_vec()), operation, &self.endpoint).await?;
         let parsed: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
         if !answer.status.is_success() {
             return Err(self.api_error(operation, answer.status.as_u16(), &parsed));
@@ -261,6 +279,27 @@ impl EcrApi {
     }
 }
 
+/// Tries of one ECR call, the first included.
+const ATTEMPTS: u32 = 4;
+
+/// Whether `error` may pass if the call is made again: ECR throttled it or
+/// failed itself (it did nothing), or, for a call that only reads, the
+/// connection broke.
+fn is_transient(error: &AwsError, reads_only: bool) -> bool {
+    match error {
+        AwsError::Api { status, code, .. } => {
+            *status >= 500
+                || *status == 429
+                || matches!(
+                    code.as_str(),
+                    "ThrottlingException" | "TooManyRequestsException"
+                )
+        }
+        AwsError::Transport { .. } => reads_only,
+        _ => false,
+    }
+}
+
 /// An `imageDetails` entry; `imagePushedAt` is epoch seconds (a number in
 /// JSON 1.1).
 fn parse_image(detail: &Value) -> Option<EcrImage> {
@@ -327,6 +366,27 @@ impl EcrLogins {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn throttling_and_server_errors_are_retried_refusals_are_not() {
+        let api = |status: u16, code: &str| AwsError::Api {
+            operation: "DescribeImages",
+            endpoint: "https://api.ecr.us-east-1.amazonaws.com/".to_string(),
+            status,
+            code: code.to_string(),
+            message: String::new(),
+        };
+        assert!(is_transient(&api(400, "ThrottlingException"), true));
+        assert!(is_transient(&api(503, "ServerException"), false));
+        assert!(!is_transient(
+            &api(400, "RepositoryNotFoundException"),
+            true
+        ));
+        assert!(!is_transient(
+            &api(400, "UnrecognizedClientException"),
+            true
+        ));
+    }
 
     #[test]
     fn image_details_parse_with_and_without_tags() {
