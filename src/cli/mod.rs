@@ -241,6 +241,9 @@ impl RegistryArguments {
             }
             credentials.push(given);
         }
+        if let Some(workflow) = actions_ghcr_credentials(&credentials) {
+            credentials.push(workflow);
+        }
         Ok(hoist::registry::ClientOptions {
             insecure_registries: self.insecure_registries.clone(),
             ca_certificates: self.ca_certificates.clone(),
@@ -255,6 +258,27 @@ impl RegistryArguments {
 }
 
 pub use hoist::build::transport::own_registries;
+
+/// The workflow's `GITHUB_TOKEN` for ghcr.io in GitHub Actions, when no
+/// other credential for it is given or stored; said once on stderr.
+fn actions_ghcr_credentials(
+    given: &[hoist::registry::GivenCredentials],
+) -> Option<hoist::registry::GivenCredentials> {
+    use hoist::registry::hosted::{GHCR, actions_ghcr_credentials};
+    let stored = || {
+        let environment = hoist::registry::CredentialEnvironment::from_process();
+        !matches!(
+            hoist::registry::credentials::resolve_in(&environment, GHCR),
+            Ok(None)
+        )
+    };
+    let found = actions_ghcr_credentials(|name| std::env::var(name).ok(), given, stored)?;
+    static SAID: std::sync::Once = std::sync::Once::new();
+    SAID.call_once(|| {
+        eprintln!("note: GitHub Actions: using GITHUB_TOKEN for {GHCR} (no other login for it)");
+    });
+    Some(found)
+}
 
 /// One `--creds` value: `REGISTRY=USER:PASSWORD` when what comes before the
 /// first `=` is a registry host (it has a dot or a port, or is `localhost`),

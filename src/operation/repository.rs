@@ -7,7 +7,7 @@
 use crate::image::Blob as _;
 use crate::oci::{Digest, Platform};
 use crate::progress::{DeletedManifest, Event, Observer};
-use crate::registry::hosted::{self, ApiChoice, HostedError, RegistryApi};
+use crate::registry::hosted::{self, ApiChoice, RegistryApi};
 use crate::registry::retention::{self, ImageRegistry, KeptBecause, PrunePolicy, RetentionError};
 use crate::registry::{Access, ClientOptions, Reference, ReferenceError, RegistryClient};
 use crate::registry::{RegistryError, RegistrySource};
@@ -34,8 +34,6 @@ pub enum RepositoryError {
     },
     #[error(transparent)]
     Delete(Box<RetentionError>),
-    #[error(transparent)]
-    Hosted(Box<HostedError>),
     #[error("{reference}: the registry has no such manifest; nothing was deleted")]
     NoSuchManifest { reference: String },
     #[error("tagging {reference}")]
@@ -57,12 +55,6 @@ impl From<RegistryError> for RepositoryError {
 impl From<RetentionError> for RepositoryError {
     fn from(error: RetentionError) -> RepositoryError {
         RepositoryError::Delete(Box::new(error))
-    }
-}
-
-impl From<HostedError> for RepositoryError {
-    fn from(error: HostedError) -> RepositoryError {
-        RepositoryError::Hosted(Box::new(error))
     }
 }
 

@@ -36,7 +36,7 @@ pub(super) fn next_page(
 }
 
 /// The target of `Link: <URL>; rel="next"`, made absolute against `base`.
-fn link_next(headers: &HeaderMap, base: &str) -> Option<String> {
+pub(super) fn link_next(headers: &HeaderMap, base: &str) -> Option<String> {
     headers
         .get_all(header::LINK)
         .iter()

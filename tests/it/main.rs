@@ -34,6 +34,7 @@ mod properties;
 mod registry_concurrency;
 mod registry_ecr;
 mod registry_faults;
+mod registry_hosted;
 mod registry_hostile;
 mod registry_login;
 mod registry_push;

@@ -33,12 +33,17 @@ fn push_other(reference: &str, content: &str) -> String {
 }
 
 /// Builds a one-file image created at `epoch` (Unix seconds) into `reference`.
-fn push_created(reference: &str, content: &str, epoch: u64) -> String {
+pub(crate) fn push_created(reference: &str, content: &str, epoch: u64) -> String {
     push_created_with(reference, content, epoch, &[])
 }
 
 /// As [`push_created`], with more `hoist build` arguments.
-fn push_created_with(reference: &str, content: &str, epoch: u64, extra: &[&str]) -> String {
+pub(crate) fn push_created_with(
+    reference: &str,
+    content: &str,
+    epoch: u64,
+    extra: &[&str],
+) -> String {
     let project = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(project.path().join("app")).unwrap();
     std::fs::write(project.path().join("app/content.txt"), content).unwrap();

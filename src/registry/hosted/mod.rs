@@ -7,8 +7,14 @@
 //! deletes tags through Hub's API; ECR deletes through `BatchDeleteImage`.
 //! Manifests themselves are still read over the distribution API.
 
-use super::retention::{Distribution, Ecr, ImageRegistry};
-use super::{Access, Reference, RegistryClient, RegistryError};
+pub mod dockerhub;
+pub mod github;
+mod http;
+
+pub use http::ApiError;
+
+use super::retention::{Distribution, Ecr, ImageRegistry, RetentionError};
+use super::{Access, GivenCredentials, Reference, RegistryClient};
 use std::fmt;
 use std::str::FromStr;
 
@@ -146,6 +152,33 @@ impl fmt::Debug for ApiEnvironment {
     }
 }
 
+/// In GitHub Actions (`GITHUB_ACTIONS=true`), the workflow's
+/// `GITHUB_TOKEN` as the credentials for `ghcr.io` (user `GITHUB_ACTOR`),
+/// when neither `--creds` (`given`) nor a stored login has one: what
+/// `docker/login-action` would otherwise be needed for. `variable` reads
+/// the environment; `stored` says whether a login for `ghcr.io` is stored.
+pub fn actions_ghcr_credentials(
+    variable: impl Fn(&str) -> Option<String>,
+    given: &[GivenCredentials],
+    stored: impl FnOnce() -> bool,
+) -> Option<GivenCredentials> {
+    if variable("GITHUB_ACTIONS").as_deref() != Some("true") {
+        return None;
+    }
+    let token = variable("GITHUB_TOKEN").filter(|token| !token.is_empty())?;
+    let named = given
+        .iter()
+        .any(|credentials| credentials.registry.as_deref() == Some(GHCR));
+    if named || stored() {
+        return None;
+    }
+    let actor = variable("GITHUB_ACTOR").unwrap_or_else(|| "github-actions".to_string());
+    Some(GivenCredentials::for_registry(GHCR, &actor, &token))
+}
+
+/// GitHub's container registry.
+pub const GHCR: &str = "ghcr.io";
+
 /// Which API to use: `api` as asked (`--registry-api`), else the one the
 /// registry's host implies.
 #[derive(Clone, Debug, Default)]
@@ -164,42 +197,32 @@ impl ApiChoice {
     }
 }
 
-/// Opening a repository through its API failed.
-#[derive(Debug, thiserror::Error)]
-pub enum HostedError {
-    #[error(transparent)]
-    Registry(#[from] RegistryError),
-    #[error(transparent)]
-    Retention(super::retention::RetentionError),
-    #[error(
-        "{repository}: cleaning up through {api} is not built into this hoist; \
-         pass --registry-api distribution if the registry accepts the distribution API's DELETE"
-    )]
-    NotAvailable {
-        repository: String,
-        api: RegistryApi,
-    },
-}
-
 /// A repository opened for listing and deleting through `api`.
 pub fn open(
     client: &RegistryClient,
     reference: &Reference,
     api: RegistryApi,
-    _environment: &ApiEnvironment,
-) -> Result<Box<dyn ImageRegistry>, HostedError> {
-    let repository = client.repository(reference, Access::DELETE);
+    environment: &ApiEnvironment,
+) -> Result<Box<dyn ImageRegistry>, RetentionError> {
     match api {
-        RegistryApi::Distribution => Ok(Box::new(Distribution::new(repository))),
+        RegistryApi::Distribution => Ok(Box::new(Distribution::new(
+            client.repository(reference, Access::DELETE),
+        ))),
+        RegistryApi::GitHub => Ok(Box::new(github::GitHub::open(
+            client,
+            reference,
+            environment,
+        )?)),
+        RegistryApi::DockerHub => Ok(Box::new(dockerhub::DockerHub::open(
+            client,
+            reference,
+            environment,
+        )?)),
         // Asked for by name, a host of another name is ECR too.
-        RegistryApi::Ecr => Ok(Box::new(
-            Ecr::connect(repository, true).map_err(HostedError::Retention)?,
-        )),
-        // Each provider's client plugs in here.
-        RegistryApi::GitHub | RegistryApi::DockerHub => Err(HostedError::NotAvailable {
-            repository: reference.repository_name(),
-            api,
-        }),
+        RegistryApi::Ecr => Ok(Box::new(Ecr::connect(
+            client.repository(reference, Access::DELETE),
+            true,
+        )?)),
     }
 }
 
@@ -242,6 +265,28 @@ mod tests {
             assert_eq!(api.name().parse::<RegistryApi>().unwrap(), api);
         }
         assert!("gitlab".parse::<RegistryApi>().is_err());
+    }
+
+    #[test]
+    fn in_actions_the_workflow_token_logs_in_to_ghcr_unless_another_does() {
+        let environment = |actions: &'static str| {
+            move |name: &str| match name {
+                "GITHUB_ACTIONS" => Some(actions.to_string()),
+                "GITHUB_TOKEN" => Some("ghs_workflow".to_string()),
+                "GITHUB_ACTOR" => Some("octocat".to_string()),
+                _ => None,
+            }
+        };
+        let used = actions_ghcr_credentials(environment("true"), &[], || false).unwrap();
+        assert_eq!(used.registry.as_deref(), Some(GHCR));
+        assert_eq!(
+            (used.username.as_str(), used.password.as_str()),
+            ("octocat", "ghs_workflow")
+        );
+        assert!(actions_ghcr_credentials(environment("false"), &[], || false).is_none());
+        assert!(actions_ghcr_credentials(environment("true"), &[], || true).is_none());
+        let given = [GivenCredentials::for_registry(GHCR, "bot", "pat")];
+        assert!(actions_ghcr_credentials(environment("true"), &given, || false).is_none());
     }
 
     #[test]

@@ -110,6 +110,9 @@ pub enum RetentionError {
     /// Reading an image to learn when it was created.
     #[error(transparent)]
     Read(#[from] SourceError),
+    /// A provider's own API (GitHub's, Docker Hub's).
+    #[error(transparent)]
+    Api(#[from] super::hosted::ApiError),
     #[error("{registry}: {operation} is not something this registry's API can do")]
     Unsupported {
         registry: String,

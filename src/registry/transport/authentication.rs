@@ -98,7 +98,7 @@ impl Transport {
     }
 
     /// Credentials for `host` from the flags or the docker/podman files.
-    fn given_or_stored(&self, host: &str) -> Result<Option<Credential>, RegistryError> {
+    pub fn given_or_stored(&self, host: &str) -> Result<Option<Credential>, RegistryError> {
         if let Some(given) = GivenCredentials::choose(&self.options.credentials, host) {
             return Ok(Some(Credential::UsernamePassword {
                 username: given.username.clone(),

@@ -103,8 +103,10 @@ pub fn warnings(recorder: &::hoist::progress::Recorder) -> Vec<String> {
 
 pub mod certificates;
 pub mod ecr;
+pub mod github_api;
 pub mod hostile;
 pub mod http;
+pub mod hub_api;
 pub mod images;
 pub mod proxy;
 pub mod raw_http;
