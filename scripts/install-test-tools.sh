@@ -72,17 +72,19 @@ if [[ "${CI:-}" == "true" || ${#missing[@]} -gt 0 ]]; then
         $(printf '%s\n' "${packages[@]}" "${always[@]}" | sort -u)
 fi
 
-# The reference validators for SPDX and CycloneDX, and PyNaCl to read key
-# files independently of hoist, for whichever python3 is first on PATH.
+# The reference validators for SPDX and CycloneDX, PyNaCl to read key files
+# independently of hoist, and botocore, whose SigV4 signer checks hoist's
+# signatures in the loopback ECR (tests/it/ecr_fake.py), for whichever
+# python3 is first on PATH.
 python_modules_missing=false
-for module in jsonschema spdx_tools cyclonedx nacl; do
+for module in jsonschema spdx_tools cyclonedx nacl botocore; do
     python3 -c "import $module" >/dev/null 2>&1 || python_modules_missing=true
 done
 if [[ "$python_modules_missing" == true ]]; then
     python3 -m pip install --quiet --disable-pip-version-check \
-        jsonschema spdx-tools cyclonedx-python-lib pynacl 2>&1 ||
+        jsonschema spdx-tools cyclonedx-python-lib pynacl botocore 2>&1 ||
         python3 -m pip install --quiet --disable-pip-version-check --break-system-packages \
-            jsonschema spdx-tools cyclonedx-python-lib pynacl
+            jsonschema spdx-tools cyclonedx-python-lib pynacl botocore
 fi
 
 # check-jsonschema validates the GitHub Actions workflows of docs/ci.md

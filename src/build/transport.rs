@@ -140,6 +140,13 @@ pub fn scope_credentials(mut options: ClientOptions, hosts: &[String]) -> Client
         }
     }
     options.credentials = scoped;
+    if options.own_registries_are_ecr {
+        options.ecr_registries.extend(
+            hosts
+                .iter()
+                .map(|host| crate::registry::api_host(host).to_string()),
+        );
+    }
     options
 }
 

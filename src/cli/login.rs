@@ -4,16 +4,17 @@
 use super::RegistryArguments;
 use super::report::{Mode, Reporter};
 use anyhow::{Context, bail};
-use hoist::operation::{self, login::LoginRequest};
+use hoist::operation::{self, login::AwsLoginRequest, login::LoginRequest};
 use std::io::Read;
 
 #[derive(Debug, clap::Args)]
 pub struct LoginArguments {
     /// The registry, e.g. ghcr.io, docker.io, localhost:5000.
     registry: String,
-    /// The user name.
+    /// The user name. Not needed for Amazon ECR, whose password comes from
+    /// the AWS credentials at hand (GetAuthorizationToken).
     #[arg(short, long)]
-    username: String,
+    username: Option<String>,
     /// Read the password (or token) from standard input.
     #[arg(long)]
     password_stdin: bool,
@@ -38,6 +39,18 @@ pub struct LogoutArguments {
 
 pub fn login(arguments: LoginArguments) -> anyhow::Result<()> {
     let reporter = Reporter::new(Mode::Human);
+    let Some(username) = arguments.username else {
+        let own = [hoist::registry::api_host(&arguments.registry).to_string()];
+        let request = AwsLoginRequest {
+            registry: arguments.registry.clone(),
+            client: arguments.registry_arguments.client_options_for(1, &own)?,
+        };
+        if arguments.password_stdin || arguments.password.is_some() {
+            bail!("give --username with a password (none is needed for Amazon ECR)");
+        }
+        operation::login::login_with_aws(&request, &reporter)?;
+        return Ok(());
+    };
     let password = if arguments.password_stdin {
         let mut text = String::new();
         std::io::stdin()
@@ -51,7 +64,7 @@ pub fn login(arguments: LoginArguments) -> anyhow::Result<()> {
     };
     let request = LoginRequest {
         registry: arguments.registry,
-        username: arguments.username,
+        username,
         password: zeroize::Zeroizing::new(password),
         client: arguments.registry_arguments.client_options(1)?,
     };

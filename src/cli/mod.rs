@@ -190,9 +190,27 @@ pub struct RegistryArguments {
     /// A PEM file of CA certificates to trust besides the system's. Repeatable.
     #[arg(long = "ca-cert", value_name = "FILE")]
     ca_certificates: Vec<std::path::PathBuf>,
+    /// The API of the registries the command works on: github (GHCR),
+    /// dockerhub, ecr or distribution. By default the registry's host decides
+    /// (ghcr.io, docker.io, *.dkr.ecr.*.amazonaws.com, else distribution).
+    /// `prune` and `delete` list and delete through it; with `ecr`, every
+    /// command logs in with AWS credentials (GetAuthorizationToken). The API
+    /// base URLs come from GITHUB_API_URL (default https://api.github.com),
+    /// HOIST_DOCKERHUB_API_URL (default https://hub.docker.com) and
+    /// AWS_ENDPOINT_URL_ECR (default the registry region's ECR endpoint).
+    #[arg(long = "registry-api", value_name = "API", env = "HOIST_REGISTRY_API")]
+    registry_api: Option<hoist::registry::hosted::RegistryApi>,
 }
 
 impl RegistryArguments {
+    /// The API `--registry-api` asks for, with where the APIs live.
+    pub fn api_choice(&self) -> hoist::registry::hosted::ApiChoice {
+        hoist::registry::hosted::ApiChoice {
+            api: self.registry_api,
+            environment: hoist::registry::hosted::ApiEnvironment::from_process(),
+        }
+    }
+
     /// Client options for a command whose own registries are `hosts` (the
     /// ones it writes to, or reads when it writes to none): `--creds` without
     /// a registry is for those, never for a base image's registry or a token
@@ -232,6 +250,8 @@ impl RegistryArguments {
             credentials,
             jobs: jobs.max(4),
             user_agent: format!("hoist/{}", env!("CARGO_PKG_VERSION")),
+            own_registries_are_ecr: self.registry_api
+                == Some(hoist::registry::hosted::RegistryApi::Ecr),
             ..Default::default()
         })
     }

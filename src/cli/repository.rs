@@ -13,7 +13,6 @@ use hoist::operation::repository::{
     self as repository_operation, DeleteRequest, DigestRequest, ListRequest, PruneRequest,
     TagRequest, digests, list_tags,
 };
-use hoist::registry::hosted::{ApiChoice, ApiEnvironment, RegistryApi};
 use hoist::registry::retention::PrunePolicy;
 use hoist::registry::{ClientOptions, Reference};
 
@@ -70,8 +69,6 @@ pub struct DeleteArguments {
     #[arg(long)]
     keep_attachments: bool,
     #[command(flatten)]
-    api: ApiArguments,
-    #[command(flatten)]
     output: OutputArguments,
     #[command(flatten)]
     registry: RegistryArguments,
@@ -99,38 +96,16 @@ pub struct PruneArguments {
     #[arg(long, value_name = "AGE")]
     older_than: Option<String>,
     /// Delete top-level images without a tag too (with --older-than, those
-    /// older than that), where the registry's API can list them (GHCR).
+    /// older than that), where the registry's API can list them (GHCR, ECR).
     #[arg(long)]
     untagged: bool,
     /// Print what would be deleted, and delete nothing.
     #[arg(long)]
     dry_run: bool,
     #[command(flatten)]
-    api: ApiArguments,
-    #[command(flatten)]
     output: OutputArguments,
     #[command(flatten)]
     registry: RegistryArguments,
-}
-
-#[derive(Debug, clap::Args)]
-struct ApiArguments {
-    /// The API to list and delete through: github (GHCR), dockerhub, ecr or
-    /// distribution. By default the registry's host decides (ghcr.io,
-    /// docker.io, *.dkr.ecr.*.amazonaws.com, else distribution). The API
-    /// base URLs come from GITHUB_API_URL (default https://api.github.com)
-    /// and HOIST_DOCKERHUB_API_URL (default https://hub.docker.com).
-    #[arg(long = "registry-api", value_name = "API")]
-    registry_api: Option<RegistryApi>,
-}
-
-impl ApiArguments {
-    fn choice(&self) -> ApiChoice {
-        ApiChoice {
-            api: self.registry_api,
-            environment: ApiEnvironment::from_process(),
-        }
-    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -308,7 +283,7 @@ pub fn prune(arguments: PruneArguments) -> anyhow::Result<()> {
             untagged: arguments.untagged,
         },
         dry_run: arguments.dry_run,
-        api: arguments.api.choice(),
+        api: arguments.registry.api_choice(),
         registry: client_options(&arguments.registry, std::slice::from_ref(&repository))?,
         repository,
     };
@@ -350,7 +325,7 @@ pub fn delete(arguments: DeleteArguments) -> anyhow::Result<()> {
         registry: client_options(&arguments.registry, &references)?,
         references,
         keep_attachments: arguments.keep_attachments,
-        api: arguments.api.choice(),
+        api: arguments.registry.api_choice(),
     };
     repository_operation::delete(&request, &reporter)?;
     Ok(())

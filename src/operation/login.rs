@@ -3,7 +3,7 @@
 //! removed from there.
 
 use crate::progress::{Event, Observer};
-use crate::registry::credentials::{self, CredentialsError};
+use crate::registry::credentials::{self, Credential, CredentialsError};
 use crate::registry::{ClientOptions, RegistryClient, RegistryError};
 use std::path::PathBuf;
 
@@ -29,12 +29,61 @@ pub enum LoginError {
         #[source]
         source: Box<RegistryError>,
     },
+    #[error(
+        "{registry} is not an ECR registry: give --username and a password, \
+         or --registry-api ecr for an ECR registry under another name"
+    )]
+    NotEcr { registry: String },
     #[error("logging out of {registry}")]
     Logout {
         registry: String,
         #[source]
         source: CredentialsError,
     },
+}
+
+/// Log in to the ECR registry `registry` with the password
+/// `GetAuthorizationToken` gives for the AWS credentials at hand.
+pub struct AwsLoginRequest {
+    /// `123456789012.dkr.ecr.us-east-1.amazonaws.com`, or a host the
+    /// client's options name as ECR.
+    pub registry: String,
+    pub client: ClientOptions,
+}
+
+/// Asks ECR for a registry password with the AWS credential chain, checks
+/// it with the registry and stores it as `docker login` would (it lasts 12
+/// hours); reports [`Event::LoggedIn`] and returns the file it is in.
+pub fn login_with_aws(
+    request: &AwsLoginRequest,
+    observer: &dyn Observer,
+) -> Result<PathBuf, LoginError> {
+    let registry = &request.registry;
+    let client = RegistryClient::new(request.client.clone())
+        .map_err(|error| LoginError::Client(Box::new(error)))?;
+    let login_failed = |source: RegistryError| LoginError::Login {
+        registry: registry.clone(),
+        source: Box::new(source),
+    };
+    let Some(Credential::UsernamePassword { username, password }) =
+        client.ecr_login(registry).map_err(login_failed)?
+    else {
+        return Err(LoginError::NotEcr {
+            registry: registry.clone(),
+        });
+    };
+    let password = zeroize::Zeroizing::new(password);
+    client
+        .check_login(registry, &username, &password)
+        .map_err(login_failed)?;
+    let environment = &client.options().credential_environment;
+    let path = credentials::store_in(environment, registry, &username, &password)
+        .map_err(|source| login_failed(source.into()))?;
+    observer.event(Event::LoggedIn {
+        registry: registry.clone(),
+        path: path.display().to_string(),
+    });
+    Ok(path)
 }
 
 /// Checks the credentials with the registry and stores them; reports

@@ -2,7 +2,7 @@
 //! its own, and synchronous faces over the async transport so rayon threads
 //! can call it concurrently.
 
-use super::credentials::CredentialEnvironment;
+use super::credentials::{Credential, CredentialEnvironment};
 use super::error::RegistryError;
 use super::options::{ClientOptions, GivenCredentials};
 use super::transport::{Call, Context, Request, Scopes, Transport};
@@ -93,6 +93,24 @@ impl RegistryClient {
                 )
                 .await
                 .map(|_| ())
+        })
+    }
+
+    /// The registry password for `registry` from the AWS credential chain
+    /// (`GetAuthorizationToken`), when it is an ECR registry; `None` when
+    /// it is not one.
+    pub fn ecr_login(&self, registry: &str) -> Result<Option<Credential>, RegistryError> {
+        let host = super::reference::api_host(registry).to_string();
+        let transport = self.transport.clone();
+        self.block_on(async move {
+            let Some(ecr) = transport.ecr_registry(&host)? else {
+                return Ok(None);
+            };
+            let options = &transport.options;
+            let login = transport
+                .ecr_logins
+                .credential(&transport.http, &options.aws, &host, &ecr);
+            Ok(Some(login.await?))
         })
     }
 

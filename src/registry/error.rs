@@ -16,6 +16,9 @@ pub enum RegistryError {
     #[error(transparent)]
     Credentials(#[from] CredentialsError),
 
+    #[error(transparent)]
+    Aws(#[from] super::aws::AwsError),
+
     #[error("reading CA certificate {path}: {reason}")]
     CaCertificate { path: PathBuf, reason: String },
 

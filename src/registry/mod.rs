@@ -4,6 +4,7 @@
 //! synchronous faces: [`RegistrySink`] for the publish driver and
 //! [`RegistrySource`] for reading images back. Only this module speaks HTTP.
 
+pub mod aws;
 mod client;
 pub mod credentials;
 mod error;

@@ -3,6 +3,7 @@
 //! line. Below the transport, which reads them, and the client, which holds
 //! them.
 
+use super::aws::AwsEnvironment;
 use super::credentials::CredentialEnvironment;
 use std::fmt;
 use std::path::PathBuf;
@@ -66,6 +67,16 @@ pub struct ClientOptions {
     pub read_timeout: Duration,
     /// Where docker and podman credentials are looked up.
     pub credential_environment: CredentialEnvironment,
+    /// Where AWS credentials and settings are looked up, for ECR.
+    pub aws: AwsEnvironment,
+    /// Registry hosts to treat as ECR besides those named
+    /// `ACCOUNT.dkr.ecr.REGION.amazonaws.com` (their region then comes from
+    /// `AWS_REGION` or the profile).
+    pub ecr_registries: Vec<String>,
+    /// The command's own registries are ECR whatever their names
+    /// (`--registry-api ecr`); scoping the options to those registries
+    /// (`build::transport::scope_credentials`) lists them in `ecr_registries`.
+    pub own_registries_are_ecr: bool,
 }
 
 /// A username and password given on the command line, for one registry or
@@ -144,6 +155,9 @@ impl Default for ClientOptions {
             chunk_size: 16 * 1024 * 1024,
             read_timeout: Duration::from_secs(120),
             credential_environment: CredentialEnvironment::from_process(),
+            aws: AwsEnvironment::from_process(),
+            ecr_registries: Vec::new(),
+            own_registries_are_ecr: false,
         }
     }
 }
@@ -161,6 +175,7 @@ impl fmt::Debug for ClientOptions {
             .field("retry", &self.retry)
             .field("monolithic_limit", &self.monolithic_limit)
             .field("chunk_size", &self.chunk_size)
+            .field("ecr_registries", &self.ecr_registries)
             .finish_non_exhaustive()
     }
 }

@@ -36,6 +36,7 @@ mod loaders;
 mod properties;
 mod registry_cache;
 mod registry_concurrency;
+mod registry_ecr;
 mod registry_faults;
 mod registry_hosted;
 mod registry_hostile;

@@ -77,7 +77,7 @@ impl DockerHub {
             CREDENTIALS_HINT,
         )?;
         let Some(Credential::UsernamePassword { username, password }) =
-            client.transport.credential(reference.api_host())?
+            client.transport.given_or_stored(reference.api_host())?
         else {
             return Err(ApiError::NoCredentials {
                 repository: name,

@@ -150,7 +150,7 @@ fn token(
     if let Some(token) = &environment.github_token {
         return Ok(Some(token.clone()));
     }
-    Ok(match client.transport.credential(host)? {
+    Ok(match client.transport.given_or_stored(host)? {
         Some(super::super::Credential::UsernamePassword { password, .. }) => Some(password),
         // A refresh token is for the registry's token realm, not the API.
         Some(super::super::Credential::IdentityToken(_)) | None => None,

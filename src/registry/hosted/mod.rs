@@ -13,7 +13,7 @@ mod http;
 
 pub use http::ApiError;
 
-use super::retention::{Distribution, ImageRegistry, RetentionError};
+use super::retention::{Distribution, Ecr, ImageRegistry, RetentionError};
 use super::{Access, GivenCredentials, Reference, RegistryClient};
 use std::fmt;
 use std::str::FromStr;
@@ -218,12 +218,11 @@ pub fn open(
             reference,
             environment,
         )?)),
-        // The ECR client plugs in here.
-        RegistryApi::Ecr => Err(ApiError::NotAvailable {
-            repository: reference.repository_name(),
-            api,
-        }
-        .into()),
+        // Asked for by name, a host of another name is ECR too.
+        RegistryApi::Ecr => Ok(Box::new(Ecr::connect(
+            client.repository(reference, Access::DELETE),
+            true,
+        )?)),
     }
 }
 

@@ -17,6 +17,7 @@
 pub mod attachments;
 pub mod builds;
 mod distribution;
+mod ecr;
 #[cfg(test)]
 mod fake;
 pub mod policy;
@@ -24,6 +25,7 @@ pub mod policy;
 pub use attachments::{Attached, add_api_referrers, attachments_of};
 pub use builds::{UntaggedImage, gather_untagged};
 pub use distribution::Distribution;
+pub use ecr::Ecr;
 pub use policy::{KeptBecause, PrunePlan, PrunePolicy, TagFacts, gather, plan};
 
 use super::error::RegistryError;

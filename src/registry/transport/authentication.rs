@@ -4,6 +4,7 @@
 //! keeping them per scope until they expire or a 401 says otherwise, and
 //! sending one request with the `Authorization` header that results.
 
+use super::super::aws::{self, EcrHost};
 use super::super::credentials::{self, Credential};
 use super::super::error::RegistryError;
 use super::super::options::GivenCredentials;
@@ -44,8 +45,60 @@ impl Transport {
         true
     }
 
-    /// Credentials for `host`: the flags, else docker/podman configuration.
-    pub fn credential(&self, host: &str) -> Result<Option<Credential>, RegistryError> {
+    /// Credentials for `host`: the flags, else docker/podman configuration,
+    /// else for an ECR registry a password from the AWS credential chain.
+    pub async fn credential(&self, host: &str) -> Result<Option<Credential>, RegistryError> {
+        if let Some(found) = self.given_or_stored(host)? {
+            return Ok(Some(found));
+        }
+        match self.ecr_registry(host)? {
+            Some(registry) => {
+                let options = &self.options;
+                let login = self
+                    .ecr_logins
+                    .credential(&self.http, &options.aws, host, &registry);
+                Ok(Some(login.await?))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The ECR registry `host` is, by its name or because the options say
+    /// so (then in the region the AWS settings name).
+    pub(crate) fn ecr_registry(&self, host: &str) -> Result<Option<EcrHost>, RegistryError> {
+        let listed = self.options.ecr_registries.iter().any(|name| name == host);
+        self.ecr_registry_as(host, listed)
+    }
+
+    /// The ECR registry `host` is by its name, else when `forced` one in
+    /// the region the AWS settings name; `None` when neither.
+    pub(crate) fn ecr_registry_as(
+        &self,
+        host: &str,
+        forced: bool,
+    ) -> Result<Option<EcrHost>, RegistryError> {
+        if let Some(found) = aws::ecr_host(host) {
+            return Ok(Some(found));
+        }
+        if !forced {
+            return Ok(None);
+        }
+        let environment = &self.options.aws;
+        let region = match environment.region_variable() {
+            Some(region) => Some(region.to_string()),
+            None => aws::credentials::profile_region(environment)?,
+        };
+        let region = region.ok_or_else(|| aws::AwsError::NoRegion {
+            registry: host.to_string(),
+        })?;
+        Ok(Some(EcrHost {
+            account: String::new(),
+            region,
+        }))
+    }
+
+    /// Credentials for `host` from the flags or the docker/podman files.
+    pub fn given_or_stored(&self, host: &str) -> Result<Option<Credential>, RegistryError> {
         if let Some(given) = GivenCredentials::choose(&self.options.credentials, host) {
             return Ok(Some(Credential::UsernamePassword {
                 username: given.username.clone(),
@@ -74,7 +127,7 @@ impl Transport {
         let auth = self.lock_auth().get(host).cloned();
         match auth {
             None => Ok(None),
-            Some(HostAuth::Basic) => match self.credential(host)? {
+            Some(HostAuth::Basic) => match self.credential(host).await? {
                 Some(Credential::UsernamePassword { username, password }) => {
                     Ok(Some(basic_header(&username, &password)))
                 }
@@ -160,7 +213,7 @@ impl Transport {
         }
         self.lock_tokens().remove(&(host.to_string(), scopes.key()));
         if matches!(self.lock_auth().get(host), Some(HostAuth::Basic)) {
-            match self.credential(host)? {
+            match self.credential(host).await? {
                 Some(Credential::UsernamePassword { .. }) => {}
                 _ => {
                     return Err(RegistryError::NoCredentials {
@@ -190,7 +243,7 @@ impl Transport {
             Some(port) => format!("{realm_host}:{port}"),
             None => realm_host.clone(),
         };
-        let credential = self.credential(host)?;
+        let credential = self.credential(host).await?;
         // Credentials go to the realm only over TLS, as the token
         // protocol requires (loopback and named insecure hosts excepted).
         if realm_url.scheme() != "https"

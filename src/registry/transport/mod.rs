@@ -21,6 +21,7 @@ mod tls;
 pub(crate) use authentication::{CachedToken, HostAuth, TokenKey};
 pub(crate) use body::{MAXIMUM_MANIFEST, MAXIMUM_TAG_PAGE, read_at_most};
 pub(crate) use classify::transport_error;
+pub(crate) use scheme::is_loopback;
 
 use super::credentials::Credential;
 use super::error::RegistryError;
@@ -159,6 +160,8 @@ pub(crate) struct Transport {
     /// share one token instead of each asking the realm.
     pub(super) token_fetches: Flights<TokenKey>,
     pub(super) credentials: Mutex<HashMap<String, Option<Credential>>>,
+    /// Passwords for ECR registries, from the AWS credential chain.
+    pub(super) ecr_logins: super::aws::EcrLogins,
 }
 
 /// A lock per key, for work that requests starting together should do once
@@ -198,6 +201,7 @@ impl Transport {
             tokens: Mutex::new(HashMap::new()),
             token_fetches: Mutex::new(HashMap::new()),
             credentials: Mutex::new(HashMap::new()),
+            ecr_logins: Default::default(),
         })
     }
 

@@ -102,6 +102,7 @@ pub fn warnings(recorder: &::hoist::progress::Recorder) -> Vec<String> {
 }
 
 pub mod certificates;
+pub mod ecr;
 pub mod github_api;
 pub mod hostile;
 pub mod http;
