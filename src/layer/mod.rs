@@ -34,7 +34,7 @@ use crate::progress::Observer;
 /// Version of the layer format: bumped whenever the same recipe and files
 /// would give different bytes (tar encoding, block size, compressor
 /// settings), so cached layers of an older hoist are not reused.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 5;
 
 /// Output buffer in front of the blob file.
 const WRITE_BUFFER: usize = 1 << 20;
