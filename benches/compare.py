@@ -21,7 +21,7 @@ import time
 import registry_cache
 from harness import (ROOT, RTT_MS, Case, LatencyProxy, Registry, case_summary, log, remove, run,
                      run_rounds, tree_bytes)
-from report import loadavg, machine, markdown, targets, versions
+from report import GZIP, GZIP_LEVEL, loadavg, machine, markdown, targets, versions
 
 EPOCH = 1700000000
 
@@ -109,7 +109,7 @@ def build_cases(hoist, inputs, work, registry, proxy, cores, tree_label, with_pe
     one_layer = [{"name": "rootfs", "source": source, "target": "/"}]
     gzip_spec = os.path.join(specs, "gzip", "hoist.toml")
     zstd_spec = os.path.join(specs, "zstd", "hoist.toml")
-    write_spec(gzip_spec, one_layer, "gzip", 6)
+    write_spec(gzip_spec, one_layer, "gzip", GZIP_LEVEL)
     write_spec(zstd_spec, one_layer, "zstd", 3)
     cases = []
 
@@ -124,12 +124,12 @@ def build_cases(hoist, inputs, work, registry, proxy, cores, tree_label, with_pe
 
     out = output("hoist-gzip")
     cases.append(
-        Case("hoist build gzip-6", "gzip", [hoist_build(gzip_spec, f"oci:{out}:bench")],
+        Case(GZIP, "gzip", [hoist_build(gzip_spec, f"oci:{out}:bench")],
              setup=fresh(out), output=out)
     )
     out = output("hoist-gzip-1core")
     cases.append(
-        Case("hoist build gzip-6, 1 core", "limits",
+        Case(f"{GZIP}, 1 core", "limits",
              [["taskset", "-c", "0"] + hoist_build(gzip_spec, f"oci:{out}:bench", ["-j", "1"])],
              setup=fresh(out), output=out)
     )
@@ -269,7 +269,7 @@ def build_cases(hoist, inputs, work, registry, proxy, cores, tree_label, with_pe
         cases.append(again_push(hoist_copy_small, "small image, hoist copy"))
         cases.append(again_push(skopeo_copy_small, "small image, skopeo copy"))
 
-        build_push = Case("hoist build gzip-6 --output docker:// (no local output)", "push", [None],
+        build_push = Case(f"{GZIP} --output docker:// (no local output)", "push", [None],
                           registry=registry)
 
         def build_push_setup():
@@ -297,7 +297,7 @@ def build_cases(hoist, inputs, work, registry, proxy, cores, tree_label, with_pe
                                     hoist_copy_small, "rtt small hoist"))
         cases.append(across_network(f"push fresh {over}: small image, skopeo copy",
                                     skopeo_copy_small, "rtt small skopeo"))
-        cases.append(across_network(f"hoist build gzip-6 --output docker:// {over}",
+        cases.append(across_network(f"{GZIP} --output docker:// {over}",
                                     lambda destination: hoist_build(gzip_spec, destination),
                                     "rtt build-push"))
 
@@ -333,7 +333,7 @@ def build_cases(hoist, inputs, work, registry, proxy, cores, tree_label, with_pe
                 {"name": "share", "source": f"{source}/usr/share", "target": "/usr/share"},
             ],
             "gzip",
-            6,
+            GZIP_LEVEL,
         )
         cache = output("cache")
         rebuilt = output("rebuild-out")
@@ -397,6 +397,9 @@ def main():
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--big-runs", type=int, default=5)
     parser.add_argument("--no-big", action="store_true")
+    parser.add_argument("--only", metavar="REGEX",
+                        help="run only the cases whose name matches (a partial run: targets "
+                             "whose cases did not run are left out)")
     parser.add_argument("--results", default=os.path.join(ROOT, "benches", "results"))
     arguments = parser.parse_args()
     work = os.environ.get("HOIST_BENCH_WORK", "/var/tmp/hoist-bench")
@@ -427,6 +430,10 @@ def main():
             log(f"{label}: {path}")
             cases = build_cases(arguments.hoist, path, work, registry, proxy, cores,
                                 label.replace(" ", ""), with_peers)
+            if arguments.only:
+                cases = [case for case in cases if re.search(arguments.only, case.name)]
+            if not cases:
+                continue
             run_rounds(cases, warmups, count)
             trees[label] = {
                 "input": path,

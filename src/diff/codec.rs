@@ -1,12 +1,11 @@
 //! Which compressor made a layer, as far as its first bytes tell: gzip's
 //! header (XFL, OS), and the level of a gzip layer in hoist's own block
-//! layout, found by compressing its first block again at each level; zstd's
-//! frame header. Reads a bounded prefix, never the whole layer.
+//! layout, found by compressing its first member's block again at each
+//! level; zstd's frame header. Reads a bounded prefix, never the whole layer.
 
 use super::report::Codec;
 use crate::image::Blob;
-use crate::layer::gzip::{BLOCK_SIZE, deflate_block};
-use flate2::FlushCompress;
+use crate::layer::gzip::{BLOCK_SIZE, MAX_LEVEL, deflate_block};
 use std::io::{self, Read};
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
@@ -90,31 +89,25 @@ fn gzip(prefix: &[u8]) -> Codec {
     }
 }
 
-/// The levels whose compression of the first block, by a fresh raw-deflate
-/// compressor as hoist's gzip writer does it, gives exactly the bytes after
-/// the header (neighbouring levels can give the same bytes); none when no
-/// level does (another gzip writer).
+/// The levels whose compression of the first block, by libdeflate as
+/// hoist's gzip writer makes each 1 MiB member, gives exactly the first
+/// member's deflate data (neighbouring levels can give the same bytes);
+/// none when no level does (another gzip writer, or a hoist before format
+/// version 5, whose blocks were sync-flushed zlib).
 fn hoist_block_levels(prefix: &[u8]) -> Vec<u32> {
     let Some(compressed) = prefix.get(GZIP_HEADER..) else {
         return Vec::new();
     };
     let mut block = Vec::new();
-    // A truncated prefix ends the decoding early; what came out is still
-    // the start of the block, and is only used if it is all of it.
+    // The first member's deflate stream ends at its final block; a
+    // truncated prefix ends the decoding early, and what came out then
+    // matches no level.
     let _ = flate2::read::DeflateDecoder::new(compressed)
         .take(BLOCK_SIZE as u64)
         .read_to_end(&mut block);
-    let flushes: &[FlushCompress] = if block.len() < BLOCK_SIZE {
-        &[FlushCompress::Finish]
-    } else {
-        &[FlushCompress::Sync, FlushCompress::Finish]
-    };
-    (1..=9)
+    (1..=MAX_LEVEL)
         .filter(|&level| {
-            flushes.iter().any(|&flush| {
-                deflate_block(&block, level, flush)
-                    .is_ok_and(|candidate| compressed.starts_with(&candidate))
-            })
+            deflate_block(&block, level).is_ok_and(|candidate| compressed.starts_with(&candidate))
         })
         .collect()
 }

@@ -556,7 +556,7 @@ impl Resolver<'_> {
             };
         match name {
             "gzip" => Ok(Compression::Gzip {
-                level: check_level(1..=9, 6)? as u32,
+                level: check_level(1..=9, i64::from(crate::layer::gzip::DEFAULT_LEVEL))? as u32,
             }),
             "zstd" => Ok(Compression::Zstd {
                 level: check_level(1..=22, 3)? as i32,

@@ -12,7 +12,7 @@ use std::process::Command;
 /// The index digest of fixtures/hello (gzip), as built by hoist. A change
 /// here is a change to the bytes hoist writes: explain it in the commit.
 const GOLDEN_HELLO_GZIP: &str =
-    "sha256:1b215f6bb0994d775871b73827a0978bdf0b6c1a357a2ed9b5d99213318f4258";
+    "sha256:bd9edeb9ea01429e901e37c8f1a3570403b3fb3fe27af95c08e1428e793f820c";
 /// The same with `compression = "zstd"`.
 const GOLDEN_HELLO_ZSTD: &str =
     "sha256:0e2cccb1d2f05bdf0ae098e2c17756ea9036bc70d99c82de414ffb250f08d985";
@@ -20,7 +20,7 @@ const GOLDEN_HELLO_ZSTD: &str =
 /// platform manifest is the top (it was an index over it), the same
 /// manifest the two-platform index lists.
 const GOLDEN_HELLO_AMD64: &str =
-    "sha256:ca3d22827b08d345703cb4f4ddb74d01bf922d4389a8b1b7b18e58068a9e8717";
+    "sha256:7c32d6378af11c32dcf9c80acf2ca267f8d32759bb69cd49e1978960ae6df0c3";
 
 /// fixtures/hello/hoist.toml's epoch, and a time far after it.
 const HELLO_EPOCH: i64 = 1_700_000_000;

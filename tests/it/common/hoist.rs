@@ -3,7 +3,7 @@
 //! their digests) and, through skopeo and umoci, unpacked root filesystems.
 
 use crate::common::tree::{Policy, Tree};
-use flate2::read::GzDecoder;
+use flate2::read::MultiGzDecoder;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 use std::ffi::OsStr;
@@ -498,11 +498,12 @@ impl Layout {
     }
 }
 
-/// The uncompressed bytes of a layer blob of this media type.
+/// The uncompressed bytes of a layer blob of this media type (every gzip
+/// member: hoist writes one per 1 MiB block).
 pub fn decompress(media_type: &str, bytes: &[u8]) -> Vec<u8> {
     let mut tar = Vec::new();
     if media_type.ends_with("+gzip") {
-        GzDecoder::new(bytes)
+        MultiGzDecoder::new(bytes)
             .read_to_end(&mut tar)
             .expect("layer is valid gzip");
     } else if media_type.ends_with("+zstd") {
