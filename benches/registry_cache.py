@@ -194,7 +194,8 @@ def markdown(report):
     lines = [f"# Registry layer cache, {report['date']}", "",
              f"Machine: {report['machine']['cpu']}, {report['machine']['cores']} cores, "
              f"load average {report['load_before'][0]} before, {report['load_after'][0]} after. "
-             f"{report['runs']} runs per case after a warm-up, alternated; medians (min–max).", "",
+             f"{report['runs']} runs per case after {report['warmups']} warm-up rounds, alternated; "
+             "medians (min–max).", "",
              f"Input: {report['input']} in three layers (system, /usr/lib, /usr/share), gzip-6.", "",
              "| case | wall s | CPU s | registry CPU s | layers built / from the cache / uploaded |",
              "| --- | --- | --- | --- | --- |"]
@@ -245,6 +246,7 @@ def main():
         "load_before": load_before,
         "load_after": loadavg(),
         "runs": arguments.runs,
+        "warmups": arguments.warmups,
         "input": arguments.rootfs,
         "cases": summaries,
     }

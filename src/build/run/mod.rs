@@ -229,7 +229,17 @@ pub fn run_build(
     let build_time = build_started.elapsed();
     let publish_started = Instant::now();
     let published = context.publish_all(&prepared, &built, &streams, &referrers)?;
-    context.record_cache(options.shared.as_deref(), &built)?;
+    registry_cache::record(
+        options.shared.as_deref(),
+        &built,
+        &registry_cache::Targets {
+            plan: &plan,
+            outputs: &outputs,
+            dry_run: request.dry_run,
+            transports: &transports,
+        },
+        observer,
+    )?;
     let timings = [
         ("build", build_time),
         ("publish", publish_started.elapsed()),
@@ -438,14 +448,14 @@ impl Context<'_> {
             }
             None => None,
         };
+        let targets = registry_cache::Targets {
+            plan: self.plan,
+            outputs: self.outputs,
+            dry_run: self.request.dry_run,
+            transports: self.transports,
+        };
         let cache_target = match options.shared {
-            Some(_) => registry_cache::target_repository(
-                self.plan,
-                self.outputs,
-                &image.name,
-                self.request.dry_run,
-                self.transports,
-            )?,
+            Some(_) => targets.repository(&image.name)?,
             None => None,
         };
         let options = BuildOptions {
@@ -455,31 +465,6 @@ impl Context<'_> {
         };
         let built = build_image(image, &options, self.transports, self.observer)?;
         Ok((built, stream))
-    }
-
-    /// The registry cache told what this run built, once it is published.
-    fn record_cache(
-        &self,
-        shared: Option<&super::SharedCache>,
-        built: &[BuiltImage],
-    ) -> Result<(), RunError> {
-        if shared.is_none_or(|shared| shared.to.is_none()) {
-            return Ok(());
-        }
-        let targets = built
-            .iter()
-            .map(|image| {
-                registry_cache::target_repository(
-                    self.plan,
-                    self.outputs,
-                    &image.name,
-                    self.request.dry_run,
-                    self.transports,
-                )
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        registry_cache::record(shared, built, &targets, self.observer);
-        Ok(())
     }
 
     /// Skipped images retagged, then the built ones published with their

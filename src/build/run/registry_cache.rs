@@ -82,38 +82,50 @@ pub(super) fn open(
     ))))
 }
 
-/// The repository `image` is pushed to when that is its only output (and
-/// this is no dry run): where a layer from the registry cache must be.
-pub(super) fn target_repository(
-    plan: &Plan,
-    outputs: &[Output],
-    image: &str,
-    dry_run: bool,
-    transports: &Transports,
-) -> Result<Option<Repository>, RunError> {
-    if dry_run {
-        return Ok(None);
-    }
-    let Some(Location::Registry { reference }) = only_registry_output(plan, outputs, image) else {
-        return Ok(None);
-    };
-    let reference = parse_reference(&reference)?;
-    Ok(Some(
-        transports.registry()?.repository(&reference, Access::PUSH),
-    ))
+/// Where a run's images go, to find the repository each is pushed to.
+pub(super) struct Targets<'a> {
+    pub plan: &'a Plan,
+    pub outputs: &'a [Output],
+    pub dry_run: bool,
+    pub transports: &'a Transports,
 }
 
-/// Records every published image's layers that the cache did not hold.
+impl Targets<'_> {
+    /// The repository `image` is pushed to when that is its only output
+    /// (and this is no dry run): where a layer from the registry cache
+    /// must be.
+    pub fn repository(&self, image: &str) -> Result<Option<Repository>, RunError> {
+        if self.dry_run {
+            return Ok(None);
+        }
+        let Some(Location::Registry { reference }) =
+            only_registry_output(self.plan, self.outputs, image)
+        else {
+            return Ok(None);
+        };
+        let reference = parse_reference(&reference)?;
+        Ok(Some(
+            self.transports
+                .registry()?
+                .repository(&reference, Access::PUSH),
+        ))
+    }
+}
+
+/// Records, once every image is published, the layers the registry cache
+/// did not hold.
 pub(super) fn record(
     shared: Option<&SharedCache>,
     images: &[BuiltImage],
-    targets: &[Option<Repository>],
+    targets: &Targets<'_>,
     observer: &dyn Observer,
-) {
+) -> Result<(), RunError> {
     let Some(to) = shared.and_then(|shared| shared.to.as_ref()) else {
-        return;
+        return Ok(());
     };
-    for (image, target) in images.iter().zip(targets) {
+    for image in images {
+        let target = targets.repository(&image.name)?;
         record_layers(to, &image.layers, target.as_ref(), observer);
     }
+    Ok(())
 }
