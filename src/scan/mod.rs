@@ -6,4 +6,7 @@
 //! orders versions the way each ecosystem's own package manager does, which
 //! every range check in the matcher rests on.
 
+pub mod matcher;
+pub mod osv;
+pub mod severity;
 pub mod version;
