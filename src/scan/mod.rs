@@ -6,7 +6,10 @@
 //! orders versions the way each ecosystem's own package manager does, which
 //! every range check in the matcher rests on.
 
+pub mod gate;
+pub mod ignore;
 pub mod matcher;
 pub mod osv;
+pub mod report;
 pub mod severity;
 pub mod version;
