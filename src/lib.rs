@@ -16,6 +16,7 @@ pub mod operation;
 pub mod parallel;
 pub mod progress;
 pub mod registry;
+pub mod scan;
 pub mod sink;
 pub mod source;
 pub mod spec;

@@ -49,6 +49,19 @@ pub enum Event {
     },
     /// A non-fatal problem worth telling the user (a skipped socket, a cataloger that failed).
     Warning { message: String },
+    /// `hoist scan`: the OSV database is open; `newest_modified` says how current it is.
+    ScanDatabaseOpened {
+        records: usize,
+        withdrawn: usize,
+        newest_modified: Option<String>,
+        cached: bool,
+    },
+    /// `hoist scan`: one platform image (or the directory) was matched.
+    ScanPlatformMatched {
+        platform: Option<String>,
+        packages: usize,
+        findings: usize,
+    },
     /// `--changed` or `skip-unchanged`: the image at `target` was built from
     /// the same `inputs`, so it is not built again.
     #[serde(rename = "skipped")]

@@ -46,28 +46,31 @@ pub struct SbomArguments {
     registry: RegistryArguments,
 }
 
+/// A directory, else an image location with an optional platform.
+pub(super) fn subject(target: &str, platform: Option<&str>) -> anyhow::Result<SbomSubject> {
+    let directory = Path::new(target);
+    if directory.is_dir() {
+        return Ok(SbomSubject::Directory(directory.to_path_buf()));
+    }
+    let location: Location = target.parse().with_context(|| {
+        format!(
+            "`{target}` is neither a directory nor an image location (oci:, oci-archive:, docker-archive:, docker://)"
+        )
+    })?;
+    let platform = match platform {
+        Some(text) => Some(
+            text.parse::<Platform>()
+                .with_context(|| format!("--platform {text}"))?,
+        ),
+        None => None,
+    };
+    Ok(SbomSubject::Image { location, platform })
+}
+
 pub fn sbom(arguments: SbomArguments) -> anyhow::Result<()> {
     let reporter = Reporter::new(Mode::Human);
     let jobs = super::jobs(None)?;
-    let directory = Path::new(&arguments.target);
-    let subject = if directory.is_dir() {
-        SbomSubject::Directory(directory.to_path_buf())
-    } else {
-        let location: Location = arguments.target.parse().with_context(|| {
-            format!(
-                "`{}` is neither a directory nor an image location (oci:, oci-archive:, docker-archive:, docker://)",
-                arguments.target
-            )
-        })?;
-        let platform = match &arguments.platform {
-            Some(text) => Some(
-                text.parse::<Platform>()
-                    .with_context(|| format!("--platform {text}"))?,
-            ),
-            None => None,
-        };
-        SbomSubject::Image { location, platform }
-    };
+    let subject = subject(&arguments.target, arguments.platform.as_deref())?;
     let request = SbomRequest {
         subject,
         format: match arguments.format {

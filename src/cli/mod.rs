@@ -11,6 +11,7 @@ mod login;
 
 mod report;
 mod repository;
+mod scan;
 mod sign;
 mod tags;
 mod verify;
@@ -65,6 +66,8 @@ enum Command {
     Prune(repository::PruneArguments),
     /// Show or prune the layer cache.
     Cache(cache::CacheArguments),
+    /// Match an image's packages against an offline OSV database; exit 1 when the gate fails.
+    Scan(scan::ScanArguments),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -91,6 +94,8 @@ pub fn main() -> i32 {
         Command::Copy(arguments) => copy::run(arguments),
         // `diff` has three exit statuses, like diff(1).
         Command::Diff(arguments) => return diff::run(arguments),
+        // `scan` exits 1 when its gate fails and 2 on an error.
+        Command::Scan(arguments) => return scan::run(arguments),
         Command::Login(arguments) => login::login(arguments),
         Command::Logout(arguments) => login::logout(arguments),
         Command::Sbom(arguments) => attest::sbom(arguments),

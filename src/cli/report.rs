@@ -250,6 +250,8 @@ impl Observer for Reporter {
                     | Event::ManifestDeleted(_)
                     | Event::WouldDelete(_)
                     | Event::ReferrerGone(_)
+                    | Event::ScanDatabaseOpened { .. }
+                    | Event::ScanPlatformMatched { .. }
                     | Event::Done { .. } => {}
                 }
             }

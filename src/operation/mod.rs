@@ -10,4 +10,5 @@ pub mod copy;
 pub mod login;
 pub mod repository;
 pub mod sbom;
+pub mod scan;
 pub mod sign;

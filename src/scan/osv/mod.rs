@@ -1,0 +1,173 @@
+//! The offline OSV database: OSV's own export as users download it (one
+//! `all.zip` per ecosystem, or directories of OSV JSON records), read into
+//! an index by ecosystem family and package name, withdrawn records left
+//! out, and cached under hoist's cache directory so later scans skip the
+//! parsing.
+
+mod cache;
+pub mod ecosystem;
+mod read;
+pub mod record;
+
+use record::Record;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DatabaseError {
+    #[error("cannot read the OSV database at {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} is not a readable zip archive: {source}; download OSV's all.zip again")]
+    Zip {
+        path: PathBuf,
+        #[source]
+        source: zip::result::ZipError,
+    },
+    #[error("{path}: {entry} is not an OSV record: {source}")]
+    Record {
+        path: PathBuf,
+        entry: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{path}: {entry} is larger than {limit} bytes, more than any OSV record")]
+    TooLarge {
+        path: PathBuf,
+        entry: String,
+        limit: u64,
+    },
+    #[error("{path} holds no OSV records (*.json files or *.zip exports)")]
+    Empty { path: PathBuf },
+}
+
+/// Records indexed by (ecosystem family, package name as the ecosystem
+/// compares names).
+#[derive(Debug, Default)]
+pub struct Database {
+    records: Vec<Record>,
+    index: HashMap<(String, String), Vec<usize>>,
+    /// Records by their id and each of their aliases.
+    identifiers: HashMap<String, Vec<usize>>,
+    /// The newest `modified` time among the records, as written (RFC 3339).
+    pub newest_modified: Option<String>,
+    /// Records left out because they are withdrawn.
+    pub withdrawn: usize,
+    /// Whether the index came from the cache rather than the export.
+    pub from_cache: bool,
+}
+
+impl Database {
+    /// Reads the export at `path` (a zip, a JSON record, or a directory of
+    /// either), or its cached index from `cache` when the files are unchanged.
+    pub fn open(path: &Path, cache: Option<&Path>) -> Result<Database, DatabaseError> {
+        let files = read::export_files(path)?;
+        let key = cache::key(&files)?;
+        if let Some(cached) = cache.and_then(|directory| cache::load(directory, &key)) {
+            let mut database = Database::from_records(cached.records);
+            database.withdrawn = cached.withdrawn;
+            database.from_cache = true;
+            return Ok(database);
+        }
+        let mut records = Vec::new();
+        let mut withdrawn = 0;
+        for file in &files {
+            read::records(file, &mut |record: Record| {
+                if record.withdrawn.is_some() {
+                    withdrawn += 1;
+                } else {
+                    records.push(record);
+                }
+            })?;
+        }
+        if records.is_empty() && withdrawn == 0 {
+            return Err(DatabaseError::Empty {
+                path: path.to_path_buf(),
+            });
+        }
+        let cached = cache::Cached { withdrawn, records };
+        if let Some(directory) = cache {
+            // A cache that cannot be written only costs the next scan the parsing.
+            let _ = cache::store(directory, &key, &cached);
+        }
+        let mut database = Database::from_records(cached.records);
+        database.withdrawn = withdrawn;
+        Ok(database)
+    }
+
+    pub fn from_records(records: Vec<Record>) -> Database {
+        let mut index: HashMap<(String, String), Vec<usize>> = HashMap::new();
+        let mut identifiers: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut newest_modified: Option<String> = None;
+        for (position, record) in records.iter().enumerate() {
+            if let Some(modified) = &record.modified
+                && newest_modified
+                    .as_ref()
+                    .is_none_or(|newest| modified > newest)
+            {
+                newest_modified = Some(modified.clone());
+            }
+            for identifier in std::iter::once(&record.id).chain(&record.aliases) {
+                identifiers
+                    .entry(identifier.clone())
+                    .or_default()
+                    .push(position);
+            }
+            let mut keys: Vec<(String, String)> = record
+                .affected
+                .iter()
+                .filter_map(|affected| affected.package.as_ref())
+                .map(|package| {
+                    let family = ecosystem::split(&package.ecosystem).0;
+                    (
+                        family.to_string(),
+                        ecosystem::normalize_name(family, &package.name),
+                    )
+                })
+                .collect();
+            keys.sort();
+            keys.dedup();
+            for key in keys {
+                index.entry(key).or_default().push(position);
+            }
+        }
+        Database {
+            records,
+            index,
+            identifiers,
+            newest_modified,
+            withdrawn: 0,
+            from_cache: false,
+        }
+    }
+
+    /// The records that name a package of this family (`Debian`, `PyPI`).
+    pub fn records_for(&self, family: &str, name: &str) -> impl Iterator<Item = &Record> {
+        let key = (family.to_string(), ecosystem::normalize_name(family, name));
+        self.index
+            .get(&key)
+            .into_iter()
+            .flatten()
+            .filter_map(|position| self.records.get(*position))
+    }
+
+    /// The records with this id or alias (a CVE's GHSA and PYSEC records).
+    pub fn records_named(&self, identifier: &str) -> impl Iterator<Item = &Record> {
+        self.identifiers
+            .get(identifier)
+            .into_iter()
+            .flatten()
+            .filter_map(|position| self.records.get(*position))
+    }
+
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+}
