@@ -41,6 +41,8 @@ mod registry_referrers;
 mod registry_security;
 mod registry_tags;
 mod registry_token;
+mod release_install;
+mod release_static;
 mod scanners;
 mod schema_selfcheck;
 mod signing;

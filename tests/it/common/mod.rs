@@ -110,6 +110,7 @@ pub mod raw_http;
 pub mod referrers_api;
 pub mod registry;
 pub mod registry_images;
+pub mod release;
 pub mod tunnel;
 
 /// What each installed Debian package's purl `upstream` qualifier must be,
