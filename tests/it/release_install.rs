@@ -120,7 +120,7 @@ fn the_install_script_installs_a_release_whose_sums_match() {
         fs::read(&installed).unwrap(),
         fs::read(release_directory().join("hoist-linux-amd64")).unwrap()
     );
-    let version = common::run(&mut Command::new(&installed).arg("--version"));
+    let version = common::run(Command::new(&installed).arg("--version"));
     assert_eq!(
         version.trim(),
         format!("hoist {}", env!("CARGO_PKG_VERSION"))
