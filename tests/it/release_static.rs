@@ -141,25 +141,14 @@ fn the_image_of_hoist_runs_its_static_binary_as_a_non_root_user() {
         fs::read(rootfs.join("etc/ssl/certs/ca-certificates.crt")).unwrap(),
         fs::read("/etc/ssl/certs/ca-certificates.crt").unwrap()
     );
-    let config_path = bundle.join("config.json");
-    let mut config = read_json(&config_path);
+    let config = read_json(&bundle.join("config.json"));
     assert_eq!(config["process"]["user"]["uid"], 65532);
     assert_eq!(config["process"]["args"][0], "/usr/local/bin/hoist");
-    config["process"]["args"] = serde_json::json!(["/usr/local/bin/hoist", "--version"]);
-    config["process"]["terminal"] = serde_json::json!(false);
-    fs::write(&config_path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
-    let state = work.path().join("runc-state");
-    fs::create_dir(&state).unwrap();
-    let stdout = common::run(
-        Command::new("timeout")
-            .arg("120")
-            .arg("runc")
-            .arg("--root")
-            .arg(&state)
-            .arg("run")
-            .arg("--bundle")
-            .arg(&bundle)
-            .arg(format!("hoist-self-{}", std::process::id())),
+    let stdout = common::run_in_bundle(
+        &bundle,
+        work.path(),
+        "hoist-self",
+        &["/usr/local/bin/hoist", "--version"],
     );
     assert_eq!(stdout, format!("hoist {}\n", env!("CARGO_PKG_VERSION")));
 }
