@@ -100,7 +100,8 @@ def first_file(root, under):
     raise RuntimeError(f"no regular file under {root}/{under}")
 
 
-def build_cases(hoist, inputs, work, registry, proxy, cores, tree_label, with_peers):
+def build_cases(hoist, hoist_static, inputs, work, registry, proxy, cores, tree_label, with_peers,
+                only):
     """The cases for one input tree."""
     source = inputs
     scratch = os.path.join(work, "scratch", tree_label)
@@ -127,6 +128,15 @@ def build_cases(hoist, inputs, work, registry, proxy, cores, tree_label, with_pe
         Case(GZIP, "gzip", [hoist_build(gzip_spec, f"oci:{out}:bench")],
              setup=fresh(out), output=out)
     )
+    if hoist_static:
+        # The static release binary (scripts/release.sh) on the same specs:
+        # it must stay within 3% of the glibc build.
+        for codec, spec in (("gzip-6", gzip_spec), ("zstd-3", zstd_spec)):
+            out = output(f"hoist-{codec}-static")
+            command = hoist_build(spec, f"oci:{out}:bench")
+            command[0] = hoist_static
+            cases.append(Case(f"hoist build {codec}, static (musl)", "static", [command],
+                              setup=fresh(out), output=out))
     out = output("hoist-gzip-1core")
     cases.append(
         Case(f"{GZIP}, 1 core", "limits",
@@ -379,6 +389,8 @@ def build_cases(hoist, inputs, work, registry, proxy, cores, tree_label, with_pe
         )
         # A fresh CI runner with the layer cache in the registry.
         cases += registry_cache.cases(hoist, source, work, registry, proxy)
+    if only:
+        cases = [case for case in cases if re.search(only, case.name)]
     return cases
 
 
@@ -392,6 +404,8 @@ def count_entries(path):
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--hoist", required=True)
+    parser.add_argument("--hoist-static", help="the static release binary, measured beside")
+    parser.add_argument("--only", help="run only the cases whose name matches this regex")
     parser.add_argument("--rootfs", required=True)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--runs", type=int, default=5)
@@ -410,7 +424,8 @@ def main():
     if arguments.quick:
         warmups, runs, big = 0, 1, False
     shown = [a for a in sys.argv[1:] if a not in ("--hoist", arguments.hoist, "--rootfs",
-                                                   arguments.rootfs)]
+                                                   arguments.rootfs, "--hoist-static",
+                                                   arguments.hoist_static)]
     small, large = prepare_inputs(arguments.rootfs, work, big)
 
     load_before = loadavg()
@@ -428,10 +443,9 @@ def main():
             plans.append(("1 GiB", large, False, big_runs))
         for label, path, with_peers, count in plans:
             log(f"{label}: {path}")
-            cases = build_cases(arguments.hoist, path, work, registry, proxy, cores,
-                                label.replace(" ", ""), with_peers)
-            if arguments.only:
-                cases = [case for case in cases if re.search(arguments.only, case.name)]
+            cases = build_cases(arguments.hoist, arguments.hoist_static, path, work, registry,
+                                proxy, cores, label.replace(" ", ""), with_peers,
+                                arguments.only)
             if not cases:
                 continue
             run_rounds(cases, warmups, count)

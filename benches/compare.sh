@@ -5,8 +5,13 @@
 # were 20 ms away), plus hoist's own single-core codec, streaming push and
 # rebuilds.
 #
+# The glibc build (cargo build --release) and the static release binary
+# (scripts/release.sh: musl, mimalloc) run the gzip and zstd cases side by
+# side.
+#
 # usage: benches/compare.sh [--quick] [--runs N] [--big-runs N] [--no-big] [--only REGEX]
 #   --quick      one run of the 180 MB cases, no warm-up, no 1 GiB tree: a smoke run
+#   --only REGEX only the cases whose name matches (e.g. 'hoist build (gzip|zstd)-[36]($|, static)')
 #   --runs N     timed runs per case after the warm-up (default 5)
 #   --big-runs N timed runs per case on the 1 GiB tree (default 5)
 #   --no-big     skip the 1 GiB tree
@@ -37,4 +42,6 @@ fi
 rootfs=$(fixtures/debian-rootfs.sh)
 cargo build --release --quiet
 target_dir="${CARGO_TARGET_DIR:-$PWD/target}"
-exec python3 benches/compare.py --hoist "$target_dir/release/hoist" --rootfs "$rootfs" "$@"
+scripts/release.sh --arch amd64 --out "$target_dir/dist"
+exec python3 benches/compare.py --hoist "$target_dir/release/hoist" \
+    --hoist-static "$target_dir/dist/hoist-linux-amd64" --rootfs "$rootfs" "$@"

@@ -43,6 +43,8 @@ declare -A packages=(
     [busybox]=busybox-static
     [node]=nodejs
     [npm]=npm
+    [curl]=curl
+    [musl-gcc]=musl-tools
 )
 # Packages with no command to look for: the schema validator's library,
 # the C library headers zstd-sys compiles against, the mirror's keyring,
@@ -98,6 +100,24 @@ if ! command -v check-jsonschema >/dev/null 2>&1; then
         python3 -m pip install --quiet --disable-pip-version-check --break-system-packages \
             check-jsonschema
 fi
+
+# The static release (scripts/release.sh, which tests/it/release_*.rs run):
+# the musl targets, cargo-zigbuild and zig (PyPI's ziglang) to cross-build
+# arm64, and check-jsonschema to check action.yml against GitHub's schema.
+for target in x86_64-unknown-linux-musl aarch64-unknown-linux-musl; do
+    if ! rustup target list --installed | grep -qx "$target"; then
+        rustup target add "$target"
+    fi
+done
+for command in cargo-zigbuild check-jsonschema; do
+    if ! command -v "$command" >/dev/null 2>&1; then
+        python3 -m pip install --quiet --disable-pip-version-check \
+            cargo-zigbuild ziglang check-jsonschema 2>&1 ||
+            python3 -m pip install --quiet --disable-pip-version-check --break-system-packages \
+                cargo-zigbuild ziglang check-jsonschema
+        break
+    fi
+done
 
 # cargo-auditable builds the Rust binaries whose embedded dependency list the
 # SBOM cataloger reads (tests/attest_catalog.rs).

@@ -3,10 +3,9 @@
 //! OCI layout, unpacked by umoci to exactly the tree on disk, and run by runc.
 use crate::common;
 
-use crate::common::hoist::{Layout, debian_rootfs, hoist, read_json, unpack_platform};
+use crate::common::hoist::{Layout, debian_rootfs, hoist, unpack_platform};
 use crate::common::tree::{Policy, Tree, report};
 use std::fs;
-use std::process::Command;
 
 /// The spec's epoch; the Debian tree has mtimes on both sides of it
 /// (package build times before, installation time after).
@@ -77,24 +76,11 @@ fn debian_rootfs_builds_unpacks_identically_and_runs() {
     );
 
     // runc runs a shell in it.
-    let config_path = bundle.join("config.json");
-    let mut config = read_json(&config_path);
-    config["process"]["args"] = serde_json::json!(["/bin/sh", "-c", "echo ok"]);
-    config["process"]["terminal"] = serde_json::json!(false);
-    fs::write(&config_path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
-    let state = work.path().join("runc-state");
-    fs::create_dir(&state).unwrap();
-    let container = format!("hoist-debian-{}", std::process::id());
-    let stdout = common::run(
-        Command::new("timeout")
-            .arg("120")
-            .arg("runc")
-            .arg("--root")
-            .arg(&state)
-            .arg("run")
-            .arg("--bundle")
-            .arg(&bundle)
-            .arg(&container),
+    let stdout = common::run_in_bundle(
+        &bundle,
+        work.path(),
+        "hoist-debian",
+        &["/bin/sh", "-c", "echo ok"],
     );
     assert_eq!(stdout, "ok\n");
 }

@@ -47,6 +47,8 @@ mod registry_referrers;
 mod registry_security;
 mod registry_tags;
 mod registry_token;
+mod release_install;
+mod release_static;
 mod scan_cli;
 mod scan_match;
 mod scan_versions;

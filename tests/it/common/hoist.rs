@@ -75,6 +75,22 @@ impl Hoist {
         self
     }
 
+    /// The same invocation of another hoist binary (a release build).
+    pub fn program(self, program: &Path) -> Hoist {
+        let mut command = Command::new(program);
+        command.args(self.command.get_args());
+        for (key, value) in self.command.get_envs() {
+            match value {
+                Some(value) => command.env(key, value),
+                None => command.env_remove(key),
+            };
+        }
+        if let Some(directory) = self.command.get_current_dir() {
+            command.current_dir(directory);
+        }
+        Hoist { command, ..self }
+    }
+
     pub fn env(mut self, key: &str, value: impl AsRef<OsStr>) -> Hoist {
         self.command.env(key, value);
         self

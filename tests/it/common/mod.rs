@@ -51,6 +51,27 @@ pub fn run(command: &mut Command) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// Runs `args` in an unpacked bundle with runc (no terminal, its state
+/// under `work`, at most two minutes); returns what it printed.
+pub fn run_in_bundle(bundle: &Path, work: &Path, name: &str, args: &[&str]) -> String {
+    let config_path = bundle.join("config.json");
+    let mut config = hoist::read_json(&config_path);
+    config["process"]["args"] = serde_json::json!(args);
+    config["process"]["terminal"] = serde_json::json!(false);
+    std::fs::write(&config_path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+    let state = work.join("runc-state");
+    std::fs::create_dir_all(&state).unwrap();
+    run(Command::new("timeout")
+        .arg("120")
+        .arg("runc")
+        .arg("--root")
+        .arg(&state)
+        .arg("run")
+        .arg("--bundle")
+        .arg(bundle)
+        .arg(format!("{name}-{}", std::process::id())))
+}
+
 /// Makes `directory` a git repository with every file in it staged, as a
 /// checkout is: git then records each file's mode (0644 or 0755), which
 /// hoist takes instead of the mode on disk. Nothing is committed, so no
@@ -113,6 +134,7 @@ pub mod raw_http;
 pub mod referrers_api;
 pub mod registry;
 pub mod registry_images;
+pub mod release;
 pub mod tunnel;
 
 /// What each installed Debian package's purl `upstream` qualifier must be,
