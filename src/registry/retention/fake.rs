@@ -396,3 +396,39 @@ fn untagged_builds_go_whole_and_a_platform_a_kept_one_lists_stays() {
     registry.lists_untagged = false;
     assert_eq!(registry.prune(&asked), PrunePlan::default());
 }
+
+#[test]
+fn a_kept_top_that_a_deleted_index_lists_stays_with_what_is_attached_to_it() {
+    // A single-platform rebuild pushes as its top the very manifest the
+    // old index lists as its linux/amd64: the kept image IS that child.
+    let mut registry = FakeRegistry::with_referrers_api();
+    let shared = registry.manifest("amd64 built twice", &[], Some(2));
+    let only_old = registry.manifest("arm64 of the old build", &[], None);
+    let old = build(&mut registry, "old", &[&shared, &only_old], 1);
+    registry.tag("sha-old", &old);
+    registry.tag("sha-new", &shared);
+    let signature = registry.manifest("signature of the rebuild", &[], None);
+    registry.tag(&signature_tag(&shared), &signature);
+    let sbom = registry.manifest("sbom of the rebuild", &[], None);
+    registry.refer(&shared, &sbom);
+    let planned = registry.prune(&policy(&["sha-*"], Some(1), None));
+    assert_eq!(deleted_tags(&planned), [vec!["sha-old"]]);
+    assert_eq!(planned.children, [(only_old.clone(), old.clone())]);
+    assert!(planned.referrers.is_empty(), "{:?}", planned.referrers);
+    // `hoist delete` of the old build leaves it too.
+    let listed = registry.children(&old).unwrap();
+    registry.tags.remove("sha-old");
+    registry.delete_manifest(&old).unwrap();
+    let attached = attachments_of(&registry, &old, &listed).unwrap();
+    assert_eq!(attached.children, [(only_old, old.clone())]);
+    assert!(attached.tagged.is_empty() && attached.referrers.is_empty());
+    // Untagged old builds where the API lists them (GHCR) keep it as well.
+    registry.lists_untagged = true;
+    let asked = PrunePolicy {
+        untagged: true,
+        ..policy(&[], None, Some(50))
+    };
+    let planned = registry.prune(&asked);
+    assert_eq!(planned.delete, [(old.clone(), Vec::<String>::new())]);
+    assert!(planned.children.iter().all(|(child, _)| *child != shared));
+}
