@@ -5,7 +5,7 @@
 //! themselves) are in `tests/it/registry_tags.rs`.
 
 use super::attachments::attachments_of;
-use super::policy::{PrunePlan, PrunePolicy, TagFacts, gather, plan};
+use super::policy::{KeptBecause, PrunePlan, PrunePolicy, TagFacts, gather, plan};
 use super::{Dated, ImageRegistry, Pushed, RetentionError, add_api_referrers, gather_untagged};
 use crate::oci::{Digest, sha256_digest};
 use crate::registry::repository::referrers::{fallback_tag, signature_tag};
@@ -431,4 +431,28 @@ fn a_kept_top_that_a_deleted_index_lists_stays_with_what_is_attached_to_it() {
     let planned = registry.prune(&asked);
     assert_eq!(planned.delete, [(old.clone(), Vec::<String>::new())]);
     assert!(planned.children.iter().all(|(child, _)| *child != shared));
+}
+
+#[test]
+fn an_old_top_that_a_kept_index_lists_is_not_deleted() {
+    // The old build was one platform; the new one adds arm64, and its
+    // index lists the very manifest the old tag points at.
+    let mut registry = FakeRegistry::default();
+    let amd64 = registry.manifest("amd64 built twice", &[], Some(1));
+    let arm64 = registry.manifest("arm64 of the new build", &[], None);
+    let new = build(&mut registry, "new", &[&amd64, &arm64], 2);
+    registry.tag("sha-old", &amd64);
+    registry.tag("sha-new", &new);
+    let planned = registry.prune(&policy(&["sha-*"], Some(1), None));
+    assert!(planned.delete.is_empty(), "{:?}", planned.delete);
+    assert!(planned.children.is_empty(), "{:?}", planned.children);
+    assert!(planned.kept.contains(&(
+        "sha-old".to_string(),
+        KeptBecause::Listed {
+            by: vec!["sha-new".to_string()]
+        }
+    )));
+    // Once the index goes too, so does the old build.
+    let planned = registry.prune(&policy(&["sha-*"], Some(0), None));
+    assert_eq!(deleted_tags(&planned), [vec!["sha-new"], vec!["sha-old"]]);
 }
