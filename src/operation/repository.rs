@@ -475,5 +475,8 @@ fn kept_reason(why: &KeptBecause) -> String {
         KeptBecause::Shared { with } => {
             format!("its manifest also carries {}", with.join(", "))
         }
+        KeptBecause::Listed { by } => {
+            format!("images that stay list its manifest: {}", by.join(", "))
+        }
     }
 }

@@ -45,7 +45,9 @@ fn digest_of(registry: &TestRegistry, repository: &str, tag: &str) -> String {
         .args([
             "-sfI",
             "-H",
-            "Accept: application/vnd.oci.image.index.v1+json",
+            // A single platform is pushed as its manifest, several as an index.
+            "Accept: application/vnd.oci.image.index.v1+json, \
+             application/vnd.oci.image.manifest.v1+json",
         ])
         .arg(format!(
             "http://{}/v2/{repository}/manifests/{tag}",

@@ -13,7 +13,7 @@ use crate::common::hub_api::HubApi;
 use crate::common::registry::{
     TestRegistry, is_gone, push_with_sbom, sign_reference, signature_tag, signing_keys, skopeo_tags,
 };
-use crate::registry_tags::push_created;
+use crate::registry_tags::{push_created, push_created_with};
 use std::sync::{Arc, Mutex};
 
 const TOKEN: &str = "ghp_test-token";
@@ -40,20 +40,29 @@ fn event_digests(output: &HoistOutput, kind: &str) -> Vec<String> {
     digests
 }
 
-/// The manifests an index lists.
+/// The manifests `repository@digest` lists if it is an index; a platform
+/// manifest at the top of a build is its own one platform.
 fn listed(reference: &str) -> Vec<String> {
     let raw = std::process::Command::new("skopeo")
         .args(["inspect", "--raw", "--tls-verify=false"])
         .arg(format!("docker://{reference}"))
         .output()
         .unwrap();
-    let index: serde_json::Value = serde_json::from_slice(&raw.stdout).unwrap();
-    index["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|child| child["digest"].as_str().unwrap().to_string())
-        .collect()
+    let top: serde_json::Value = serde_json::from_slice(&raw.stdout).unwrap();
+    match top["manifests"].as_array() {
+        Some(children) => children
+            .iter()
+            .map(|child| child["digest"].as_str().unwrap().to_string())
+            .collect(),
+        None => {
+            assert!(
+                top["config"].is_object(),
+                "neither index nor manifest: {top}"
+            );
+            let (_, digest) = reference.rsplit_once('@').unwrap();
+            vec![digest.to_string()]
+        }
+    }
 }
 
 #[test]
@@ -64,10 +73,12 @@ fn ghcr_keeps_the_newest_builds_by_push_time_and_deletes_the_rest_whole() {
     // Created in one order, pushed in the other: the push time decides.
     let mut builds = Vec::new();
     for (number, pushed) in [(1, "2024-03-03"), (2, "2024-03-02"), (3, "2024-03-01")] {
-        let digest = push_created(
+        // `--sbom` puts attestations in an index, so each build lists more.
+        let digest = push_created_with(
             &format!("{repository}:sha-{number}"),
             &format!("build {number}\n"),
             1000 * number,
+            &["--sbom"],
         );
         hoist(["tag", "-q", &format!("{repository}:sha-{number}")])
             .args([format!("main-{number}"), format!("run-{number}")])
@@ -186,7 +197,8 @@ fn ghcr_untagged_builds_older_than_a_week_go_whole() {
     let repository = format!("{}/acme/app", registry.host());
     let api = GitHubApi::start(&registry.host(), "acme/app", TOKEN);
     // Pushing `nightly` again leaves the build before without a tag.
-    let old = push_created(&format!("{repository}:nightly"), "old\n", 1000);
+    // `--sbom` puts attestations in an index: the old build lists them.
+    let old = push_created_with(&format!("{repository}:nightly"), "old\n", 1000, &["--sbom"]);
     let recent = push_created(&format!("{repository}:nightly"), "recent\n", 2000);
     let current = push_created(&format!("{repository}:nightly"), "current\n", 3000);
     api.add_untagged(&old);
@@ -315,10 +327,12 @@ fn dockerhub_keeps_the_newest_builds_by_push_time_and_deletes_their_tags() {
     let api = HubApi::start(&registry.host(), "acme/app", "user", "secret");
     let mut builds = Vec::new();
     for (number, pushed) in [(1, "2024-03-03"), (2, "2024-03-02"), (3, "2024-03-01")] {
-        let digest = push_created(
+        // `--sbom` puts attestations in an index, so each build lists more.
+        let digest = push_created_with(
             &format!("{repository}:sha-{number}"),
             &format!("build {number}\n"),
             1000 * number,
+            &["--sbom"],
         );
         hoist(["tag", "-q", &format!("{repository}:sha-{number}")])
             .arg(format!("main-{number}"))

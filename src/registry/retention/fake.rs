@@ -5,7 +5,7 @@
 //! themselves) are in `tests/it/registry_tags.rs`.
 
 use super::attachments::attachments_of;
-use super::policy::{PrunePlan, PrunePolicy, TagFacts, gather, plan};
+use super::policy::{KeptBecause, PrunePlan, PrunePolicy, TagFacts, gather, plan};
 use super::{Dated, ImageRegistry, Pushed, RetentionError, add_api_referrers, gather_untagged};
 use crate::oci::{Digest, sha256_digest};
 use crate::registry::repository::referrers::{fallback_tag, signature_tag};
@@ -395,4 +395,64 @@ fn untagged_builds_go_whole_and_a_platform_a_kept_one_lists_stays() {
     // A registry that cannot list untagged manifests deletes nothing.
     registry.lists_untagged = false;
     assert_eq!(registry.prune(&asked), PrunePlan::default());
+}
+
+#[test]
+fn a_kept_top_that_a_deleted_index_lists_stays_with_what_is_attached_to_it() {
+    // A single-platform rebuild pushes as its top the very manifest the
+    // old index lists as its linux/amd64: the kept image IS that child.
+    let mut registry = FakeRegistry::with_referrers_api();
+    let shared = registry.manifest("amd64 built twice", &[], Some(2));
+    let only_old = registry.manifest("arm64 of the old build", &[], None);
+    let old = build(&mut registry, "old", &[&shared, &only_old], 1);
+    registry.tag("sha-old", &old);
+    registry.tag("sha-new", &shared);
+    let signature = registry.manifest("signature of the rebuild", &[], None);
+    registry.tag(&signature_tag(&shared), &signature);
+    let sbom = registry.manifest("sbom of the rebuild", &[], None);
+    registry.refer(&shared, &sbom);
+    let planned = registry.prune(&policy(&["sha-*"], Some(1), None));
+    assert_eq!(deleted_tags(&planned), [vec!["sha-old"]]);
+    assert_eq!(planned.children, [(only_old.clone(), old.clone())]);
+    assert!(planned.referrers.is_empty(), "{:?}", planned.referrers);
+    // `hoist delete` of the old build leaves it too.
+    let listed = registry.children(&old).unwrap();
+    registry.tags.remove("sha-old");
+    registry.delete_manifest(&old).unwrap();
+    let attached = attachments_of(&registry, &old, &listed).unwrap();
+    assert_eq!(attached.children, [(only_old, old.clone())]);
+    assert!(attached.tagged.is_empty() && attached.referrers.is_empty());
+    // Untagged old builds where the API lists them (GHCR) keep it as well.
+    registry.lists_untagged = true;
+    let asked = PrunePolicy {
+        untagged: true,
+        ..policy(&[], None, Some(50))
+    };
+    let planned = registry.prune(&asked);
+    assert_eq!(planned.delete, [(old.clone(), Vec::<String>::new())]);
+    assert!(planned.children.iter().all(|(child, _)| *child != shared));
+}
+
+#[test]
+fn an_old_top_that_a_kept_index_lists_is_not_deleted() {
+    // The old build was one platform; the new one adds arm64, and its
+    // index lists the very manifest the old tag points at.
+    let mut registry = FakeRegistry::default();
+    let amd64 = registry.manifest("amd64 built twice", &[], Some(1));
+    let arm64 = registry.manifest("arm64 of the new build", &[], None);
+    let new = build(&mut registry, "new", &[&amd64, &arm64], 2);
+    registry.tag("sha-old", &amd64);
+    registry.tag("sha-new", &new);
+    let planned = registry.prune(&policy(&["sha-*"], Some(1), None));
+    assert!(planned.delete.is_empty(), "{:?}", planned.delete);
+    assert!(planned.children.is_empty(), "{:?}", planned.children);
+    assert!(planned.kept.contains(&(
+        "sha-old".to_string(),
+        KeptBecause::Listed {
+            by: vec!["sha-new".to_string()]
+        }
+    )));
+    // Once the index goes too, so does the old build.
+    let planned = registry.prune(&policy(&["sha-*"], Some(0), None));
+    assert_eq!(deleted_tags(&planned), [vec!["sha-new"], vec!["sha-old"]]);
 }

@@ -4,7 +4,9 @@
 //! `1.2` is one. A registry deletes manifests, not tags, and every tag on
 //! a manifest goes with it, so a manifest is deleted only when every tag
 //! on it is let go; `latest` pointing at an old `sha-` build keeps that
-//! build. What is attached to a manifest that goes is found by
+//! build. Nor is a manifest an image that stays lists: a single-platform
+//! build pushes its platform manifest, which a later index may list too.
+//! What is attached to a manifest that goes is found by
 //! [`super::attachments`], what it lists by [`super::builds`].
 
 use super::attachments::all_attachments_going;
@@ -53,6 +55,9 @@ pub enum KeptBecause {
     NoCreationTime,
     /// Its manifest also carries these tags, which stay.
     Shared { with: Vec<String> },
+    /// Its manifest is one that images under these tags, which stay, list
+    /// (a single-platform build is the platform manifest of an index).
+    Listed { by: Vec<String> },
 }
 
 /// The outcome of a policy over a repository's tags.
@@ -139,6 +144,7 @@ pub fn plan(tags: &[TagFacts], untagged: &[UntaggedImage], policy: &PrunePolicy)
     let (let_go, mut kept) = let_go(tags, policy);
     let going: HashSet<&str> = let_go.iter().map(|facts| facts.tag.as_str()).collect();
     let on_manifest = super::attachments::tags_on_manifest(tags);
+    let listers = listed_by_staying(tags, &going);
     let mut delete: Vec<(Digest, Vec<String>)> = Vec::new();
     for facts in let_go {
         let all = &on_manifest[&facts.digest];
@@ -149,6 +155,8 @@ pub fn plan(tags: &[TagFacts], untagged: &[UntaggedImage], policy: &PrunePolicy)
             .collect();
         if !staying.is_empty() {
             kept.push((facts.tag.clone(), KeptBecause::Shared { with: staying }));
+        } else if let Some(by) = listers.get(&facts.digest) {
+            kept.push((facts.tag.clone(), KeptBecause::Listed { by: by.clone() }));
         } else if !delete.iter().any(|(digest, _)| *digest == facts.digest) {
             let mut tags: Vec<String> = all.iter().map(|tag| tag.to_string()).collect();
             tags.sort();
@@ -176,6 +184,28 @@ pub fn plan(tags: &[TagFacts], untagged: &[UntaggedImage], policy: &PrunePolicy)
         referrers: Vec::new(),
         kept,
     }
+}
+
+/// For each manifest an image under a tag that stays lists, those tags,
+/// sorted: deleting such a manifest would break the image that lists it.
+fn listed_by_staying<'a>(
+    tags: &'a [TagFacts],
+    going: &HashSet<&str>,
+) -> HashMap<&'a Digest, Vec<String>> {
+    let mut listers: HashMap<&Digest, Vec<String>> = HashMap::new();
+    for facts in tags
+        .iter()
+        .filter(|facts| !going.contains(facts.tag.as_str()))
+    {
+        for child in &facts.children {
+            listers.entry(child).or_default().push(facts.tag.clone());
+        }
+    }
+    for by in listers.values_mut() {
+        by.sort();
+        by.dedup();
+    }
+    listers
 }
 
 /// Reads what the policy needs: the digest of every tag, the time of each
