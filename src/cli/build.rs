@@ -4,8 +4,11 @@ use super::report::Reporter;
 use super::{RegistryArguments, RunArguments};
 use anyhow::Context;
 use hoist::build::attest::{AttachMode, check_referrers_output};
+use hoist::build::run::ScanGate;
 use hoist::build::run::{BuildRequest, Output, OutputFiles, run_build, verify_build};
 use hoist::oci::{Location, Platform};
+use hoist::scan::gate::GatePolicy;
+use hoist::scan::severity::Severity;
 use hoist::spec::PlanOptions;
 use std::path::PathBuf;
 
@@ -79,6 +82,22 @@ pub struct BuildArguments {
         "outputs", "push", "changed", "dry_run", "metadata_file", "rollback_file", "dotenv",
     ])]
     verify: Option<String>,
+    /// Match every platform image's packages against an offline OSV
+    /// database before publishing; a failed gate publishes nothing (exit 1).
+    #[arg(long, requires = "db")]
+    scan: bool,
+    /// With --scan: OSV's export (an all.zip, a directory of zips or records).
+    #[arg(long, value_name = "PATH", requires = "scan")]
+    db: Option<PathBuf>,
+    /// With --scan: fail on a finding of this severity or above.
+    #[arg(long, value_name = "SEVERITY", value_parser = super::scan::parse_severity, requires = "scan")]
+    fail_on: Option<Severity>,
+    /// With --scan: also fail on findings whose severity is unknown.
+    #[arg(long, requires = "scan")]
+    fail_on_unknown: bool,
+    /// With --scan: do not fail when a package database was skipped.
+    #[arg(long, requires = "scan")]
+    allow_incomplete: bool,
     #[command(flatten)]
     registry: RegistryArguments,
 }
@@ -186,6 +205,21 @@ fn request(arguments: &BuildArguments) -> anyhow::Result<BuildRequest> {
             metadata: arguments.metadata_file.clone(),
             rollback: arguments.rollback_file.clone(),
             dotenv: arguments.dotenv.clone(),
+        },
+        scan: scan_gate(arguments),
+    })
+}
+
+/// `--scan` and its flags as the library's gate.
+fn scan_gate(arguments: &BuildArguments) -> Option<ScanGate> {
+    let database = arguments.db.clone().filter(|_| arguments.scan)?;
+    Some(ScanGate {
+        database,
+        cache: hoist::operation::cache::cache_directory().ok(),
+        policy: GatePolicy {
+            fail_on: arguments.fail_on,
+            fail_on_unknown: arguments.fail_on_unknown,
+            allow_incomplete: arguments.allow_incomplete,
         },
     })
 }

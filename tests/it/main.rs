@@ -41,6 +41,7 @@ mod registry_referrers;
 mod registry_security;
 mod registry_tags;
 mod registry_token;
+mod scan_build;
 mod scan_cli;
 mod scan_match;
 mod scan_versions;

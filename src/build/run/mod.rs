@@ -11,12 +11,14 @@ mod files;
 mod publish;
 mod recorded;
 mod retag;
+mod scan_gate;
 mod verify;
 
 pub use attestations::{attest_request, run_parameters};
 pub use checks::Output;
 pub use files::OutputFiles;
 pub use recorded::Recorded;
+pub use scan_gate::ScanGate;
 pub use verify::{
     RecordCheck, RecordedInput, RecordedRun, VerifyError, VerifyOutcome, verify_build,
 };
@@ -72,6 +74,8 @@ pub struct BuildRequest {
     pub attach: AttachMode,
     pub registry: ClientOptions,
     pub files: OutputFiles,
+    /// `--scan`: the vulnerability gate run before anything is published.
+    pub scan: Option<ScanGate>,
 }
 
 /// What a build produced.
@@ -163,6 +167,21 @@ pub enum RunError {
     },
     #[error("nothing was built")]
     NothingBuilt,
+    #[error("reading the OSV database {path} for --scan")]
+    ScanDatabase {
+        path: PathBuf,
+        #[source]
+        source: Box<crate::scan::osv::DatabaseError>,
+    },
+    #[error("cataloging the packages of image `{image}` ({platform}) for --scan")]
+    ScanCatalog {
+        image: String,
+        platform: String,
+        #[source]
+        source: Box<crate::attest::AttestError>,
+    },
+    #[error("the vulnerability gate failed: {reasons}; nothing was published")]
+    ScanGateFailed { reasons: String },
 }
 
 impl From<TransportError> for RunError {
@@ -215,7 +234,19 @@ pub fn run_build(
     };
     let (mut built, streams) = context.build_all(&prepared, &options)?;
     let referrers = context.attest_all(&mut built, &prepared, started_on)?;
+    let scan = match &request.scan {
+        Some(scan) => Some(scan_gate::check(scan, &built, observer)?),
+        None => None,
+    };
     let build_time = build_started.elapsed();
+    if scan.as_ref().is_some_and(|scan| !scan.passed) {
+        let timings = [
+            ("build", build_time),
+            ("publish", std::time::Duration::ZERO),
+            ("total", started.elapsed()),
+        ];
+        return Err(stop_at_gate(request, &revision, started_on, timings, scan));
+    }
     let publish_started = Instant::now();
     let published = context.publish_all(&prepared, &built, &streams, &referrers)?;
     let timings = [
@@ -223,7 +254,7 @@ pub fn run_build(
         ("publish", publish_started.elapsed()),
         ("total", started.elapsed()),
     ];
-    finish(request, &revision, started_on, published, timings)
+    finish(request, &revision, started_on, published, timings, scan)
 }
 
 /// The files CI reads written, and the run's outcome.
@@ -233,22 +264,73 @@ fn finish(
     started_on: SystemTime,
     published: RunPublished,
     timings: [(&str, std::time::Duration); 3],
+    scan: Option<crate::ci::ScanGateMetadata>,
 ) -> Result<BuildOutcome, RunError> {
-    let metadata = BuildMetadata {
-        dry_run: request.dry_run,
-        run: run_metadata(revision, started_on),
-        images: published.images,
-        timings_ms: timings
-            .into_iter()
-            .map(|(phase, time)| (phase.to_string(), time.as_millis() as u64))
-            .collect(),
-    };
-    files::write(&metadata, &published.rollback, &request.files)?;
+    let metadata = write_files(
+        request,
+        revision,
+        started_on,
+        published.images,
+        &published.rollback,
+        timings,
+        scan,
+    )?;
     Ok(BuildOutcome {
         digest: published.digest.ok_or(RunError::NothingBuilt)?,
         metadata,
         rollback: published.rollback,
     })
+}
+
+/// The metadata of the run, written with every file CI reads.
+fn write_files(
+    request: &BuildRequest,
+    revision: &Revision,
+    started_on: SystemTime,
+    images: Vec<ImageMetadata>,
+    rollback: &[RollbackRecord],
+    timings: [(&str, std::time::Duration); 3],
+    scan: Option<crate::ci::ScanGateMetadata>,
+) -> Result<BuildMetadata, RunError> {
+    let metadata = BuildMetadata {
+        dry_run: request.dry_run,
+        run: run_metadata(revision, started_on),
+        images,
+        timings_ms: timings
+            .into_iter()
+            .map(|(phase, time)| (phase.to_string(), time.as_millis() as u64))
+            .collect(),
+        scan,
+    };
+    files::write(&metadata, rollback, &request.files)?;
+    Ok(metadata)
+}
+
+/// A failed gate ends the run before publishing; the files CI reads still
+/// say why, with no image in them.
+fn stop_at_gate(
+    request: &BuildRequest,
+    revision: &Revision,
+    started_on: SystemTime,
+    timings: [(&str, std::time::Duration); 3],
+    scan: Option<crate::ci::ScanGateMetadata>,
+) -> RunError {
+    let reasons = scan
+        .as_ref()
+        .map(|scan| scan.reasons.join("; "))
+        .unwrap_or_default();
+    match write_files(
+        request,
+        revision,
+        started_on,
+        Vec::new(),
+        &[],
+        timings,
+        scan,
+    ) {
+        Ok(_) => RunError::ScanGateFailed { reasons },
+        Err(error) => error,
+    }
 }
 
 /// The revision the run builds, read while the registry client starts.

@@ -1,0 +1,104 @@
+//! `hoist build --scan`: the Debian fixture built and matched against the
+//! test OSV database before publishing. A failed gate pushes no manifest and
+//! no tag to the real registry and writes no layout; a passing one pushes.
+//! The metadata file and the job summary carry the gate either way.
+
+use crate::common::hoist::{debian_rootfs, hoist};
+use crate::common::registry::{TestRegistry, skopeo_tags};
+use crate::common::root;
+use serde_json::Value;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+fn database() -> String {
+    root().join("tests/data/scan/osv").display().to_string()
+}
+
+/// A spec building the Debian fixture as image `app` for this machine.
+fn spec(work: &Path) -> PathBuf {
+    let path = work.join("hoist.toml");
+    fs::write(
+        &path,
+        format!(
+            "[[image]]\nname = \"app\"\nsource-date-epoch = 1700000000\n\n\
+             [[image.layer]]\nsource = \"{}\"\ntarget = \"/\"\n\
+             owner = \"preserve\"\npermissions = \"preserve\"\n",
+            debian_rootfs().display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn metadata(path: &Path) -> Value {
+    serde_json::from_slice(&fs::read(path).unwrap()).unwrap()
+}
+
+#[test]
+fn failed_gate_pushes_nothing_and_passing_gate_pushes() {
+    let registry = TestRegistry::start();
+    let work = tempfile::tempdir().unwrap();
+    let spec = spec(work.path());
+    let destination = format!("docker://{}/gate/app:v1", registry.host());
+    let metadata_file = work.path().join("metadata.json");
+    let summary = work.path().join("summary.md");
+    let build = |extra: &[&str]| {
+        hoist(["build", "--no-cache", "-f"])
+            .arg(&spec)
+            .args(["-o", &destination, "--scan", "--db", &database()])
+            .args(extra)
+            .arg("--metadata-file")
+            .arg(&metadata_file)
+            .env("GITHUB_STEP_SUMMARY", &summary)
+            .env("HOIST_CACHE", work.path().join("cache"))
+    };
+
+    // Two critical and two high findings in the fixture.
+    let failed = build(&["--fail-on", "high"])
+        .run()
+        .failure(1)
+        .stderr_mentions(&["vulnerability gate failed", "4 finding(s) at or above high"]);
+    assert_eq!(
+        registry.count_requests("PUT", "/manifests/"),
+        0,
+        "no manifest after a failed gate:\n{}\n{}",
+        failed.stderr,
+        registry.log()
+    );
+    let written = metadata(&metadata_file);
+    assert_eq!(written["scan"]["passed"], false, "{written}");
+    assert_eq!(written["scan"]["counts"]["critical"], 2, "{written}");
+    assert_eq!(written["scan"]["counts"]["high"], 2, "{written}");
+    assert_eq!(written["images"], serde_json::json!([]), "{written}");
+    let text = fs::read_to_string(&summary).unwrap();
+    assert!(text.contains("Vulnerability scan: failed"), "{text}");
+    assert!(text.contains("| CVE-2099-0001 | critical |"), "{text}");
+
+    // Without a threshold the gate only reports: the image is pushed.
+    build(&[]).run().success();
+    assert_eq!(
+        skopeo_tags(&format!("{}/gate/app", registry.host())),
+        ["v1"]
+    );
+    let written = metadata(&metadata_file);
+    assert_eq!(written["scan"]["passed"], true, "{written}");
+    assert_eq!(written["scan"]["counts"]["critical"], 2, "{written}");
+    assert_eq!(written["images"][0]["name"], "app", "{written}");
+}
+
+#[test]
+fn failed_gate_writes_no_layout() {
+    let work = tempfile::tempdir().unwrap();
+    let spec = spec(work.path());
+    let out = work.path().join("out");
+    hoist(["build", "--no-cache", "-f"])
+        .arg(&spec)
+        .arg("-o")
+        .arg(format!("oci:{}", out.display()))
+        .args(["--scan", "--db", &database(), "--fail-on", "critical"])
+        .env("HOIST_CACHE", work.path().join("cache"))
+        .run()
+        .failure(1)
+        .stderr_mentions(&["2 finding(s) at or above critical", "nothing was published"]);
+    assert!(!out.exists(), "{} was written", out.display());
+}
