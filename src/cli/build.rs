@@ -84,9 +84,10 @@ pub struct BuildArguments {
     verify: Option<String>,
     /// Match every platform image's packages against an offline OSV
     /// database before publishing; a failed gate publishes nothing (exit 1).
-    #[arg(long, requires = "db")]
+    #[arg(long)]
     scan: bool,
-    /// With --scan: OSV's export (an all.zip, a directory of zips or records).
+    /// With --scan: OSV's export (an all.zip, a directory of zips or
+    /// records); overrides the spec's `scan.db`.
     #[arg(long, value_name = "PATH", requires = "scan")]
     db: Option<PathBuf>,
     /// With --scan: fail on a finding of this severity or above.
@@ -211,15 +212,15 @@ fn request(arguments: &BuildArguments) -> anyhow::Result<BuildRequest> {
 }
 
 /// `--scan` and its flags as the library's gate.
-fn scan_gate(arguments: &BuildArguments) -> Option<ScanGate> {
-    let database = arguments.db.clone().filter(|_| arguments.scan)?;
-    Some(ScanGate {
-        database,
+fn scan_gate(arguments: &BuildArguments) -> ScanGate {
+    ScanGate {
+        requested: arguments.scan,
+        database: arguments.db.clone(),
         cache: hoist::operation::cache::cache_directory().ok(),
         policy: GatePolicy {
             fail_on: arguments.fail_on,
             fail_on_unknown: arguments.fail_on_unknown,
             allow_incomplete: arguments.allow_incomplete,
         },
-    })
+    }
 }

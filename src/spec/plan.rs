@@ -65,6 +65,8 @@ pub struct ImagePlan {
     pub sbom: bool,
     /// `provenance = true | "max"`.
     pub provenance: Option<ProvenanceLevel>,
+    /// `scan = { ... }`: the vulnerability gate before publishing.
+    pub scan: Option<super::scan::ScanPlan>,
 }
 
 /// How much build provenance to attach.
@@ -506,6 +508,13 @@ impl Resolver<'_> {
             layers,
             sbom: image.sbom.unwrap_or(false),
             provenance,
+            scan: match &image.scan {
+                Some(scan) => Some(
+                    super::scan::resolve(scan, self.directory)
+                        .map_err(|error| self.invalid(error.span, error.key, error.message))?,
+                ),
+                None => None,
+            },
         })
     }
 

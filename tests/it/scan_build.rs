@@ -16,11 +16,16 @@ fn database() -> String {
 
 /// A spec building the Debian fixture as image `app` for this machine.
 fn spec(work: &Path) -> PathBuf {
+    spec_with(work, "")
+}
+
+/// The same spec with `header` (a `[defaults]` table) before the image.
+fn spec_with(work: &Path, header: &str) -> PathBuf {
     let path = work.join("hoist.toml");
     fs::write(
         &path,
         format!(
-            "[[image]]\nname = \"app\"\nsource-date-epoch = 1700000000\n\n\
+            "{header}[[image]]\nname = \"app\"\nsource-date-epoch = 1700000000\n\n\
              [[image.layer]]\nsource = \"{}\"\ntarget = \"/\"\n\
              owner = \"preserve\"\npermissions = \"preserve\"\n",
             debian_rootfs().display()
@@ -101,4 +106,46 @@ fn failed_gate_writes_no_layout() {
         .failure(1)
         .stderr_mentions(&["2 finding(s) at or above critical", "nothing was published"]);
     assert!(!out.exists(), "{} was written", out.display());
+}
+
+#[test]
+fn spec_scan_in_defaults_gates_without_the_flag() {
+    let work = tempfile::tempdir().unwrap();
+    let header = format!(
+        "[defaults]\nscan = {{ fail-on = \"critical\", db = \"{}\" }}\n\n",
+        database()
+    );
+    let spec = spec_with(work.path(), &header);
+    let out = work.path().join("out");
+    let layout = format!("oci:{}", out.display());
+    hoist(["build", "--no-cache", "-f"])
+        .arg(&spec)
+        .args(["-o", &layout])
+        .env("HOIST_CACHE", work.path().join("cache"))
+        .run()
+        .failure(1)
+        .stderr_mentions(&["image `app`: 2 finding(s) at or above critical"]);
+    assert!(!out.exists(), "{} was written", out.display());
+}
+
+#[test]
+fn spec_scan_is_checked_when_the_spec_is_read() {
+    let work = tempfile::tempdir().unwrap();
+    let spec = work.path().join("hoist.toml");
+    fs::write(
+        &spec,
+        "[[image]]\nname = \"app\"\nscan = { fail-on = \"severe\", db = \"osv\" }\n\n\
+         [[image.layer]]\nsource = \".\"\n",
+    )
+    .unwrap();
+    let location = format!("{}:3:20", spec.display());
+    hoist(["build", "-f"])
+        .arg(&spec)
+        .run()
+        .failure(1)
+        .stderr_mentions(&[
+            location.as_str(),
+            "scan.fail-on",
+            "`severe` is not a severity",
+        ]);
 }

@@ -74,8 +74,9 @@ pub struct BuildRequest {
     pub attach: AttachMode,
     pub registry: ClientOptions,
     pub files: OutputFiles,
-    /// `--scan`: the vulnerability gate run before anything is published.
-    pub scan: Option<ScanGate>,
+    /// `--scan` and its flags; images whose spec has `scan` are scanned
+    /// without it.
+    pub scan: ScanGate,
 }
 
 /// What a build produced.
@@ -180,6 +181,10 @@ pub enum RunError {
         #[source]
         source: Box<crate::attest::AttestError>,
     },
+    #[error(
+        "image `{image}` is scanned but no OSV database is named: pass --db PATH or set `scan = {{ db = \"PATH\" }}` in the spec"
+    )]
+    ScanWithoutDatabase { image: String },
     #[error("the vulnerability gate failed: {reasons}; nothing was published")]
     ScanGateFailed { reasons: String },
 }
@@ -234,10 +239,7 @@ pub fn run_build(
     };
     let (mut built, streams) = context.build_all(&prepared, &options)?;
     let referrers = context.attest_all(&mut built, &prepared, started_on)?;
-    let scan = match &request.scan {
-        Some(scan) => Some(scan_gate::check(scan, &built, observer)?),
-        None => None,
-    };
+    let scan = scan_gate::check_all(&request.scan, &built, &prepared.images, observer)?;
     let build_time = build_started.elapsed();
     if scan.as_ref().is_some_and(|scan| !scan.passed) {
         let timings = [

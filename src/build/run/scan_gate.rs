@@ -13,29 +13,98 @@ use crate::progress::{Event, Observer};
 use crate::scan::gate::{self, GatePolicy};
 use crate::scan::matcher::{Finding, match_inventory};
 use crate::scan::osv::Database;
-use std::path::PathBuf;
+use crate::scan::severity::Severity;
+use crate::spec::ImagePlan;
+use std::path::{Path, PathBuf};
 
-/// What `--scan` asks of a build.
-#[derive(Clone, Debug)]
+/// What `--scan` and its flags ask of a build; the spec's `scan` key asks
+/// the same of one image.
+#[derive(Clone, Debug, Default)]
 pub struct ScanGate {
-    /// The OSV export: a zip, a record, or a directory of them.
-    pub database: PathBuf,
+    /// `--scan`: every image is scanned, whether its spec has `scan` or not.
+    pub requested: bool,
+    /// `--db`, else the image's `scan.db`.
+    pub database: Option<PathBuf>,
     /// Where the parsed export is cached (`None`: not cached).
     pub cache: Option<PathBuf>,
+    /// `--fail-on` overrides the spec's `fail-on`; the other two add to it.
     pub policy: GatePolicy,
 }
 
-/// Matches every platform image of `built` and decides the gate.
-pub(super) fn check(
-    scan: &ScanGate,
+/// The database and policy one image is scanned with, if it is scanned.
+fn image_gate(
+    gate: &ScanGate,
+    image: &ImagePlan,
+) -> Result<Option<(PathBuf, GatePolicy)>, RunError> {
+    let spec = image.scan.as_ref();
+    if !gate.requested && spec.is_none() {
+        return Ok(None);
+    }
+    let database = gate
+        .database
+        .clone()
+        .or_else(|| spec.and_then(|spec| spec.database.clone()))
+        .ok_or_else(|| RunError::ScanWithoutDatabase {
+            image: image.name.clone(),
+        })?;
+    let spec_threshold = spec
+        .and_then(|spec| spec.fail_on.as_deref())
+        .and_then(Severity::parse);
+    let policy = GatePolicy {
+        fail_on: gate.policy.fail_on.or(spec_threshold),
+        fail_on_unknown: gate.policy.fail_on_unknown
+            || spec.is_some_and(|spec| spec.fail_on_unknown),
+        allow_incomplete: gate.policy.allow_incomplete
+            || spec.is_some_and(|spec| spec.allow_incomplete),
+    };
+    Ok(Some((database, policy)))
+}
+
+/// The findings of one image, with its platform, as the summary lists them.
+type Found = Vec<(String, Finding)>;
+
+/// Scans every image the request or its spec asks to; `None` when none is.
+pub(super) fn check_all(
+    gate: &ScanGate,
     built: &[BuiltImage],
+    plans: &[ImagePlan],
+    observer: &dyn Observer,
+) -> Result<Option<ScanGateMetadata>, RunError> {
+    let mut result: Option<ScanGateMetadata> = None;
+    for (image, plan) in built.iter().zip(plans) {
+        let Some((database, policy)) = image_gate(gate, plan)? else {
+            continue;
+        };
+        let one = check(&database, gate.cache.as_deref(), &policy, image, observer)?;
+        let total = result.get_or_insert_with(|| ScanGateMetadata {
+            passed: true,
+            ..ScanGateMetadata::default()
+        });
+        total.passed &= one.passed;
+        total.reasons.extend(
+            one.reasons
+                .into_iter()
+                .map(|reason| format!("image `{}`: {reason}", image.name)),
+        );
+        for (severity, count) in one.counts {
+            *total.counts.entry(severity).or_default() += count;
+        }
+        total.findings.extend(one.findings);
+    }
+    Ok(result)
+}
+
+/// Matches every platform image of `built` and decides the gate.
+fn check(
+    path: &Path,
+    cache: Option<&Path>,
+    policy: &GatePolicy,
+    image: &BuiltImage,
     observer: &dyn Observer,
 ) -> Result<ScanGateMetadata, RunError> {
-    let database = Database::open(&scan.database, scan.cache.as_deref()).map_err(|source| {
-        RunError::ScanDatabase {
-            path: scan.database.clone(),
-            source: Box::new(source),
-        }
+    let database = Database::open(path, cache).map_err(|source| RunError::ScanDatabase {
+        path: path.to_path_buf(),
+        source: Box::new(source),
     })?;
     observer.event(Event::ScanDatabaseOpened {
         records: database.len(),
@@ -43,38 +112,36 @@ pub(super) fn check(
         newest_modified: database.newest_modified.clone(),
         cached: database.from_cache,
     });
-    let mut findings: Vec<(String, String, Finding)> = Vec::new();
+    let mut findings: Found = Vec::new();
     let mut incomplete = Vec::new();
-    for image in built {
-        for platform in &image.platforms {
-            let name = platform.platform.to_string();
-            let failed = |source| RunError::ScanCatalog {
-                image: image.name.clone(),
-                platform: name.clone(),
-                source: Box::new(source),
-            };
-            let tree = attest::image_files(&platform.image.layers).map_err(failed)?;
-            let inventory = attest::catalog(&tree, observer).map_err(failed)?;
-            if !inventory.is_complete() {
-                incomplete.push(format!("{} {name}", image.name));
-            }
-            let outcome = match_inventory(&database, &inventory);
-            for message in outcome.warnings {
-                observer.event(Event::Warning { message });
-            }
-            observer.event(Event::ScanPlatformMatched {
-                platform: Some(name.clone()),
-                packages: inventory.packages.len(),
-                findings: outcome.findings.len(),
-            });
-            for finding in outcome.findings {
-                findings.push((image.name.clone(), name.clone(), finding));
-            }
+    for platform in &image.platforms {
+        let name = platform.platform.to_string();
+        let failed = |source| RunError::ScanCatalog {
+            image: image.name.clone(),
+            platform: name.clone(),
+            source: Box::new(source),
+        };
+        let tree = attest::image_files(&platform.image.layers).map_err(failed)?;
+        let inventory = attest::catalog(&tree, observer).map_err(failed)?;
+        if !inventory.is_complete() {
+            incomplete.push(format!("{} {name}", image.name));
+        }
+        let outcome = match_inventory(&database, &inventory);
+        for message in outcome.warnings {
+            observer.event(Event::Warning { message });
+        }
+        observer.event(Event::ScanPlatformMatched {
+            platform: Some(name.clone()),
+            packages: inventory.packages.len(),
+            findings: outcome.findings.len(),
+        });
+        for finding in outcome.findings {
+            findings.push((name.clone(), finding));
         }
     }
     let result = gate::decide(
-        &scan.policy,
-        findings.iter().map(|(_, _, finding)| finding),
+        policy,
+        findings.iter().map(|(_, finding)| finding),
         &incomplete,
     );
     Ok(ScanGateMetadata {
@@ -87,8 +154,8 @@ pub(super) fn check(
             .collect(),
         findings: findings
             .into_iter()
-            .map(|(image, platform, finding)| ScanFindingMetadata {
-                image,
+            .map(|(platform, finding)| ScanFindingMetadata {
+                image: image.name.clone(),
                 platform,
                 package: finding.package,
                 installed: finding.version,
