@@ -99,6 +99,10 @@ pub struct BuildArguments {
     /// With --scan: do not fail when a package database was skipped.
     #[arg(long, requires = "scan")]
     allow_incomplete: bool,
+    /// With --scan: attach each platform image's result as an in-toto
+    /// vulnerability attestation (an OCI referrer, never in the index).
+    #[arg(long, requires = "scan")]
+    attest_scan: bool,
     #[command(flatten)]
     registry: RegistryArguments,
 }
@@ -175,7 +179,7 @@ fn request(arguments: &BuildArguments) -> anyhow::Result<BuildRequest> {
     if arguments.push || arguments.dry_run {
         outputs.push(Output::Push);
     }
-    if arguments.attach == AttachMode::Referrers {
+    if arguments.attach == AttachMode::Referrers || arguments.attest_scan {
         for location in outputs.iter().filter_map(Output::location) {
             check_referrers_output(location)?;
         }
@@ -222,5 +226,6 @@ fn scan_gate(arguments: &BuildArguments) -> ScanGate {
             fail_on_unknown: arguments.fail_on_unknown,
             allow_incomplete: arguments.allow_incomplete,
         },
+        attest: arguments.attest_scan,
     }
 }

@@ -4,11 +4,13 @@
 //! The metadata file and the job summary carry the gate either way.
 
 use crate::common::hoist::{debian_rootfs, hoist};
-use crate::common::registry::{TestRegistry, skopeo_tags};
+use crate::common::registry::{TestRegistry, skopeo_raw, skopeo_tags};
 use crate::common::root;
 use serde_json::Value;
 use std::fs;
 use std::path::{Path, PathBuf};
+
+const VULNERABILITY_PREDICATE: &str = "https://cosign.sigstore.dev/attestation/vuln/v1";
 
 fn database() -> String {
     root().join("tests/data/scan/osv").display().to_string()
@@ -79,13 +81,54 @@ fn failed_gate_pushes_nothing_and_passing_gate_pushes() {
     assert!(text.contains("Vulnerability scan: failed"), "{text}");
     assert!(text.contains("| CVE-2099-0001 | critical |"), "{text}");
 
-    // Without a threshold the gate only reports: the image is pushed.
-    build(&[]).run().success();
+    // Without a threshold the gate only reports: the image is pushed, with
+    // its result as a referrer of the platform manifest, not in the index.
+    build(&["--attest-scan"]).run().success();
+    let repository = format!("{}/gate/app", registry.host());
+    let raw = |reference: String| -> Value {
+        serde_json::from_slice(&skopeo_raw(&reference, &["--tls-verify=false"])).unwrap()
+    };
+    let index = raw(format!("{repository}:v1"));
+    let platforms = index["manifests"].as_array().unwrap();
+    assert_eq!(platforms.len(), 1, "no attestation in the index: {index}");
+    let platform_hex = platforms[0]["digest"].as_str().unwrap()[7..].to_string();
+    let fallback = format!("sha256-{platform_hex}");
     assert_eq!(
-        skopeo_tags(&format!("{}/gate/app", registry.host())),
-        ["v1"]
+        skopeo_tags(&repository),
+        [fallback.clone(), "v1".to_string()]
+    );
+    let referrers = raw(format!("{repository}:{fallback}"));
+    let referrer = referrers["manifests"][0]["digest"].as_str().unwrap();
+    let manifest = raw(format!("{repository}@{referrer}"));
+    assert_eq!(manifest["artifactType"], "application/vnd.in-toto+json");
+    let layer = &manifest["layers"][0];
+    assert_eq!(
+        layer["annotations"]["in-toto.io/predicate-type"],
+        VULNERABILITY_PREDICATE
+    );
+    let digest: oci_spec::image::Digest = layer["digest"].as_str().unwrap().parse().unwrap();
+    let statement: Value =
+        serde_json::from_slice(&fs::read(registry.blob_path(&digest)).unwrap()).unwrap();
+    assert_eq!(statement["predicateType"], VULNERABILITY_PREDICATE);
+    assert_eq!(
+        statement["subject"][0]["digest"]["sha256"],
+        platform_hex.as_str()
+    );
+    let found = statement["predicate"]["scanner"]["result"]["findings"]
+        .as_array()
+        .unwrap();
+    assert!(
+        found
+            .iter()
+            .any(|finding| finding["advisory"] == "CVE-2099-0001"),
+        "{statement}"
+    );
+    assert_eq!(
+        statement["predicate"]["scanner"]["db"]["version"],
+        "2026-02-01T00:00:00Z"
     );
     let written = metadata(&metadata_file);
+
     assert_eq!(written["scan"]["passed"], true, "{written}");
     assert_eq!(written["scan"]["counts"]["critical"], 2, "{written}");
     assert_eq!(written["images"][0]["name"], "app", "{written}");

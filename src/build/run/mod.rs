@@ -11,6 +11,7 @@ mod files;
 mod publish;
 mod recorded;
 mod retag;
+mod scan_attestation;
 mod scan_gate;
 mod verify;
 
@@ -238,8 +239,12 @@ pub fn run_build(
         tracked,
     };
     let (mut built, streams) = context.build_all(&prepared, &options)?;
-    let referrers = context.attest_all(&mut built, &prepared, started_on)?;
-    let scan = scan_gate::check_all(&request.scan, &built, &prepared.images, observer)?;
+    let mut referrers = context.attest_all(&mut built, &prepared, started_on)?;
+    let (scan, scan_referrers) =
+        scan_gate::check_all(&request.scan, &built, &prepared.images, observer)?;
+    for (attached, scanned) in referrers.iter_mut().zip(scan_referrers) {
+        attached.extend(scanned);
+    }
     let build_time = build_started.elapsed();
     if scan.as_ref().is_some_and(|scan| !scan.passed) {
         let timings = [

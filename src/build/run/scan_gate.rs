@@ -5,9 +5,10 @@
 //! phase: no manifest, no tag, no local output. Layer blobs already streamed
 //! to a registry stay unreferenced, for its garbage collector.
 
-use super::RunError;
+use super::{RunError, scan_attestation};
 use crate::attest;
 use crate::build::BuiltImage;
+use crate::build::attest::Referrer;
 use crate::ci::{ScanFindingMetadata, ScanGateMetadata};
 use crate::progress::{Event, Observer};
 use crate::scan::gate::{self, GatePolicy};
@@ -29,6 +30,9 @@ pub struct ScanGate {
     pub cache: Option<PathBuf>,
     /// `--fail-on` overrides the spec's `fail-on`; the other two add to it.
     pub policy: GatePolicy,
+    /// `--attest-scan`: each scanned platform image gets its result as a
+    /// vulnerability attestation, attached as a referrer.
+    pub attest: bool,
 }
 
 /// The database and policy one image is scanned with, if it is scanned.
@@ -63,19 +67,26 @@ fn image_gate(
 /// The findings of one image, with its platform, as the summary lists them.
 type Found = Vec<(String, Finding)>;
 
-/// Scans every image the request or its spec asks to; `None` when none is.
+/// The gate over every image scanned (`None` when none is), and each
+/// image's vulnerability attestations (empty without `--attest-scan`).
+pub(super) type Checked = (Option<ScanGateMetadata>, Vec<Vec<Referrer>>);
+
+/// Scans every image the request or its spec asks to.
 pub(super) fn check_all(
     gate: &ScanGate,
     built: &[BuiltImage],
     plans: &[ImagePlan],
     observer: &dyn Observer,
-) -> Result<Option<ScanGateMetadata>, RunError> {
+) -> Result<Checked, RunError> {
     let mut result: Option<ScanGateMetadata> = None;
+    let mut referrers = Vec::with_capacity(built.len());
     for (image, plan) in built.iter().zip(plans) {
         let Some((database, policy)) = image_gate(gate, plan)? else {
+            referrers.push(Vec::new());
             continue;
         };
-        let one = check(&database, gate.cache.as_deref(), &policy, image, observer)?;
+        let (one, attached) = check(&database, gate, &policy, image, observer)?;
+        referrers.push(attached);
         let total = result.get_or_insert_with(|| ScanGateMetadata {
             passed: true,
             ..ScanGateMetadata::default()
@@ -91,21 +102,24 @@ pub(super) fn check_all(
         }
         total.findings.extend(one.findings);
     }
-    Ok(result)
+    Ok((result, referrers))
 }
 
 /// Matches every platform image of `built` and decides the gate.
 fn check(
     path: &Path,
-    cache: Option<&Path>,
+    gate: &ScanGate,
     policy: &GatePolicy,
     image: &BuiltImage,
     observer: &dyn Observer,
-) -> Result<ScanGateMetadata, RunError> {
-    let database = Database::open(path, cache).map_err(|source| RunError::ScanDatabase {
-        path: path.to_path_buf(),
-        source: Box::new(source),
-    })?;
+) -> Result<(ScanGateMetadata, Vec<Referrer>), RunError> {
+    let started = scan_attestation::now();
+    let mut referrers = Vec::new();
+    let database =
+        Database::open(path, gate.cache.as_deref()).map_err(|source| RunError::ScanDatabase {
+            path: path.to_path_buf(),
+            source: Box::new(source),
+        })?;
     observer.event(Event::ScanDatabaseOpened {
         records: database.len(),
         withdrawn: database.withdrawn,
@@ -135,6 +149,16 @@ fn check(
             packages: inventory.packages.len(),
             findings: outcome.findings.len(),
         });
+        if gate.attest {
+            let found: Vec<&Finding> = outcome.findings.iter().collect();
+            referrers.push(scan_attestation::vulnerability_referrer(
+                &image.name,
+                platform,
+                &found,
+                &database,
+                &started,
+            )?);
+        }
         for finding in outcome.findings {
             findings.push((name.clone(), finding));
         }
@@ -144,7 +168,7 @@ fn check(
         findings.iter().map(|(_, finding)| finding),
         &incomplete,
     );
-    Ok(ScanGateMetadata {
+    let metadata = ScanGateMetadata {
         passed: result.passed,
         reasons: result.reasons,
         counts: result
@@ -164,5 +188,6 @@ fn check(
                 severity: finding.severity.as_str().to_string(),
             })
             .collect(),
-    })
+    };
+    Ok((metadata, referrers))
 }
