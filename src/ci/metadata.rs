@@ -32,6 +32,34 @@ pub struct BuildMetadata {
     /// Wall time per phase in milliseconds (`layers`, `push`, ...). Only in
     /// this file, never in anything hashed.
     pub timings_ms: BTreeMap<String, u64>,
+    /// `--scan`: the vulnerability gate's result, before anything was published.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scan: Option<ScanGateMetadata>,
+}
+
+/// The gate of `hoist build --scan`: whether it passed, why not, and the
+/// findings per severity. The findings themselves go to the job summary only.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScanGateMetadata {
+    pub passed: bool,
+    pub reasons: Vec<String>,
+    /// Findings per severity (`critical`, `high`, ..., `unknown`).
+    pub counts: BTreeMap<String, usize>,
+    #[serde(skip)]
+    pub findings: Vec<ScanFindingMetadata>,
+}
+
+/// One finding as the job summary lists it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ScanFindingMetadata {
+    pub image: String,
+    pub platform: String,
+    pub package: String,
+    pub installed: String,
+    pub fixed: Option<String>,
+    pub advisory: String,
+    pub severity: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

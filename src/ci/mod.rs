@@ -30,6 +30,7 @@ pub use labels::{
 };
 pub use metadata::{
     AttestationMetadata, BuildMetadata, ImageMetadata, ImageStatus, PlatformMetadata,
+    ScanFindingMetadata, ScanGateMetadata,
 };
 pub use outputs::{GitHubOutputs, GitLabDotenv, RollbackRecord, step_summary, write_rollback_file};
 pub use revision::Revision;

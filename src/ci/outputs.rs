@@ -142,10 +142,50 @@ pub fn step_summary(path: &Path, metadata: &BuildMetadata) -> Result<(), CiError
     if metadata.dry_run {
         let _ = writeln!(text, "**Dry run: nothing was pushed.**\n");
     }
+    if let Some(scan) = &metadata.scan {
+        summarize_scan(&mut text, scan);
+    }
     for image in &metadata.images {
         summarize_image(&mut text, image);
     }
     append(path, text.as_bytes())
+}
+
+/// The vulnerability gate first: when it failed, nothing below was pushed.
+fn summarize_scan(text: &mut String, scan: &super::ScanGateMetadata) {
+    let verdict = if scan.passed { "passed" } else { "failed" };
+    let _ = writeln!(text, "### Vulnerability scan: {verdict}\n");
+    for reason in &scan.reasons {
+        let _ = writeln!(text, "- {reason}");
+    }
+    let counts: Vec<String> = scan
+        .counts
+        .iter()
+        .map(|(severity, count)| format!("{severity}: {count}"))
+        .collect();
+    let _ = writeln!(text, "\nFindings: {}\n", counts.join(", "));
+    if scan.findings.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        text,
+        "| Image | Platform | Package | Installed | Fixed in | Advisory | Severity |"
+    );
+    let _ = writeln!(text, "| --- | --- | --- | --- | --- | --- | --- |");
+    for finding in &scan.findings {
+        let _ = writeln!(
+            text,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            finding.image,
+            finding.platform,
+            finding.package,
+            finding.installed,
+            finding.fixed.as_deref().unwrap_or("-"),
+            finding.advisory,
+            finding.severity
+        );
+    }
+    let _ = writeln!(text);
 }
 
 fn summarize_image(text: &mut String, image: &ImageMetadata) {

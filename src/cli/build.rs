@@ -4,8 +4,11 @@ use super::report::Reporter;
 use super::{RegistryArguments, RunArguments};
 use anyhow::Context;
 use hoist::build::attest::{AttachMode, check_referrers_output};
+use hoist::build::run::ScanGate;
 use hoist::build::run::{BuildRequest, Output, OutputFiles, run_build, verify_build};
 use hoist::oci::{Location, Platform};
+use hoist::scan::gate::GatePolicy;
+use hoist::scan::severity::Severity;
 use hoist::spec::PlanOptions;
 use std::path::PathBuf;
 
@@ -81,6 +84,27 @@ pub struct BuildArguments {
         "outputs", "push", "changed", "dry_run", "metadata_file", "rollback_file", "dotenv",
     ])]
     verify: Option<String>,
+    /// Match every platform image's packages against an offline OSV
+    /// database before publishing; a failed gate publishes nothing (exit 1).
+    #[arg(long)]
+    scan: bool,
+    /// With --scan: OSV's export (an all.zip, a directory of zips or
+    /// records); overrides the spec's `scan.db`.
+    #[arg(long, value_name = "PATH", requires = "scan")]
+    db: Option<PathBuf>,
+    /// With --scan: fail on a finding of this severity or above.
+    #[arg(long, value_name = "SEVERITY", value_parser = super::scan::parse_severity, requires = "scan")]
+    fail_on: Option<Severity>,
+    /// With --scan: also fail on findings whose severity is unknown.
+    #[arg(long, requires = "scan")]
+    fail_on_unknown: bool,
+    /// With --scan: do not fail when a package database was skipped.
+    #[arg(long, requires = "scan")]
+    allow_incomplete: bool,
+    /// With --scan: attach each platform image's result as an in-toto
+    /// vulnerability attestation (an OCI referrer, never in the index).
+    #[arg(long, requires = "scan")]
+    attest_scan: bool,
     #[command(flatten)]
     registry: RegistryArguments,
 }
@@ -174,7 +198,7 @@ fn request(arguments: &BuildArguments) -> anyhow::Result<BuildRequest> {
     if arguments.push || arguments.dry_run {
         outputs.push(Output::Push);
     }
-    if arguments.attach == AttachMode::Referrers {
+    if arguments.attach == AttachMode::Referrers || arguments.attest_scan {
         for location in outputs.iter().filter_map(Output::location) {
             check_referrers_output(location)?;
         }
@@ -215,5 +239,21 @@ fn request(arguments: &BuildArguments) -> anyhow::Result<BuildRequest> {
             rollback: arguments.rollback_file.clone(),
             dotenv: arguments.dotenv.clone(),
         },
+        scan: scan_gate(arguments),
     })
+}
+
+/// `--scan` and its flags as the library's gate.
+fn scan_gate(arguments: &BuildArguments) -> ScanGate {
+    ScanGate {
+        requested: arguments.scan,
+        database: arguments.db.clone(),
+        cache: hoist::operation::cache::cache_directory().ok(),
+        policy: GatePolicy {
+            fail_on: arguments.fail_on,
+            fail_on_unknown: arguments.fail_on_unknown,
+            allow_incomplete: arguments.allow_incomplete,
+        },
+        attest: arguments.attest_scan,
+    }
 }

@@ -60,7 +60,7 @@ pub struct ScanArguments {
     registry: RegistryArguments,
 }
 
-fn parse_severity(text: &str) -> Result<Severity, String> {
+pub(super) fn parse_severity(text: &str) -> Result<Severity, String> {
     Severity::parse(text)
         .ok_or_else(|| format!("`{text}` is not low, medium, high, critical or unknown"))
 }

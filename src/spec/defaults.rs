@@ -82,6 +82,9 @@ pub fn apply(image: &mut ImageSpec, defaults: &DefaultsSpec) -> String {
         &defaults.skip_unchanged,
         &mut used.skip_unchanged,
     );
+    if image.scan.is_none() {
+        image.scan.clone_from(&defaults.scan);
+    }
     if let Some(default_config) = &defaults.config {
         let config = image.config.get_or_insert_with(ConfigSpec::default);
         used.config = Some(apply_config(config, default_config));

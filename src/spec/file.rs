@@ -34,6 +34,10 @@ pub struct DefaultsSpec {
     pub sbom: Option<bool>,
     pub provenance: Option<Spanned<toml::Value>>,
     pub skip_unchanged: Option<bool>,
+    /// The gate decides whether an image is published, not its bytes: it
+    /// is left out of the defaults an image is fingerprinted with.
+    #[serde(skip_serializing)]
+    pub scan: Option<ScanSpec>,
     pub config: Option<ConfigSpec>,
     /// Keys an image cannot share; accepted here only to refuse them with
     /// a message that says why.
@@ -64,9 +68,21 @@ pub struct ImageSpec {
     pub provenance: Option<Spanned<toml::Value>>,
     /// Skip the image when the published one was built from the same inputs.
     pub skip_unchanged: Option<bool>,
+    /// The vulnerability gate `hoist build` runs before publishing.
+    pub scan: Option<ScanSpec>,
     pub config: Option<ConfigSpec>,
     #[serde(rename = "layer", default)]
     pub layers: Vec<Spanned<LayerSpec>>,
+}
+
+/// `scan = { fail-on = "critical", db = "osv/" }`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ScanSpec {
+    pub fail_on: Option<Spanned<String>>,
+    pub db: Option<Spanned<String>>,
+    pub fail_on_unknown: Option<bool>,
+    pub allow_incomplete: Option<bool>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]

@@ -8,6 +8,7 @@ pub mod defaults;
 pub mod error;
 pub mod file;
 pub mod plan;
+pub mod scan;
 
 pub use error::SpecError;
 pub use plan::{BaseImage, ImagePlan, Plan, PlanOptions};

@@ -106,6 +106,7 @@ fn metadata() -> BuildMetadata {
         run: run(),
         images: vec![web, worker],
         timings_ms: BTreeMap::from([("layers".to_string(), 1520), ("push".to_string(), 310)]),
+        scan: None,
     }
 }
 

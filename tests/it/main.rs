@@ -49,6 +49,7 @@ mod registry_tags;
 mod registry_token;
 mod release_install;
 mod release_static;
+mod scan_build;
 mod scan_cli;
 mod scan_match;
 mod scan_versions;

@@ -12,6 +12,8 @@ mod publish;
 mod recorded;
 mod registry_cache;
 mod retag;
+mod scan_attestation;
+mod scan_gate;
 mod verify;
 
 pub use attestations::{attest_request, run_parameters};
@@ -19,6 +21,7 @@ pub use checks::Output;
 pub use files::OutputFiles;
 pub use recorded::Recorded;
 pub use registry_cache::CacheRepositories;
+pub use scan_gate::ScanGate;
 pub use verify::{
     RecordCheck, RecordedInput, RecordedRun, VerifyError, VerifyOutcome, verify_build,
 };
@@ -76,6 +79,9 @@ pub struct BuildRequest {
     pub attach: AttachMode,
     pub registry: ClientOptions,
     pub files: OutputFiles,
+    /// `--scan` and its flags; images whose spec has `scan` are scanned
+    /// without it.
+    pub scan: ScanGate,
 }
 
 /// What a build produced.
@@ -173,6 +179,25 @@ pub enum RunError {
     },
     #[error("nothing was built")]
     NothingBuilt,
+    #[error("reading the OSV database {path} for --scan")]
+    ScanDatabase {
+        path: PathBuf,
+        #[source]
+        source: Box<crate::scan::osv::DatabaseError>,
+    },
+    #[error("cataloging the packages of image `{image}` ({platform}) for --scan")]
+    ScanCatalog {
+        image: String,
+        platform: String,
+        #[source]
+        source: Box<crate::attest::AttestError>,
+    },
+    #[error(
+        "image `{image}` is scanned but no OSV database is named: pass --db PATH or set `scan = {{ db = \"PATH\" }}` in the spec"
+    )]
+    ScanWithoutDatabase { image: String },
+    #[error("the vulnerability gate failed: {reasons}; nothing was published")]
+    ScanGateFailed { reasons: String },
 }
 
 impl From<TransportError> for RunError {
@@ -225,8 +250,21 @@ pub fn run_build(
         cache_target: None,
     };
     let (mut built, streams) = context.build_all(&prepared, &options)?;
-    let referrers = context.attest_all(&mut built, &prepared, started_on)?;
+    let mut referrers = context.attest_all(&mut built, &prepared, started_on)?;
+    let (scan, scan_referrers) =
+        scan_gate::check_all(&request.scan, &built, &prepared.images, observer)?;
+    for (attached, scanned) in referrers.iter_mut().zip(scan_referrers) {
+        attached.extend(scanned);
+    }
     let build_time = build_started.elapsed();
+    if scan.as_ref().is_some_and(|scan| !scan.passed) {
+        let timings = [
+            ("build", build_time),
+            ("publish", std::time::Duration::ZERO),
+            ("total", started.elapsed()),
+        ];
+        return Err(stop_at_gate(request, &revision, started_on, timings, scan));
+    }
     let publish_started = Instant::now();
     let published = context.publish_all(&prepared, &built, &streams, &referrers)?;
     registry_cache::record(
@@ -245,7 +283,7 @@ pub fn run_build(
         ("publish", publish_started.elapsed()),
         ("total", started.elapsed()),
     ];
-    finish(request, &revision, started_on, published, timings)
+    finish(request, &revision, started_on, published, timings, scan)
 }
 
 /// The files CI reads written, and the run's outcome.
@@ -255,22 +293,73 @@ fn finish(
     started_on: SystemTime,
     published: RunPublished,
     timings: [(&str, std::time::Duration); 3],
+    scan: Option<crate::ci::ScanGateMetadata>,
 ) -> Result<BuildOutcome, RunError> {
-    let metadata = BuildMetadata {
-        dry_run: request.dry_run,
-        run: run_metadata(revision, started_on),
-        images: published.images,
-        timings_ms: timings
-            .into_iter()
-            .map(|(phase, time)| (phase.to_string(), time.as_millis() as u64))
-            .collect(),
-    };
-    files::write(&metadata, &published.rollback, &request.files)?;
+    let metadata = write_files(
+        request,
+        revision,
+        started_on,
+        published.images,
+        &published.rollback,
+        timings,
+        scan,
+    )?;
     Ok(BuildOutcome {
         digest: published.digest.ok_or(RunError::NothingBuilt)?,
         metadata,
         rollback: published.rollback,
     })
+}
+
+/// The metadata of the run, written with every file CI reads.
+fn write_files(
+    request: &BuildRequest,
+    revision: &Revision,
+    started_on: SystemTime,
+    images: Vec<ImageMetadata>,
+    rollback: &[RollbackRecord],
+    timings: [(&str, std::time::Duration); 3],
+    scan: Option<crate::ci::ScanGateMetadata>,
+) -> Result<BuildMetadata, RunError> {
+    let metadata = BuildMetadata {
+        dry_run: request.dry_run,
+        run: run_metadata(revision, started_on),
+        images,
+        timings_ms: timings
+            .into_iter()
+            .map(|(phase, time)| (phase.to_string(), time.as_millis() as u64))
+            .collect(),
+        scan,
+    };
+    files::write(&metadata, rollback, &request.files)?;
+    Ok(metadata)
+}
+
+/// A failed gate ends the run before publishing; the files CI reads still
+/// say why, with no image in them.
+fn stop_at_gate(
+    request: &BuildRequest,
+    revision: &Revision,
+    started_on: SystemTime,
+    timings: [(&str, std::time::Duration); 3],
+    scan: Option<crate::ci::ScanGateMetadata>,
+) -> RunError {
+    let reasons = scan
+        .as_ref()
+        .map(|scan| scan.reasons.join("; "))
+        .unwrap_or_default();
+    match write_files(
+        request,
+        revision,
+        started_on,
+        Vec::new(),
+        &[],
+        timings,
+        scan,
+    ) {
+        Ok(_) => RunError::ScanGateFailed { reasons },
+        Err(error) => error,
+    }
 }
 
 /// The revision the run builds, read while the registry client starts.

@@ -70,6 +70,8 @@ pub struct ImagePlan {
     pub sbom: bool,
     /// `provenance = true | "max"`.
     pub provenance: Option<ProvenanceLevel>,
+    /// `scan = { ... }`: the vulnerability gate before publishing.
+    pub scan: Option<super::scan::ScanPlan>,
 }
 
 /// How much build provenance to attach.

@@ -195,6 +195,13 @@ impl Resolver<'_> {
             layers,
             sbom: image.sbom.unwrap_or(false),
             provenance,
+            scan: match &image.scan {
+                Some(scan) => Some(
+                    super::super::scan::resolve(scan, self.directory)
+                        .map_err(|error| self.invalid(error.span, error.key, error.message))?,
+                ),
+                None => None,
+            },
         })
     }
 
