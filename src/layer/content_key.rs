@@ -12,6 +12,7 @@
 //! contents are hashed in parallel.
 
 use super::FileKind;
+use super::key_hasher::KeyHasher;
 use super::walk::{DiskEntry, Plan, PlannedEntry};
 use super::writer::{entry_mode, entry_mtime, read_capability, synthesized_mtime};
 use super::{Compression, FORMAT_VERSION, LayerError, LayerRecipe};
@@ -279,20 +280,6 @@ fn hash_file(entry: &DiskEntry, buffer: &mut [u8]) -> Result<FileHash, LayerErro
         content: hasher.finalize().to_vec(),
         capability,
     })
-}
-
-/// Length-prefixed fields into sha256, so no two field sequences collide.
-struct KeyHasher(Sha256);
-
-impl KeyHasher {
-    fn bytes(&mut self, value: &[u8]) {
-        self.0.update((value.len() as u64).to_le_bytes());
-        self.0.update(value);
-    }
-
-    fn number(&mut self, value: u64) {
-        self.0.update(value.to_le_bytes());
-    }
 }
 
 #[cfg(test)]

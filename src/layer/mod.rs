@@ -9,6 +9,7 @@ pub mod cache;
 mod compress;
 pub mod content_key;
 pub mod gzip;
+mod key_hasher;
 mod pipe;
 pub mod stream;
 mod tar_header;
