@@ -42,7 +42,19 @@ fn build(fake: &FakeEcr, work: &Path, reference: &str, content: &str) -> Hoist {
 /// Builds `content` and pushes it as `reference` with the static keys;
 /// returns the pushed digest.
 fn push(fake: &FakeEcr, work: &Path, reference: &str, content: &str) -> String {
+    push_with(fake, work, reference, content, &[])
+}
+
+/// [`push`] with more `hoist build` flags.
+fn push_with(
+    fake: &FakeEcr,
+    work: &Path,
+    reference: &str,
+    content: &str,
+    flags: &[&str],
+) -> String {
     build(fake, work, reference, content)
+        .args(flags)
         .env("AWS_ACCESS_KEY_ID", ecr::ACCESS_KEY)
         .env("AWS_SECRET_ACCESS_KEY", ecr::SECRET_KEY)
         .run()
@@ -221,11 +233,14 @@ fn prune_keeps_the_newest_by_ecr_push_time_and_its_dry_run_is_exact() {
             std::thread::sleep(std::time::Duration::from_millis(1100));
         }
         let content = "x".repeat(index + 1);
-        pushed.push(push(
+        // With an SBOM in the index, each build is an index over its
+        // platform manifest and its attestation manifest.
+        pushed.push(push_with(
             &fake,
             work.path(),
             &format!("{repository}:{tag}"),
             &content,
+            &["--sbom"],
         ));
     }
     let prune = |extra: &[&str]| {
@@ -247,8 +262,9 @@ fn prune_keeps_the_newest_by_ecr_push_time_and_its_dry_run_is_exact() {
     let output = prune(&[]);
     assert_no_secret(&output);
     let deleted = digests_of(&output, "deleted");
-    // The three oldest builds go whole: each index and its platform manifest.
-    assert_eq!(planned.len(), 6, "{planned:?}");
+    // The three oldest builds go whole: each index, its platform manifest
+    // and its attestation manifest.
+    assert_eq!(planned.len(), 9, "{planned:?}");
     for oldest in &pushed[..3] {
         assert!(planned.contains(oldest), "{oldest} in {planned:?}");
     }
