@@ -41,8 +41,6 @@ declare -A packages=(
     [containerd]=containerd
     [ctr]=containerd
     [busybox]=busybox-static
-    [node]=nodejs
-    [npm]=npm
     [curl]=curl
     [musl-gcc]=musl-tools
 )
@@ -74,6 +72,18 @@ if [[ "${CI:-}" == "true" || ${#missing[@]} -gt 0 ]]; then
     "${sudo[@]}" apt-get update
     "${sudo[@]}" apt-get install -y --no-install-recommends \
         $(printf '%s\n' "${packages[@]}" "${always[@]}" | sort -u)
+fi
+
+# node and npm, for node's semver that tests/it/scan_versions.rs compares
+# hoist's ordering against. Only when missing: a node from elsewhere (such
+# as NodeSource's, which bundles npm) conflicts with Debian's npm package.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    sudo=()
+    if [[ $(id -u) -ne 0 ]]; then
+        sudo=(sudo)
+    fi
+    "${sudo[@]}" apt-get update
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y --no-install-recommends nodejs npm
 fi
 
 # The reference validators for SPDX and CycloneDX, PyNaCl to read key files
