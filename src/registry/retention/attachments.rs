@@ -6,7 +6,7 @@
 //! same platform manifest. Used by [`super::policy::plan`] for `hoist
 //! prune` and by [`attachments_of`] for `hoist delete`.
 
-use super::policy::{PrunePlan, PrunePolicy, TagFacts, gather};
+use super::facts::{PrunePlan, PrunePolicy, TagFacts, gather};
 use super::{ImageRegistry, RetentionError};
 use crate::oci::Digest;
 use std::collections::{HashMap, HashSet};

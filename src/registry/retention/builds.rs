@@ -6,7 +6,7 @@
 //! manifests). Top-level images without a tag are found here too, where
 //! the registry's API can list manifests without tags (GHCR).
 
-use super::policy::{PrunePolicy, TagFacts};
+use super::facts::{PrunePolicy, TagFacts};
 use super::{ImageRegistry, RetentionError};
 use crate::oci::Digest;
 use std::collections::HashSet;

@@ -5,7 +5,8 @@
 //! themselves) are in `tests/it/registry_tags.rs`.
 
 use super::attachments::attachments_of;
-use super::policy::{KeptBecause, PrunePlan, PrunePolicy, TagFacts, gather, plan};
+use super::facts::{KeptBecause, PrunePlan, PrunePolicy, TagFacts, gather};
+use super::policy::plan;
 use super::{Dated, ImageRegistry, Pushed, RetentionError, add_api_referrers, gather_untagged};
 use crate::oci::{Digest, sha256_digest};
 use crate::registry::repository::referrers::{fallback_tag, signature_tag};

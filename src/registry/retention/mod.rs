@@ -18,6 +18,7 @@ pub mod attachments;
 pub mod builds;
 mod distribution;
 mod ecr;
+mod facts;
 #[cfg(test)]
 mod fake;
 pub mod policy;
@@ -26,7 +27,8 @@ pub use attachments::{Attached, add_api_referrers, attachments_of};
 pub use builds::{UntaggedImage, gather_untagged};
 pub use distribution::Distribution;
 pub use ecr::Ecr;
-pub use policy::{KeptBecause, PrunePlan, PrunePolicy, TagFacts, gather, plan};
+pub use facts::{KeptBecause, PrunePlan, PrunePolicy, TagFacts, gather};
+pub use policy::plan;
 
 use super::error::RegistryError;
 use crate::oci::Digest;
@@ -110,9 +112,10 @@ pub enum RetentionError {
     /// Reading an image to learn when it was created.
     #[error(transparent)]
     Read(#[from] SourceError),
-    /// A provider's own API (GitHub's, Docker Hub's).
+    /// A provider's own API (GitHub's, Docker Hub's); boxed so retention,
+    /// which the provider clients implement, does not depend on them.
     #[error(transparent)]
-    Api(#[from] super::hosted::ApiError),
+    Api(Box<dyn std::error::Error + Send + Sync>),
     #[error("{registry}: {operation} is not something this registry's API can do")]
     Unsupported {
         registry: String,
