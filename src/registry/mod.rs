@@ -5,6 +5,7 @@
 //! [`RegistrySource`] for reading images back. Only this module speaks HTTP.
 
 pub mod aws;
+mod capped;
 mod client;
 pub mod credentials;
 mod error;

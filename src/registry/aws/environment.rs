@@ -5,7 +5,7 @@
 //! overrides included.
 
 use super::AwsError;
-use crate::registry::transport::is_loopback;
+use crate::registry::reference::is_loopback;
 use reqwest::Url;
 use std::collections::BTreeMap;
 use std::fmt;

@@ -130,7 +130,7 @@ pub(crate) async fn send(
     };
     let response = request.send().await.map_err(transport_failed)?;
     let status = response.status();
-    let capped = crate::registry::transport::read_at_most(response, MAXIMUM_ANSWER)
+    let capped = crate::registry::capped::read_at_most(response, MAXIMUM_ANSWER)
         .await
         .map_err(transport_failed)?;
     if !capped.complete {

@@ -5,7 +5,7 @@
 //! tests), and every answer is read under a cap counted in bytes.
 
 use super::super::RegistryClient;
-use super::super::transport::read_at_most;
+use super::super::capped::read_at_most;
 use super::RegistryApi;
 use bytes::Bytes;
 use reqwest::header::{self, HeaderMap, HeaderValue};
@@ -75,6 +75,12 @@ pub enum ApiError {
         api: RegistryApi,
         digest: String,
     },
+}
+
+impl From<ApiError> for super::super::retention::RetentionError {
+    fn from(error: ApiError) -> Self {
+        super::super::retention::RetentionError::Api(Box::new(error))
+    }
 }
 
 /// An answer: status, headers and the body read under the cap.

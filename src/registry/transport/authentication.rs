@@ -5,10 +5,11 @@
 //! sending one request with the `Authorization` header that results.
 
 use super::super::aws::{self, EcrHost};
+use super::super::capped::read_at_most;
 use super::super::credentials::{self, Credential};
 use super::super::error::RegistryError;
 use super::super::options::GivenCredentials;
-use super::body::{MAXIMUM_TOKEN, read_at_most};
+use super::body::MAXIMUM_TOKEN;
 use super::classify::{is_certificate_error, parse_error_body, transport_error};
 use super::{Call, Request, Scopes, Transport, one_at_a_time};
 use base64::Engine as _;

@@ -9,9 +9,10 @@
 //! The caps follow go-containerregistry and containerd (4 MiB manifests)
 //! and are far above what a valid answer holds.
 
+use super::super::capped::read_at_most;
 use super::super::error::RegistryError;
 use super::{Call, Transport, transport_error};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use reqwest::Response;
 
 /// A manifest or index, the referrers API's answer included.
@@ -23,38 +24,6 @@ pub(crate) const MAXIMUM_TAG_PAGE: usize = 4 * 1024 * 1024;
 pub(crate) const MAXIMUM_TOKEN: usize = 1024 * 1024;
 /// An error answer: only its first bytes are read, for the message.
 pub(crate) const MAXIMUM_ERROR_BODY: usize = 1024 * 1024;
-
-/// A body read up to a cap.
-pub(crate) struct Capped {
-    pub bytes: Bytes,
-    /// False when the body went on past the cap (`bytes` holds the cap's
-    /// worth of its beginning).
-    pub complete: bool,
-}
-
-/// Reads `response`'s body until it ends or more than `limit` bytes have
-/// come, whichever is first.
-pub(crate) async fn read_at_most(
-    mut response: Response,
-    limit: usize,
-) -> Result<Capped, reqwest::Error> {
-    let mut body = BytesMut::new();
-    while let Some(chunk) = response.chunk().await? {
-        let room = limit - body.len();
-        if chunk.len() > room {
-            body.extend_from_slice(&chunk[..room]);
-            return Ok(Capped {
-                bytes: body.freeze(),
-                complete: false,
-            });
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(Capped {
-        bytes: body.freeze(),
-        complete: true,
-    })
-}
 
 impl Transport {
     /// The whole body of an answer (`what`: "the manifest"), or an error

@@ -4,8 +4,9 @@
 //! `{"errors":[...]}` code and message, `Retry-After`). The retry layer
 //! decides on what this layer returns.
 
+use super::super::capped::read_at_most;
 use super::super::error::{Answer, RegistryError};
-use super::body::{MAXIMUM_ERROR_BODY, read_at_most};
+use super::body::MAXIMUM_ERROR_BODY;
 use super::{Call, Context, Transport};
 use reqwest::header::{self, HeaderMap};
 use reqwest::{Response, StatusCode};

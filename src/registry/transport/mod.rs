@@ -19,9 +19,8 @@ mod scheme;
 mod tls;
 
 pub(crate) use authentication::{CachedToken, HostAuth, TokenKey};
-pub(crate) use body::{MAXIMUM_MANIFEST, MAXIMUM_TAG_PAGE, read_at_most};
+pub(crate) use body::{MAXIMUM_MANIFEST, MAXIMUM_TAG_PAGE};
 pub(crate) use classify::transport_error;
-pub(crate) use scheme::is_loopback;
 
 use super::credentials::Credential;
 use super::error::RegistryError;

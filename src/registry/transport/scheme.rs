@@ -6,11 +6,11 @@
 //! and an HTTPS registry may never send hoist to plain HTTP.
 
 use super::super::error::RegistryError;
+use super::super::reference::is_loopback;
 use super::classify::{is_certificate_error, is_connection_refused};
 use super::{Transport, one_at_a_time};
 use reqwest::Url;
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::time::Duration;
 
 /// True when `first` and `second` share scheme, host and port (the port a
@@ -19,22 +19,6 @@ pub(crate) fn same_origin(first: &Url, second: &Url) -> bool {
     first.scheme() == second.scheme()
         && first.host_str() == second.host_str()
         && first.port_or_known_default() == second.port_or_known_default()
-}
-
-/// True for `localhost`, `127.0.0.0/8` and `::1`, with or without a port.
-pub(crate) fn is_loopback(host: &str) -> bool {
-    let name = if let Some(rest) = host.strip_prefix('[') {
-        rest.split(']').next().unwrap_or(rest)
-    } else {
-        host.rsplit_once(':').map_or(host, |(name, port)| {
-            if port.chars().all(|c| c.is_ascii_digit()) {
-                name
-            } else {
-                host
-            }
-        })
-    };
-    name == "localhost" || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 impl Transport {
