@@ -228,3 +228,159 @@ macro_rules! m { () => { $crate::sink::x() } }
         .collect();
     assert_eq!(found, expected);
 }
+
+/// `src/registry/repository/mod.rs` → `registry::repository`,
+/// `src/registry/client.rs` → `registry::client`; empty for the roots.
+fn module_path(relative: &Path) -> Vec<String> {
+    let mut path: Vec<String> = relative
+        .with_extension("")
+        .components()
+        .filter_map(|component| component.as_os_str().to_str().map(str::to_string))
+        .collect();
+    if matches!(
+        path.last().map(String::as_str),
+        Some("mod" | "lib" | "main")
+    ) {
+        path.pop();
+    }
+    path
+}
+
+/// The module paths `source`, the file of module `own`, names through
+/// `crate::…` and `super::…`, resolved from the crate root, each with its
+/// line. Code after `#[cfg(test)]` is left out: tests may reach anywhere.
+fn named_modules(source: &str, own: &[String]) -> Vec<(usize, Vec<String>)> {
+    let text = without_comments(source);
+    let text = text.split("#[cfg(test)]").next().unwrap_or_default();
+    let line_of = |offset: usize| text[..offset].matches('\n').count() + 1;
+    let mut found = Vec::new();
+    for (position, prefix) in text
+        .match_indices("crate::")
+        .chain(text.match_indices("super::"))
+    {
+        let before = text[..position].chars().next_back();
+        if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':' || c == '$') {
+            continue;
+        }
+        let mut base: Vec<String> = own.to_vec();
+        let mut rest = &text[position..];
+        if prefix == "crate::" {
+            base.clear();
+            rest = &rest["crate::".len()..];
+        } else {
+            while let Some(after) = rest.strip_prefix("super::") {
+                base.pop();
+                rest = after;
+            }
+        }
+        let mut segments = base;
+        loop {
+            let name = identifier_at(rest, 0);
+            if name.is_empty() {
+                break;
+            }
+            segments.push(name.to_string());
+            match rest[name.len()..].strip_prefix("::") {
+                Some(after) if !after.starts_with('{') => rest = after,
+                Some(after) => {
+                    // A group: each item's first name is a path of its own.
+                    let group = &after[1..after.find('}').unwrap_or(after.len())];
+                    for item in group.split(',') {
+                        let name = identifier_at(item.trim_start(), 0);
+                        if !name.is_empty() && name != "self" {
+                            let mut item_path = segments.clone();
+                            item_path.push(name.to_string());
+                            found.push((line_of(position), item_path));
+                        }
+                    }
+                    break;
+                }
+                None => break,
+            }
+        }
+        found.push((line_of(position), segments));
+    }
+    found
+}
+
+/// Within every module, the files and folders side by side (the children of
+/// one parent) use each other in one direction only: a child may use its
+/// parent and its siblings below it, never a sibling that uses it back.
+#[test]
+fn sibling_modules_use_each_other_without_cycles() {
+    let source_root = common::root().join("src");
+    let mut files = Vec::new();
+    rust_files(&source_root, &mut files);
+    files.sort();
+    let modules: BTreeSet<Vec<String>> = files
+        .iter()
+        .map(|file| module_path(file.strip_prefix(&source_root).expect("under src/")))
+        .collect();
+    // parent → (user child → used child → where).
+    let mut edges: BTreeMap<Vec<String>, BTreeMap<String, BTreeMap<String, String>>> =
+        BTreeMap::new();
+    for file in &files {
+        let relative = file.strip_prefix(&source_root).expect("under src/");
+        let own = module_path(relative);
+        let source = fs::read_to_string(file).expect("a readable source file");
+        for (line, mut named) in named_modules(&source, &own) {
+            while !named.is_empty() && !modules.contains(&named) {
+                named.pop();
+            }
+            let shared = own.iter().zip(&named).take_while(|(a, b)| a == b).count();
+            if shared == own.len() || shared == named.len() {
+                continue; // an ancestor or a descendant, not a sibling
+            }
+            edges
+                .entry(own[..shared].to_vec())
+                .or_default()
+                .entry(own[shared].clone())
+                .or_default()
+                .entry(named[shared].clone())
+                .or_insert_with(|| format!("src/{}:{line}", relative.display()));
+        }
+    }
+    assert!(
+        edges
+            .get(&vec!["registry".to_string()])
+            .is_some_and(|children| children.len() > 5),
+        "the scanner sees no uses between the files of registry/"
+    );
+    let mut cycles = Vec::new();
+    for (parent, children) in &edges {
+        for (child, used) in children {
+            for (sibling, place) in used {
+                if let Some(back) = children.get(sibling).and_then(|uses| {
+                    reaches(children, sibling, child, &mut BTreeSet::new())
+                        .then(|| uses.get(child).cloned().unwrap_or_default())
+                }) && child < sibling
+                {
+                    cycles.push(format!(
+                        "{}: `{child}` uses `{sibling}` ({place}) and `{sibling}` leads back to \
+                         `{child}` {back}; move what both need below them",
+                        parent.join("::")
+                    ));
+                }
+            }
+        }
+    }
+    assert!(cycles.is_empty(), "{}", cycles.join("\n"));
+}
+
+/// Whether `from` uses `to`, directly or through other siblings.
+fn reaches(
+    children: &BTreeMap<String, BTreeMap<String, String>>,
+    from: &str,
+    to: &str,
+    seen: &mut BTreeSet<String>,
+) -> bool {
+    if from == to {
+        return true;
+    }
+    if !seen.insert(from.to_string()) {
+        return false;
+    }
+    children
+        .get(from)
+        .is_some_and(|uses| uses.keys().any(|next| reaches(children, next, to, seen)))
+}
