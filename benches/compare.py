@@ -131,11 +131,11 @@ def build_cases(hoist, hoist_static, inputs, work, registry, proxy, cores, tree_
     if hoist_static:
         # The static release binary (scripts/release.sh) on the same specs:
         # it must stay within 3% of the glibc build.
-        for codec, spec in (("gzip-6", gzip_spec), ("zstd-3", zstd_spec)):
+        for name, codec, spec in ((GZIP, "gzip", gzip_spec), ("hoist build zstd-3", "zstd", zstd_spec)):
             out = output(f"hoist-{codec}-static")
             command = hoist_build(spec, f"oci:{out}:bench")
             command[0] = hoist_static
-            cases.append(Case(f"hoist build {codec}, static (musl)", "static", [command],
+            cases.append(Case(f"{name}, static (musl)", "static", [command],
                               setup=fresh(out), output=out))
     out = output("hoist-gzip-1core")
     cases.append(
@@ -405,7 +405,6 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--hoist", required=True)
     parser.add_argument("--hoist-static", help="the static release binary, measured beside")
-    parser.add_argument("--only", help="run only the cases whose name matches this regex")
     parser.add_argument("--rootfs", required=True)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--runs", type=int, default=5)

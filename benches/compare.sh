@@ -11,11 +11,11 @@
 #
 # usage: benches/compare.sh [--quick] [--runs N] [--big-runs N] [--no-big] [--only REGEX]
 #   --quick      one run of the 180 MB cases, no warm-up, no 1 GiB tree: a smoke run
-#   --only REGEX only the cases whose name matches (e.g. 'hoist build (gzip|zstd)-[36]($|, static)')
 #   --runs N     timed runs per case after the warm-up (default 5)
 #   --big-runs N timed runs per case on the 1 GiB tree (default 5)
 #   --no-big     skip the 1 GiB tree
-#   --only REGEX run only the cases whose name matches (e.g. 'gzip|umoci')
+#   --only REGEX run only the cases whose name matches (e.g. 'gzip|umoci', or
+#                '^hoist build (gzip-3|zstd-3)($|, static)' for glibc and static side by side)
 # Environment: HOIST_BENCH_WORK (default /var/tmp/hoist-bench) holds the
 # inputs (cached) and scratch space; HOIST_FIXTURE_CACHE as for
 # fixtures/debian-rootfs.sh.

@@ -196,7 +196,7 @@ def markdown(report):
              f"load average {report['load_before'][0]} before, {report['load_after'][0]} after. "
              f"{report['runs']} runs per case after {report['warmups']} warm-up rounds, alternated; "
              "medians (min–max).", "",
-             f"Input: {report['input']} in three layers (system, /usr/lib, /usr/share), gzip-6.", "",
+             f"Input: {report['input']} in three layers (system, /usr/lib, /usr/share), gzip at the default level.", "",
              "| case | wall s | CPU s | registry CPU s | layers built / from the cache / uploaded |",
              "| --- | --- | --- | --- | --- |"]
     for name, summary in report["cases"].items():

@@ -103,9 +103,10 @@ def targets(results, cores):
             if speedup is not None:
                 add(f"{codec} throughput / ({cores} × single-core)", speedup / cores, 0.85,
                     better="higher", tree=tree)
-        for codec in ("gzip-6", "zstd-3"):
+        for glibc in (GZIP, "hoist build zstd-3"):
+            codec = glibc.removeprefix("hoist build ")
             pair(f"static (musl) / glibc build, {codec}, wall", tree,
-                 f"hoist build {codec}, static (musl)", f"hoist build {codec}", 1.03)
+                 f"{glibc}, static (musl)", glibc, 1.03)
         pair(f"hoist zstd / tar | zstd -T{cores}, wall", tree, "hoist build zstd-3",
              f"tar | zstd -3 -T{cores}", 1.0)
         pair("push fresh: hoist / skopeo, wall", tree, "push fresh: hoist copy",
