@@ -70,7 +70,7 @@ impl DockerHub {
         environment: &ApiEnvironment,
     ) -> Result<Self, RetentionError> {
         let name = reference.repository_name();
-        let mut api = ApiClient::new(
+        let api = ApiClient::new(
             client,
             RegistryApi::DockerHub,
             &environment.dockerhub_url,

@@ -51,7 +51,7 @@ impl GitHub {
         environment: &ApiEnvironment,
     ) -> Result<Self, RetentionError> {
         let name = reference.repository_name();
-        let mut api = ApiClient::new(
+        let api = ApiClient::new(
             client,
             RegistryApi::GitHub,
             &environment.github_url,
@@ -286,7 +286,6 @@ impl ImageRegistry for GitHub {
             .clone()
             .unwrap_or_default();
         let url = format!("{base}/{}", version.id);
-        // Gone meanwhile: deleted with another, or by someone else.
         let answer = self
             .api
             .send(Method::DELETE, &url, None, &[StatusCode::NOT_FOUND])?;
@@ -298,7 +297,9 @@ impl ImageRegistry for GitHub {
         {
             versions.retain(|kept| kept.id != version.id);
         }
-        Ok(answer.status != StatusCode::NOT_FOUND)
+        // A 404 to the first attempt: gone meanwhile (deleted with another,
+        // or by someone else). After a failed attempt: deleted by it.
+        Ok(answer.status != StatusCode::NOT_FOUND || answer.attempts > 1)
     }
 
     fn delete_tag(&self, _tag: &str) -> Result<(), RetentionError> {

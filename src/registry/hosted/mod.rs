@@ -5,11 +5,14 @@
 //! GHCR refuses the distribution API's DELETE (405) and deletes package
 //! versions through the GitHub REST API; Docker Hub refuses it too and
 //! deletes tags through Hub's API; ECR deletes through `BatchDeleteImage`.
-//! Manifests themselves are still read over the distribution API.
+//! Manifests themselves are still read over the distribution API. Calls
+//! to an API are tried again on 5xx and rate limits as the distribution
+//! transport's are ([`retry`]).
 
 pub mod dockerhub;
 pub mod github;
 mod http;
+mod retry;
 
 pub use http::ApiError;
 
