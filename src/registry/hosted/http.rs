@@ -81,6 +81,19 @@ pub enum ApiError {
         repository: String,
         api: RegistryApi,
     },
+    #[error(
+        "{repository}: {api} has no container package `{package}` under the organisation or \
+         user `{owner}` (404 from {url}); check the name, and that the token may read the package \
+         ({hint})"
+    )]
+    NoPackage {
+        repository: String,
+        api: RegistryApi,
+        owner: String,
+        package: String,
+        url: String,
+        hint: &'static str,
+    },
     #[error("{repository}: {api} has no manifest {digest} to delete")]
     NoSuchManifest {
         repository: String,
@@ -154,7 +167,7 @@ pub(crate) struct ApiClient {
     client: RegistryClient,
     api: RegistryApi,
     base: Url,
-    /// Sent with every request.
+    /// Sent with every request (GitHub's media type and API version).
     headers: HeaderMap,
     /// Set once signed in; behind a lock so a shared client can renew it.
     authorization: Mutex<Option<HeaderValue>>,
@@ -203,6 +216,12 @@ impl ApiClient {
             authorization: Mutex::new(None),
             hint,
         })
+    }
+
+    /// Sends `name: value` with every request, in place of any default.
+    pub fn with_header(mut self, name: header::HeaderName, value: &'static str) -> Self {
+        self.headers.insert(name, HeaderValue::from_static(value));
+        self
     }
 
     /// Sends `value` as the `Authorization` header from now on.
