@@ -94,6 +94,16 @@ pub enum ApiError {
         url: String,
         hint: &'static str,
     },
+    #[error(
+        "{repository}@{digest}: Docker Hub deletes a manifest only when no tag and no other image \
+         refers to it, and only for a token that may delete (Read, Write & Delete): {source}"
+    )]
+    ManifestReferenced {
+        repository: String,
+        digest: String,
+        #[source]
+        source: Box<super::super::RegistryError>,
+    },
     #[error("{repository}: {api} has no manifest {digest} to delete")]
     NoSuchManifest {
         repository: String,
@@ -169,7 +179,7 @@ pub(crate) struct ApiClient {
     base: Url,
     /// Sent with every request (GitHub's media type and API version).
     headers: HeaderMap,
-    /// Set once signed in; behind a lock so a shared client can renew it.
+    /// Replaced when a short-lived token is renewed (Hub's last minutes).
     authorization: Mutex<Option<HeaderValue>>,
     /// What a 401 or 403 should add: which token and scopes the API wants.
     hint: &'static str,
@@ -252,13 +262,36 @@ impl ApiClient {
         json: Option<&serde_json::Value>,
         allowed: &[StatusCode],
     ) -> Result<Answer, ApiError> {
+        self.exchange(method, url, json, allowed, true)
+    }
+
+    /// As [`ApiClient::send`], without the `Authorization` header: a
+    /// sign-in sends its credentials in the body, not a token that may
+    /// have run out.
+    pub fn send_anonymous(
+        &self,
+        method: Method,
+        url: &str,
+        json: Option<&serde_json::Value>,
+    ) -> Result<Answer, ApiError> {
+        self.exchange(method, url, json, &[], false)
+    }
+
+    fn exchange(
+        &self,
+        method: Method,
+        url: &str,
+        json: Option<&serde_json::Value>,
+        allowed: &[StatusCode],
+        authorized: bool,
+    ) -> Result<Answer, ApiError> {
         let parsed = self.own_url(url)?;
         let policy = &self.client.options().retry;
         let mut attempt = 0;
         loop {
             attempt += 1;
             let last = attempt >= policy.attempts;
-            let (error, asked) = match self.attempt(&method, &parsed, json) {
+            let (error, asked) = match self.attempt(&method, &parsed, json, authorized) {
                 Ok(answer) if answer.status.is_success() => {
                     return Ok(Answer {
                         attempts: attempt,
@@ -337,6 +370,7 @@ impl ApiClient {
         method: &Method,
         url: &Url,
         json: Option<&serde_json::Value>,
+        authorized: bool,
     ) -> Result<Answer, ApiError> {
         let http = self.client.transport.http.clone();
         let mut headers = self.headers.clone();
@@ -344,7 +378,8 @@ impl ApiClient {
             .authorization
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())
-            .clone();
+            .clone()
+            .filter(|_| authorized);
         if let Some(authorization) = authorization {
             headers.insert(header::AUTHORIZATION, authorization);
         }
@@ -381,15 +416,6 @@ impl ApiClient {
             body: capped.bytes,
             attempts: 1,
         })
-    }
-
-    /// GETs `url` and reads its JSON.
-    pub fn get_json<T: serde::de::DeserializeOwned>(
-        &self,
-        url: &str,
-    ) -> Result<(T, HeaderMap), ApiError> {
-        let answer = self.send(Method::GET, url, None, &[])?;
-        Ok((self.parse(url, &answer.body)?, answer.headers))
     }
 
     /// Reads `body`, an answer from `url`, as JSON.
