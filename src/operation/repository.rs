@@ -305,9 +305,6 @@ fn delete_attachments(
         }));
     }
     for (child, parent) in attachments.children {
-        if !registry.deletes_untagged() {
-            break;
-        }
         let shown = Some(reference.with_digest(child.clone()).to_string());
         if registry.delete_manifest_if_present(&child)? {
             observer.event(Event::ManifestDeleted(DeletedManifest {
@@ -413,8 +410,6 @@ pub fn prune(
 /// What a prune deletes: the policy over every tag (and, with
 /// `--untagged`, every untagged top-level image the API lists), with what
 /// the builds that go list and the referrers the registry's API lists.
-/// Where the API cannot delete untagged manifests (Docker Hub), what the
-/// builds list stays, and a warning says so.
 fn plan_prune(
     registry: &dyn ImageRegistry,
     request: &PruneRequest,
@@ -447,19 +442,6 @@ fn plan_prune(
         Vec::new()
     };
     let mut plan = retention::plan(&facts, &untagged, &request.policy);
-    if !registry.deletes_untagged() {
-        if !plan.children.is_empty() {
-            observer.event(Event::Warning {
-                message: format!(
-                    "{name}: this registry's API deletes tags only: the {} platform and \
-                     attestation manifests the deleted images list stay, untagged",
-                    plan.children.len()
-                ),
-            });
-        }
-        plan.children.clear();
-        return Ok(plan);
-    }
     retention::add_api_referrers(registry, &facts, &mut plan).map_err(retention_error(format!(
         "asking {name} for the referrers of what would go"
     )))?;

@@ -44,15 +44,20 @@ pub(crate) fn push_created_with(
     epoch: u64,
     extra: &[&str],
 ) -> String {
+    let image = format!("name = \"other\"\nsource-date-epoch = {epoch}\n");
+    push_image(reference, content, &image, extra)
+}
+
+/// Builds an image of one file holding `content`, its `[[image]]` keys
+/// `image` (TOML lines), into `reference` with `extra` `hoist build`
+/// arguments; returns the digest at the top.
+pub(crate) fn push_image(reference: &str, content: &str, image: &str, extra: &[&str]) -> String {
     let project = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(project.path().join("app")).unwrap();
     std::fs::write(project.path().join("app/content.txt"), content).unwrap();
     std::fs::write(
         project.path().join("hoist.toml"),
-        format!(
-            "[[image]]\nname = \"other\"\nsource-date-epoch = {epoch}\n\
-             [[image.layer]]\nsource = \"app\"\ntarget = \"/app\"\n"
-        ),
+        format!("[[image]]\n{image}[[image.layer]]\nsource = \"app\"\ntarget = \"/app\"\n"),
     )
     .unwrap();
     hoist(["build", "-q", "--no-cache", "-o"])

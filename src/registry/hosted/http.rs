@@ -2,14 +2,20 @@
 //! URL, with the provider's credential on that origin and nowhere else. A
 //! URL on another origin (a `Link` or `next` page, a redirect) is refused
 //! rather than followed, plain HTTP is allowed only to loopback (for
-//! tests), and every answer is read under a cap counted in bytes.
+//! tests), every answer is read under a cap counted in bytes, and a failed
+//! connection, a 5xx or a rate limit is tried again as the client's retry
+//! policy allows (the same bounded attempts and backoff as the
+//! distribution transport, after the wait the API names: [`super::retry`]).
 
 use super::super::RegistryClient;
 use super::super::capped::read_at_most;
 use super::RegistryApi;
+use super::retry::{self, Verdict};
 use bytes::Bytes;
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode, Url};
+use std::sync::Mutex;
+use std::time::SystemTime;
 
 /// One page of an API's listing, an error body, a token answer.
 const MAXIMUM_ANSWER: usize = 16 * 1024 * 1024;
@@ -42,6 +48,12 @@ pub enum ApiError {
         message: String,
         hint: String,
     },
+    #[error("{source} (gave up after {attempts} attempts)")]
+    GaveUp {
+        attempts: u32,
+        #[source]
+        source: Box<ApiError>,
+    },
     #[error("{api}: {url} answered more than {limit} bytes")]
     TooLarge {
         api: RegistryApi,
@@ -69,6 +81,29 @@ pub enum ApiError {
         repository: String,
         api: RegistryApi,
     },
+    #[error(
+        "{repository}: {api} has no container package `{package}` under the organisation or \
+         user `{owner}` (404 from {url}); check the name, and that the token may read the package \
+         ({hint})"
+    )]
+    NoPackage {
+        repository: String,
+        api: RegistryApi,
+        owner: String,
+        package: String,
+        url: String,
+        hint: &'static str,
+    },
+    #[error(
+        "{repository}@{digest}: Docker Hub deletes a manifest only when no tag and no other image \
+         refers to it, and only for a token that may delete (Read, Write & Delete): {source}"
+    )]
+    ManifestReferenced {
+        repository: String,
+        digest: String,
+        #[source]
+        source: Box<super::super::RegistryError>,
+    },
     #[error("{repository}: {api} has no manifest {digest} to delete")]
     NoSuchManifest {
         repository: String,
@@ -77,17 +112,64 @@ pub enum ApiError {
     },
 }
 
+impl ApiError {
+    /// Whether another attempt may succeed: a connection that failed or
+    /// timed out (a request hoist could not build will not).
+    fn is_transient(&self) -> bool {
+        matches!(self, ApiError::Http { source, .. } if !source.is_builder())
+    }
+
+    /// The HTTP status the API answered, where it answered one.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ApiError::Status { status, .. } => Some(*status),
+            ApiError::GaveUp { source, .. } => source.status(),
+            _ => None,
+        }
+    }
+
+    /// The same error with `extra` added to what it tells the user to do.
+    pub fn with_hint(self, extra: &str) -> ApiError {
+        match self {
+            ApiError::Status {
+                api,
+                method,
+                url,
+                status,
+                message,
+                hint,
+            } => ApiError::Status {
+                api,
+                method,
+                url,
+                status,
+                message,
+                hint: format!("{hint} ({extra})"),
+            },
+            ApiError::GaveUp { attempts, source } => ApiError::GaveUp {
+                attempts,
+                source: Box::new(source.with_hint(extra)),
+            },
+            other => other,
+        }
+    }
+}
+
 impl From<ApiError> for super::super::retention::RetentionError {
     fn from(error: ApiError) -> Self {
         super::super::retention::RetentionError::Api(Box::new(error))
     }
 }
 
-/// An answer: status, headers and the body read under the cap.
+/// An answer: status, headers, the body read under the cap, and how many
+/// attempts it took.
 pub(crate) struct Answer {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// More than one when an earlier attempt failed transiently: a 404 to a
+    /// DELETE then likely means the earlier attempt deleted it.
+    pub attempts: u32,
 }
 
 /// A client bound to one API's base URL and the credential for it.
@@ -95,7 +177,10 @@ pub(crate) struct ApiClient {
     client: RegistryClient,
     api: RegistryApi,
     base: Url,
-    authorization: Option<HeaderValue>,
+    /// Sent with every request (GitHub's media type and API version).
+    headers: HeaderMap,
+    /// Replaced when a short-lived token is renewed (Hub's last minutes).
+    authorization: Mutex<Option<HeaderValue>>,
     /// What a 401 or 403 should add: which token and scopes the API wants.
     hint: &'static str,
 }
@@ -116,7 +201,8 @@ fn allowed_scheme(url: &Url) -> bool {
 
 impl ApiClient {
     /// A client for `api` at `base`, refusing a base that is neither HTTPS
-    /// nor loopback.
+    /// nor loopback. `base` may carry a path (GitHub Enterprise Server's
+    /// `https://HOST/api/v3`); every call's path goes after it.
     pub fn new(
         client: &RegistryClient,
         api: RegistryApi,
@@ -130,21 +216,34 @@ impl ApiClient {
                 api,
                 url: base.to_string(),
             })?;
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
         Ok(ApiClient {
             client: client.clone(),
             api,
             base: parsed,
-            authorization: None,
+            headers,
+            authorization: Mutex::new(None),
             hint,
         })
     }
 
+    /// Sends `name: value` with every request, in place of any default.
+    pub fn with_header(mut self, name: header::HeaderName, value: &'static str) -> Self {
+        self.headers.insert(name, HeaderValue::from_static(value));
+        self
+    }
+
     /// Sends `value` as the `Authorization` header from now on.
-    pub fn authorize(&mut self, value: &str) {
-        self.authorization = HeaderValue::from_str(value).ok().map(|mut header| {
+    pub fn authorize(&self, value: &str) {
+        let header = HeaderValue::from_str(value).ok().map(|mut header| {
             header.set_sensitive(true);
             header
         });
+        *self
+            .authorization
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner()) = header;
     }
 
     /// The base URL with `path` (which starts with `/`) after it.
@@ -152,8 +251,10 @@ impl ApiClient {
         format!("{}{path}", self.base.as_str().trim_end_matches('/'))
     }
 
-    /// One request; a status other than 2xx (or one in `allowed`) is an
-    /// error with the API's message.
+    /// One call, tried again as the client's retry policy allows when the
+    /// connection fails or the API answers 5xx or a rate limit
+    /// ([`retry::verdict`]), after the wait it names. A status other than
+    /// 2xx (or one in `allowed`) is an error with the API's message.
     pub fn send(
         &self,
         method: Method,
@@ -161,31 +262,136 @@ impl ApiClient {
         json: Option<&serde_json::Value>,
         allowed: &[StatusCode],
     ) -> Result<Answer, ApiError> {
-        let parsed = Url::parse(url)
+        self.exchange(method, url, json, allowed, true)
+    }
+
+    /// As [`ApiClient::send`], without the `Authorization` header: a
+    /// sign-in sends its credentials in the body, not a token that may
+    /// have run out.
+    pub fn send_anonymous(
+        &self,
+        method: Method,
+        url: &str,
+        json: Option<&serde_json::Value>,
+    ) -> Result<Answer, ApiError> {
+        self.exchange(method, url, json, &[], false)
+    }
+
+    fn exchange(
+        &self,
+        method: Method,
+        url: &str,
+        json: Option<&serde_json::Value>,
+        allowed: &[StatusCode],
+        authorized: bool,
+    ) -> Result<Answer, ApiError> {
+        let parsed = self.own_url(url)?;
+        let policy = &self.client.options().retry;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let last = attempt >= policy.attempts;
+            let (error, asked) = match self.attempt(&method, &parsed, json, authorized) {
+                Ok(answer) if answer.status.is_success() => {
+                    return Ok(Answer {
+                        attempts: attempt,
+                        ..answer
+                    });
+                }
+                Ok(answer) => {
+                    // A status the caller handles is still tried again when
+                    // it is a rate limit (GitHub's 403) and attempts remain.
+                    let verdict = retry::verdict(answer.status, &answer.headers, SystemTime::now());
+                    match verdict {
+                        Verdict::Again(asked) if !last => (
+                            self.status_error(method.clone(), url, answer.status, &answer.body),
+                            asked,
+                        ),
+                        _ if allowed.contains(&answer.status) => {
+                            return Ok(Answer {
+                                attempts: attempt,
+                                ..answer
+                            });
+                        }
+                        Verdict::Again(asked) => (
+                            self.status_error(method.clone(), url, answer.status, &answer.body),
+                            asked,
+                        ),
+                        Verdict::Final => {
+                            return Err(self.status_error(
+                                method.clone(),
+                                url,
+                                answer.status,
+                                &answer.body,
+                            ));
+                        }
+                    }
+                }
+                Err(error) if error.is_transient() => (error, None),
+                Err(error) => return Err(error),
+            };
+            if last {
+                return Err(if attempt > 1 {
+                    ApiError::GaveUp {
+                        attempts: attempt,
+                        source: Box::new(error),
+                    }
+                } else {
+                    error
+                });
+            }
+            let delay = policy.delay(attempt, asked);
+            tracing::warn!(
+                "{error}; retrying in {:.1}s (attempt {} of {})",
+                delay.as_secs_f64(),
+                attempt + 1,
+                policy.attempts
+            );
+            std::thread::sleep(delay);
+        }
+    }
+
+    /// `url` parsed, when it is on the API's origin: nothing else receives
+    /// the credential.
+    fn own_url(&self, url: &str) -> Result<Url, ApiError> {
+        Url::parse(url)
             .ok()
             .filter(|parsed| parsed.origin() == self.base.origin())
             .ok_or_else(|| ApiError::ForeignUrl {
                 api: self.api,
                 url: url.to_string(),
                 base: self.base.origin().ascii_serialization(),
-            })?;
+            })
+    }
+
+    /// One request and its answer, read under the cap.
+    fn attempt(
+        &self,
+        method: &Method,
+        url: &Url,
+        json: Option<&serde_json::Value>,
+        authorized: bool,
+    ) -> Result<Answer, ApiError> {
         let http = self.client.transport.http.clone();
-        let authorization = self.authorization.clone();
+        let mut headers = self.headers.clone();
+        let authorization = self
+            .authorization
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .clone()
+            .filter(|_| authorized);
+        if let Some(authorization) = authorization {
+            headers.insert(header::AUTHORIZATION, authorization);
+        }
         let json = json.cloned();
-        let api = self.api;
         let failed = |source| ApiError::Http {
-            api,
+            api: self.api,
             method: method.clone(),
             url: url.to_string(),
             source,
         };
         let (status, headers, capped) = self.client.block_on(async {
-            let mut request = http
-                .request(method.clone(), parsed)
-                .header(header::ACCEPT, "application/json");
-            if let Some(authorization) = authorization {
-                request = request.header(header::AUTHORIZATION, authorization);
-            }
+            let mut request = http.request(method.clone(), url.clone()).headers(headers);
             if let Some(json) = json {
                 request = request.json(&json);
             }
@@ -199,28 +405,17 @@ impl ApiClient {
         })?;
         if !capped.complete {
             return Err(ApiError::TooLarge {
-                api,
+                api: self.api,
                 url: url.to_string(),
                 limit: MAXIMUM_ANSWER,
             });
-        }
-        if !status.is_success() && !allowed.contains(&status) {
-            return Err(self.status_error(method, url, status, &capped.bytes));
         }
         Ok(Answer {
             status,
             headers,
             body: capped.bytes,
+            attempts: 1,
         })
-    }
-
-    /// GETs `url` and reads its JSON.
-    pub fn get_json<T: serde::de::DeserializeOwned>(
-        &self,
-        url: &str,
-    ) -> Result<(T, HeaderMap), ApiError> {
-        let answer = self.send(Method::GET, url, None, &[])?;
-        Ok((self.parse(url, &answer.body)?, answer.headers))
     }
 
     /// Reads `body`, an answer from `url`, as JSON.

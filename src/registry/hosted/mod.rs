@@ -3,13 +3,17 @@
 //! asked), where each API lives ([`ApiEnvironment`]), and [`open`], the
 //! [`ImageRegistry`] that `hoist prune` and `hoist delete` work through.
 //! GHCR refuses the distribution API's DELETE (405) and deletes package
-//! versions through the GitHub REST API; Docker Hub refuses it too and
-//! deletes tags through Hub's API; ECR deletes through `BatchDeleteImage`.
-//! Manifests themselves are still read over the distribution API.
+//! versions through the GitHub REST API; Docker Hub deletes tags through
+//! Hub's API and then, untagged, the manifests through its registry; ECR
+//! deletes through `BatchDeleteImage`. Manifests themselves are read over
+//! the distribution API. Each provider's client names the reference it
+//! follows; calls to an API are tried again on 5xx and rate limits as the
+//! distribution transport's are ([`retry`]).
 
 pub mod dockerhub;
 pub mod github;
 mod http;
+mod retry;
 
 pub use http::ApiError;
 

@@ -78,7 +78,18 @@ impl Repository {
     /// Deletes the manifest `digest`, which the registry has just said it
     /// holds: a 404 is a refusal, as for [`Repository::delete_manifest`].
     pub fn delete_found_manifest(&self, digest: &Digest) -> Result<(), RegistryError> {
-        self.block_on(delete_by_digest(self, digest))
+        self.block_on(delete_by_digest(self, digest, &[]))
+    }
+
+    /// As [`Repository::delete_found_manifest`], taking an answer with a
+    /// status in `accepted` as the delete done, without another attempt:
+    /// Docker Hub answers 500 to a delete it finishes in the background.
+    pub fn delete_found_manifest_accepting(
+        &self,
+        digest: &Digest,
+        accepted: &[StatusCode],
+    ) -> Result<(), RegistryError> {
+        self.block_on(delete_by_digest(self, digest, accepted))
     }
 }
 
@@ -118,7 +129,11 @@ async fn list_tags(repository: &Repository) -> Result<Vec<String>, RegistryError
     })
 }
 
-async fn delete_by_digest(repository: &Repository, digest: &Digest) -> Result<(), RegistryError> {
+async fn delete_by_digest(
+    repository: &Repository,
+    digest: &Digest,
+    accepted: &[StatusCode],
+) -> Result<(), RegistryError> {
     let pinned: Reference = repository.with_digest(digest);
     let context = Context::new("deleting", &pinned);
     let scopes = repository.delete_scopes(&context)?;
@@ -127,7 +142,7 @@ async fn delete_by_digest(repository: &Repository, digest: &Digest) -> Result<()
         .transport()
         .send(
             repository.call(&scopes, &context),
-            &Request::new(Method::DELETE, &url),
+            &Request::new(Method::DELETE, &url).allowing(accepted),
             None,
         )
         .await

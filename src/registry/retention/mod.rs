@@ -9,8 +9,9 @@
 //! registry that hosts images offers in some form: the distribution API
 //! ([`Distribution`], over a [`super::Repository`]) implements it here;
 //! hosted registries whose deletes go through an API of their own (GHCR
-//! deletes package versions by id, Docker Hub deletes tags, ECR deletes
-//! digests in batches, and all three record push times) implement the
+//! deletes package versions by id, Docker Hub deletes tags and then the
+//! untagged manifests, ECR deletes digests in batches, and all three
+//! record push times) implement the
 //! same trait, so the rules run unchanged over each and are unit-tested
 //! over an in-memory registry.
 
@@ -82,13 +83,7 @@ pub trait ImageRegistry: Sync {
         Ok(None)
     }
 
-    /// Whether a manifest no tag is on can be deleted (Docker Hub's API
-    /// deletes tags only, so what a deleted index listed stays).
-    fn deletes_untagged(&self) -> bool {
-        true
-    }
-
-    /// Removes `tag` alone, leaving its manifest (Docker Hub's only delete);
+    /// Removes `tag` alone, leaving its manifest (as Docker Hub's API does);
     /// a registry that cannot says so with [`RetentionError::Unsupported`].
     fn delete_tag(&self, tag: &str) -> Result<(), RetentionError>;
 }

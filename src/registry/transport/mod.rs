@@ -20,7 +20,7 @@ mod tls;
 
 pub(crate) use authentication::{CachedToken, HostAuth, TokenKey};
 pub(crate) use body::{MAXIMUM_MANIFEST, MAXIMUM_TAG_PAGE};
-pub(crate) use classify::transport_error;
+pub(crate) use classify::{retry_after, transport_error};
 
 use super::credentials::Credential;
 use super::error::RegistryError;

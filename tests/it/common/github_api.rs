@@ -1,22 +1,69 @@
-//! A loopback GitHub REST API for container packages, written from GitHub's
-//! reference ("REST API endpoints for packages"), backed by a real
-//! `docker-registry` for the manifests: `GET
-//! /{orgs|users}/{owner}/packages/container/{package}/versions` lists one
-//! version per manifest the registry holds under the package's repository
-//! (every manifest a tag reaches, what those list, and untagged ones the
-//! test names), named by digest, with `metadata.container.tags` and
-//! `created_at`, `per_page` at a time with a `Link: <…>; rel="next"`
-//! header; `DELETE …/versions/{id}` deletes the manifest from the registry
-//! and answers 204. The owner is a user (the organisation listing answers
-//! 404, as GitHub does for a user's name). Without `Authorization: Bearer
-//! <token>` every call answers 401 `{"message": "Bad credentials"}`.
+//! A loopback GitHub REST API for container packages, backed by a real
+//! `docker-registry` for the manifests, written from GitHub's OpenAPI
+//! description: github/rest-api-description,
+//! `descriptions/api.github.com/api.github.com.yaml` at commit
+//! 0000036e42b5e7121c2b1ac244cb7bba1d2f3914 (the "packages" operations and
+//! the `package-version`, `basic-error`, `per-page` and `page` components),
+//! with docs.github.com's "API versions" and "Rate limits for the REST API"
+//! pages for what the description leaves out.
+//!
+//! - `GET /orgs/{org}/packages/container/{package}/versions` and `GET
+//!   /user/packages/container/{package}/versions` take `page`, `per_page`
+//!   (default 30; GitHub gives at most 100 whatever is asked) and `state`
+//!   (`active`, the default, or `deleted`; anything else 422); `GET
+//!   /users/{username}/packages/container/{package}/versions` lists the
+//!   same with `page` and `per_page` only. Each lists one version per
+//!   manifest the registry holds under the package's repository (every
+//!   manifest a tag reaches, what those list, and untagged ones the test
+//!   names), named by digest, with `metadata.container.tags`, `created_at`
+//!   and `updated_at`, the next page in `Link: <…>; rel="next"`. To make a
+//!   test's few manifests span pages it serves at most three a page.
+//! - `GET …/versions/{id}` answers the version; `DELETE …/versions/{id}`
+//!   deletes the manifest from the registry and answers 204, or 400 for a
+//!   version the test marked as downloaded more than 5,000 times (the
+//!   description says such a version of a public package cannot be
+//!   deleted; the status and message are GitHub's, not the description's).
+//! - `GET /user` names the token's user. The package's owner is a user or
+//!   an organisation: the other kind's listing answers 404, as GitHub does,
+//!   and so does `/user/packages/…` for a token of another user.
+//! - Every error is `{"message", "documentation_url"}`. Without
+//!   `Authorization: Bearer <token>` a call answers 401 "Requires
+//!   authentication", with another token 401 "Bad credentials"; an
+//!   `X-GitHub-Api-Version` GitHub does not serve answers 400 (without one
+//!   GitHub serves 2022-11-28); an unknown route or method answers 404.
+//! - Faults a test queues answer the next matching request instead (a 503,
+//!   a 403 with `x-ratelimit-remaining: 0`).
+//! - Served under a path prefix, it stands for GitHub Enterprise Server's
+//!   `https://HOST/api/v3`.
 
-use super::http::{HandlerError, Reply, TestServer, query_values, reply};
+use super::http::{
+    Faults, HandlerError, Reply, TestServer, paging, query_values, reply, request_header,
+};
+use super::registry::{manifest_at, tags_at};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 /// Versions per page at most, so a test's few manifests span pages.
 const PAGE_LIMIT: usize = 3;
+
+/// The most versions GitHub gives a page, whatever `per_page` asks.
+const PER_PAGE_MAXIMUM: usize = 100;
+
+/// The API versions GitHub serves (docs.github.com, "API versions").
+const API_VERSIONS: [&str; 2] = ["2022-11-28", "2026-03-10"];
+
+const DOCUMENTATION: &str = "https://docs.github.com/rest/packages/packages";
+
+/// Who owns the package, and whose token the test's is.
+#[derive(Clone)]
+pub struct Setup {
+    /// The package's owner is an organisation (else a user).
+    pub organization: bool,
+    /// The token's user (`GET /user`).
+    pub login: String,
+    /// A path the API is served under (`/api/v3` for GitHub Enterprise).
+    pub prefix: String,
+}
 
 #[derive(Default)]
 struct State {
@@ -29,36 +76,65 @@ struct State {
     untagged: Vec<String>,
     /// Deleted versions' digests.
     deleted: Vec<String>,
-    /// (method, path and query, Authorization) of every request.
-    requests: Vec<(String, String, Option<String>)>,
+    /// Versions downloaded more than 5,000 times.
+    popular: Vec<String>,
+    /// Every request as it came.
+    requests: Vec<Seen>,
+}
+
+/// A request as the fake saw it.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    pub method: String,
+    /// Path and query.
+    pub path: String,
+    pub headers: hyper::HeaderMap,
+}
+
+impl Seen {
+    /// The request's header `name`, if it is text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|value| value.to_str().ok())
+    }
 }
 
 pub struct GitHubApi {
     server: TestServer,
     state: Arc<Mutex<State>>,
+    faults: Arc<Faults>,
+    prefix: String,
 }
 
 impl GitHubApi {
-    /// Serves `owner/package` (a repository of `registry`) to `token`.
-    pub fn start(registry: &str, repository: &str, token: &str) -> GitHubApi {
+    /// Serves `owner/package` (a repository of `registry`) to `token`, as
+    /// `setup` says.
+    pub fn start(registry: &str, repository: &str, token: &str, setup: Setup) -> GitHubApi {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let state = Arc::new(Mutex::new(State::default()));
-        let shared = state.clone();
-        let registry = registry.to_string();
-        let repository = repository.to_string();
-        let token = token.to_string();
-        let server = TestServer::start(move |request| {
-            let state = shared.clone();
-            let registry = registry.clone();
-            let repository = repository.clone();
-            let token = token.clone();
-            async move { answer(request, &state, &registry, &repository, &token).await }
+        let faults = Arc::new(Faults::default());
+        let (shared, queued) = (state.clone(), faults.clone());
+        let prefix = setup.prefix.clone();
+        let served = Arc::new(Served {
+            registry: registry.to_string(),
+            repository: repository.to_string(),
+            token: token.to_string(),
+            setup,
         });
-        GitHubApi { server, state }
+        let server = TestServer::start(move |request| {
+            let (state, faults, served) = (shared.clone(), queued.clone(), served.clone());
+            async move { answer(request, &state, &faults, &served).await }
+        });
+        GitHubApi {
+            server,
+            state,
+            faults,
+            prefix,
+        }
     }
 
+    /// The API's base URL, as `GITHUB_API_URL` gives it.
     pub fn url(&self) -> String {
-        format!("http://{}", self.server.host())
+        format!("http://{}{}", self.server.host(), self.prefix)
     }
 
     /// Says `digest` was pushed at `time` (RFC 3339).
@@ -72,101 +148,228 @@ impl GitHubApi {
         self.state.lock().unwrap().untagged.push(digest.to_string());
     }
 
-    /// Every request so far: (method, path and query, Authorization).
-    pub fn requests(&self) -> Vec<(String, String, Option<String>)> {
+    /// Marks `digest` as a version of a public package downloaded more than
+    /// 5,000 times: GitHub refuses to delete it.
+    pub fn downloaded_often(&self, digest: &str) {
+        self.state.lock().unwrap().popular.push(digest.to_string());
+    }
+
+    /// The faults to serve instead of requests, `{"message"}` their text.
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    /// Every request so far.
+    pub fn requests(&self) -> Vec<Seen> {
         self.state.lock().unwrap().requests.clone()
     }
+}
+
+/// What the server serves, fixed at its start.
+struct Served {
+    registry: String,
+    repository: String,
+    token: String,
+    setup: Setup,
+}
+
+/// The listing a path is, if it is one.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Listing {
+    Organization,
+    TokenUser,
+    User,
 }
 
 async fn answer(
     request: hyper::Request<hyper::body::Incoming>,
     state: &Mutex<State>,
-    registry: &str,
-    repository: &str,
-    token: &str,
+    faults: &Faults,
+    served: &Served,
 ) -> Reply {
-    let method = request.method().to_string();
-    let host = request
-        .headers()
-        .get("host")
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
-    let path = request.uri().path().to_string();
-    let authorization = request
-        .headers()
-        .get("authorization")
-        .and_then(|value| value.to_str().ok())
-        .map(str::to_string);
-    state.lock().unwrap().requests.push((
-        method.clone(),
-        request.uri().to_string(),
-        authorization.clone(),
-    ));
-    if authorization.as_deref() != Some(&format!("Bearer {token}")) {
-        return message(401, "Bad credentials");
+    let seen = Seen {
+        method: request.method().to_string(),
+        path: request.uri().to_string(),
+        headers: request.headers().clone(),
+    };
+    let host = request_header(&request, "host").unwrap_or_default();
+    state.lock().unwrap().requests.push(seen.clone());
+    if let Some(fault) = faults.take(&seen.method, &seen.path) {
+        return message_with(fault.status, &fault.text, &fault.headers);
     }
-    let (owner, package) = repository.split_once('/').unwrap();
-    let versions = format!(
-        "/users/{owner}/packages/container/{}/versions",
-        package.replace('/', "%2F")
-    );
-    let manifests = all_manifests(registry, repository, state).await?;
-    if method == "GET" && path == versions {
-        let page: usize = query_values(request.uri(), "page")
-            .first()
-            .map_or(1, |page| page.parse().unwrap());
-        let asked: usize = query_values(request.uri(), "per_page")
-            .first()
-            .map_or(30, |count| count.parse().unwrap());
-        let per_page = asked.min(PAGE_LIMIT);
-        let listed: Vec<serde_json::Value> = manifests
-            .iter()
-            .skip((page - 1) * per_page)
-            .take(per_page)
-            .map(|(digest, tags)| version_json(state, digest, tags))
-            .collect();
-        let mut headers = vec![("content-type", "application/json".to_string())];
-        if page * per_page < manifests.len() {
-            let next = format!("http://{host}{versions}?per_page={asked}&page={}", page + 1);
-            headers.push(("link", format!("<{next}>; rel=\"next\"")));
+    if let Some(version) = seen.header("x-github-api-version")
+        && !API_VERSIONS.contains(&version)
+    {
+        return message(
+            400,
+            &format!("Unsupported 'X-GitHub-Api-Version' header: {version}"),
+        );
+    }
+    match seen.header("authorization") {
+        None => return message(401, "Requires authentication"),
+        Some(given) if given != format!("Bearer {}", served.token) => {
+            return message(401, "Bad credentials");
         }
-        return reply(200, &headers, serde_json::Value::from(listed).to_string());
+        Some(_) => {}
     }
-    if let Some(id) = path.strip_prefix(&format!("{versions}/")) {
-        if method != "DELETE" {
-            return message(405, "Method Not Allowed");
+    let Some(path) = request
+        .uri()
+        .path()
+        .strip_prefix(served.setup.prefix.as_str())
+    else {
+        return message(404, "Not Found");
+    };
+    let method = seen.method.as_str();
+    if path == "/user" && method == "GET" {
+        let body = serde_json::json!({"login": served.setup.login, "id": 1, "type": "User"});
+        return json(200, &[], body);
+    }
+    let (owner, package) = served.repository.split_once('/').unwrap();
+    let package = package.replace('/', "%2F");
+    let listings = [
+        (
+            Listing::Organization,
+            format!("/orgs/{owner}/packages/container/{package}/versions"),
+        ),
+        (
+            Listing::TokenUser,
+            format!("/user/packages/container/{package}/versions"),
+        ),
+        (
+            Listing::User,
+            format!("/users/{owner}/packages/container/{package}/versions"),
+        ),
+    ];
+    let Some((listing, versions)) = listings.iter().find(|(_, versions)| {
+        path == versions.as_str() || path.starts_with(&format!("{versions}/"))
+    }) else {
+        return message(404, "Not Found");
+    };
+    let owned = match listing {
+        Listing::Organization => served.setup.organization,
+        Listing::TokenUser => !served.setup.organization && served.setup.login == owner,
+        Listing::User => !served.setup.organization,
+    };
+    if !owned {
+        return message(404, "Not Found");
+    }
+    let manifests = all_manifests(&served.registry, &served.repository, state).await?;
+    if path == versions.as_str() {
+        if method != "GET" {
+            return message(404, "Not Found");
         }
-        let digest = state
-            .lock()
-            .unwrap()
-            .ids
-            .get(id.parse::<usize>()? - 1)
-            .cloned();
-        let Some(digest) = digest.filter(|digest| manifests.iter().any(|(d, _)| d == digest))
-        else {
-            return message(404, "Package version not found.");
-        };
-        let url = format!("http://{registry}/v2/{repository}/manifests/{digest}");
-        let deleted = reqwest::Client::new().delete(url).send().await?;
-        assert!(deleted.status().is_success(), "{}", deleted.status());
-        state.lock().unwrap().deleted.push(digest);
-        return reply(204, &[], "");
+        let base = format!("http://{host}{}{versions}", served.setup.prefix);
+        return list(&request, *listing, &base, state, &manifests);
     }
-    message(404, "Not Found")
+    let id = &path[versions.len() + 1..];
+    let digest = id
+        .parse::<usize>()
+        .ok()
+        .and_then(|id| state.lock().unwrap().ids.get(id.wrapping_sub(1)).cloned());
+    let Some(digest) = digest.filter(|digest| manifests.iter().any(|(d, _)| d == digest)) else {
+        return message(404, "Package version not found.");
+    };
+    match method {
+        "GET" => {
+            let tags = &manifests.iter().find(|(d, _)| *d == digest).unwrap().1;
+            json(200, &[], version_json(state, &digest, tags))
+        }
+        "DELETE" => delete(state, served, &digest).await,
+        _ => message(404, "Not Found"),
+    }
 }
 
-/// `{"message": …, "documentation_url": …}`, as GitHub answers errors.
+/// A page of versions, as `page`, `per_page` and `state` ask.
+fn list(
+    request: &hyper::Request<hyper::body::Incoming>,
+    listing: Listing,
+    base: &str,
+    state: &Mutex<State>,
+    manifests: &[(String, Vec<String>)],
+) -> Reply {
+    let Some((page, asked)) = paging(request.uri(), "per_page", 30) else {
+        return message(400, "page and per_page take integers");
+    };
+    let wanted = query_values(request.uri(), "state");
+    let deleted = match (listing, wanted.first().map(String::as_str)) {
+        (Listing::User, _) | (_, None | Some("active")) => false,
+        (_, Some("deleted")) => true,
+        (_, Some(other)) => {
+            return message(422, &format!("Invalid value for state: {other}"));
+        }
+    };
+    let listed: Vec<(String, Vec<String>)> = if deleted {
+        let gone = state.lock().unwrap().deleted.clone();
+        gone.into_iter()
+            .map(|digest| (digest, Vec::new()))
+            .collect()
+    } else {
+        manifests.to_vec()
+    };
+    let per_page = asked.clamp(1, PER_PAGE_MAXIMUM).min(PAGE_LIMIT);
+    let shown: Vec<serde_json::Value> = listed
+        .iter()
+        .skip((page.max(1) - 1) * per_page)
+        .take(per_page)
+        .map(|(digest, tags)| version_json(state, digest, tags))
+        .collect();
+    let mut headers = Vec::new();
+    let pages = listed.len().div_ceil(per_page).max(1);
+    if page < pages {
+        let mut query = format!("per_page={asked}&page={}", page + 1);
+        if let Some(wanted) = wanted.first() {
+            query.push_str(&format!("&state={wanted}"));
+        }
+        let last = query.replace(&format!("page={}", page + 1), &format!("page={pages}"));
+        headers.push((
+            "link",
+            format!("<{base}?{query}>; rel=\"next\", <{base}?{last}>; rel=\"last\""),
+        ));
+    }
+    json(200, &headers, serde_json::Value::from(shown))
+}
+
+/// Deletes the version of `digest`: its manifest from the registry.
+async fn delete(state: &Mutex<State>, served: &Served, digest: &str) -> Reply {
+    if state.lock().unwrap().popular.iter().any(|d| d == digest) {
+        return message(
+            400,
+            "Publicly visible package versions with more than 5000 downloads cannot be deleted. \
+             Contact GitHub support for further assistance.",
+        );
+    }
+    let url = format!(
+        "http://{}/v2/{}/manifests/{digest}",
+        served.registry, served.repository
+    );
+    let deleted = reqwest::Client::new().delete(url).send().await?;
+    assert!(deleted.status().is_success(), "{}", deleted.status());
+    state.lock().unwrap().deleted.push(digest.to_string());
+    reply(204, &[], "")
+}
+
+fn json(status: u16, headers: &[(&'static str, String)], body: serde_json::Value) -> Reply {
+    let mut all = vec![(
+        "content-type",
+        "application/json; charset=utf-8".to_string(),
+    )];
+    all.extend(headers.iter().cloned());
+    reply(status, &all, body.to_string())
+}
+
+/// `{"message": …, "documentation_url": …}`, as GitHub answers errors
+/// (the description's `basic-error`).
 fn message(status: u16, text: &str) -> Reply {
+    message_with(status, text, &[])
+}
+
+fn message_with(status: u16, text: &str, headers: &[(&'static str, String)]) -> Reply {
     let body = serde_json::json!({
         "message": text,
-        "documentation_url": "https://docs.github.com/rest/packages/packages",
+        "documentation_url": DOCUMENTATION,
+        "status": status.to_string(),
     });
-    reply(
-        status,
-        &[("content-type", "application/json".to_string())],
-        body.to_string(),
-    )
+    json(status, headers, body)
 }
 
 fn version_json(state: &Mutex<State>, digest: &str, tags: &[String]) -> serde_json::Value {
@@ -202,21 +405,7 @@ async fn all_manifests(
     repository: &str,
     state: &Mutex<State>,
 ) -> Result<Vec<(String, Vec<String>)>, HandlerError> {
-    let http = reqwest::Client::new();
-    let listed: serde_json::Value = http
-        .get(format!("http://{registry}/v2/{repository}/tags/list"))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let tags: Vec<String> = listed["tags"]
-        .as_array()
-        .map(|tags| {
-            tags.iter()
-                .map(|tag| tag.as_str().unwrap().to_string())
-                .collect()
-        })
-        .unwrap_or_default();
+    let tags = tags_at(registry, repository).await?;
     let mut found: Vec<(String, Vec<String>)> = Vec::new();
     let mut queue: Vec<(String, Option<String>)> = tags
         .into_iter()
@@ -232,24 +421,10 @@ async fn all_manifests(
             .filter(|digest| !deleted.contains(digest))
             .map(|digest| (digest, None)),
     );
-    let accept = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, \
-                  application/vnd.docker.distribution.manifest.list.v2+json, \
-                  application/vnd.docker.distribution.manifest.v2+json";
     while let Some((target, tag)) = queue.pop() {
-        let answer = http
-            .get(format!(
-                "http://{registry}/v2/{repository}/manifests/{target}"
-            ))
-            .header("accept", accept)
-            .send()
-            .await?;
-        if !answer.status().is_success() {
+        let Some((digest, body)) = manifest_at(registry, repository, &target).await? else {
             continue;
-        }
-        let digest = answer.headers()["docker-content-digest"]
-            .to_str()?
-            .to_string();
-        let body: serde_json::Value = answer.json().await?;
+        };
         match found.iter_mut().find(|(known, _)| *known == digest) {
             Some((_, tags)) => tags.extend(tag),
             None => {

@@ -9,7 +9,7 @@ use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
 pub type Reply = Result<Response<Full<Bytes>>, HandlerError>;
@@ -142,4 +142,85 @@ pub fn query_values(uri: &hyper::Uri, name: &str) -> Vec<String> {
         .filter(|(key, _)| key == name)
         .map(|(_, value)| value.into_owned())
         .collect()
+}
+
+/// The page (`page`, from 1) and page size (`size`, else `default`) a
+/// listing request asks for; `None` when either is not a number.
+pub fn paging(uri: &hyper::Uri, size: &str, default: usize) -> Option<(usize, usize)> {
+    let number = |name: &str, default: usize| {
+        query_values(uri, name)
+            .first()
+            .map_or(Some(default), |value| value.parse().ok())
+    };
+    Some((number("page", 1)?, number(size, default)?))
+}
+
+/// The value of `request`'s header `name`, if it is text.
+pub fn request_header(request: &Request<Incoming>, name: &str) -> Option<String> {
+    request
+        .headers()
+        .get(name)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_string)
+}
+
+/// Seconds since the Unix epoch: what rate-limit headers name a reset by.
+pub fn unix_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the clock is past 1970")
+        .as_secs()
+}
+
+/// The headers of a rate limit of `limit` calls that is spent until now.
+pub fn rate_limit_spent(limit: u32) -> Vec<(&'static str, String)> {
+    vec![
+        ("x-ratelimit-limit", limit.to_string()),
+        ("x-ratelimit-remaining", "0".to_string()),
+        ("x-ratelimit-reset", unix_seconds().to_string()),
+    ]
+}
+
+/// An answer a fake serves instead of the next request that matches.
+pub struct Fault {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    /// The error message, in the fake's error body.
+    pub text: String,
+    method: String,
+    path_part: String,
+}
+
+/// The faults a test queued for a fake.
+#[derive(Default)]
+pub struct Faults(Mutex<Vec<Fault>>);
+
+impl Faults {
+    /// Answers the next `method` request whose path contains `path_part`
+    /// with `status`, `headers` and `text`.
+    pub fn push(
+        &self,
+        method: &str,
+        path_part: &str,
+        status: u16,
+        headers: &[(&'static str, String)],
+        text: &str,
+    ) {
+        self.0.lock().unwrap().push(Fault {
+            status,
+            headers: headers.to_vec(),
+            text: text.to_string(),
+            method: method.to_string(),
+            path_part: path_part.to_string(),
+        });
+    }
+
+    /// The fault for a `method` request to `path`, if one was queued.
+    pub fn take(&self, method: &str, path: &str) -> Option<Fault> {
+        let mut faults = self.0.lock().unwrap();
+        let index = faults
+            .iter()
+            .position(|fault| fault.method == method && path.contains(&fault.path_part))?;
+        Some(faults.remove(index))
+    }
 }

@@ -261,6 +261,55 @@ pub fn platform_manifests(repository: &str, index: &str) -> Vec<(String, String)
         .collect()
 }
 
+/// The manifest types a test asks a registry for.
+pub const ACCEPT_MANIFESTS: &str = "application/vnd.oci.image.index.v1+json, \
+     application/vnd.oci.image.manifest.v1+json, \
+     application/vnd.docker.distribution.manifest.list.v2+json, \
+     application/vnd.docker.distribution.manifest.v2+json";
+
+/// The digest and body of the manifest `reference` (a tag or digest) names
+/// in `registry`'s `repository`, if it holds one: what the loopback
+/// provider APIs read their registry with.
+pub async fn manifest_at(
+    registry: &str,
+    repository: &str,
+    reference: &str,
+) -> Result<Option<(String, serde_json::Value)>, super::http::HandlerError> {
+    let answer = reqwest::Client::new()
+        .get(format!(
+            "http://{registry}/v2/{repository}/manifests/{reference}"
+        ))
+        .header("accept", ACCEPT_MANIFESTS)
+        .send()
+        .await?;
+    if !answer.status().is_success() {
+        return Ok(None);
+    }
+    let digest = answer.headers()["docker-content-digest"]
+        .to_str()?
+        .to_string();
+    Ok(Some((digest, answer.json().await?)))
+}
+
+/// The tags `registry` lists for `repository`, in one page.
+pub async fn tags_at(
+    registry: &str,
+    repository: &str,
+) -> Result<Vec<String>, super::http::HandlerError> {
+    let listed: serde_json::Value = reqwest::Client::new()
+        .get(format!("http://{registry}/v2/{repository}/tags/list"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(listed["tags"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|tag| tag.as_str().map(str::to_string))
+        .collect())
+}
+
 /// True when skopeo finds no manifest under `reference`.
 pub fn is_gone(reference: &str) -> bool {
     !Command::new("skopeo")
