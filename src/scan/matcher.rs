@@ -271,6 +271,13 @@ pub fn match_inventory(database: &Database, inventory: &Inventory) -> MatchOutco
             matched,
         ));
     }
+    if database.unreadable() > 0 {
+        outcome.warnings.push(format!(
+            "{} cached OSV record(s) could not be read and were not matched; \
+             delete the scan/ folder of the cache directory to read the export again",
+            database.unreadable()
+        ));
+    }
     outcome.findings.sort_by(|left, right| {
         (&left.package, &left.version, &left.advisory).cmp(&(
             &right.package,
