@@ -36,6 +36,12 @@ pub enum DatabaseError {
         #[source]
         source: serde_json::Error,
     },
+    #[error("{path}: {entry} cannot be read ({reason}); download OSV's all.zip again")]
+    Entry {
+        path: PathBuf,
+        entry: String,
+        reason: String,
+    },
     #[error("{path}: {entry} is larger than {limit} bytes, more than any OSV record")]
     TooLarge {
         path: PathBuf,
