@@ -17,16 +17,16 @@ benches/results/<date>-registry-cache.md and .json:
         --rootfs "$(fixtures/debian-rootfs.sh)" [--runs N] [--warmups N]
 """
 
-import argparse
 import datetime
 import json
 import os
 import sys
 import time
 
-from harness import (ROOT, RTT_MS, Case, LatencyProxy, Registry, case_summary, log, remove, run,
+from harness import (RTT_MS, Case, LatencyProxy, Registry, case_summary, log, remove, run,
                      run_rounds)
-from report import loadavg, machine
+from report import (loadavg, standalone_arguments, standalone_report, targets_table,
+                    write_results)
 
 EPOCH = 1700000000
 
@@ -206,22 +206,12 @@ def markdown(report):
         registry_cpu = summary.get("registry_cpu", {}).get("median", 0)
         lines.append(f"| {name} | {wall['median']:.2f} ({wall['min']:.2f}–{wall['max']:.2f}) | "
                      f"{summary['cpu']['median']:.2f} | {registry_cpu:.2f} | {moved} |")
-    lines += ["", "| target | measured | limit | met |", "| --- | --- | --- | --- |"]
-    for check in report["targets"]:
-        lines.append(f"| {check['target']} | {check['value']} | {check['limit']} | "
-                     f"{'yes' if check['met'] else 'NO'} |")
+    lines += targets_table(report["targets"])
     return "\n".join(lines) + "\n"
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--hoist", required=True)
-    parser.add_argument("--rootfs", required=True)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--warmups", type=int, default=1)
-    parser.add_argument("--results", default=os.path.join(ROOT, "benches", "results"))
-    arguments = parser.parse_args()
+    arguments = standalone_arguments(__doc__, runs=3)
     work = os.environ.get("HOIST_BENCH_WORK", "/var/tmp/hoist-bench")
     os.makedirs(work, exist_ok=True)
     load_before = loadavg()
@@ -240,24 +230,9 @@ def main():
         for key in ("layers_from_registry", "layers_uploaded"):
             summaries[case.name][key] = [run[key] for run in case.runs if key in run]
     now = datetime.datetime.now(datetime.timezone.utc)
-    report = {
-        "date": now.strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": machine(),
-        "load_before": load_before,
-        "load_after": loadavg(),
-        "runs": arguments.runs,
-        "warmups": arguments.warmups,
-        "input": arguments.rootfs,
-        "cases": summaries,
-    }
-    report["targets"] = targets(summaries)
-    stem = os.path.join(arguments.results, now.strftime("%Y-%m-%d") + "-registry-cache")
-    with open(stem + ".json", "w") as out:
-        json.dump(report, out, indent=2)
-        out.write("\n")
-    with open(stem + ".md", "w") as out:
-        out.write(markdown(report))
-    print(markdown(report))
+    report = standalone_report(arguments, now, load_before, cases=summaries,
+                               targets=targets(summaries))
+    write_results(arguments.results, now, "registry-cache", report, markdown(report))
     return 0 if all(check["met"] for check in report["targets"]) else 1
 
 

@@ -1,6 +1,10 @@
 """What benches/compare.py writes: the machine and tool versions, the ratio
-for every performance target, and the Markdown table."""
+for every performance target, and the Markdown table; and what the
+standalone benches (registry_cache.py, scan.py) share: their arguments, the
+table of their targets and their dated result files."""
 
+import argparse
+import json
 import os
 import platform
 
@@ -217,3 +221,50 @@ def markdown(report):
         )
     lines.append("")
     return "\n".join(lines)
+
+
+def standalone_arguments(description, runs, rootfs_required=True):
+    """--hoist, --rootfs, --runs, --warmups and --results, parsed."""
+    parser = argparse.ArgumentParser(description=description,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--hoist", required=True)
+    parser.add_argument("--rootfs", required=rootfs_required)
+    parser.add_argument("--runs", type=int, default=runs)
+    parser.add_argument("--warmups", type=int, default=1)
+    parser.add_argument("--results", default=os.path.join(ROOT, "benches", "results"))
+    return parser.parse_args()
+
+
+def targets_table(checks):
+    """The Markdown lines of a standalone bench's targets."""
+    lines = ["", "| target | measured | limit | met |", "| --- | --- | --- | --- |"]
+    for check in checks:
+        lines.append(f"| {check['target']} | {check['value']} | {check['limit']} | "
+                     f"{'yes' if check['met'] else 'NO'} |")
+    return lines
+
+
+def standalone_report(arguments, now, load_before, **fields):
+    """The figures of a standalone bench with the run's date, machine, load
+    and settings."""
+    return {
+        "date": now.strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine(),
+        "load_before": load_before,
+        "load_after": loadavg(),
+        "runs": arguments.runs,
+        "warmups": arguments.warmups,
+        "input": arguments.rootfs,
+        **fields,
+    }
+
+
+def write_results(results, now, name, report, text):
+    """benches/results/<date>-<name>.json and .md; prints the Markdown."""
+    stem = os.path.join(results, now.strftime("%Y-%m-%d") + "-" + name)
+    with open(stem + ".json", "w") as out:
+        json.dump(report, out, indent=2)
+        out.write("\n")
+    with open(stem + ".md", "w") as out:
+        out.write(text)
+    print(text)

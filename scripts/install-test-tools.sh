@@ -90,16 +90,17 @@ fi
 # independently of hoist, botocore, whose SigV4 signer checks hoist's
 # signatures in the loopback ECR (tests/it/ecr_fake.py), and `packaging`
 # (PEP 440 ordering, which tests/it/scan_versions.rs compares hoist's
-# against), for whichever python3 is first on PATH.
+# against), and Red Hat's `cvss` (CVSS v4.0 scores, which tests/it/scan_cvss.rs
+# compares hoist's against), for whichever python3 is first on PATH.
 python_modules_missing=false
-for module in jsonschema spdx_tools cyclonedx nacl botocore packaging; do
+for module in jsonschema spdx_tools cyclonedx nacl botocore packaging cvss; do
     python3 -c "import $module" >/dev/null 2>&1 || python_modules_missing=true
 done
 if [[ "$python_modules_missing" == true ]]; then
     python3 -m pip install --quiet --disable-pip-version-check \
-        jsonschema spdx-tools cyclonedx-python-lib pynacl botocore packaging 2>&1 ||
+        jsonschema spdx-tools cyclonedx-python-lib pynacl botocore packaging cvss 2>&1 ||
         python3 -m pip install --quiet --disable-pip-version-check --break-system-packages \
-            jsonschema spdx-tools cyclonedx-python-lib pynacl botocore packaging
+            jsonschema spdx-tools cyclonedx-python-lib pynacl botocore packaging cvss
 fi
 
 # check-jsonschema validates the GitHub Actions workflows of docs/ci.md

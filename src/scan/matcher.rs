@@ -6,7 +6,7 @@
 
 use super::osv::record::{Affected, Range, Record};
 use super::osv::{Database, ecosystem};
-use super::severity::{Severity, cvss3_base_score};
+use super::severity::{Severity, cvss3_base_score, cvss4_score};
 use super::version::{Scheme, VersionError, compare};
 use crate::attest::{Ecosystem, Inventory, OperatingSystem, Package};
 use serde::Serialize;
@@ -271,6 +271,13 @@ pub fn match_inventory(database: &Database, inventory: &Inventory) -> MatchOutco
             matched,
         ));
     }
+    if database.unreadable() > 0 {
+        outcome.warnings.push(format!(
+            "{} cached OSV record(s) could not be read and were not matched; \
+             delete the scan/ folder of the cache directory to read the export again",
+            database.unreadable()
+        ));
+    }
     outcome.findings.sort_by(|left, right| {
         (&left.package, &left.version, &left.advisory).cmp(&(
             &right.package,
@@ -288,9 +295,12 @@ fn query_ecosystem(query: &Query) -> String {
     }
 }
 
-/// The severity a record's CVSS v3 vectors give, the highest of them.
+/// The severity a record's CVSS vectors give: its v4.0 vectors' highest
+/// score when one scores, else its v3.x vectors' highest. A record carrying
+/// both is rated by the newer version, as trivy's database and grype's rank
+/// them and as GitHub rates its advisories.
 fn cvss_severity(record: &Record) -> Option<Severity> {
-    record
+    let vectors: Vec<&str> = record
         .severity
         .iter()
         .chain(
@@ -299,9 +309,17 @@ fn cvss_severity(record: &Record) -> Option<Severity> {
                 .iter()
                 .flat_map(|affected| &affected.severity),
         )
-        .filter_map(|score| cvss3_base_score(&score.score))
+        .map(|score| score.score.as_str())
+        .collect();
+    let highest = |score: fn(&str) -> Option<f64>| {
+        vectors
+            .iter()
+            .filter_map(|vector| score(vector))
+            .max_by(f64::total_cmp)
+    };
+    highest(cvss4_score)
+        .or_else(|| highest(cvss3_base_score))
         .map(Severity::from_score)
-        .max()
 }
 
 /// The rating the record's ecosystem gives, the highest of them.

@@ -1,9 +1,13 @@
-//! Severity: a CVSS base score computed from the vector an advisory
-//! carries (CVSS v3.0 and v3.1, by the specification's formulas), else the
-//! rating an ecosystem gives (GitHub's `MODERATE`, Debian's urgency,
-//! Ubuntu's priority), else `unknown`.
+//! Severity: a CVSS score computed from the vector an advisory carries
+//! (CVSS v3.0 and v3.1 by the specification's formulas, CVSS v4.0 in
+//! `cvss4`), else the rating an ecosystem gives (GitHub's `MODERATE`,
+//! Debian's urgency, Ubuntu's priority), else `unknown`.
 
 use serde::Serialize;
+
+mod cvss4;
+
+pub use cvss4::cvss4_score;
 
 /// Ordered so that a threshold is a comparison: `unknown` below `low`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -39,7 +43,8 @@ impl Severity {
         })
     }
 
-    /// The qualitative rating of a CVSS score (a score of 0.0, "none", as low).
+    /// The qualitative rating of a CVSS score, the same scale for v3.x and
+    /// v4.0 (a score of 0.0, "none", as low).
     pub fn from_score(score: f64) -> Severity {
         match score {
             score if score >= 9.0 => Severity::Critical,

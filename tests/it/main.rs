@@ -51,6 +51,7 @@ mod release_install;
 mod release_static;
 mod scan_build;
 mod scan_cli;
+mod scan_cvss;
 mod scan_match;
 mod scan_versions;
 mod scanners;

@@ -5,7 +5,7 @@
 //! versions in the published fixtures and from random ones, and asks the
 //! implementation once for the whole batch.
 
-use crate::common::root;
+use crate::common::{assert_agrees, root};
 use hoist::scan::version::{Scheme, compare};
 use std::cmp::Ordering;
 use std::io::Write;
@@ -122,12 +122,7 @@ fn agree(scheme: Scheme, pairs: &[(String, String)], answers: &[String]) -> usiz
             )
         })
         .collect();
-    assert!(
-        disagreements.is_empty(),
-        "{} disagreements:\n{}",
-        disagreements.len(),
-        disagreements.join("\n")
-    );
+    assert_agrees(&disagreements);
     answers.iter().filter(|answer| *answer != "invalid").count()
 }
 

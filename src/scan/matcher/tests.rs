@@ -159,3 +159,37 @@ fn an_uncomparable_version_is_a_warning_not_a_finding() {
         outcome.warnings[0]
     );
 }
+
+/// A record whose only vector is CVSS v4.0 is rated by it, and a record
+/// with both a v3.1 and a v4.0 vector by the v4.0 one.
+#[test]
+fn cvss4_vectors_rate_a_record_before_cvss3_ones() {
+    let record = |id: &str, severities: &str| {
+        format!(
+            r#"{{"id": "{id}", "modified": "2026-01-01T00:00:00Z", "severity": [{severities}],
+              "affected": [{{"package": {{"ecosystem": "npm", "name": "left-pad"}},
+                "ranges": [{{"type": "SEMVER", "events": [{{"introduced": "0"}}, {{"fixed": "2.0.0"}}]}}]}}]}}"#
+        )
+    };
+    // 9.8 critical in v3.1; 6.9 medium in v4.0.
+    let version3 =
+        r#"{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}"#;
+    let version4 = r#"{"type": "CVSS_V4", "score": "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:L/VI:L/VA:L/SC:N/SI:N/SA:N"}"#;
+    let only4 = record("GHSA-only4", version4);
+    let both = record("GHSA-both", &format!("{version3}, {version4}"));
+    let only3 = record("GHSA-only3", version3);
+    let database = database(&[&only4, &both, &only3]);
+    let severities: Vec<(String, Severity, &str)> = match_inventory(&database, &npm("1.0.0"))
+        .findings
+        .into_iter()
+        .map(|finding| (finding.advisory, finding.severity, finding.severity_source))
+        .collect();
+    assert_eq!(
+        severities,
+        [
+            ("GHSA-both".to_string(), Severity::Medium, "cvss"),
+            ("GHSA-only3".to_string(), Severity::Critical, "cvss"),
+            ("GHSA-only4".to_string(), Severity::Medium, "cvss"),
+        ]
+    );
+}

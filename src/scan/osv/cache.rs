@@ -1,16 +1,23 @@
-//! The parsed export cached under hoist's cache directory
-//! (`scan/osv-<key>.json`), keyed by each export file's path, size and
-//! modification time and the record format hoist keeps, so a new download
-//! (which changes them) is read again and an unchanged one is not.
+//! The database cached under hoist's cache directory
+//! (`scan/osv-<key>.cache`), keyed by each export file's path, size and
+//! modification time and the format hoist keeps, so a new download (which
+//! changes them) is read again and an unchanged one is not.
+//!
+//! A cache file is one line of JSON, the index (package and identifier
+//! lookups, where each record lies, the digest of the rest), then every
+//! record's JSON one after another; a scan reads the line and parses only
+//! the records its lookups reach.
 
-use super::DatabaseError;
-use super::record::Record;
+use super::{Database, DatabaseError, Slot};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
-/// Bumped when [`Record`]'s cached form changes.
-const CACHE_FORMAT: u32 = 1;
+/// Bumped when the cache file's layout or [`super::Record`]'s cached form
+/// changes.
+const CACHE_FORMAT: u32 = 2;
 
 pub(super) fn key(files: &[PathBuf]) -> Result<String, DatabaseError> {
     let mut hasher = Sha256::new();
@@ -36,31 +43,168 @@ pub(super) fn key(files: &[PathBuf]) -> Result<String, DatabaseError> {
 }
 
 fn file(directory: &Path, key: &str) -> PathBuf {
-    directory.join("scan").join(format!("osv-{key}.json"))
+    directory.join("scan").join(format!("osv-{key}.cache"))
 }
 
-/// What a cache file holds: the records kept and how many were withdrawn.
+/// The first line of a cache file.
 #[derive(Deserialize, Serialize)]
-pub(super) struct Cached {
-    pub withdrawn: usize,
-    pub records: Vec<Record>,
+struct Header {
+    withdrawn: usize,
+    newest_modified: Option<String>,
+    /// Where each record's JSON lies after the header line: (start, length).
+    records: Vec<(usize, usize)>,
+    /// The records naming each (family, normalized package name).
+    packages: Vec<(String, String, Vec<u32>)>,
+    /// The records with each id or alias.
+    identifiers: Vec<(String, Vec<u32>)>,
+    /// SHA-256 of everything after the header line, in hex.
+    sha256: String,
 }
 
-/// The cached records, or `None` when there are none or they do not parse
-/// (then the export is read again and the cache rewritten).
-pub(super) fn load(directory: &Path, key: &str) -> Option<Cached> {
+/// The cached database, or `None` when there is none, or it does not
+/// parse or match its digest (then the export is read again and the cache
+/// rewritten).
+pub(super) fn load(directory: &Path, key: &str) -> Option<Database> {
     let bytes = std::fs::read(file(directory, key)).ok()?;
-    serde_json::from_slice(&bytes).ok()
+    let newline = bytes.iter().position(|byte| *byte == b'\n')?;
+    let header: Header = serde_json::from_slice(&bytes[..newline]).ok()?;
+    let body = newline + 1;
+    if hex::encode(Sha256::digest(&bytes[body..])) != header.sha256 {
+        return None;
+    }
+    let records = header
+        .records
+        .iter()
+        .map(|(start, length)| Slot {
+            span: body + start..body + start + length,
+            record: OnceLock::new(),
+        })
+        .collect();
+    Some(Database {
+        records,
+        stored: bytes,
+        index: header
+            .packages
+            .into_iter()
+            .map(|(family, name, positions)| ((family, name), positions))
+            .collect(),
+        identifiers: header.identifiers.into_iter().collect(),
+        newest_modified: header.newest_modified,
+        withdrawn: header.withdrawn,
+        from_cache: true,
+        unreadable: Default::default(),
+    })
 }
 
-/// Writes the records through a temporary file renamed into place, so a
+/// Writes the database through a temporary file renamed into place, so a
 /// concurrent scan never reads half a cache.
-pub(super) fn store(directory: &Path, key: &str, cached: &Cached) -> std::io::Result<()> {
+pub(super) fn store(directory: &Path, key: &str, database: &Database) -> std::io::Result<()> {
+    let mut body = Vec::new();
+    let mut records = Vec::with_capacity(database.len());
+    for position in 0..database.len() {
+        let record = u32::try_from(position)
+            .ok()
+            .and_then(|position| database.record(position))
+            .ok_or_else(|| std::io::Error::other("a record cannot be cached"))?;
+        let start = body.len();
+        serde_json::to_writer(&mut body, record)?;
+        records.push((start, body.len() - start));
+    }
+    let mut packages: Vec<(String, String, Vec<u32>)> = database
+        .index
+        .iter()
+        .map(|((family, name), positions)| (family.clone(), name.clone(), positions.clone()))
+        .collect();
+    packages.sort_unstable();
+    let mut identifiers: Vec<(String, Vec<u32>)> = database
+        .identifiers
+        .iter()
+        .map(|(identifier, positions)| (identifier.clone(), positions.clone()))
+        .collect();
+    identifiers.sort_unstable();
+    let header = Header {
+        withdrawn: database.withdrawn,
+        newest_modified: database.newest_modified.clone(),
+        records,
+        packages,
+        identifiers,
+        sha256: hex::encode(Sha256::digest(&body)),
+    };
     let target = file(directory, key);
     let parent = target.parent().unwrap_or(directory);
     std::fs::create_dir_all(parent)?;
     let mut temporary = tempfile::NamedTempFile::new_in(parent)?;
-    serde_json::to_writer(std::io::BufWriter::new(temporary.as_file_mut()), cached)?;
+    {
+        let mut writer = std::io::BufWriter::new(temporary.as_file_mut());
+        serde_json::to_writer(&mut writer, &header)?;
+        writer.write_all(b"\n")?;
+        writer.write_all(&body)?;
+        writer.flush()?;
+    }
     temporary.persist(&target).map_err(|error| error.error)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scan::osv::record::Record;
+
+    fn records() -> Vec<Record> {
+        [
+            r#"{"id": "GHSA-one", "aliases": ["CVE-2026-0001"], "modified": "2026-01-01T00:00:00Z",
+                "affected": [{"package": {"ecosystem": "PyPI", "name": "Foo_Bar"}}]}"#,
+            r#"{"id": "DEBIAN-CVE-2026-0001", "upstream": ["CVE-2026-0001"], "modified": "2026-02-01T00:00:00Z",
+                "affected": [{"package": {"ecosystem": "Debian:12", "name": "glibc"}}]}"#,
+        ]
+        .iter()
+        .map(|text| serde_json::from_str(text).expect("record parses"))
+        .collect()
+    }
+
+    fn ids<'a>(found: impl Iterator<Item = &'a Record>) -> Vec<&'a str> {
+        found.map(|record| record.id.as_str()).collect()
+    }
+
+    #[test]
+    fn a_cached_database_answers_as_the_read_one() {
+        let directory = tempfile::tempdir().expect("tempdir");
+        let mut read = Database::from_records(records());
+        read.withdrawn = 3;
+        store(directory.path(), "key", &read).expect("stored");
+        let cached = load(directory.path(), "key").expect("loaded");
+        assert!(cached.from_cache);
+        assert_eq!((cached.len(), cached.withdrawn), (2, 3));
+        assert_eq!(
+            cached.newest_modified.as_deref(),
+            Some("2026-02-01T00:00:00Z")
+        );
+        assert_eq!(ids(cached.records_for("PyPI", "foo.bar")), ["GHSA-one"]);
+        assert_eq!(
+            ids(cached.records_for("Debian", "glibc")),
+            ["DEBIAN-CVE-2026-0001"]
+        );
+        assert_eq!(ids(cached.records_named("CVE-2026-0001")), ["GHSA-one"]);
+        let parsed = |database: &Database| -> Vec<Record> {
+            (0..2)
+                .filter_map(|position| database.record(position).cloned())
+                .collect()
+        };
+        assert_eq!(parsed(&cached), parsed(&read));
+        assert_eq!(cached.unreadable(), 0);
+    }
+
+    #[test]
+    fn a_damaged_cache_is_not_used() {
+        let directory = tempfile::tempdir().expect("tempdir");
+        store(directory.path(), "key", &Database::from_records(records())).expect("stored");
+        let path = file(directory.path(), "key");
+        let mut bytes = std::fs::read(&path).expect("cache reads");
+        let last = bytes.len() - 2;
+        bytes[last] ^= 0x20;
+        std::fs::write(&path, &bytes).expect("cache writes");
+        assert!(load(directory.path(), "key").is_none());
+        std::fs::write(&path, b"{\"withdrawn\": 1}\n").expect("cache writes");
+        assert!(load(directory.path(), "key").is_none());
+    }
 }

@@ -122,6 +122,17 @@ pub fn warnings(recorder: &::hoist::progress::Recorder) -> Vec<String> {
         .collect()
 }
 
+/// Fails listing every disagreement with a reference implementation, one a
+/// line, when there is any.
+pub fn assert_agrees(disagreements: &[String]) {
+    assert!(
+        disagreements.is_empty(),
+        "{} disagreements:\n{}",
+        disagreements.len(),
+        disagreements.join("\n")
+    );
+}
+
 pub mod certificates;
 pub mod ecr;
 pub mod github_api;
