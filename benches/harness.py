@@ -281,7 +281,7 @@ def case_summary(case):
             }
             for index in range(len(case.runs[0]["steps"]))
         ]
-    for key in ("layers_built",):
+    for key in ("layers_built", "layers_from_registry", "layers_uploaded"):
         values = [run[key] for run in case.runs if key in run]
         if values:
             summary[key] = values
