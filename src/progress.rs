@@ -171,6 +171,15 @@ pub enum Event {
         removed_bytes: u64,
         remaining_bytes: u64,
     },
+    /// `hoist cache prune`: the scan indexes in `directory` that no scan
+    /// used lately, or of an older format, were removed.
+    ScanCachePruned {
+        directory: String,
+        removed_files: u64,
+        removed_bytes: u64,
+        remaining_files: u64,
+        remaining_bytes: u64,
+    },
     /// `hoist tag`: `reference` now points at `digest`.
     Tagged { reference: String, digest: Digest },
     /// `hoist delete` or `hoist prune`: the API `repository` is listed and
@@ -308,6 +317,19 @@ mod tests {
         .unwrap();
         assert_eq!(pruned["event"], "cache-pruned");
         assert_eq!(pruned["removed_entries"], 1);
+        let scan_pruned = serde_json::to_value(Event::ScanCachePruned {
+            directory: "/cache/scan".into(),
+            removed_files: 1,
+            removed_bytes: 2,
+            remaining_files: 3,
+            remaining_bytes: 4,
+        })
+        .unwrap();
+        assert_eq!(
+            scan_pruned,
+            json!({"event": "scan-cache-pruned", "directory": "/cache/scan", "removed_files": 1,
+                "removed_bytes": 2, "remaining_files": 3, "remaining_bytes": 4})
+        );
         let deleted = serde_json::to_value(Event::ManifestDeleted(DeletedManifest {
             reference: Some("localhost/app:1".into()),
             attached_to: Some(digest.clone()),

@@ -244,6 +244,7 @@ impl Observer for Reporter {
                     | Event::AttestationFound { .. }
                     | Event::SignatureVerified { .. }
                     | Event::CachePruned { .. }
+                    | Event::ScanCachePruned { .. }
                     | Event::Tagged { .. }
                     | Event::TagKept { .. }
                     | Event::RegistryApiUsed { .. }
@@ -387,6 +388,20 @@ fn result_line(event: &Event) -> Option<String> {
             ByteSize::b(*removed_bytes).display().iec(),
             ByteSize::b(*remaining_bytes).display().iec(),
         )),
+        Event::ScanCachePruned {
+            directory,
+            removed_files,
+            removed_bytes,
+            remaining_files,
+            remaining_bytes,
+        } => {
+            let [removed, remaining] =
+                [removed_bytes, remaining_bytes].map(|bytes| ByteSize::b(*bytes).display().iec());
+            Some(format!(
+                "{directory}: removed {removed_files} scan indexes ({removed}), \
+                 {remaining_files} remain ({remaining})"
+            ))
+        }
         Event::Tagged { reference, digest } => Some(format!("{reference} now points at {digest}")),
         Event::RegistryApiUsed {
             repository,

@@ -175,24 +175,24 @@ fn glob_set(patterns: &[String]) -> anyhow::Result<globset::GlobSet> {
     set.build().context("--match")
 }
 
-/// Seconds in an age such as `12h`, `30d` or `8w`.
-fn parse_age(text: &str) -> anyhow::Result<i64> {
+/// Seconds in an age such as `12h`, `30d` or `8w`, given to `flag`.
+pub(super) fn parse_age(flag: &str, text: &str) -> anyhow::Result<i64> {
     let unit = match text.chars().last() {
         Some('h') => 3600,
         Some('d') => 86_400,
         Some('w') => 7 * 86_400,
-        _ => bail!("--older-than {text}: give a number of hours, days or weeks, e.g. 12h, 30d, 8w"),
+        _ => bail!("{flag} {text}: give a number of hours, days or weeks, e.g. 12h, 30d, 8w"),
     };
     let count: i64 = text[..text.len() - 1]
         .parse()
         .ok()
         .filter(|count| *count >= 0)
         .with_context(|| {
-            format!("--older-than {text}: give a number of hours, days or weeks, e.g. 12h, 30d, 8w")
+            format!("{flag} {text}: give a number of hours, days or weeks, e.g. 12h, 30d, 8w")
         })?;
     count
         .checked_mul(unit)
-        .with_context(|| format!("--older-than {text}: too long"))
+        .with_context(|| format!("{flag} {text}: too long"))
 }
 
 pub fn list(arguments: ListArguments) -> anyhow::Result<()> {
@@ -271,7 +271,7 @@ pub fn prune(arguments: PruneArguments) -> anyhow::Result<()> {
                 .duration_since(std::time::UNIX_EPOCH)
                 .context("reading the clock")?
                 .as_secs();
-            Some(i64::try_from(now).unwrap_or(i64::MAX) - parse_age(age)?)
+            Some(i64::try_from(now).unwrap_or(i64::MAX) - parse_age("--older-than", age)?)
         }
         None => None,
     };
@@ -337,11 +337,11 @@ mod tests {
 
     #[test]
     fn ages_are_hours_days_or_weeks() {
-        assert_eq!(parse_age("12h").unwrap(), 12 * 3600);
-        assert_eq!(parse_age("30d").unwrap(), 30 * 86_400);
-        assert_eq!(parse_age("2w").unwrap(), 14 * 86_400);
+        assert_eq!(parse_age("--older-than", "12h").unwrap(), 12 * 3600);
+        assert_eq!(parse_age("--older-than", "30d").unwrap(), 30 * 86_400);
+        assert_eq!(parse_age("--older-than", "2w").unwrap(), 14 * 86_400);
         for bad in ["30", "d", "-1d", "1.5d", "3m", ""] {
-            assert!(parse_age(bad).is_err(), "{bad}");
+            assert!(parse_age("--older-than", bad).is_err(), "{bad}");
         }
     }
 

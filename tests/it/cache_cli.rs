@@ -1,11 +1,15 @@
 //! `hoist cache dir` and `hoist cache prune --max-size`, through the binary:
 //! where the cache is, that a prune within the limit keeps every layer, that
-//! a prune below it empties the cache, and that the next build misses.
+//! a prune below it empties the cache, and that the next build misses; that
+//! a prune removes the scan indexes of replaced downloads and older formats
+//! and keeps the one scans use.
 
 use crate::common::hoist::hoist;
+use crate::common::root;
 use serde_json::Value;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 fn project(root: &Path) -> PathBuf {
     let files = root.join("files");
@@ -122,12 +126,165 @@ fn prune_keeps_what_fits_and_removes_what_does_not() {
     );
 }
 
+/// Scans an empty root filesystem against `database`; returns whether the
+/// database's index came from the cache.
+fn scan(rootfs: &Path, database: &Path, cache: &Path) -> bool {
+    let output = hoist(["scan", "--json"])
+        .arg(rootfs)
+        .arg("--db")
+        .arg(database)
+        .env("HOIST_CACHE", cache)
+        .run()
+        .success();
+    let report: Value = serde_json::from_str(&output.stdout).expect("a JSON report");
+    report["database"]["cached"]
+        .as_bool()
+        .unwrap_or_else(|| panic!("{report}"))
+}
+
+fn scan_indexes(cache: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = fs::read_dir(cache.join("scan"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    files.sort();
+    files
+}
+
+fn set_modified(path: &Path, time: SystemTime) {
+    fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(time)
+        .unwrap();
+}
+
 #[test]
-fn prune_refuses_a_size_it_cannot_read() {
+fn prune_removes_the_scan_indexes_no_scan_uses() {
     let work = tempfile::tempdir().unwrap();
-    let output = hoist(["cache", "prune", "--max-size", "lots"])
-        .env("HOIST_CACHE", work.path())
-        .run();
-    assert_eq!(output.status.code(), Some(2), "{output:?}");
-    assert!(output.stderr.contains("500M or 2G"), "{}", output.stderr);
+    let cache = work.path().join("cache");
+    let rootfs = work.path().join("rootfs");
+    fs::create_dir_all(&rootfs).unwrap();
+    let download = work.path().join("Debian.json");
+    let record = root().join("tests/data/scan/osv/hand-written/DEBIAN-CVE-2024-3651.json");
+    let day = Duration::from_secs(86_400);
+    let now = SystemTime::now();
+
+    // Yesterday's download, scanned ten days ago.
+    fs::copy(&record, &download).unwrap();
+    set_modified(&download, now - 11 * day);
+    assert!(!scan(&rootfs, &download, &cache), "a new download is read");
+    let [stale] = &scan_indexes(&cache)[..] else {
+        panic!("one index: {:?}", scan_indexes(&cache))
+    };
+    let stale = stale.clone();
+    set_modified(&stale, now - 10 * day);
+
+    // Today's download replaces it (another size and time); scanned, and
+    // its index last used ten days ago as well until a scan reads it again.
+    let mut text = fs::read_to_string(&record).unwrap();
+    text.push('\n');
+    fs::write(&download, text).unwrap();
+    assert!(
+        !scan(&rootfs, &download, &cache),
+        "the new download is read"
+    );
+    let current: Vec<PathBuf> = scan_indexes(&cache)
+        .into_iter()
+        .filter(|path| *path != stale)
+        .collect();
+    let [current] = &current[..] else {
+        panic!("a second index: {current:?}")
+    };
+    set_modified(current, now - 10 * day);
+    assert!(
+        scan(&rootfs, &download, &cache),
+        "an unchanged download is cached"
+    );
+
+    let old_format = cache
+        .join("scan")
+        .join(format!("osv-{}.json", "0".repeat(64)));
+    fs::write(&old_format, "{}").unwrap();
+    let removed_bytes = fs::metadata(&stale).unwrap().len() + 2;
+    let kept_bytes = fs::metadata(current).unwrap().len();
+
+    let output = hoist(["cache", "prune", "--json", "--max-size", "2G"])
+        .env("HOIST_CACHE", &cache)
+        .run()
+        .success();
+    let events: Vec<Value> = output
+        .stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON event"))
+        .collect();
+    let report = events
+        .iter()
+        .find(|event| event["event"] == "scan-cache-pruned")
+        .unwrap_or_else(|| panic!("{}", output.stdout));
+    let counts = [
+        "removed_files",
+        "removed_bytes",
+        "remaining_files",
+        "remaining_bytes",
+    ]
+    .map(|field| report[field].as_u64());
+    assert_eq!(
+        counts,
+        [Some(2), Some(removed_bytes), Some(1), Some(kept_bytes)],
+        "{report}"
+    );
+    assert_eq!(scan_indexes(&cache), std::slice::from_ref(current));
+    assert!(
+        scan(&rootfs, &download, &cache),
+        "the index scans use stays"
+    );
+
+    // A shorter age removes it too; the next scan reads the download again.
+    set_modified(current, now - 2 * day);
+    let output = hoist([
+        "cache",
+        "prune",
+        "--max-size",
+        "2G",
+        "--scan-unused-for",
+        "1d",
+    ])
+    .env("HOIST_CACHE", &cache)
+    .run()
+    .success();
+    assert!(
+        output.stderr.contains("removed 1 scan indexes")
+            || output.stdout.contains("removed 1 scan indexes"),
+        "{}\n{}",
+        output.stdout,
+        output.stderr
+    );
+    assert!(
+        !scan(&rootfs, &download, &cache),
+        "the pruned index is rebuilt"
+    );
+}
+
+#[test]
+fn prune_refuses_a_size_or_age_it_cannot_read() {
+    let work = tempfile::tempdir().unwrap();
+    for (arguments, message) in [
+        (
+            ["--max-size", "lots", "--scan-unused-for", "7d"],
+            "500M or 2G",
+        ),
+        (
+            ["--max-size", "2G", "--scan-unused-for", "7"],
+            "--scan-unused-for 7",
+        ),
+    ] {
+        let output = hoist(["cache", "prune"])
+            .args(arguments)
+            .env("HOIST_CACHE", work.path())
+            .run();
+        assert_eq!(output.status.code(), Some(2), "{output:?}");
+        assert!(output.stderr.contains(message), "{}", output.stderr);
+    }
 }

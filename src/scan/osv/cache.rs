@@ -7,6 +7,10 @@
 //! lookups, where each record lies, the digest of the rest), then every
 //! record's JSON one after another; a scan reads the line and parses only
 //! the records its lookups reach.
+//!
+//! A scan marks the file it reads as used (its modification time), so
+//! `hoist cache prune` keeps the indexes of the downloads scans still use
+//! and removes those of replaced downloads and of older formats.
 
 use super::{Database, DatabaseError, Slot};
 use serde::{Deserialize, Serialize};
@@ -14,6 +18,30 @@ use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use std::time::{Duration, SystemTime};
+
+/// Temporary files younger than this may be a scan's cache being written
+/// and survive a prune.
+const TEMPORARY_GRACE: Duration = Duration::from_secs(3600);
+
+#[derive(Debug, thiserror::Error)]
+pub enum PruneError {
+    #[error("cannot prune the scan cache {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What a prune of `scan/` removed and left.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PruneReport {
+    pub removed_files: u64,
+    pub removed_bytes: u64,
+    pub remaining_files: u64,
+    pub remaining_bytes: u64,
+}
 
 /// Bumped when the cache file's layout or [`super::Record`]'s cached form
 /// changes.
@@ -42,8 +70,18 @@ pub(super) fn key(files: &[PathBuf]) -> Result<String, DatabaseError> {
     Ok(hex::encode(hasher.finalize()))
 }
 
+fn scan_directory(directory: &Path) -> PathBuf {
+    directory.join("scan")
+}
+
 fn file(directory: &Path, key: &str) -> PathBuf {
-    directory.join("scan").join(format!("osv-{key}.cache"))
+    scan_directory(directory).join(format!("osv-{key}.cache"))
+}
+
+fn is_current_format(name: &str) -> bool {
+    name.strip_prefix("osv-")
+        .and_then(|rest| rest.strip_suffix(".cache"))
+        .is_some_and(|key| key.len() == 64 && key.bytes().all(|byte| byte.is_ascii_hexdigit()))
 }
 
 /// The first line of a cache file.
@@ -71,6 +109,13 @@ pub(super) fn load(directory: &Path, key: &str) -> Option<Database> {
     let body = newline + 1;
     if hex::encode(Sha256::digest(&bytes[body..])) != header.sha256 {
         return None;
+    }
+    // Marks the index as used, for `prune`; failing to is harmless.
+    if let Ok(opened) = std::fs::File::options()
+        .write(true)
+        .open(file(directory, key))
+    {
+        let _ = opened.set_modified(SystemTime::now());
     }
     let records = header
         .records
@@ -145,6 +190,59 @@ pub(super) fn store(directory: &Path, key: &str, database: &Database) -> std::io
     Ok(())
 }
 
+/// Removes from `scan/` under `directory` the indexes no scan used within
+/// `unused_for`, every file of another format (`osv-*.json`, which no
+/// scan reads any more), and temporaries left by a scan that died.
+pub fn prune(directory: &Path, unused_for: Duration) -> Result<PruneReport, PruneError> {
+    let scan = scan_directory(directory);
+    let failed = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| PruneError::Io { path, source }
+    };
+    let mut report = PruneReport::default();
+    let entries = match std::fs::read_dir(&scan) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(report),
+        Err(error) => return Err(failed(&scan)(error)),
+    };
+    let now = SystemTime::now();
+    let age = |metadata: &std::fs::Metadata| {
+        let modified = metadata.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+        now.duration_since(modified).unwrap_or_default()
+    };
+    for entry in entries {
+        let entry = entry.map_err(failed(&scan))?;
+        let path = entry.path();
+        let Ok(metadata) = entry.metadata() else {
+            continue;
+        };
+        if !metadata.is_file() {
+            continue;
+        }
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let stays = if name.starts_with('.') {
+            age(&metadata) < TEMPORARY_GRACE
+        } else {
+            is_current_format(&name) && age(&metadata) < unused_for
+        };
+        if stays {
+            report.remaining_files += 1;
+            report.remaining_bytes += metadata.len();
+            continue;
+        }
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            // Another prune got there first.
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(error) => return Err(failed(&path)(error)),
+        }
+        report.removed_files += 1;
+        report.removed_bytes += metadata.len();
+    }
+    Ok(report)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,5 +304,90 @@ mod tests {
         assert!(load(directory.path(), "key").is_none());
         std::fs::write(&path, b"{\"withdrawn\": 1}\n").expect("cache writes");
         assert!(load(directory.path(), "key").is_none());
+    }
+
+    fn backdate(path: &Path, age: Duration) {
+        std::fs::File::options()
+            .write(true)
+            .open(path)
+            .expect("file opens")
+            .set_modified(SystemTime::now() - age)
+            .expect("mtime set");
+    }
+
+    fn age(path: &Path) -> Duration {
+        let modified = std::fs::metadata(path)
+            .and_then(|metadata| metadata.modified())
+            .expect("mtime");
+        SystemTime::now()
+            .duration_since(modified)
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn loading_marks_the_index_used() {
+        let directory = tempfile::tempdir().expect("tempdir");
+        store(directory.path(), "key", &Database::from_records(records())).expect("stored");
+        let path = file(directory.path(), "key");
+        backdate(&path, Duration::from_secs(30 * 86_400));
+        assert!(load(directory.path(), "key").is_some());
+        assert!(age(&path) < Duration::from_secs(3600), "{:?}", age(&path));
+    }
+
+    #[test]
+    fn prune_keeps_recently_used_indexes_only() {
+        let directory = tempfile::tempdir().expect("tempdir");
+        let database = Database::from_records(records());
+        let used = "a".repeat(64);
+        let unused = "b".repeat(64);
+        store(directory.path(), &used, &database).expect("stored");
+        store(directory.path(), &unused, &database).expect("stored");
+        backdate(
+            &file(directory.path(), &unused),
+            Duration::from_secs(8 * 86_400),
+        );
+        let scan = scan_directory(directory.path());
+        let old_format = scan.join(format!("osv-{}.json", "c".repeat(64)));
+        std::fs::write(&old_format, b"{}").expect("written");
+        let writing = scan.join(".tmpwriting");
+        let abandoned = scan.join(".tmpabandoned");
+        std::fs::write(&writing, b"half").expect("written");
+        std::fs::write(&abandoned, b"half").expect("written");
+        backdate(&abandoned, Duration::from_secs(2 * 3600));
+        let kept = std::fs::metadata(file(directory.path(), &used))
+            .expect("stored")
+            .len();
+        let removed: u64 = [&file(directory.path(), &unused), &old_format, &abandoned]
+            .iter()
+            .map(|path| std::fs::metadata(path).expect("present").len())
+            .sum();
+
+        let report = prune(directory.path(), Duration::from_secs(7 * 86_400)).expect("pruned");
+
+        assert_eq!(
+            report,
+            PruneReport {
+                removed_files: 3,
+                removed_bytes: removed,
+                remaining_files: 2,
+                remaining_bytes: kept + 4,
+            }
+        );
+        assert!(load(directory.path(), &used).is_some());
+        assert!(load(directory.path(), &unused).is_none());
+        assert!(!old_format.exists() && !abandoned.exists() && writing.exists());
+        assert_eq!(
+            prune(directory.path(), Duration::ZERO)
+                .expect("pruned")
+                .remaining_files,
+            1
+        );
+    }
+
+    #[test]
+    fn prune_without_a_scan_cache_removes_nothing() {
+        let directory = tempfile::tempdir().expect("tempdir");
+        let report = prune(directory.path(), Duration::ZERO).expect("pruned");
+        assert_eq!(report, PruneReport::default());
     }
 }

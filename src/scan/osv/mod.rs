@@ -9,6 +9,7 @@ pub mod ecosystem;
 mod read;
 pub mod record;
 
+pub use cache::{PruneError, PruneReport, prune as prune_cache};
 use record::Record;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
