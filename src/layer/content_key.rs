@@ -15,7 +15,7 @@ use super::FileKind;
 use super::key_hasher::KeyHasher;
 use super::walk::{DiskEntry, Plan, PlannedEntry};
 use super::writer::{entry_mode, entry_mtime, read_capability, synthesized_mtime};
-use super::{Compression, FORMAT_VERSION, LayerError, LayerRecipe};
+use super::{FORMAT_VERSION, LayerError, LayerRecipe};
 use rayon::prelude::*;
 use sha2::{Digest as _, Sha256};
 use std::collections::HashMap;
@@ -86,17 +86,7 @@ pub fn content_key(recipe: &LayerRecipe, plan: &LayerPlan) -> Result<String, Lay
     let mut key = KeyHasher(Sha256::new());
     key.bytes(b"hoist layer content key");
     key.number(u64::from(FORMAT_VERSION));
-    match recipe.compression {
-        Compression::None => key.number(0),
-        Compression::Gzip { level } => {
-            key.number(1);
-            key.number(u64::from(level));
-        }
-        Compression::Zstd { level } => {
-            key.number(2);
-            key.number(i64::from(level) as u64);
-        }
-    }
+    key.compression(recipe.compression);
     key.number(plan.entries.len() as u64);
     let mut hashes = hashes.iter();
     for ((path, planned), body) in plan.entries.iter().zip(&bodies) {

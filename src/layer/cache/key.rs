@@ -5,7 +5,7 @@ use crate::layer::FileKind;
 use crate::layer::key_hasher::KeyHasher;
 use crate::layer::tracked::Tracked;
 use crate::layer::walk::{Plan, PlannedEntry};
-use crate::layer::{Compression, FORMAT_VERSION, LayerRecipe, OwnerPolicy, Permissions};
+use crate::layer::{FORMAT_VERSION, LayerRecipe, OwnerPolicy, Permissions};
 use sha2::{Digest as _, Sha256};
 use std::os::unix::ffi::OsStrExt;
 
@@ -49,17 +49,7 @@ pub(super) fn cache_key(recipe: &LayerRecipe, plan: &Plan) -> String {
         key.bytes(removed.as_bytes());
     }
     key.number(recipe.epoch);
-    match recipe.compression {
-        Compression::None => key.number(0),
-        Compression::Gzip { level } => {
-            key.number(1);
-            key.number(u64::from(level));
-        }
-        Compression::Zstd { level } => {
-            key.number(2);
-            key.signed(i64::from(level));
-        }
-    }
+    key.compression(recipe.compression);
     key.number(plan.len() as u64);
     for (path, planned) in plan {
         key.bytes(path);

@@ -1,5 +1,5 @@
 use super::*;
-use crate::layer::{LayerInput, OwnerPolicy, Permissions, TrackedFiles};
+use crate::layer::{Compression, LayerInput, OwnerPolicy, Permissions, TrackedFiles};
 use crate::progress::Silent;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
